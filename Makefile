@@ -1,0 +1,137 @@
+# copilot-bridge: see README.md.  `make check` runs every test, `make demo`
+# runs the bridge on its demo configuration.
+
+PY	 ?= /usr/bin/python3
+CC	 ?= cc
+B	 ?= build
+PREFIX	 ?= /usr/local
+
+PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN	 := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	    -Wno-unused-parameter
+CFLAGS	 ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN)
+LDFLAGS	 += $(SAN)
+LIBS	 := $(PKG_LIBS) -lpthread
+
+# Objects of each program; main.c stays out of the archives so unit tests can
+# link any module.
+COMMON_SRC := $(wildcard common/*.c) $(wildcard ipc/*.c)
+SUP_SRC	 := $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
+SESS_SRC := $(filter-out sessiond/main.c,$(wildcard sessiond/*.c))
+WORK_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c worker/adapters/*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBCOMMON := $(B)/libcommon.a
+LIBSUP	 := $(B)/libsupervisor.a
+LIBSESS	 := $(B)/libsessiond.a
+LIBWORK	 := $(B)/libworker.a
+
+BINS	 := $(B)/bin/copilot-bridge $(B)/bin/copilot-bridge-sessiond \
+	    $(B)/bin/copilot-bridge-worker
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
+
+.PHONY: all deps check check-asan test-unit test-integration test-fuzz-corpus \
+	test-conformance fuzz bench demo install clean
+
+all: $(BINS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LIBSUP): $(call obj,$(SUP_SRC)) $(B)/obj/empty.o
+	rm -f $@ && ar rcs $@ $^
+$(LIBSESS): $(call obj,$(SESS_SRC)) $(B)/obj/empty.o
+	rm -f $@ && ar rcs $@ $^
+$(LIBWORK): $(call obj,$(WORK_SRC)) $(B)/obj/empty.o
+	rm -f $@ && ar rcs $@ $^
+$(B)/obj/empty.o:
+	@mkdir -p $(dir $@)
+	echo 'int copilot_bridge_empty_archive;' | $(CC) -x c -c -o $@ -
+
+ALL_LIBS = $(LIBSUP) $(LIBSESS) $(LIBWORK) $(LIBCOMMON)
+
+$(B)/bin/copilot-bridge: $(B)/obj/supervisor/main.o $(LIBSUP) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/bin/copilot-bridge-sessiond: $(B)/obj/sessiond/main.o $(LIBSESS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/bin/copilot-bridge-worker: $(B)/obj/worker/main.o $(LIBWORK) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(CMOCKA_LIBS) $(LIBS)
+
+# Fuzz targets: `make fuzz` builds them with libFuzzer (clang); `make check`
+# links each with a plain driver and runs it over its seed corpus.
+$(B)/fuzz-run/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/driver.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/driver.o $(ALL_LIBS) $(LIBS)
+
+FUZZ_CC	 ?= clang
+FUZZ_TIME ?= 30
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found"; exit 1; }
+	$(MAKE) B=build/fuzz CC=$(FUZZ_CC) SAN="-fsanitize=address,undefined,fuzzer-no-link" \
+	    $(patsubst tests/fuzz/%.c,build/fuzz/obj/tests/fuzz/%.o,$(FUZZ_SRC)) \
+	    build/fuzz/libsupervisor.a build/fuzz/libsessiond.a build/fuzz/libworker.a \
+	    build/fuzz/libcommon.a
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o build/fuzz/$$n \
+	    build/fuzz/obj/tests/fuzz/$$n.o build/fuzz/libsupervisor.a build/fuzz/libsessiond.a \
+	    build/fuzz/libworker.a build/fuzz/libcommon.a $(LIBS); \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$$n tests/fuzz/corpus/$$n; \
+	done
+
+deps:
+	@$(PY) -c 'pass' 2>/dev/null || true
+	@sh tests/deps.sh
+
+check: deps
+	@sh tests/run-all.sh $(B) ""
+
+check-asan: deps
+	@sh tests/run-all.sh build/asan "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+test-unit: $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+test-fuzz-corpus: $(FUZZ_RUNNERS)
+	@sh tests/run-fuzz-corpus.sh $(FUZZ_RUNNERS)
+
+test-integration: $(BINS)
+	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+test-conformance:
+	@if [ -d tests/conformance ] && ls tests/conformance/*.test.mjs >/dev/null 2>&1; then \
+	  cd tests && node --test conformance/; else echo "conformance: none yet"; fi
+
+bench: $(BINS)
+	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) bench/run.py
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Benchmarks: print a table, write bench/results/<name>.json.
+
+foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
+new config) over N reloads, and the resident memory of the supervisor,
+sessiond and an idle worker.  Goals: median under 20 ms; each RSS under 8 MB.
+"""
+
+import json
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+from bridge import Bridge, base_config, wait_for  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def bench_foundation(n=50):
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cfg = base_config(tmp)
+        cfg["logLevel"] = "info"
+        b = Bridge(tmp, cfg).start()
+        try:
+            slog = tmp / "logs" / "sessiond.log"
+            lat = []
+            for i in range(n):
+                cfg["channels"][0]["triggerMode"] = "all" if i % 2 == 0 else "mention"
+                b.write_config(cfg)
+                off = slog.stat().st_size
+                t0 = time.monotonic_ns()
+                b.signal(signal.SIGHUP)
+                deadline = time.monotonic() + 5
+                while True:
+                    with open(slog, "rb") as f:
+                        f.seek(off)
+                        if b"config updated" in f.read():
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("reload not applied within 5 s")
+                    time.sleep(0.0002)
+                lat.append((time.monotonic_ns() - t0) / 1e6)
+                time.sleep(0.7)      # let the file watcher's own reload pass
+            time.sleep(0.5)
+            rss = {"supervisor": rss_kb(b.proc.pid),
+                   "sessiond": rss_kb(b.sessiond()),
+                   "worker (idle)": rss_kb(b.workers()["mattermost:a"])}
+        finally:
+            b.stop()
+    return {
+        "reloads": n,
+        "sighup_to_applied_ms": {"median": round(statistics.median(lat), 3),
+                                 "p99": round(pct(lat, 99), 3),
+                                 "min": round(min(lat), 3),
+                                 "max": round(max(lat), 3)},
+        "goal_median_ms": 20,
+        "rss_kb": rss,
+        "goal_rss_kb": 8192,
+    }
+
+
+def main():
+    RESULTS.mkdir(exist_ok=True)
+    r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
+    r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "kernel": platform.release()}
+    (RESULTS / "foundation.json").write_text(json.dumps(r, indent=2) + "\n")
+    lat = r["sighup_to_applied_ms"]
+    print(f"{'benchmark':34} {'value':>10} {'goal':>10}")
+    print(f"{'SIGHUP->applied median (ms)':34} {lat['median']:>10.2f} {'< 20':>10}")
+    print(f"{'SIGHUP->applied p99 (ms)':34} {lat['p99']:>10.2f} {'':>10}")
+    for k, v in r["rss_kb"].items():
+        print(f"{'RSS ' + k + ' (KiB)':34} {v:>10} {'< 8192':>10}")
+    print(f"results: {RESULTS / 'foundation.json'}")
+
+
+if __name__ == "__main__":
+    main()

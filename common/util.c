@@ -1,0 +1,176 @@
+/*
+ * util: see util.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "util.h"
+
+uint64_t
+util_now_us(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return (0);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+uint64_t
+util_now_ms(void)
+{
+	return (util_now_us() / 1000);
+}
+
+int
+util_set_nonblock(int fd)
+{
+	int	fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return (-1);
+	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+util_set_cloexec(int fd, int on)
+{
+	int	fl;
+
+	if ((fl = fcntl(fd, F_GETFD)) == -1)
+		return (-1);
+	fl = on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
+	if (fcntl(fd, F_SETFD, fl) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Read a whole regular file, NUL-terminated.  Refuses files larger than max
+ * (EFBIG): a config or hooks file is small, and a huge one is a mistake.
+ */
+char *
+util_read_file(const char *path, size_t max, size_t *len)
+{
+	char	*buf = NULL, *nbuf;
+	size_t	 cap = 0, n = 0;
+	ssize_t	 r;
+	int	 fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap > max) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			if ((nbuf = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nbuf;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		errno = EFBIG;
+		goto fail;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return (buf);
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return (NULL);
+}
+
+int
+util_sha256_hex(const void *buf, size_t len, char out[65])
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen = 0, i;
+
+	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		return (-1);
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return (0);
+}
+
+/*
+ * The directory of the running executable.  Children are exec'd from there,
+ * so an installed tree and the build tree both work without configuration,
+ * and a binary replaced on disk is what the next spawn runs.
+ */
+int
+util_exe_dir(char *buf, size_t len)
+{
+	ssize_t	 n;
+	char	*slash;
+
+	if (len < 2)
+		return (-1);
+	n = readlink("/proc/self/exe", buf, len - 1);
+	if (n == -1)
+		return (-1);
+	if ((size_t)n >= len - 1) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	buf[n] = '\0';
+	if ((slash = strrchr(buf, '/')) == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	*slash = '\0';
+	return (0);
+}
+
+int
+util_mkdir_p(const char *path, unsigned int mode)
+{
+	char	 tmp[PATH_MAX], *p;
+	size_t	 n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	memcpy(tmp, path, n + 1);
+	for (p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+			return (-1);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return (-1);
+	return (0);
+}

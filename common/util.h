@@ -1,0 +1,21 @@
+/*
+ * util: small helpers shared by every binary.
+ */
+#ifndef COMMON_UTIL_H
+#define COMMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+uint64_t util_now_ms(void);		/* CLOCK_MONOTONIC, milliseconds */
+uint64_t util_now_us(void);		/* CLOCK_MONOTONIC, microseconds */
+int	 util_set_nonblock(int fd);
+int	 util_set_cloexec(int fd, int on);
+char	*util_read_file(const char *path, size_t max, size_t *len);
+int	 util_sha256_hex(const void *buf, size_t len, char out[65]);
+int	 util_exe_dir(char *buf, size_t len);
+int	 util_mkdir_p(const char *path, unsigned int mode);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * ipc channel: one SOCK_SEQPACKET end driven by libevent, with a send queue.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "ipc.h"
+
+#define IPC_READ_BATCH	64	/* messages per readable event, for fairness */
+
+struct ipc_out {
+	TAILQ_ENTRY(ipc_out)	 entry;
+	int			 fd;	/* descriptor to pass (our dup), or -1 */
+	size_t			 len;
+	uint8_t			 buf[];
+};
+
+struct ipc_chan {
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	TAILQ_HEAD(, ipc_out)	 outq;
+	size_t			 nout;
+	uint32_t		 seq;
+	char			 peer[128];
+	ipc_msg_cb		 msg_cb;
+	ipc_close_cb		 close_cb;
+	void			*arg;
+	int			 in_cb;		/* inside a callback: defer free */
+	int			 dead;		/* closed; waiting to be freed */
+	int			 free_me;	/* freed during a callback */
+};
+
+static uint8_t	ipc_rbuf[IPC_HDR_LEN + IPC_BODY_MAX + 1];
+
+static void	ipc_read_cb(int, short, void *);
+static void	ipc_write_cb(int, short, void *);
+static int	ipc_flush(struct ipc_chan *);
+
+struct ipc_chan *
+ipc_chan_new(struct event_base *base, int fd, const char *peer,
+    ipc_msg_cb msg_cb, ipc_close_cb close_cb, void *arg)
+{
+	struct ipc_chan	*ch;
+
+	if (util_set_nonblock(fd) == -1)
+		return (NULL);
+	if ((ch = calloc(1, sizeof(*ch))) == NULL)
+		return (NULL);
+	ch->fd = fd;
+	TAILQ_INIT(&ch->outq);
+	snprintf(ch->peer, sizeof(ch->peer), "%s", peer);
+	ch->msg_cb = msg_cb;
+	ch->close_cb = close_cb;
+	ch->arg = arg;
+	ch->rev = event_new(base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ch);
+	ch->wev = event_new(base, fd, EV_WRITE, ipc_write_cb, ch);
+	if (ch->rev == NULL || ch->wev == NULL || event_add(ch->rev, NULL) == -1) {
+		if (ch->rev != NULL)
+			event_free(ch->rev);
+		if (ch->wev != NULL)
+			event_free(ch->wev);
+		free(ch);
+		return (NULL);
+	}
+	return (ch);
+}
+
+void
+ipc_chan_set_peer(struct ipc_chan *ch, const char *peer, pid_t pid)
+{
+	snprintf(ch->peer, sizeof(ch->peer), "%s pid %ld", peer, (long)pid);
+}
+
+const char *
+ipc_chan_peer(const struct ipc_chan *ch)
+{
+	return (ch->peer);
+}
+
+uint32_t
+ipc_last_seq(const struct ipc_chan *ch)
+{
+	return (ch->seq);
+}
+
+size_t
+ipc_queued(const struct ipc_chan *ch)
+{
+	return (ch->nout);
+}
+
+static void
+ipc_drop_queue(struct ipc_chan *ch)
+{
+	struct ipc_out	*o;
+
+	while ((o = TAILQ_FIRST(&ch->outq)) != NULL) {
+		TAILQ_REMOVE(&ch->outq, o, entry);
+		if (o->fd != -1)
+			(void)close(o->fd);
+		free(o);
+	}
+	ch->nout = 0;
+}
+
+/* Stop all I/O, close the socket and tell the owner, once. */
+static void
+ipc_shut(struct ipc_chan *ch, const char *why)
+{
+	if (ch->dead)
+		return;
+	ch->dead = 1;
+	event_del(ch->rev);
+	event_del(ch->wev);
+	ipc_drop_queue(ch);
+	(void)close(ch->fd);
+	ch->fd = -1;
+	if (ch->close_cb != NULL) {
+		ch->in_cb++;
+		ch->close_cb(ch, why, ch->arg);
+		ch->in_cb--;
+	}
+}
+
+void
+ipc_chan_free(struct ipc_chan *ch)
+{
+	if (ch == NULL)
+		return;
+	if (ch->in_cb > 0) {
+		/* Freed from inside one of its callbacks: finish there. */
+		ch->close_cb = NULL;
+		ipc_shut(ch, "freed");
+		ch->free_me = 1;
+		return;
+	}
+	ch->close_cb = NULL;
+	ipc_shut(ch, "freed");
+	event_free(ch->rev);
+	event_free(ch->wev);
+	free(ch);
+}
+
+/* Leave a callback; free the channel if that callback asked for it. */
+static int
+ipc_leave(struct ipc_chan *ch)
+{
+	if (--ch->in_cb == 0 && ch->free_me) {
+		event_free(ch->rev);
+		event_free(ch->wev);
+		free(ch);
+		return (-1);
+	}
+	return (ch->dead ? -1 : 0);
+}
+
+/*
+ * Receive one datagram.  Returns 1 with a message, 0 when the socket is
+ * drained, -1 when the channel was closed (reason in why).
+ */
+static int
+ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * 4)];
+	}		 cmsgbuf;
+	ssize_t		 n;
+	int		 fd = -1, nfds, i, *fds;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = ipc_rbuf;
+	iov.iov_len = sizeof(ipc_rbuf);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cmsgbuf.buf;
+	mh.msg_controllen = sizeof(cmsgbuf.buf);
+	n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return (0);
+		snprintf(why, whylen, "recvmsg: %s", strerror(errno));
+		return (-1);
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "peer closed the channel");
+		return (-1);
+	}
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		fds = (int *)(void *)CMSG_DATA(cm);
+		for (i = 0; i < nfds; i++) {
+			if (fd == -1)
+				fd = fds[i];
+			else {
+				/* More than one descriptor is never sent. */
+				(void)close(fds[i]);
+				snprintf(why, whylen, "several descriptors");
+				n = -1;
+			}
+		}
+	}
+	if (n == -1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+		if (n != -1)
+			snprintf(why, whylen, "truncated message");
+		if (fd != -1)
+			(void)close(fd);
+		return (-1);
+	}
+	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
+		if (fd != -1)
+			(void)close(fd);
+		return (-1);
+	}
+	return (1);
+}
+
+static void
+ipc_read_cb(int fd, short ev, void *arg)
+{
+	struct ipc_chan	*ch = arg;
+	struct ipc_msg	 msg;
+	char		 why[256];
+	int		 i, r;
+
+	ch->in_cb++;
+	for (i = 0; i < IPC_READ_BATCH && !ch->dead; i++) {
+		r = ipc_recv(ch, &msg, why, sizeof(why));
+		if (r == 0)
+			break;
+		if (r == -1) {
+			if (strcmp(why, "peer closed the channel") == 0)
+				log_info("ipc: %s: %s", ch->peer, why);
+			else
+				log_warnx("ipc: %s: rejected: %s; closing the channel",
+				    ch->peer, why);
+			ipc_shut(ch, why);
+			break;
+		}
+		ch->msg_cb(ch, &msg, ch->arg);
+		ipc_msg_clear(&msg);
+	}
+	(void)ipc_leave(ch);
+}
+
+static void
+ipc_write_cb(int fd, short ev, void *arg)
+{
+	struct ipc_chan	*ch = arg;
+
+	ch->in_cb++;
+	if (ipc_flush(ch) == 1 && !ch->dead)
+		(void)event_add(ch->wev, NULL);
+	(void)ipc_leave(ch);
+}
+
+/*
+ * Write queued messages until the socket would block.  Returns 0 when the
+ * queue is empty, 1 when some remain, -1 when the channel was closed.
+ */
+static int
+ipc_flush(struct ipc_chan *ch)
+{
+	struct ipc_out	*o;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cmsgbuf;
+	struct cmsghdr	*cm;
+	char		 why[128];
+	ssize_t		 n;
+
+	while ((o = TAILQ_FIRST(&ch->outq)) != NULL) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = o->buf;
+		iov.iov_len = o->len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (o->fd != -1) {
+			memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+			mh.msg_control = cmsgbuf.buf;
+			mh.msg_controllen = sizeof(cmsgbuf.buf);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
+		}
+		n = sendmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ENOBUFS)
+				return (1);
+			snprintf(why, sizeof(why), "sendmsg: %s", strerror(errno));
+			log_warnx("ipc: %s: %s", ch->peer, why);
+			ipc_shut(ch, why);
+			return (-1);
+		}
+		TAILQ_REMOVE(&ch->outq, o, entry);
+		ch->nout--;
+		if (o->fd != -1)
+			(void)close(o->fd);
+		free(o);
+	}
+	return (0);
+}
+
+/*
+ * Queue a message and try to send it now.  Takes the reference to body (so
+ * ipc_send(ch, T, json_pack(...)) is safe even when json_pack fails).  fd,
+ * if not -1, is duplicated: the caller keeps its own.
+ */
+int
+ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
+{
+	static uint8_t	 buf[IPC_HDR_LEN + IPC_BODY_MAX];
+	struct ipc_out	*o;
+	ssize_t		 n;
+
+	if (ch == NULL || ch->dead || body == NULL) {
+		json_decref(body);
+		return (-1);
+	}
+	n = ipc_encode(type, ++ch->seq, fd != -1, body, buf, sizeof(buf));
+	json_decref(body);
+	if (n == -1) {
+		log_warnx("ipc: %s: cannot encode %s (too large?)", ch->peer,
+		    ipc_type_name(type));
+		return (-1);
+	}
+	if (ch->nout >= IPC_SENDQ_MAX) {
+		log_warnx("ipc: %s: send queue full; closing the channel",
+		    ch->peer);
+		ipc_shut(ch, "send queue full");
+		return (-1);
+	}
+	if ((o = malloc(sizeof(*o) + (size_t)n)) == NULL)
+		return (-1);
+	o->fd = -1;
+	if (fd != -1 && (o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		free(o);
+		return (-1);
+	}
+	o->len = (size_t)n;
+	memcpy(o->buf, buf, (size_t)n);
+	TAILQ_INSERT_TAIL(&ch->outq, o, entry);
+	ch->nout++;
+	switch (ipc_flush(ch)) {
+	case -1:
+		return (-1);
+	case 1:
+		if (event_add(ch->wev, NULL) == -1)
+			return (-1);
+		break;
+	}
+	return (0);
+}
+
+int
+ipc_send(struct ipc_chan *ch, uint16_t type, json_t *body)
+{
+	return (ipc_send_fd(ch, type, body, -1));
+}
+
+/*
+ * Send everything queued, waiting up to timeout_ms.  For the last words of
+ * a process that is about to exit (DRAINED, FAILED).
+ */
+int
+ipc_flush_blocking(struct ipc_chan *ch, int timeout_ms)
+{
+	struct pollfd	pfd;
+	uint64_t	deadline = util_now_ms() + (uint64_t)timeout_ms;
+	int		r;
+
+	while (!ch->dead && (r = ipc_flush(ch)) == 1) {
+		if (util_now_ms() >= deadline)
+			return (-1);
+		pfd.fd = ch->fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, (int)(deadline - util_now_ms())) == -1 &&
+		    errno != EINTR)
+			return (-1);
+	}
+	return (ch->dead ? -1 : 0);
+}

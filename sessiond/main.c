@@ -1,0 +1,75 @@
+/*
+ * copilot-bridge-sessiond: started by the supervisor with its channel on
+ * fd 3.  Workers reach it over links the supervisor hands out (ATTACH).
+ */
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "sessiond.h"
+
+static struct sessiond	 sd_store;
+struct sessiond		*sd = &sd_store;
+static struct proc	 sproc = { .role = "sessiond" };
+
+static void
+sd_on_config(json_t *config, int first)
+{
+	char	hash[65];
+
+	json_decref(sd->config);
+	sd->config = json_incref(config);
+	if (proc_config_hash(config, hash) == -1)
+		fatalx("cannot hash the config");
+	if (!first) {
+		log_info("config updated (%.8s)", hash);
+		return;
+	}
+	(void)ipc_send(sproc.parent, IPC_READY, json_pack("{s:s}", "hash", hash));
+}
+
+static void
+sd_on_msg(struct ipc_msg *m)
+{
+	switch (m->hdr.type) {
+	case IPC_ATTACH:
+		(void)link_attach(m);
+		break;
+	case IPC_ROUTE:
+		link_route(json_string_value(json_object_get(m->body, "bot")),
+		    (int)json_integer_value(json_object_get(m->body,
+		    "generation")));
+		break;
+	default:
+		log_warnx("unexpected %s from the supervisor; ignored",
+		    ipc_type_name(m->hdr.type));
+		break;
+	}
+}
+
+static void
+sd_on_shutdown(const char *why)
+{
+	log_info("stopping: %s", why);
+	link_free_all();
+	json_decref(sd->config);
+	sd->config = NULL;
+	if (sproc.parent != NULL)
+		(void)ipc_flush_blocking(sproc.parent, 1000);
+	exit(0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	TAILQ_INIT(&sd->links);
+	TAILQ_INIT(&sd->routes);
+	sproc.on_config = sd_on_config;
+	sproc.on_msg = sd_on_msg;
+	sproc.on_shutdown = sd_on_shutdown;
+	proc_init(&sproc, argc, argv);
+	if (event_base_dispatch(sproc.base) == -1)
+		fatalx("event loop failed");
+	return (0);
+}

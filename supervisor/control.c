@@ -1,0 +1,311 @@
+/*
+ * control: the control socket behind `copilot-bridge ctl`.
+ *
+ * A client sends one JSON line {"cmd": ..., "arg": ...} and gets one JSON
+ * line {"ok": bool, "text": ...} back, possibly later (reload-bot waits for
+ * the swap).  The socket is mode 0600 and the peer's uid is checked with
+ * SO_PEERCRED: only our own user (or root) may drive the bridge.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor.h"
+
+#define CTL_LINE_MAX	4096
+
+struct ctl_conn {
+	struct bufferevent	*bev;
+	int			 waiting;	/* an async reply is pending */
+	int			 replied;	/* reply queued: close once sent */
+};
+
+static struct {
+	struct evconnlistener	*lis;
+	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} C;
+
+static void
+ctl_conn_free(struct ctl_conn *cc)
+{
+	if (cc->waiting)
+		swap_cancel_reply(cc);
+	bufferevent_free(cc->bev);
+	free(cc);
+}
+
+static void
+ctl_write_done(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn	*cc = arg;
+
+	/* libevent also calls this on an idle writable socket: wait for a reply. */
+	if (cc->replied && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		ctl_conn_free(cc);
+}
+
+static void
+ctl_reply(void *arg, int ok, const char *text)
+{
+	struct ctl_conn	*cc = arg;
+	json_t		*j;
+	char		*s;
+
+	cc->waiting = 0;
+	cc->replied = 1;
+	j = json_pack("{s:b,s:s}", "ok", ok, "text", text != NULL ? text : "");
+	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		ctl_conn_free(cc);
+		return;
+	}
+	json_decref(j);
+	if (bufferevent_write(cc->bev, s, strlen(s)) == -1 ||
+	    bufferevent_write(cc->bev, "\n", 1) == -1) {
+		free(s);
+		ctl_conn_free(cc);
+		return;
+	}
+	free(s);
+}
+
+static void
+ctl_reload_bot(struct ctl_conn *cc, const char *name)
+{
+	struct bot	*b;
+	char		 text[256];
+
+	if (name == NULL || (b = bot_find(name)) == NULL) {
+		snprintf(text, sizeof(text), "no bot named %s",
+		    name != NULL ? name : "(none)");
+		ctl_reply(cc, 0, text);
+		return;
+	}
+	cc->waiting = 1;
+	(void)swap_start(b, "ctl", "ctl reload-bot", ctl_reply, cc);
+}
+
+static void
+ctl_dispatch(struct ctl_conn *cc, const char *line)
+{
+	json_t		*req;
+	const char	*cmd, *arg;
+	char		*text = NULL;
+	int		 ok;
+
+	req = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	arg = json_string_value(json_object_get(req, "arg"));
+	if (cmd == NULL) {
+		ctl_reply(cc, 0, "bad request");
+	} else if (strcmp(cmd, "status") == 0) {
+		text = control_status_text();
+		ctl_reply(cc, text != NULL, text != NULL ? text : "out of memory");
+	} else if (strcmp(cmd, "reload") == 0) {
+		ok = reload_config("ctl reload", &text) == 0;
+		ctl_reply(cc, ok, text != NULL ? text : "out of memory");
+	} else if (strcmp(cmd, "reload-bot") == 0) {
+		ctl_reload_bot(cc, arg);
+	} else if (strcmp(cmd, "reopen-logs") == 0) {
+		sup_reopen_logs();
+		ctl_reply(cc, 1, "logs reopened");
+	} else
+		ctl_reply(cc, 0, "unknown command");
+	free(text);
+	json_decref(req);
+}
+
+static void
+ctl_read(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn	*cc = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	char		*line;
+	size_t		 n;
+
+	if (cc->waiting)
+		return;
+	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > CTL_LINE_MAX)
+			ctl_conn_free(cc);
+		return;
+	}
+	bufferevent_disable(bev, EV_READ);
+	ctl_dispatch(cc, line);
+	free(line);
+}
+
+static void
+ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		ctl_conn_free(arg);
+}
+
+static void
+ctl_accept(struct evconnlistener *lis, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	struct ctl_conn	*cc;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    (cred.uid != geteuid() && cred.uid != 0)) {
+		log_warnx("control: refused a client (uid %ld)",
+		    len == sizeof(cred) ? (long)cred.uid : -1L);
+		(void)close(fd);
+		return;
+	}
+	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
+	    (cc->bev = bufferevent_socket_new(sup->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(cc);
+		(void)close(fd);
+		return;
+	}
+	bufferevent_setcb(cc->bev, ctl_read, ctl_write_done, ctl_event, cc);
+	bufferevent_setwatermark(cc->bev, EV_READ, 0, CTL_LINE_MAX + 1);
+	(void)bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
+}
+
+/*
+ * Listen on path.  A stale socket from a previous run is replaced; one that
+ * still answers belongs to a running bridge and makes us refuse to start.
+ */
+int
+control_start(const char *path)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		(void)close(fd);
+		errno = EADDRINUSE;
+		return (-1);
+	}
+	(void)close(fd);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return (-1);
+	old = umask(0177);
+	C.lis = evconnlistener_new_bind(sup->base, ctl_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+	    (struct sockaddr *)&sun, sizeof(sun));
+	(void)umask(old);
+	if (C.lis == NULL)
+		return (-1);
+	if (chmod(path, 0600) == -1) {
+		control_stop();
+		return (-1);
+	}
+	strcpy(C.path, path);
+	return (0);
+}
+
+void
+control_stop(void)
+{
+	if (C.lis == NULL)
+		return;
+	evconnlistener_free(C.lis);
+	C.lis = NULL;
+	(void)unlink(C.path);
+}
+
+static void
+control_fmt_uptime(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t	s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%02llus", (unsigned long long)(s / 60),
+		    (unsigned long long)(s % 60));
+	else
+		snprintf(buf, len, "%lluh%02llum", (unsigned long long)(s / 3600),
+		    (unsigned long long)(s / 60 % 60));
+}
+
+static int
+control_row(FILE *f, const char *name, const char *state, const struct child *c,
+    uint64_t up_ms, unsigned int restarts, const char *last)
+{
+	char	up[32] = "-", pid[16] = "-", gen[16] = "-";
+
+	if (c != NULL) {
+		snprintf(pid, sizeof(pid), "%ld", (long)c->pid);
+		snprintf(gen, sizeof(gen), "%d", c->gen);
+	}
+	if (up_ms != 0)
+		control_fmt_uptime(up, sizeof(up), util_now_ms() - up_ms);
+	return (fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8u %s\n", name, state,
+	    gen, pid, up, restarts, last[0] != '\0' ? last : "-"));
+}
+
+/* The table `ctl status` prints.  Caller frees. */
+char *
+control_status_text(void)
+{
+	struct bot	*b;
+	const char	*st;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return (NULL);
+	fprintf(f, "config %s (%.8s), %u reload(s) ok, %u failed\n",
+	    sup->cfgpath, sup->cfg->hash, sup->reloads_ok, sup->reloads_failed);
+	fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8s %s\n", "BOT", "STATE",
+	    "GEN", "PID", "UPTIME", "RESTARTS", "LAST RELOAD");
+	control_row(f, "sessiond", sup->sessiond != NULL ?
+	    child_state_name(sup->sessiond->state) : "restarting",
+	    sup->sessiond, sup->sessiond != NULL ? sup->sessiond->ready_ms : 0,
+	    0, "");
+	TAILQ_FOREACH(b, &sup->bots, entry) {
+		if (b->failed)
+			st = "FAILED";
+		else if (b->swap != NULL)
+			st = "reloading";
+		else if (b->active != NULL)
+			st = child_state_name(b->active->state);
+		else if (!b->in_config)
+			st = "removed";
+		else if (evtimer_pending(b->restart_ev, NULL))
+			st = "backoff";
+		else
+			st = "stopped";
+		control_row(f, b->key, st, b->active, b->active != NULL &&
+		    b->active->state == CS_ACTIVE ? b->up_ms : 0, b->restarts,
+		    b->last_reload);
+	}
+	if (fclose(f) == EOF) {
+		free(buf);
+		return (NULL);
+	}
+	return (buf);
+}

@@ -1,0 +1,230 @@
+/*
+ * reload: the one config reload path.  SIGHUP, the file watcher,
+ * `ctl reload` and `/reload config` all end here.
+ *
+ * Validate first; on any error the running config stays untouched.  A
+ * valid config is applied whole: live changes are pushed to sessiond and the
+ * workers, botReloadNeeded is advised (or swapped when autoReloadBots),
+ * telemetryReloadNeeded and restartNeeded are reported.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/sdnotify.h"
+#include "common/util.h"
+#include "supervisor.h"
+
+/*
+ * The config sessiond gets: the whole document without platform tokens
+ * (sessiond never holds them), with channels still in their grace period
+ * appended, since they keep being served.
+ */
+json_t *
+reload_sessiond_config(const struct cfg *c)
+{
+	json_t		*root, *plats, *p, *bots, *bot, *chans, *g;
+	const char	*pk, *bk;
+	size_t		 i;
+
+	if ((root = json_deep_copy(c->root)) == NULL)
+		return (NULL);
+	plats = json_object_get(root, "platforms");
+	json_object_foreach(plats, pk, p) {
+		json_object_del(p, "botToken");
+		bots = json_object_get(p, "bots");
+		json_object_foreach(bots, bk, bot) {
+			json_object_del(bot, "token");
+			json_object_del(bot, "appToken");
+		}
+	}
+	/* Paths as resolved, so sessiond needs no ~ expansion of its own. */
+	if (json_object_set_new(root, "stateDir",
+	    json_string(c->state_dir)) == -1 ||
+	    json_object_set_new(root, "logDir", c->log_dir != NULL ?
+	    json_string(c->log_dir) : json_null()) == -1) {
+		json_decref(root);
+		return (NULL);
+	}
+	chans = json_object_get(root, "channels");
+	if (!json_is_array(chans)) {
+		chans = json_array();
+		if (json_object_set_new(root, "channels", chans) == -1) {
+			json_decref(root);
+			return (NULL);
+		}
+	}
+	json_array_foreach(c->grace, i, g)
+		if (json_array_append(chans, g) == -1) {
+			json_decref(root);
+			return (NULL);
+		}
+	return (root);
+}
+
+/* Tell sessiond and every worker about the live part of the config. */
+void
+reload_push(void)
+{
+	const struct cfg_bot	*cb;
+	struct child		*c;
+	json_t			*j;
+
+	TAILQ_FOREACH(c, &sup->children, entry) {
+		if (c->chan == NULL || c->state == CS_SPAWNED ||
+		    c->state == CS_DRAINING)
+			continue;
+		if (c->role == ROLE_SESSIOND)
+			j = reload_sessiond_config(sup->cfg);
+		else if ((cb = cfg_find_bot(sup->cfg, c->bot->key)) != NULL)
+			j = cfg_worker_json(sup->cfg, cb);
+		else
+			continue;	/* removed bot: keeps its last config */
+		if (j == NULL || ipc_send(c->chan, IPC_CONFIG_UPDATE,
+		    json_pack("{s:o}", "config", j)) == -1)
+			log_warnx("%s: cannot update %s g%d", __func__,
+			    c->role == ROLE_SESSIOND ? "sessiond" : c->bot->key,
+			    c->gen);
+	}
+}
+
+static void
+reload_log(const char *trigger, const struct cfg_diff *d)
+{
+	size_t	i, j;
+
+	if (cfg_diff_empty(d)) {
+		log_debug("Config file changed but no effective differences "
+		    "(%s)", trigger);
+		return;
+	}
+	log_info("Config reloaded (%s): %zu change(s), %zu botReloadNeeded, "
+	    "telemetryReloadNeeded=%s, %zu restartNeeded", trigger,
+	    d->changes.n, d->nbots, d->telemetry ? "yes" : "no", d->restart.n);
+	for (i = 0; i < d->changes.n; i++)
+		log_info("  ✓ %s", d->changes.v[i]);
+	for (i = 0; i < d->nbots; i++) {
+		for (j = 0; j < d->bots[i].texts.n; j++)
+			log_warnx("  ⚠ botReloadNeeded: %s", d->bots[i].texts.v[j]);
+		if (!sup->cfg->auto_reload_bots)
+			log_warnx("  ⚠ botReloadNeeded: run /reload bot %s "
+			    "(or copilot-bridge ctl reload-bot %s) to apply",
+			    d->bots[i].key, d->bots[i].key);
+	}
+	if (d->telemetry)
+		log_warnx("  ⚠ telemetryReloadNeeded: telemetry config changed");
+	for (i = 0; i < d->restart.n; i++)
+		log_warnx("  ⚠ restartNeeded: %s", d->restart.v[i]);
+}
+
+static void
+reload_auto_reply(void *arg, int ok, const char *text)
+{
+	if (ok)
+		log_info("autoReloadBots: %s", text);
+	else
+		log_warnx("autoReloadBots: %s", text);
+}
+
+/* Mark which bots the new config wants; swap the changed ones if asked. */
+static void
+reload_bots(const struct cfg_diff *d)
+{
+	struct bot	*b;
+	size_t		 i, j;
+	char		 why[128];
+
+	TAILQ_FOREACH(b, &sup->bots, entry)
+		b->in_config = cfg_find_bot(sup->cfg, b->key) != NULL;
+	for (i = 0; i < sup->cfg->nbots; i++)
+		if ((b = bot_get(sup->cfg->bots[i].key)) != NULL &&
+		    !b->in_config)
+			b->in_config = 1;
+	if (!sup->cfg->auto_reload_bots)
+		return;
+	for (i = 0; i < d->nbots; i++) {
+		if ((b = bot_find(d->bots[i].key)) == NULL)
+			continue;
+		why[0] = '\0';
+		for (j = 0; j < d->bots[i].reasons.n; j++)
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			    "%s%s", j ? "," : "", d->bots[i].reasons.v[j]);
+		(void)swap_start(b, "autoReloadBots", why, reload_auto_reply,
+		    NULL);
+	}
+}
+
+static char *
+reload_fail_text(const char *err)
+{
+	char	*t;
+
+	if (asprintf(&t, "❌ Config reload failed: %s\nExisting config is "
+	    "unchanged.", err) == -1)
+		return (NULL);
+	return (t);
+}
+
+/*
+ * Reload the config file.  Returns 0 when the new config is in force, -1
+ * when it was rejected.  *text, if text is not NULL, gets the markdown
+ * reply for the requester (caller frees).
+ */
+int
+reload_config(const char *trigger, char **text)
+{
+	struct cfg	*newc, *oldc = sup->cfg;
+	struct cfg_diff	*d;
+	char		 err[CFG_ERR_MAX];
+	uint64_t	 t0 = util_now_us();
+
+	if (text != NULL)
+		*text = NULL;
+	(void)sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
+	    "config (%s)", (unsigned long long)t0, trigger);
+	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) == NULL ||
+	    (d = cfg_diff(oldc, newc)) == NULL) {
+		if (newc != NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		cfg_free(newc);
+		sup->reloads_failed++;
+		log_errorx("Config reload failed (%s): %s — keeping existing "
+		    "config", trigger, err);
+		(void)sd_notifyf("READY=1\nSTATUS=config reload failed: %s", err);
+		if (text != NULL)
+			*text = reload_fail_text(err);
+		return (-1);
+	}
+	if (cfg_carry_grace(newc, oldc) == -1) {
+		/* Without its grace channels the new config would drop some. */
+		cfg_diff_free(d);
+		cfg_free(newc);
+		sup->reloads_failed++;
+		log_errorx("Config reload failed (%s): out of memory — keeping "
+		    "existing config", trigger);
+		(void)sd_notifyf("READY=1\nSTATUS=config reload failed");
+		if (text != NULL)
+			*text = reload_fail_text("out of memory");
+		return (-1);
+	}
+	sup->cfg = newc;
+	log_set_level(newc->log_level);
+	if ((newc->log_dir == NULL) != (oldc->log_dir == NULL) ||
+	    (newc->log_dir != NULL && strcmp(newc->log_dir, oldc->log_dir) != 0))
+		if (log_open(newc->log_dir, "supervisor.log") == -1)
+			log_warn("cannot open %s/supervisor.log", newc->log_dir);
+	reload_log(trigger, d);
+	reload_bots(d);
+	if (!cfg_diff_empty(d))
+		reload_push();
+	sup->reloads_ok++;
+	if (text != NULL)
+		*text = cfg_diff_markdown(d);
+	log_debug("reload (%s) applied in %llu us", trigger,
+	    (unsigned long long)(util_now_us() - t0));
+	cfg_diff_free(d);
+	cfg_free(oldc);
+	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", newc->hash);
+	return (0);
+}

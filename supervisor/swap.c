@@ -1,0 +1,212 @@
+/*
+ * swap: replace one bot's worker without losing a message (DESIGN.md §6).
+ *
+ * Make before break: generation N keeps serving while N+1 connects; only
+ * once N+1 is READY does sessiond route the bot to it, and only then is N
+ * drained.  Any failure before that point kills N+1 and leaves N alone.
+ * One swap per bot at a time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor.h"
+
+enum swap_kind {
+	SWAP_REPLACE,	/* N -> N+1 */
+	SWAP_ADD,	/* none -> 1 */
+	SWAP_REMOVE	/* N -> none */
+};
+
+struct swap {
+	struct bot	*bot;
+	enum swap_kind	 kind;
+	char		 by[96];	/* who asked */
+	char		 why[128];	/* reasons, e.g. "token,url" */
+	sup_reply_fn	 reply;
+	void		*arg;
+	uint64_t	 t0;
+	uint64_t	 t_ready;	/* candidate READY, or 0 */
+	struct child	*cand;		/* generation being brought up */
+	struct child	*old;		/* generation being drained */
+	int		 old_gen;
+};
+
+/*
+ * End the swap: one structured log line, the bot's "last reload" for ctl
+ * status, and the reply to whoever asked.
+ */
+static void
+swap_finish(struct swap *s, int ok, const char *fmt, const char *detail)
+{
+	struct bot	*b = s->bot;
+	char		 text[512], when[32];
+	uint64_t	 now = util_now_ms();
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	snprintf(text, sizeof(text), fmt, b->key, detail);
+	log_info("swap: bot=%s by=%s reason=%s outcome=%s gen=%d->%d "
+	    "handshake_ms=%llu total_ms=%llu", b->key, s->by, s->why,
+	    ok ? "ok" : "failed", s->old_gen,
+	    b->active != NULL ? b->active->gen : 0,
+	    (unsigned long long)(s->t_ready ? s->t_ready - s->t0 : 0),
+	    (unsigned long long)(now - s->t0));
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(b->last_reload, sizeof(b->last_reload), "%s %s %llums",
+	    when, ok ? "ok" : "failed", (unsigned long long)(now - s->t0));
+	if (s->reply != NULL)
+		s->reply(s->arg, ok, text);
+	b->swap = NULL;
+	free(s);
+}
+
+/*
+ * Start a swap of bot b.  b->in_config says whether the bot is wanted:
+ * present → spawn N+1 (or the first generation), absent → drain and reap.
+ * reply is called exactly once, now or later.
+ */
+int
+swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
+    void *arg)
+{
+	struct swap	*s;
+	char		 text[256];
+
+	if (b->swap != NULL) {
+		snprintf(text, sizeof(text), "Reload already in progress for %s",
+		    b->key);
+		if (reply != NULL)
+			reply(arg, 0, text);
+		return (-1);
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		if (reply != NULL)
+			reply(arg, 0, "out of memory");
+		return (-1);
+	}
+	s->bot = b;
+	s->reply = reply;
+	s->arg = arg;
+	s->t0 = util_now_ms();
+	snprintf(s->by, sizeof(s->by), "%s", by);
+	snprintf(s->why, sizeof(s->why), "%s", why);
+	b->swap = s;
+	s->old_gen = b->active != NULL ? b->active->gen : 0;
+	log_info("swap: %s of %s requested by %s (%s)", b->in_config ?
+	    "reload" : "removal", b->key, by, why);
+
+	if (!b->in_config) {
+		s->kind = SWAP_REMOVE;
+		if ((s->old = b->active) == NULL) {
+			swap_finish(s, 1, "✅ Removed %s%s", "");
+			return (0);
+		}
+		b->active = NULL;
+		child_drain(s->old);
+		return (0);
+	}
+	/* An operator's reload clears FAILED and any pending restart. */
+	b->failed = 0;
+	b->ncrashes = 0;
+	memset(b->crashes, 0, sizeof(b->crashes));
+	backoff_reset(&b->backoff);
+	evtimer_del(b->restart_ev);
+	s->kind = b->active != NULL ? SWAP_REPLACE : SWAP_ADD;
+	if ((s->cand = b->candidate = child_spawn(ROLE_WORKER, b)) == NULL) {
+		swap_finish(s, 0, "❌ Reload of %s failed: %s",
+		    "cannot spawn a worker");
+		return (-1);
+	}
+	return (0);
+}
+
+/* The candidate is READY: route the bot to it, then drain the old one. */
+void
+swap_child_ready(struct child *c)
+{
+	struct bot	*b = c->bot;
+	struct swap	*s = b->swap;
+	char		 detail[64];
+
+	if (s == NULL || s->cand != c)
+		return;
+	s->t_ready = util_now_ms();
+	s->old = b->active;
+	b->active = c;
+	b->candidate = NULL;
+	b->up_ms = s->t_ready;
+	c->state = CS_ACTIVE;
+	child_route(c);
+	if (s->old != NULL) {
+		child_drain(s->old);
+		return;
+	}
+	snprintf(detail, sizeof(detail), " in %llu ms (config %.6s)",
+	    (unsigned long long)(s->t_ready - s->t0), c->hash);
+	swap_finish(s, 1, "✅ Added %s%s", detail);
+}
+
+/* The candidate failed its handshake: keep generation N serving. */
+void
+swap_child_failed(struct child *c, const char *reason)
+{
+	struct bot	*b = c->bot;
+	struct swap	*s = b->swap;
+
+	if (s == NULL || s->cand != c)
+		return;
+	c->expected = 1;
+	b->candidate = NULL;
+	s->cand = NULL;
+	swap_finish(s, 0, s->kind == SWAP_REPLACE ?
+	    "❌ Reload of %s failed, kept the running connection: %s" :
+	    "❌ Reload of %s failed: %s", reason);
+}
+
+/* A child of a bot exited; it may be the candidate or the drained one. */
+void
+swap_child_exited(struct child *c)
+{
+	struct bot	*b = c->bot;
+	struct swap	*s = b->swap;
+	char		 detail[300];
+
+	if (s == NULL)
+		return;
+	if (s->cand == c) {
+		s->cand = NULL;
+		snprintf(detail, sizeof(detail), "worker exited during the "
+		    "handshake (%s)", c->reason);
+		swap_finish(s, 0, s->kind == SWAP_REPLACE ?
+		    "❌ Reload of %s failed, kept the running connection: %s" :
+		    "❌ Reload of %s failed: %s", detail);
+		return;
+	}
+	if (s->old != c)
+		return;
+	s->old = NULL;
+	if (s->kind == SWAP_REMOVE) {
+		swap_finish(s, 1, "✅ Removed %s%s", "");
+		return;
+	}
+	snprintf(detail, sizeof(detail), " in %llu ms (config %.6s)",
+	    (unsigned long long)(util_now_ms() - s->t0),
+	    b->active != NULL ? b->active->hash : "");
+	swap_finish(s, 1, "✅ Reloaded %s%s", detail);
+}
+
+/* The requester went away (a ctl client hung up): drop its reply. */
+void
+swap_cancel_reply(void *arg)
+{
+	struct bot	*b;
+
+	TAILQ_FOREACH(b, &sup->bots, entry)
+		if (b->swap != NULL && b->swap->arg == arg)
+			b->swap->reply = NULL;
+}
