@@ -245,3 +245,37 @@ def test_sd_notify_protocol(bridge_factory, tmp_path):
     b.signal(signal.SIGTERM)
     assert recv().startswith("STOPPING=1")
     s.close()
+
+
+def test_auto_reload_bots_swaps_only_the_changed_bot(bridge_factory, tmp_path):
+    cfg = base_config(tmp_path)
+    cfg["autoReloadBots"] = True
+    b = bridge_factory(config=cfg)
+    before = b.workers()
+    sess = b.sessiond()
+    cfg["platforms"]["mattermost"]["bots"]["c"]["token"] = "tok-c-rotated-000"
+    b.write_config(cfg)
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"swap: bot=mattermost:c by=autoReloadBots reason=token "
+               r"outcome=ok gen=1->2")
+    after = b.workers()
+    assert after["mattermost:c"] != before["mattermost:c"]
+    assert not alive(before["mattermost:c"])
+    assert after["mattermost:a"] == before["mattermost:a"]
+    assert after["mattermost:b"] == before["mattermost:b"]
+    assert b.sessiond() == sess
+    assert b.status()["mattermost:c"]["gen"] == "2"
+    # the new generation is the one sessiond routes to
+    b.wait_log(r"route mattermost:c -> g2 \(was g1\)", name="sessiond.log")
+
+
+def test_ctl_reload_bot_and_unknown_bot(bridge):
+    before = bridge.workers()
+    r = bridge.ctl("reload-bot", "mattermost:b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("✅ Reloaded mattermost:b in ")
+    after = bridge.workers()
+    assert after["mattermost:b"] != before["mattermost:b"]
+    assert after["mattermost:a"] == before["mattermost:a"]
+    r = bridge.ctl("reload-bot", "mattermost:zzz")
+    assert r.returncode == 1 and "no bot named mattermost:zzz" in r.stderr
