@@ -124,6 +124,9 @@ test-conformance:
 	@if [ -d tests/conformance ] && ls tests/conformance/*.test.mjs >/dev/null 2>&1; then \
 	  cd tests && node --test conformance/; else echo "conformance: none yet"; fi
 
+demo: deps $(BINS)
+	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) demo/run.py
+
 bench: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) bench/run.py
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -136,6 +137,7 @@ proc_init(struct proc *p, int argc, char *argv[])
 	if (errstr != NULL || (strcmp(p->role, "worker") == 0) != (p->bot != NULL))
 		proc_usage();
 	log_init(p->role, p->bot, p->gen);
+	srandom((unsigned int)(time(NULL) ^ getpid()));	/* backoff jitter */
 	if (p->bot == NULL)
 		snprintf(p->logfile, sizeof(p->logfile), "%s.log", p->role);
 	else {

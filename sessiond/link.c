@@ -11,10 +11,12 @@
 #include "common/log.h"
 #include "sessiond.h"
 
+/* Unlink l; what its worker never answered goes to the routed generation. */
 static void
 link_free(struct link *l)
 {
 	TAILQ_REMOVE(&sd->links, l, entry);
+	outbound_link_gone(l);
 	ipc_chan_free(l->chan);
 	free(l->bot);
 	free(l);
@@ -31,6 +33,12 @@ link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		ipc_chan_set_peer(ch, l->bot, l->pid);
 		log_debug("link %s g%d: worker pid %ld", l->bot, l->gen,
 		    (long)l->pid);
+		break;
+	case IPC_INBOUND:
+		chan_inbound(l, m->body);
+		break;
+	case IPC_OUTBOUND_DONE:
+		outbound_done(m);
 		break;
 	default:
 		log_warnx("link %s g%d: unexpected %s; closing the link",
@@ -108,6 +116,7 @@ link_route(const char *bot, int gen)
 	}
 	log_info("route %s -> g%d (was g%d)", bot, gen, r->gen);
 	r->gen = gen;
+	outbound_flush(bot);
 }
 
 /* The link new outbound work for bot goes to, or NULL. */

@@ -3,10 +3,12 @@
  * fd 3.  Workers reach it over links the supervisor hands out (ATTACH).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "backend.h"
 #include "sessiond.h"
 
 static struct sessiond	 sd_store;
@@ -18,6 +20,8 @@ sd_on_config(json_t *config, int first)
 {
 	char	hash[65];
 
+	const char	*be;
+
 	json_decref(sd->config);
 	sd->config = json_incref(config);
 	if (proc_config_hash(config, hash) == -1)
@@ -26,6 +30,20 @@ sd_on_config(json_t *config, int first)
 		log_info("config updated (%.8s)", hash);
 		return;
 	}
+	be = json_string_value(json_object_get(json_object_get(config,
+	    "session"), "backend"));
+	sd->backend = be != NULL && strcmp(be, "echo") == 0 ? &backend_echo :
+	    &backend_copilot;
+	if (state_open(sproc.base, json_string_value(json_object_get(config,
+	    "stateDir"))) == -1)
+		fatalx("cannot open the state");
+	if (sd->backend->start(sproc.base, config) == -1) {
+		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
+		    "reason", "cannot start the Copilot runtime"));
+		(void)ipc_flush_blocking(sproc.parent, 1000);
+		exit(1);
+	}
+	log_info("backend %s started", sd->backend->name);
 	(void)ipc_send(sproc.parent, IPC_READY, json_pack("{s:s}", "hash", hash));
 }
 
@@ -35,6 +53,9 @@ sd_on_msg(struct ipc_msg *m)
 	switch (m->hdr.type) {
 	case IPC_ATTACH:
 		(void)link_attach(m);
+		break;
+	case IPC_ADMIN_RESULT:
+		admin_result(m);
 		break;
 	case IPC_ROUTE:
 		link_route(json_string_value(json_object_get(m->body, "bot")),
@@ -52,6 +73,12 @@ static void
 sd_on_shutdown(const char *why)
 {
 	log_info("stopping: %s", why);
+	chan_free_all();
+	if (sd->backend != NULL)
+		sd->backend->stop();
+	state_close();
+	outbound_free_all();
+	dedup_free();
 	link_free_all();
 	json_decref(sd->config);
 	sd->config = NULL;

@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "ipc/ipc.h"
@@ -30,18 +31,96 @@ struct route {
 };
 TAILQ_HEAD(routeq, route);
 
+struct backend;
+
 struct sessiond {
-	json_t		*config;
-	struct linkq	 links;
-	struct routeq	 routes;
+	json_t			*config;
+	struct linkq		 links;
+	struct routeq		 routes;
+	const struct backend	*backend;	/* NULL until the first CONFIG */
 };
 
 extern struct sessiond	*sd;
+
+#define DEDUP_TTL_MS	(15 * 60 * 1000)	/* > Slack's retry window */
+#define MM_POST_MAX	16383			/* Mattermost message length */
+
+enum cmd {
+	CMD_NONE,
+	CMD_NEW,
+	CMD_STOP,
+	CMD_RELOAD,
+	CMD_RELOAD_CONFIG,
+	CMD_RELOAD_BOT,
+	CMD_STATUS,
+	CMD_HELP,
+	CMD_APPROVE,
+	CMD_DENY
+};
+
+/* The effective config of one channel (static, grace, or a DM). */
+struct chan_conf {
+	const char	*cwd;
+	const char	*model;		/* model id as sent to the runtime */
+	json_t		*provider;	/* BYOK provider object, or NULL */
+	const char	*agent;
+	int		 trigger_all;	/* triggerMode "all" */
+	int		 threaded;	/* threadedReplies */
+	int		 verbose;
+};
+
+typedef void	(*outbound_cb)(void *arg, int ok, const char *post,
+		    const char *error);
 
 /* link.c */
 int		 link_attach(struct ipc_msg *);
 void		 link_route(const char *bot, int gen);
 struct link	*link_for(const char *bot);
 void		 link_free_all(void);
+
+/* outbound.c */
+int		 outbound_op(const char *bot, json_t *op, outbound_cb, void *arg);
+void		 outbound_done(struct ipc_msg *);
+void		 outbound_link_gone(const struct link *);
+void		 outbound_flush(const char *bot);
+void		 outbound_forget(void *arg);
+void		 outbound_free_all(void);
+
+/* stream.c */
+struct stream;
+struct stream	*stream_new(const char *bot, const char *channel,
+		    const char *root, int placeholder);
+void		 stream_delta(struct stream *, const char *text);
+void		 stream_message(struct stream *, const char *text);
+int		 stream_empty(const struct stream *);
+void		 stream_finish(struct stream *, const char *error);
+void		 stream_post(const char *bot, const char *channel,
+		    const char *root, const char *text);
+
+/* channel.c */
+void		 chan_inbound(struct link *, json_t *msg);
+void		 chan_free_all(void);
+int		 chan_conf_get(const char *channel, const char *bot, int is_dm,
+		    struct chan_conf *);
+
+/* admin.c */
+void		 admin_request(const char *bot, const char *channel,
+		    const char *root, enum cmd, const char *arg, json_t *msg);
+void		 admin_result(struct ipc_msg *);
+
+/* commands.c */
+enum cmd	 cmd_parse(const char *text, char **arg);
+
+/* dedup.c */
+int		 dedup_check(const char *bot, const char *id);
+void		 dedup_free(void);
+
+/* state.c */
+int		 state_open(struct event_base *, const char *dir);
+const char	*state_session(const char *channel);
+void		 state_set_session(const char *channel, const char *bot,
+		    const char *sid);
+void		 state_flush(void);
+void		 state_close(void);
 
 #endif

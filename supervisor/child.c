@@ -539,6 +539,11 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case IPC_DRAINED:
 		child_event(c, CE_DRAINED);
 		break;
+	case IPC_ADMIN_REQUEST:
+		if (c->role != ROLE_SESSIOND)
+			goto unexpected;
+		admin_request(m);
+		break;
 	case IPC_RELINK:
 		/* Its sessiond link closed while sessiond lives on: relink. */
 		if (c->role != ROLE_WORKER)

@@ -84,17 +84,12 @@ ctl_reply(void *arg, int ok, const char *text)
 static void
 ctl_reload_bot(struct ctl_conn *cc, const char *name)
 {
-	struct bot	*b;
-	char		 text[256];
-
-	if (name == NULL || (b = bot_find(name)) == NULL) {
-		snprintf(text, sizeof(text), "no bot named %s",
-		    name != NULL ? name : "(none)");
-		ctl_reply(cc, 0, text);
+	if (name == NULL) {
+		ctl_reply(cc, 0, "usage: ctl reload-bot NAME");
 		return;
 	}
 	cc->waiting = 1;
-	(void)swap_start(b, "ctl", "ctl reload-bot", ctl_reply, cc);
+	admin_reload_bot(name, "ctl", NULL, ctl_reply, cc);
 }
 
 static void

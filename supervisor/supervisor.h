@@ -141,6 +141,11 @@ struct bot	*bot_get(const char *key);
 void		 bot_free(struct bot *);
 void		 bot_start(struct bot *);
 
+/* admin.c */
+void		 admin_request(struct ipc_msg *);
+void		 admin_reload_bot(const char *name, const char *by,
+		    sup_reply_fn notice, sup_reply_fn reply, void *arg);
+
 /* swap.c */
 int		 swap_start(struct bot *, const char *by, const char *why,
 		    sup_reply_fn, void *arg);

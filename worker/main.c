@@ -1,56 +1,213 @@
 /*
  * copilot-bridge-worker: started by the supervisor, one per bot and
  * generation, with its channel on fd 3.  It receives its config (and its
- * secrets) over that channel, never in argv or the environment.
+ * secrets) over that channel, never in argv or the environment, picks the
+ * adapter of the bot's platform and relays between it and sessiond.
  */
+#include <sys/queue.h>
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 
+#include "adapter.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker.h"
 
-static struct worker	 worker_store;
-struct worker		*worker = &worker_store;
-static struct proc	 wproc = { .role = "worker" };
+/* Inbound held while sessiond's link is down (at start, or a relink). */
+#define WORKER_PENDING_MAX	256
 
+struct pending {
+	STAILQ_ENTRY(pending)	 entry;
+	json_t			*msg;
+};
+
+static struct worker		 worker_store;
+struct worker			*worker = &worker_store;
+static struct proc		 wproc = { .role = "worker" };
+static char			 worker_hash[65];
+static STAILQ_HEAD(, pending)	 pendq = STAILQ_HEAD_INITIALIZER(pendq);
+static unsigned int		 npend;
+
+/*
+ * Leave the event loop; main() then stops the adapter (and with it the
+ * WebSocket thread) before exiting, so no thread outlives exit().
+ */
 static void
 worker_exit(int code)
 {
-	if (wproc.parent != NULL)
-		(void)ipc_flush_blocking(wproc.parent, 1000);
-	if (worker->link != NULL)
-		(void)ipc_flush_blocking(worker->link, 1000);
-	exit(code);
+	if (!worker->exiting)
+		worker->exit_code = code;
+	worker->exiting = 1;
+	(void)event_base_loopbreak(wproc.base);
+}
+
+void
+worker_ready(const char *user_id, const char *username)
+{
+	uint64_t	ms = util_now_ms() - worker->config_ms;
+
+	if (worker->exiting)
+		return;
+	log_info("ready in %llu ms as @%s (%s)", (unsigned long long)ms,
+	    username, user_id);
+	(void)ipc_send(wproc.parent, IPC_READY, json_pack("{s:s,s:I,s:s,s:s}",
+	    "hash", worker_hash, "connectMs", (json_int_t)ms, "userId",
+	    user_id, "username", username));
+}
+
+void
+worker_failed(const char *fmt, ...)
+{
+	char	reason[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (worker->exiting)
+		return;
+	log_errorx("failed: %s", reason);
+	(void)ipc_send(wproc.parent, IPC_FAILED, json_pack("{s:s}", "reason",
+	    reason));
+	worker_exit(1);
+}
+
+static void
+worker_pending_flush(void)
+{
+	struct pending	*p;
+
+	while (worker->link != NULL && (p = STAILQ_FIRST(&pendq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&pendq, entry);
+		npend--;
+		(void)ipc_send(worker->link, IPC_INBOUND, p->msg);
+		free(p);
+	}
+}
+
+/* Hand msg (taken) to sessiond, or hold it until the link is back. */
+void
+worker_inbound(json_t *msg)
+{
+	struct pending	*p;
+
+	if (msg == NULL)
+		return;
+	if (worker->link != NULL) {
+		(void)ipc_send(worker->link, IPC_INBOUND, msg);
+		return;
+	}
+	if (npend >= WORKER_PENDING_MAX || (p = malloc(sizeof(*p))) == NULL) {
+		log_warnx("no sessiond link; dropped inbound %s",
+		    json_string_value(json_object_get(msg, "id")));
+		json_decref(msg);
+		return;
+	}
+	p->msg = msg;
+	STAILQ_INSERT_TAIL(&pendq, p, entry);
+	npend++;
+}
+
+void
+worker_outbound_done(json_int_t ref, int ok, const char *post,
+    const char *error)
+{
+	json_t	*b;
+
+	b = json_pack("{s:I,s:b}", "ref", ref, "ok", ok);
+	if (b != NULL && post != NULL &&
+	    json_object_set_new(b, "post", json_string(post)) == -1)
+		b = (json_decref(b), NULL);
+	if (b != NULL && error != NULL &&
+	    json_object_set_new(b, "error", json_string(error)) == -1)
+		b = (json_decref(b), NULL);
+	if (worker->link == NULL) {
+		log_warnx("no sessiond link for OUTBOUND_DONE %lld",
+		    (long long)ref);
+		json_decref(b);
+		return;
+	}
+	if (ipc_send(worker->link, IPC_OUTBOUND_DONE, b) == -1)
+		log_warnx("cannot send OUTBOUND_DONE %lld", (long long)ref);
+}
+
+void
+worker_drained(void)
+{
+	if (worker->exiting)
+		return;
+	log_info("drained");
+	(void)ipc_send(wproc.parent, IPC_DRAINED, json_object());
+	worker_exit(0);
+}
+
+static void
+worker_start(json_t *config)
+{
+	const char	*platform;
+
+	worker->config_ms = util_now_ms();
+	if (proc_config_hash(config, worker_hash) == -1) {
+		worker_failed("cannot hash the config");
+		return;
+	}
+	platform = json_string_value(json_object_get(config, "platform"));
+	if ((worker->ad = adapter_find(platform)) == NULL) {
+		worker_failed("no adapter for platform \"%s\"",
+		    platform != NULL ? platform : "?");
+		return;
+	}
+	worker->ad_state = worker->ad->start(wproc.base, config);
+	if (worker->ad_state == NULL)
+		worker_failed("cannot start the %s adapter", platform);
 }
 
 static void
 worker_on_config(json_t *config, int first)
 {
-	char	hash[65];
-
 	json_decref(worker->config);
 	worker->config = json_incref(config);
-	if (!first) {
-		log_info("config updated");
+	if (first) {
+		worker_start(config);
 		return;
 	}
-	if (proc_config_hash(config, hash) == -1) {
-		(void)ipc_send(wproc.parent, IPC_FAILED, json_pack("{s:s}",
-		    "reason", "cannot hash the config"));
-		worker_exit(1);
-	}
-	/* No platform adapter yet: having the config is being ready. */
-	(void)ipc_send(wproc.parent, IPC_READY, json_pack("{s:s}", "hash", hash));
+	log_info("config updated");
+	if (worker->ad_state != NULL && !worker->exiting)
+		worker->ad->config_update(worker->ad_state, config);
 }
 
 static void
 worker_link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
-	log_debug("link: %s from sessiond", ipc_type_name(m->hdr.type));
+	const char	*id;
+
+	switch (m->hdr.type) {
+	case IPC_OUTBOUND:
+		if (worker->ad_state == NULL || worker->exiting) {
+			worker_outbound_done(json_integer_value(
+			    json_object_get(m->body, "ref")), 0, NULL,
+			    "worker is stopping");
+			break;
+		}
+		worker->ad->outbound(worker->ad_state, m->body);
+		break;
+	case IPC_INBOUND_ACK:
+		id = json_string_value(json_object_get(m->body, "id"));
+		if (worker->ad_state != NULL)
+			worker->ad->inbound_ack(worker->ad_state, id);
+		break;
+	default:
+		log_debug("link: %s from sessiond ignored",
+		    ipc_type_name(m->hdr.type));
+		break;
+	}
 }
 
 /* sessiond closed our link but lives on: ask the supervisor for another. */
@@ -59,7 +216,7 @@ worker_link_closed(struct ipc_chan *ch, const char *why, void *arg)
 {
 	ipc_chan_free(ch);
 	worker->link = NULL;
-	if (worker->draining)
+	if (worker->draining || worker->exiting)
 		return;
 	log_warnx("sessiond link closed (%s); asking for a new one", why);
 	(void)ipc_send(wproc.parent, IPC_RELINK, json_pack("{s:s,s:i}", "bot",
@@ -86,6 +243,7 @@ worker_attach(struct ipc_msg *m)
 	    "proto", IPC_VERSION, "role", "worker", "pid", (int)getpid(),
 	    "bot", wproc.bot, "generation", wproc.gen));
 	log_debug("attached to sessiond");
+	worker_pending_flush();
 }
 
 static void
@@ -96,11 +254,14 @@ worker_on_msg(struct ipc_msg *m)
 		worker_attach(m);
 		break;
 	case IPC_DRAIN:
-		/* Nothing held yet: drained at once. */
+		if (worker->draining)
+			break;
 		worker->draining = 1;
 		log_info("draining");
-		(void)ipc_send(wproc.parent, IPC_DRAINED, json_object());
-		worker_exit(0);
+		if (worker->ad_state != NULL)
+			worker->ad->drain(worker->ad_state);
+		else
+			worker_drained();
 		break;
 	default:
 		log_warnx("unexpected %s from the supervisor; ignored",
@@ -117,14 +278,45 @@ worker_on_shutdown(const char *why)
 	worker_exit(0);
 }
 
+static void
+worker_cleanup(void)
+{
+	struct pending	*p;
+
+	if (worker->ad_state != NULL)
+		worker->ad->stop(worker->ad_state);
+	worker->ad_state = NULL;
+	while ((p = STAILQ_FIRST(&pendq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&pendq, entry);
+		json_decref(p->msg);
+		free(p);
+	}
+	if (wproc.parent != NULL)
+		(void)ipc_flush_blocking(wproc.parent, 1000);
+	if (worker->link != NULL)
+		(void)ipc_flush_blocking(worker->link, 1000);
+	json_decref(worker->config);
+	worker->config = NULL;
+}
+
 int
 main(int argc, char *argv[])
 {
+	/* Before any event base: ws.c wakes the loop from its thread. */
+	if (evthread_use_pthreads() == -1) {
+		fprintf(stderr, "copilot-bridge-worker: no libevent threads\n");
+		return (1);
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "copilot-bridge-worker: curl_global_init\n");
+		return (1);
+	}
 	wproc.on_config = worker_on_config;
 	wproc.on_msg = worker_on_msg;
 	wproc.on_shutdown = worker_on_shutdown;
 	proc_init(&wproc, argc, argv);
 	if (event_base_dispatch(wproc.base) == -1)
 		fatalx("event loop failed");
-	return (0);
+	worker_cleanup();
+	return (worker->exit_code);
 }

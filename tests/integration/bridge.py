@@ -68,6 +68,7 @@ def base_config(tmp, bots=("a", "b", "c")):
         "stateDir": str(tmp / "state"),
         "logDir": str(tmp / "logs"),
         "logLevel": "debug",
+        "session": {"backend": "echo"},
     }
 
 
@@ -224,3 +225,134 @@ def seqpacket_fds(pid, skip=(3,)):
         finally:
             s.close()
     return out
+
+
+# --- fake Mattermost (tests/fakes/mattermost.py) ------------------------------
+
+FAKE_MM = os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
+                                       "fakes", "mattermost.py"))
+PYTHON = "/usr/bin/python3"
+
+
+def mm_token(name):
+    """The token base_config gives bot `name` (and fake_mm_seed gives any
+    user), so a fake seeded from it accepts the bridge's tokens."""
+    return f"tok-{name}-0123456789"
+
+
+def fake_mm_seed(bots=("a", "b", "c"), humans=("alice", "bob")):
+    """A seed with a bot user per bridge bot (username = bot name) and some
+    humans, all in town-square, and a DM between the first bot and each
+    human."""
+    users = [{"username": b, "is_bot": True, "tokens": [mm_token(b)]}
+             for b in bots]
+    users += [{"username": h, "tokens": [mm_token(h)]} for h in humans]
+    chans = [{"name": "town-square", "display_name": "Town Square",
+              "type": "O", "members": "*"}]
+    chans += [{"type": "D", "members": [bots[0], h]} for h in humans]
+    return {"team": {"name": "test-team", "display_name": "Test Team"},
+            "users": users, "channels": chans}
+
+
+class FakeMM:
+    """The fake Mattermost as a child process (its CLI), bound to a free
+    loopback port.  control() speaks its /_fake API, api() its REST API."""
+
+    def __init__(self, tmp, seed=None, args=(), name="fake-mm"):
+        import select
+        self.seedpath = tmp / f"{name}-seed.json"
+        self.seedpath.write_text(json.dumps(seed or fake_mm_seed()))
+        self.errlog = open(tmp / f"{name}.log", "wb")
+        self.proc = subprocess.Popen(
+            [PYTHON, FAKE_MM, "--port", "0", "--seed", str(self.seedpath),
+             *args], stdout=subprocess.PIPE, stderr=self.errlog,
+            stdin=subprocess.DEVNULL)
+        r, _, _ = select.select([self.proc.stdout], [], [], 15)
+        line = self.proc.stdout.readline().decode() if r else ""
+        if not line.startswith("LISTENING "):
+            self.stop()
+            raise AssertionError(f"fake Mattermost did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _req(self, method, path, body=None, headers=None, timeout=10):
+        import urllib.error
+        import urllib.request
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data,
+                                     method=method, headers=headers or {})
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def control(self, method, path, body=None):
+        status, out = self._req(method, "/_fake" + path, body)
+        if status >= 400:
+            raise AssertionError(f"/_fake{path}: {status} {out}")
+        return out
+
+    def api(self, method, path, token, body=None):
+        return self._req(method, "/api/v4" + path, body,
+                         {"Authorization": f"Bearer {token}"})
+
+    def state(self):
+        return self.control("GET", "/state")
+
+    def user(self, name):
+        return next(u for u in self.state()["users"] if u["username"] == name)
+
+    def channel(self, name=None, members=None):
+        """A channel by name, or the DM/GM with exactly these members."""
+        for c in self.state()["channels"]:
+            if name is not None and c["name"] == name:
+                return c
+            if members is not None and sorted(c["members"]) == sorted(members):
+                return c
+        raise KeyError(name or members)
+
+    def post(self, user, channel, message, **kw):
+        return self.control("POST", "/post", dict(user=user, channel=channel,
+                                                  message=message, **kw))
+
+    def sockets(self, user=None):
+        socks = self.control("GET", "/sockets")["sockets"]
+        return [s for s in socks if user is None or s["username"] == user]
+
+    def requests(self, method=None, path_prefix=""):
+        return [r for r in self.control("GET", "/log")["requests"]
+                if (method is None or r["method"] == method)
+                and r["path"].startswith(path_prefix)]
+
+    def stop(self):
+        stop_proc(self.proc)
+        self.proc.stdout.close()
+        self.errlog.close()
+
+
+def stop_proc(proc, timeout=5):
+    """SIGTERM, then SIGKILL if it is still there after timeout s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def mm_config(tmp, fake, bots=("a", "b", "c"), access=None):
+    """base_config pointed at a FakeMM seeded with fake_mm_seed(bots).
+    Access is open unless given: with none at all the bridge, like
+    upstream, lets nobody in."""
+    cfg = base_config(tmp, bots=bots)
+    cfg["platforms"]["mattermost"]["url"] = fake.url
+    cfg["platforms"]["mattermost"]["access"] = access or {"mode": "open"}
+    return cfg

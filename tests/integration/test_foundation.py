@@ -107,13 +107,14 @@ def test_sighup_token_change_is_bot_reload_needed(bridge):
 
 def test_sighup_broken_json_keeps_config(bridge):
     pids = dict(bridge.children())
+    good = json.loads(json.dumps(bridge.config))
     bridge.write_config(None, raw='{\n  "platforms": {\n    "mattermost": ,\n}\n')
     bridge.signal(signal.SIGHUP)
     m = bridge.wait_log(r"Config reload failed \(SIGHUP\): .*config\.json:(\d+):(\d+): .* — keeping existing config")
     assert m.group(1) == "3"
     assert dict(bridge.children()) == pids
     # a later valid config applies
-    cfg = base_config(bridge.tmp)
+    cfg = good
     cfg["channels"][0]["verbose"] = True
     bridge.write_config(cfg)
     bridge.signal(signal.SIGHUP)
@@ -248,9 +249,13 @@ def test_sd_notify_protocol(bridge_factory, tmp_path):
 
 
 def test_auto_reload_bots_swaps_only_the_changed_bot(bridge_factory, tmp_path):
-    cfg = base_config(tmp_path)
+    b = bridge_factory(start=False)
+    cfg = b.config
     cfg["autoReloadBots"] = True
-    b = bridge_factory(config=cfg)
+    b.write_config(cfg)
+    b.start()
+    bridge_factory.fake.control("POST", "/tokens", {"user": "c",
+                                                    "token": "tok-c-rotated-000"})
     before = b.workers()
     sess = b.sessiond()
     cfg["platforms"]["mattermost"]["bots"]["c"]["token"] = "tok-c-rotated-000"
@@ -278,4 +283,4 @@ def test_ctl_reload_bot_and_unknown_bot(bridge):
     assert after["mattermost:b"] != before["mattermost:b"]
     assert after["mattermost:a"] == before["mattermost:a"]
     r = bridge.ctl("reload-bot", "mattermost:zzz")
-    assert r.returncode == 1 and "no bot named mattermost:zzz" in r.stderr
+    assert r.returncode == 1 and 'No bot named "mattermost:zzz"' in r.stderr

@@ -1,0 +1,97 @@
+/*
+ * backend: what sessiond needs from a conversation engine.  Two exist:
+ * "copilot" (the Copilot runtime over JSON-RPC, copilot.c) and "echo"
+ * (built in, echo.c).  Everything is asynchronous and runs in sessiond's
+ * libevent loop; no call blocks.
+ *
+ * A session belongs to one channel.  The backend reports what happens in it
+ * through the callbacks in struct backend_events, always with the opaque arg
+ * given to open().
+ */
+#ifndef SESSIOND_BACKEND_H
+#define SESSIOND_BACKEND_H
+
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+struct bsession;			/* a backend's session, opaque */
+
+struct backend_events {
+	/* open() finished: session_id on success, or error (NULL on success). */
+	void	(*opened)(void *arg, const char *session_id, const char *error);
+	/* A piece of the assistant's answer (streaming). */
+	void	(*delta)(void *arg, const char *text);
+	/* A complete assistant message (replaces the deltas of that message). */
+	void	(*message)(void *arg, const char *text);
+	/* A tool started: name and a one-line summary, for verbose channels. */
+	void	(*tool)(void *arg, const char *name, const char *summary);
+	/*
+	 * The agent asks for permission.  request_id is to be passed back to
+	 * answer_permission(); kind is "shell", "write", "read", "url", "mcp",
+	 * ...; detail is a one-line description (the command, the path, ...).
+	 */
+	void	(*permission)(void *arg, const char *request_id, const char *kind,
+		    const char *detail);
+	/* The turn ended: the answer is final (aborted: by /stop). */
+	void	(*idle)(void *arg, int aborted);
+	/* The turn failed; idle follows. */
+	void	(*error)(void *arg, const char *message);
+	/* The session is gone (runtime died and could not resume it). */
+	void	(*lost)(void *arg, const char *why);
+};
+
+/* Per-session options, from the effective channel config. */
+struct bsession_opts {
+	const char	*channel;	/* platform channel id, for logs */
+	const char	*cwd;		/* workingDirectory */
+	const char	*model;		/* model id, or NULL for the runtime's default */
+	json_t		*provider;	/* BYOK provider object (borrowed), or NULL */
+	const char	*agent;		/* custom agent, or NULL */
+};
+
+struct backend {
+	const char	*name;
+	/* Start the engine (spawn the runtime).  config is sessiond's config. */
+	int		(*start)(struct event_base *, json_t *config);
+	/*
+	 * Open a session: resume session_id if not NULL (falling back to a new
+	 * session when the runtime no longer knows it), else create one.
+	 * Returns NULL only on immediate failure; else opened() follows.
+	 */
+	struct bsession	*(*open)(const struct bsession_opts *,
+			    const char *session_id, const struct backend_events *,
+			    void *arg);
+	/* Send a prompt.  immediate: steer the running turn (mid-turn text). */
+	int		(*send)(struct bsession *, const char *prompt, int immediate);
+	int		(*abort)(struct bsession *);
+	int		(*answer_permission)(struct bsession *,
+			    const char *request_id, int approve);
+	/*
+	 * Release the session (session.detach); no callback after this.
+	 * Every session open() returned must be closed exactly once, also
+	 * after opened() reported an error, after lost(), and after stop():
+	 * those leave it dead but allocated.  close() may be called from
+	 * inside one of the session's own callbacks.
+	 */
+	void		(*close)(struct bsession *);
+	/* Stop the engine (runtime.shutdown), bounded in time. */
+	void		(*stop)(void);
+};
+
+extern const struct backend	backend_copilot;
+extern const struct backend	backend_echo;
+
+/*
+ * copilot.c notices its runtime's exit through a pidfd, so sessiond needs
+ * no SIGCHLD handler for it.  A process-wide reaper added later (waitpid(-1)
+ * for hook commands) would steal that status: it must pass every pid it
+ * does not know to copilot_child_exited(), which returns 1 if it was a
+ * runtime (or reap only its own pids).
+ */
+int	 copilot_child_exited(pid_t pid, int status);
+/* The pid of the runtime in use, or -1 (logs, status, tests). */
+pid_t	 copilot_runtime_pid(void);
+
+#endif

@@ -1,0 +1,553 @@
+/*
+ * channel: one Copilot session per chat channel, and the per-channel queue.
+ *
+ * One turn runs at a time.  While it runs, plain text steers it (sent with
+ * "immediate"), /stop and /new act at once, and any other command waits for
+ * the turn to end.  A session is opened lazily on the first message, resuming
+ * the id persisted for the channel, so a sessiond restart keeps every
+ * conversation's context.
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "backend.h"
+#include "sessiond.h"
+
+#define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
+
+enum chan_state {
+	CH_CLOSED,	/* no backend session */
+	CH_OPENING,	/* open() called, opened() not yet */
+	CH_OPEN
+};
+
+struct perm {
+	TAILQ_ENTRY(perm)	 entry;
+	char			*id;
+};
+
+struct chan {
+	TAILQ_ENTRY(chan)	 entry;
+	char			*id;		/* platform channel id */
+	char			*bot;		/* "platform:name" serving it */
+	enum chan_state		 st;
+	struct bsession		*bs;
+	int			 busy;		/* a turn is running */
+	char			*root;		/* thread root of the turn */
+	struct stream		*stream;
+	json_t			*queue;		/* INBOUND bodies waiting */
+	TAILQ_HEAD(, perm)	 perms;		/* pending permission requests */
+	int			 reply_new;	/* say "New session created." when open */
+};
+
+static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
+
+static void	chan_run(struct chan *);
+static void	chan_turn(struct chan *, json_t *msg);
+
+static const struct backend_events	chan_events;
+
+static const char	chan_help[] =
+    "**Commands**\n"
+    "`/new` start a new session · `/stop` stop the running task · "
+    "`/reload` re-attach the session · `/status` session info · "
+    "`/approve` / `/deny` answer a permission request · "
+    "`/reload config` · `/reload bot NAME` (admins) · `/help`";
+
+static struct chan *
+chan_get(const char *id, const char *bot)
+{
+	struct chan	*c;
+
+	TAILQ_FOREACH(c, &chans, entry)
+		if (strcmp(c->id, id) == 0)
+			break;
+	if (c != NULL) {
+		if (strcmp(c->bot, bot) != 0) {
+			/* The channel moved to another bot by a reload. */
+			free(c->bot);
+			if ((c->bot = strdup(bot)) == NULL)
+				return (NULL);
+		}
+		return (c);
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	TAILQ_INIT(&c->perms);
+	if ((c->id = strdup(id)) == NULL || (c->bot = strdup(bot)) == NULL ||
+	    (c->queue = json_array()) == NULL) {
+		free(c->id);
+		free(c->bot);
+		free(c);
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&chans, c, entry);
+	return (c);
+}
+
+static void
+chan_say(struct chan *c, const char *root, const char *text)
+{
+	stream_post(c->bot, c->id, root, text);
+}
+
+/* A provider entry of the config, as the runtime wants it. */
+static json_t *
+chan_provider(json_t *p)
+{
+	json_t		*o;
+	const char	*k, *env;
+	static const char *const keys[] = { "baseUrl", "apiKey", "bearerToken",
+			    "wireApi", "azure" };
+	size_t		 i;
+
+	if (p == NULL || (o = json_object()) == NULL)
+		return (NULL);
+	json_object_set_new(o, "type", json_string(json_string_value(
+	    json_object_get(p, "type")) ?: "openai"));
+	for (i = 0; i < nitems(keys); i++)
+		if (json_object_get(p, keys[i]) != NULL)
+			json_object_set(o, keys[i], json_object_get(p, keys[i]));
+	/* Secrets named by environment variable are read now, not stored. */
+	if ((k = json_string_value(json_object_get(p, "apiKeyEnv"))) != NULL &&
+	    (env = getenv(k)) != NULL)
+		json_object_set_new(o, "apiKey", json_string(env));
+	if ((k = json_string_value(json_object_get(p, "bearerTokenEnv"))) != NULL &&
+	    (env = getenv(k)) != NULL)
+		json_object_set_new(o, "bearerToken", json_string(env));
+	return (o);
+}
+
+static void
+chan_open(struct chan *c, const char *session_id)
+{
+	struct chan_conf	cc;
+	struct bsession_opts	o;
+
+	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1) {
+		log_warnx("channel %s: no config for %s", c->id, c->bot);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.channel = c->id;
+	o.cwd = cc.cwd;
+	o.model = cc.model;
+	o.agent = cc.agent;
+	o.provider = chan_provider(cc.provider);
+	c->st = CH_OPENING;
+	log_info("channel %s: %s session %s", c->id, session_id != NULL ?
+	    "resuming" : "creating", session_id != NULL ? session_id : "");
+	c->bs = sd->backend->open(&o, session_id, &chan_events, c);
+	json_decref(o.provider);
+	if (c->bs == NULL) {
+		c->st = CH_CLOSED;
+		chan_events.opened(c, NULL, "the backend refused to open a session");
+	}
+}
+
+static void
+chan_close_session(struct chan *c)
+{
+	if (c->bs != NULL)
+		sd->backend->close(c->bs);
+	c->bs = NULL;
+	c->st = CH_CLOSED;
+}
+
+static void
+chan_end_stream(struct chan *c, const char *error)
+{
+	stream_finish(c->stream, error);
+	c->stream = NULL;
+}
+
+static struct stream *
+chan_stream(struct chan *c)
+{
+	if (c->stream == NULL && c->busy)
+		c->stream = stream_new(c->bot, c->id, c->root, 0);
+	return (c->stream);
+}
+
+static void
+chan_deny_pending(struct chan *c, int answer)
+{
+	struct perm	*p;
+
+	while ((p = TAILQ_FIRST(&c->perms)) != NULL) {
+		TAILQ_REMOVE(&c->perms, p, entry);
+		if (answer && c->bs != NULL)
+			(void)sd->backend->answer_permission(c->bs, p->id, 0);
+		free(p->id);
+		free(p);
+	}
+}
+
+/* ---- backend events ---------------------------------------------------- */
+
+static void
+ev_opened(void *arg, const char *sid, const char *error)
+{
+	struct chan	*c = arg;
+	char		 text[512];
+
+	if (error != NULL) {
+		log_warnx("channel %s: cannot open a session: %s", c->id, error);
+		chan_close_session(c);
+		snprintf(text, sizeof(text), "❌ Error: cannot start a Copilot "
+		    "session: %s", error);
+		if (c->busy) {
+			chan_end_stream(c, text + strlen("❌ Error: "));
+			c->busy = 0;
+		} else
+			chan_say(c, c->root, text);
+		json_array_clear(c->queue);
+		return;
+	}
+	c->st = CH_OPEN;
+	state_set_session(c->id, c->bot, sid);
+	log_info("channel %s: session %s open", c->id, sid);
+	if (c->reply_new) {
+		c->reply_new = 0;
+		chan_say(c, c->root, "✅ New session created.");
+	}
+	chan_run(c);
+}
+
+static void
+ev_delta(void *arg, const char *text)
+{
+	stream_delta(chan_stream(arg), text);
+}
+
+static void
+ev_message(void *arg, const char *text)
+{
+	stream_message(chan_stream(arg), text);
+}
+
+static void
+ev_tool(void *arg, const char *name, const char *summary)
+{
+	struct chan		*c = arg;
+	struct chan_conf	 cc;
+	char			 line[1024];
+
+	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1 || !cc.verbose)
+		return;
+	snprintf(line, sizeof(line), "🔧 `%s` %s", name, summary != NULL ?
+	    summary : "");
+	chan_say(c, c->root, line);
+}
+
+static void
+ev_permission(void *arg, const char *id, const char *kind, const char *detail)
+{
+	struct chan	*c = arg;
+	struct perm	*p;
+	char		 text[2048];
+
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->id = strdup(id)) == NULL) {
+		free(p);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&c->perms, p, entry);
+	/* The prompt comes after what was said so far, not inside it. */
+	chan_end_stream(c, NULL);
+	snprintf(text, sizeof(text), "🔐 **Permission needed** (%s): `%s`\n"
+	    "Reply `/approve` or `/deny`.", kind, detail != NULL ? detail : "");
+	chan_say(c, c->root, text);
+}
+
+static void
+ev_idle(void *arg, int aborted)
+{
+	struct chan	*c = arg;
+
+	chan_end_stream(c, NULL);
+	chan_deny_pending(c, 0);
+	c->busy = 0;
+	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
+	chan_run(c);
+}
+
+static void
+ev_error(void *arg, const char *message)
+{
+	struct chan	*c = arg;
+
+	if (c->stream != NULL)
+		chan_end_stream(c, message);
+	else {
+		char	text[1024];
+
+		snprintf(text, sizeof(text), "❌ Error: %s", message);
+		chan_say(c, c->root, text);
+	}
+}
+
+static void
+ev_lost(void *arg, const char *why)
+{
+	struct chan	*c = arg;
+
+	log_warnx("channel %s: session lost: %s", c->id, why);
+	chan_close_session(c);
+	state_set_session(c->id, c->bot, NULL);
+	if (c->busy) {
+		chan_end_stream(c, why);
+		c->busy = 0;
+	}
+}
+
+static const struct backend_events chan_events = {
+	.opened = ev_opened,
+	.delta = ev_delta,
+	.message = ev_message,
+	.tool = ev_tool,
+	.permission = ev_permission,
+	.idle = ev_idle,
+	.error = ev_error,
+	.lost = ev_lost,
+};
+
+/* ---- commands ------------------------------------------------------------- */
+
+static void
+chan_answer(struct chan *c, int approve)
+{
+	struct perm	*p = TAILQ_FIRST(&c->perms);
+
+	if (p == NULL || c->bs == NULL) {
+		chan_say(c, c->root, "No permission request is waiting.");
+		return;
+	}
+	TAILQ_REMOVE(&c->perms, p, entry);
+	(void)sd->backend->answer_permission(c->bs, p->id, approve);
+	free(p->id);
+	free(p);
+	chan_say(c, c->root, approve ? "✅ Approved." : "🚫 Denied.");
+}
+
+static void
+chan_status(struct chan *c, const char *root)
+{
+	struct chan_conf	cc;
+	char			text[1024];
+	const char		*sid = state_session(c->id);
+
+	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1)
+		memset(&cc, 0, sizeof(cc));
+	snprintf(text, sizeof(text), "**Session** `%s`\n**Bot** %s · **Model** "
+	    "%s · **Directory** `%s` · %s", sid != NULL ? sid : "none yet",
+	    c->bot, cc.model != NULL ? cc.model : "?", cc.cwd != NULL ? cc.cwd :
+	    "?", c->busy ? "working" : "idle");
+	chan_say(c, root, text);
+}
+
+/*
+ * Commands that act at once, even mid-turn.  Returns 1 when handled, 0 when
+ * the message must go through the queue.
+ */
+static int
+chan_command_now(struct chan *c, enum cmd cmd, const char *root)
+{
+	switch (cmd) {
+	case CMD_STOP:
+		if (c->busy && c->bs != NULL) {
+			(void)sd->backend->abort(c->bs);
+			chan_say(c, root, "🛑 Task stopped.");
+		} else
+			chan_say(c, root, "Nothing is running.");
+		return (1);
+	case CMD_APPROVE:
+	case CMD_DENY:
+		chan_answer(c, cmd == CMD_APPROVE);
+		return (1);
+	case CMD_HELP:
+		chan_say(c, root, chan_help);
+		return (1);
+	case CMD_STATUS:
+		chan_status(c, root);
+		return (1);
+	case CMD_NEW:
+		if (c->busy && c->bs != NULL)
+			(void)sd->backend->abort(c->bs);
+		chan_end_stream(c, NULL);
+		chan_deny_pending(c, 0);
+		chan_close_session(c);
+		c->busy = 0;
+		json_array_clear(c->queue);
+		state_set_session(c->id, c->bot, NULL);
+		free(c->root);
+		c->root = strdup(root);
+		c->reply_new = 1;
+		chan_open(c, NULL);
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/* A queued command, run between turns. */
+static void
+chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
+    json_t *msg)
+{
+	const char	*root = json_string_value(json_object_get(msg, "_root"));
+	char		 text[256];
+	const char	*sid;
+
+	switch (cmd) {
+	case CMD_RELOAD:
+		sid = state_session(c->id);
+		chan_close_session(c);
+		if (sid == NULL) {
+			chan_say(c, root, "No session to reload yet.");
+			return;
+		}
+		snprintf(text, sizeof(text), "✅ Session reloaded (`%.8s…`).", sid);
+		chan_say(c, root, text);
+		chan_open(c, sid);
+		return;
+	case CMD_RELOAD_CONFIG:
+	case CMD_RELOAD_BOT:
+		admin_request(c->bot, c->id, root, cmd, arg, msg);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- the queue ------------------------------------------------------------ */
+
+static void
+chan_turn(struct chan *c, json_t *msg)
+{
+	const char	*text = json_string_value(json_object_get(msg, "text"));
+	const char	*root = json_string_value(json_object_get(msg, "_root"));
+
+	free(c->root);
+	c->root = strdup(root != NULL ? root : "");
+	c->busy = 1;
+	c->stream = stream_new(c->bot, c->id, c->root, 1);
+	if (sd->backend->send(c->bs, text, 0) == -1) {
+		chan_end_stream(c, "cannot send the message to Copilot");
+		c->busy = 0;
+	}
+}
+
+/* Start whatever waits in the queue, if the channel can take it now. */
+static void
+chan_run(struct chan *c)
+{
+	json_t		*msg;
+	enum cmd	 cmd;
+	char		*arg;
+
+	while (!c->busy && c->st != CH_OPENING && json_array_size(c->queue) > 0) {
+		msg = json_incref(json_array_get(c->queue, 0));
+		json_array_remove(c->queue, 0);
+		cmd = cmd_parse(json_string_value(json_object_get(msg, "text")),
+		    &arg);
+		if (cmd != CMD_NONE) {
+			chan_command_queued(c, cmd, arg, msg);
+			free(arg);
+			json_decref(msg);
+			continue;
+		}
+		if (c->st == CH_CLOSED) {
+			/* Open first; the message runs once the session is. */
+			json_array_insert(c->queue, 0, msg);
+			json_decref(msg);
+			chan_open(c, state_session(c->id));
+			return;
+		}
+		chan_turn(c, msg);
+		json_decref(msg);
+	}
+}
+
+/*
+ * An INBOUND from a worker.  Acknowledge it (only now may the worker tell
+ * the platform it was received), drop duplicates, apply the channel's
+ * trigger rules, then act or queue.
+ */
+void
+chan_inbound(struct link *l, json_t *m)
+{
+	const char		*id = json_string_value(json_object_get(m, "id"));
+	const char		*chid = json_string_value(json_object_get(m, "channel"));
+	const char		*text = json_string_value(json_object_get(m, "text"));
+	const char		*root = json_string_value(json_object_get(m, "root"));
+	int			 dm = json_is_true(json_object_get(m, "isDM"));
+	struct chan_conf	 cc;
+	struct chan		*c;
+	enum cmd		 cmd;
+
+	(void)ipc_send(l->chan, IPC_INBOUND_ACK, json_pack("{s:s}", "id", id));
+	if (dedup_check(l->bot, id) == 1) {
+		log_debug("inbound %s from %s g%d: duplicate, dropped", id,
+		    l->bot, l->gen);
+		return;
+	}
+	if (text == NULL || chan_conf_get(chid, l->bot, dm, &cc) == -1) {
+		log_debug("inbound %s: channel %s is not %s's", id, chid, l->bot);
+		return;
+	}
+	if (!cc.trigger_all && !json_is_true(json_object_get(m, "mentionsBot"))) {
+		log_debug("inbound %s: no mention in a mention-only channel", id);
+		return;
+	}
+	if ((c = chan_get(chid, l->bot)) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return;
+	}
+	log_debug("inbound %s in %s from %s", id, chid,
+	    json_string_value(json_object_get(m, "user")));
+	/* Thread: a reply stays in its thread; a new post starts one if asked. */
+	json_object_set_new(m, "_root", json_string(root != NULL && *root != '\0' ?
+	    root : cc.threaded ? id : ""));
+	root = json_string_value(json_object_get(m, "_root"));
+	cmd = cmd_parse(text, NULL);
+	if (cmd == CMD_NONE && !TAILQ_EMPTY(&c->perms)) {
+		/* A new message answers a pending prompt with "no". */
+		chan_deny_pending(c, 1);
+	}
+	if (cmd != CMD_NONE && chan_command_now(c, cmd, root))
+		return;
+	if (cmd == CMD_NONE && c->busy && c->bs != NULL) {
+		(void)sd->backend->send(c->bs, text, 1);	/* steer */
+		return;
+	}
+	if (json_array_size(c->queue) >= CHAN_QUEUE_MAX) {
+		chan_say(c, root, "⚠️ Too many messages waiting; this one was "
+		    "dropped. Try again when the current task is done.");
+		return;
+	}
+	json_array_append(c->queue, m);
+	chan_run(c);
+}
+
+void
+chan_free_all(void)
+{
+	struct chan	*c;
+
+	while ((c = TAILQ_FIRST(&chans)) != NULL) {
+		TAILQ_REMOVE(&chans, c, entry);
+		chan_end_stream(c, NULL);
+		chan_deny_pending(c, 0);
+		chan_close_session(c);
+		json_decref(c->queue);
+		free(c->id);
+		free(c->bot);
+		free(c->root);
+		free(c);
+	}
+}

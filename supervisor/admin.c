@@ -1,0 +1,206 @@
+/*
+ * admin: commands that change the bridge itself, from chat (relayed by
+ * sessiond as ADMIN_REQUEST) or from ctl.
+ *
+ * Authorisation happens here, before anything else: a user who is not in
+ * the admins of the bot concerned gets one line back and nothing else
+ * happens: no config read, no spawn, nothing logged above info.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "supervisor.h"
+
+#define ADMIN_DENIED	"⛔ Only bridge admins can reload bots."
+
+/* A pending chat request: where its answers go. */
+struct admin_ctx {
+	int	ref;
+};
+
+static int
+admin_listed(json_t *list, const char *user, const char *user_id)
+{
+	json_t		*v;
+	const char	*s;
+	size_t		 i;
+
+	json_array_foreach(list, i, v) {
+		if ((s = json_string_value(v)) == NULL)
+			continue;
+		if ((user != NULL && strcasecmp(s, user) == 0) ||
+		    (user_id != NULL && strcasecmp(s, user_id) == 0))
+			return (1);
+	}
+	return (0);
+}
+
+/* Is user an admin of bot key ("platform:name"), at either level? */
+static int
+admin_is_admin(const char *key, const char *user, const char *user_id)
+{
+	const char	*colon = strchr(key, ':');
+	json_t		*p;
+	char		 plat[64];
+	size_t		 n;
+
+	if (colon == NULL || (n = (size_t)(colon - key)) >= sizeof(plat))
+		return (0);
+	memcpy(plat, key, n);
+	plat[n] = '\0';
+	p = json_object_get(json_object_get(sup->cfg->root, "platforms"), plat);
+	return (admin_listed(json_object_get(p, "admins"), user, user_id) ||
+	    admin_listed(json_object_get(json_object_get(json_object_get(p,
+	    "bots"), colon + 1), "admins"), user, user_id));
+}
+
+/*
+ * Resolve "a" or "mattermost:a" among the bots of the running config and
+ * the bots still running.  Returns the key, or NULL with why filled in.
+ */
+static const char *
+admin_resolve(const char *name, char *why, size_t len)
+{
+	struct bot	*b;
+	const char	*found = NULL, *colon;
+	char		 list[1024] = "";
+	int		 n = 0;
+
+	TAILQ_FOREACH(b, &sup->bots, entry) {
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", list[0] ? ", " : "", b->key);
+		colon = strchr(b->key, ':');
+		if (strcmp(b->key, name) == 0 ||
+		    (strchr(name, ':') == NULL && strcmp(colon + 1, name) == 0)) {
+			found = b->key;
+			n++;
+		}
+	}
+	if (n == 1)
+		return (found);
+	if (n == 0)
+		snprintf(why, len, "❌ No bot named \"%s\". Bots: %s", name,
+		    list[0] ? list : "none");
+	else {
+		list[0] = '\0';
+		TAILQ_FOREACH(b, &sup->bots, entry)
+			if (strcmp(strchr(b->key, ':') + 1, name) == 0)
+				snprintf(list + strlen(list), sizeof(list) -
+				    strlen(list), "%s`%s`", list[0] ? ", " : "",
+				    b->key);
+		snprintf(why, len, "⚠️ \"%s\" is ambiguous: use one of %s", name,
+		    list);
+	}
+	return (NULL);
+}
+
+/*
+ * Reload one bot: re-read and validate the config (an invalid file changes
+ * nothing), then swap the bot's worker.  reply gets the outcome; notice,
+ * if not NULL, gets "🔄 Reloading bot …" first.  Used by chat and ctl.
+ */
+void
+admin_reload_bot(const char *name, const char *by, sup_reply_fn notice,
+    sup_reply_fn reply, void *arg)
+{
+	const char	*key;
+	struct bot	*b;
+	char		*text = NULL, why[1200];
+
+	if (reload_config(by, &text) == -1) {
+		reply(arg, 0, text != NULL ? text : "❌ Config reload failed");
+		free(text);
+		return;
+	}
+	free(text);
+	/* Resolved after the re-read, so a bot just added is found. */
+	if ((key = admin_resolve(name, why, sizeof(why))) == NULL) {
+		reply(arg, 0, why);
+		return;
+	}
+	b = bot_find(key);
+	if (b->swap == NULL && notice != NULL) {
+		snprintf(why, sizeof(why), "🔄 Reloading bot %s …", key);
+		notice(arg, 1, why);
+	}
+	(void)swap_start(b, by, "reload bot", reply, arg);
+}
+
+static void
+admin_send(int ref, int ok, const char *text, int final)
+{
+	if (sup->sessiond == NULL || sup->sessiond->chan == NULL) {
+		log_warnx("admin: no sessiond to answer request %d: %s", ref, text);
+		return;
+	}
+	(void)ipc_send(sup->sessiond->chan, IPC_ADMIN_RESULT, json_pack(
+	    "{s:i,s:b,s:s,s:b}", "ref", ref, "ok", ok, "text", text, "final",
+	    final));
+}
+
+static void
+admin_chat_notice(void *arg, int ok, const char *text)
+{
+	admin_send(((struct admin_ctx *)arg)->ref, ok, text, 0);
+}
+
+static void
+admin_chat_reply(void *arg, int ok, const char *text)
+{
+	admin_send(((struct admin_ctx *)arg)->ref, ok, text, 1);
+	free(arg);
+}
+
+/* ADMIN_REQUEST from sessiond: a chat user typed /reload config or bot. */
+void
+admin_request(struct ipc_msg *m)
+{
+	int		 ref = (int)json_integer_value(json_object_get(m->body, "ref"));
+	const char	*cmd = json_string_value(json_object_get(m->body, "cmd"));
+	const char	*arg = json_string_value(json_object_get(m->body, "arg"));
+	const char	*user = json_string_value(json_object_get(m->body, "user"));
+	const char	*uid = json_string_value(json_object_get(m->body, "userId"));
+	const char	*via = json_string_value(json_object_get(m->body, "bot"));
+	const char	*target, *key;
+	struct admin_ctx *ctx;
+	char		 by[160], why[1200];
+
+	via = via != NULL ? via : "";
+	arg = arg != NULL ? arg : "";
+	/* The bot concerned: the one named if it exists, else the one asked. */
+	target = via;
+	if (strcmp(cmd, "reload bot") == 0 && *arg != '\0' &&
+	    (key = admin_resolve(arg, why, sizeof(why))) != NULL)
+		target = key;
+	if (!admin_is_admin(target, user, uid)) {
+		log_info("admin: %s (%s) is not an admin of %s: refused \"%s %s\"",
+		    user != NULL ? user : "?", uid != NULL ? uid : "?", target,
+		    cmd, arg);
+		admin_send(ref, 0, ADMIN_DENIED, 1);
+		return;
+	}
+	snprintf(by, sizeof(by), "@%s", user != NULL ? user : "?");
+	if (strcmp(cmd, "reload config") == 0) {
+		char	*text = NULL;
+
+		admin_send(ref, 1, "🔄 Reloading config...", 0);
+		(void)reload_config(by, &text);
+		admin_send(ref, text != NULL, text != NULL ? text :
+		    "❌ Config reload failed: out of memory", 1);
+		free(text);
+		return;
+	}
+	if (strcmp(cmd, "reload bot") != 0 || *arg == '\0') {
+		admin_send(ref, 0, "Usage: `/reload bot NAME`", 1);
+		return;
+	}
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		admin_send(ref, 0, "❌ out of memory", 1);
+		return;
+	}
+	ctx->ref = ref;
+	admin_reload_bot(arg, by, admin_chat_notice, admin_chat_reply, ctx);
+}

@@ -1,0 +1,153 @@
+"""A user talks to a bot on (fake) Mattermost and Copilot answers through the
+whole tree: worker, sessiond, the REAL Copilot runtime, the fake LLM."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from bridge import FakeMM, alive, fake_mm_seed, mm_config, wait_for
+from llm import RUNTIME, FakeLLM, runtime_env
+
+pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
+                                reason="the Copilot runtime is not installed (make deps)")
+
+
+@pytest.fixture
+def chat(bridge_factory, tmp_path, monkeypatch):
+    """A bridge with bot "a" in town-square (triggerMode all), the runtime
+    behind it, and helpers to talk and to read the bot's posts."""
+    runtime_env(monkeypatch, tmp_path)
+    mm = FakeMM(tmp_path, seed=fake_mm_seed(bots=("a",), humans=("alice", "bob")))
+    llm = FakeLLM(tmp_path)
+
+    class Chat:
+        pass
+    c = Chat()
+    c.mm, c.llm = mm, llm
+    c.chan = mm.channel("town-square")["id"]
+    c.bot_id = mm.user("a")["id"]
+    cfg = mm_config(tmp_path, mm, bots=("a",),
+                    access={"mode": "allowlist", "users": ["alice"]})
+    cfg["channels"][0].update(id=c.chan, triggerMode="all", threadedReplies=False)
+    cfg["platforms"]["mattermost"]["admins"] = ["alice"]
+    cfg["providers"] = {"fake": llm.provider()}
+    cfg["defaults"] = {"model": "fake:fake-model"}
+    cfg["session"] = {"backend": "copilot"}
+    c.cfg = cfg
+    c.bridge = bridge_factory(config=cfg)
+
+    def say(text, user="alice"):
+        return mm.post(user, c.chan, text)
+
+    def bot_posts():
+        posts = mm.control("GET", f"/channels/{c.chan}/posts")["posts"]
+        return [p for p in posts if p["user_id"] == c.bot_id]
+
+    def wait_text(pred, timeout=30, what="a bot post"):
+        return wait_for(lambda: next((p for p in bot_posts() if pred(p["message"])),
+                                     None), timeout=timeout, step=0.1, what=what)
+    c.say, c.bot_posts, c.wait_text = say, bot_posts, wait_text
+    yield c
+    c.bridge.stop()
+    llm.stop()
+    mm.stop()
+
+
+def user_texts(request):
+    out = []
+    for m in request["messages"]:
+        if m.get("role") == "user":
+            content = m["content"]
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content)
+            out.append(content)
+    return "\n".join(out)
+
+
+def test_streamed_answer(chat):
+    chat.llm.script([{"match": "hello", "reply": "Hi! Streaming this answer in "
+                      "several pieces for you.", "chunks": 6, "delay": 0.25}])
+    chat.say("hello bridge")
+    final = "Hi! Streaming this answer in several pieces for you."
+    post = chat.wait_text(lambda t: t == final, what="the final answer")
+    history = [h["message"] for h in post.get("history", [])]
+    assert history and history[0] == "⏳ Working..."
+    assert len(history) >= 2, history      # placeholder + at least one edit
+    assert any(h not in ("⏳ Working...", final) for h in history), history
+    assert len(chat.bot_posts()) == 1
+
+
+def test_permission_approve(chat):
+    chat.llm.script([{"match": "list", "bash": "echo approved-marker"},
+                     {"when": "tool", "reply": "Tool output: {tool_result}"}])
+    chat.say("please list the files")
+    chat.wait_text(lambda t: "Permission needed" in t and "echo approved-marker" in t)
+    chat.say("/approve")
+    chat.wait_text(lambda t: t.startswith("Tool output: approved-marker"),
+                   what="the answer after approval")
+
+
+def test_permission_deny(chat):
+    chat.llm.script([{"match": "list", "bash": "echo denied-marker"},
+                     {"when": "tool", "reply": "Tool output: {tool_result}"}])
+    chat.say("please list the files")
+    chat.wait_text(lambda t: "Permission needed" in t)
+    chat.say("/deny")
+    chat.wait_text(lambda t: t == "🚫 Denied.")
+    post = chat.wait_text(lambda t: t.startswith("Tool output:"))
+    assert "rejected" in post["message"] and "denied in chat" in post["message"]
+    assert "denied-marker\n" not in post["message"]
+
+
+def test_context_survives_worker_kill(chat):
+    chat.llm.script([])
+    chat.say("first message: remember kumquat")
+    chat.wait_text(lambda t: t == "echo: first message: remember kumquat")
+    old = chat.bridge.workers()["mattermost:a"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: chat.bridge.workers().get("mattermost:a") not in (None, old)
+             and chat.bridge.status().get("mattermost:a", {}).get("state") == "active",
+             timeout=15, what="a new worker")
+    chat.say("second message")
+    chat.wait_text(lambda t: t == "echo: second message")
+    last = chat.llm.requests()[-1]
+    assert "remember kumquat" in user_texts(last)
+    replies = [p["message"] for p in chat.bot_posts()]
+    assert replies.count("echo: second message") == 1
+    assert replies.count("echo: first message: remember kumquat") == 1
+
+
+def test_context_survives_sessiond_kill(chat):
+    chat.llm.script([])
+    chat.say("alpha: remember the tangerine")
+    chat.wait_text(lambda t: t == "echo: alpha: remember the tangerine")
+    old = chat.bridge.sessiond()
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: chat.bridge.sessiond() not in (None, old)
+             and chat.bridge.status().get("sessiond", {}).get("state") == "active",
+             timeout=15, what="a new sessiond")
+    assert not alive(old)
+    chat.say("beta")
+    chat.wait_text(lambda t: t == "echo: beta", timeout=45)
+    assert "remember the tangerine" in user_texts(chat.llm.requests()[-1])
+    assert "resuming session" in chat.bridge.log("sessiond.log")
+
+
+def test_access_control_is_live(chat):
+    chat.llm.script([])
+    chat.say("hello from bob", user="bob")
+    chat.say("hello from alice")
+    chat.wait_text(lambda t: t == "echo: hello from alice")
+    assert not any("bob" in p["message"] for p in chat.bot_posts())
+    pids = dict(chat.bridge.children())
+    chat.cfg["platforms"]["mattermost"]["access"]["users"].append("bob")
+    chat.bridge.write_config(chat.cfg)
+    chat.bridge.signal(signal.SIGHUP)
+    chat.bridge.wait_log(r"platform \"mattermost\": access updated")
+    time.sleep(0.3)
+    chat.say("bob again", user="bob")
+    chat.wait_text(lambda t: t == "echo: bob again")
+    assert dict(chat.bridge.children()) == pids

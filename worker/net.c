@@ -1,0 +1,488 @@
+/*
+ * net: libcurl's multi-socket API on libevent, as curl's hiperfifo example
+ * does it.  curl tells us which sockets to watch (net_sock_cb) and when to
+ * call it back (net_timer_cb); libevent tells curl what became ready.
+ * Finished transfers are collected after curl returns, never from inside a
+ * curl callback, so a completion callback may start or cancel requests.
+ *
+ * curl_global_init() must have been called (worker main does it).
+ */
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "net.h"
+
+struct net_sock {
+	LIST_ENTRY(net_sock)	 entry;
+	struct net		*net;
+	curl_socket_t		 fd;
+	struct event		*ev;
+};
+
+struct net_req {
+	TAILQ_ENTRY(net_req)	 entry;
+	struct net		*net;
+	CURL			*easy;
+	struct curl_slist	*hdrs;
+	char			*buf;
+	size_t			 len, cap, max;
+	int			 overflow;
+	int			 in_cb;		/* its callback is running */
+	long			 retry_after;
+	char			 ctype[64];
+	char			 errbuf[CURL_ERROR_SIZE];
+	uint64_t		 start_ms;
+	net_cb			 cb;
+	void			*arg;
+};
+
+struct net {
+	struct event_base		*base;
+	CURLM				*multi;
+	struct event			*timer;
+	TAILQ_HEAD(, net_req)		 reqs;
+	LIST_HEAD(, net_sock)		 socks;
+	unsigned int			 n;
+};
+
+static void	net_check_done(struct net *);
+
+/* ------------------------------------------------------------ plumbing */
+
+static void
+net_sock_event(int fd, short what, void *arg)
+{
+	struct net_sock	*s = arg;
+	struct net	*net = s->net;
+	int		 running, action = 0;
+	CURLMcode	 rc;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	/* s may be freed inside this call (CURL_POLL_REMOVE). */
+	rc = curl_multi_socket_action(net->multi, fd, action, &running);
+	if (rc != CURLM_OK)
+		log_warnx("net: curl_multi_socket_action: %s",
+		    curl_multi_strerror(rc));
+	net_check_done(net);
+}
+
+static void
+net_sock_free(struct net_sock *s)
+{
+	LIST_REMOVE(s, entry);
+	if (s->ev != NULL)
+		event_free(s->ev);
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl wants. */
+static int
+net_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
+{
+	struct net	*net = userp;
+	struct net_sock	*s = sockp;
+	short		 ev = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			(void)curl_multi_assign(net->multi, fd, NULL);
+			net_sock_free(s);
+		}
+		return (0);
+	}
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL) {
+			log_warnx("net: out of memory for a socket");
+			return (-1);	/* curl fails the transfer */
+		}
+		s->net = net;
+		s->fd = fd;
+		LIST_INSERT_HEAD(&net->socks, s, entry);
+		(void)curl_multi_assign(net->multi, fd, s);
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		ev |= EV_WRITE;
+	if (s->ev != NULL)
+		event_free(s->ev);
+	if ((s->ev = event_new(net->base, fd, ev, net_sock_event, s)) == NULL ||
+	    event_add(s->ev, NULL) == -1) {
+		log_warnx("net: cannot watch socket %d", (int)fd);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+net_timer_event(int fd, short what, void *arg)
+{
+	struct net	*net = arg;
+	int		 running;
+	CURLMcode	 rc;
+
+	rc = curl_multi_socket_action(net->multi, CURL_SOCKET_TIMEOUT, 0,
+	    &running);
+	if (rc != CURLM_OK)
+		log_warnx("net: curl_multi_socket_action: %s",
+		    curl_multi_strerror(rc));
+	net_check_done(net);
+}
+
+/* CURLMOPT_TIMERFUNCTION: call curl back in ms milliseconds (-1: never). */
+static int
+net_timer_cb(CURLM *multi, long ms, void *userp)
+{
+	struct net	*net = userp;
+	struct timeval	 tv;
+
+	if (ms < 0) {
+		(void)evtimer_del(net->timer);
+		return (0);
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (evtimer_add(net->timer, &tv) == -1) {
+		log_warnx("net: cannot arm the curl timer");
+		return (-1);
+	}
+	return (0);
+}
+
+struct net *
+net_new(struct event_base *base)
+{
+	struct net	*net;
+
+	if ((net = calloc(1, sizeof(*net))) == NULL)
+		return (NULL);
+	net->base = base;
+	TAILQ_INIT(&net->reqs);
+	LIST_INIT(&net->socks);
+	if ((net->multi = curl_multi_init()) == NULL ||
+	    (net->timer = evtimer_new(base, net_timer_event, net)) == NULL) {
+		net_free(net);
+		return (NULL);
+	}
+	if (curl_multi_setopt(net->multi, CURLMOPT_SOCKETFUNCTION,
+	    net_sock_cb) != CURLM_OK ||
+	    curl_multi_setopt(net->multi, CURLMOPT_SOCKETDATA, net) != CURLM_OK ||
+	    curl_multi_setopt(net->multi, CURLMOPT_TIMERFUNCTION,
+	    net_timer_cb) != CURLM_OK ||
+	    curl_multi_setopt(net->multi, CURLMOPT_TIMERDATA, net) != CURLM_OK) {
+		net_free(net);
+		return (NULL);
+	}
+	return (net);
+}
+
+static void
+net_req_free(struct net_req *r)
+{
+	struct net	*net = r->net;
+
+	TAILQ_REMOVE(&net->reqs, r, entry);
+	net->n--;
+	(void)curl_multi_remove_handle(net->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	free(r->buf);
+	free(r);
+}
+
+void
+net_free(struct net *net)
+{
+	struct net_sock	*s;
+
+	if (net == NULL)
+		return;
+	while (!TAILQ_EMPTY(&net->reqs))
+		net_req_free(TAILQ_FIRST(&net->reqs));
+	if (net->multi != NULL)
+		(void)curl_multi_cleanup(net->multi);
+	/* curl normally removes every socket itself; anything left goes. */
+	while ((s = LIST_FIRST(&net->socks)) != NULL)
+		net_sock_free(s);
+	if (net->timer != NULL)
+		event_free(net->timer);
+	free(net);
+}
+
+unsigned int
+net_pending(const struct net *net)
+{
+	return (net->n);
+}
+
+/* ------------------------------------------------------------ request */
+
+static size_t
+net_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct net_req	*r = arg;
+	size_t		 n = size * nmemb, ncap;
+	char		*nb;
+
+	if (n > r->max - r->len) {
+		r->overflow = 1;
+		return (0);	/* curl stops with CURLE_WRITE_ERROR */
+	}
+	if (r->len + n + 1 > r->cap) {
+		ncap = r->cap > 0 ? r->cap : 4096;
+		while (ncap < r->len + n + 1)
+			ncap *= 2;
+		if ((nb = realloc(r->buf, ncap)) == NULL)
+			return (0);
+		r->buf = nb;
+		r->cap = ncap;
+	}
+	memcpy(r->buf + r->len, data, n);
+	r->len += n;
+	r->buf[r->len] = '\0';
+	return (n);
+}
+
+/* Copy the value of header line h if it is named name ("name:"). */
+static int
+net_header_value(const char *h, size_t n, const char *name, char *out,
+    size_t outlen)
+{
+	size_t	nl = strlen(name), i;
+
+	if (n <= nl || strncasecmp(h, name, nl) != 0)
+		return (0);
+	for (h += nl, n -= nl; n > 0 && (*h == ' ' || *h == '\t'); h++, n--)
+		;
+	while (n > 0 && isspace((unsigned char)h[n - 1]))
+		n--;
+	i = n < outlen - 1 ? n : outlen - 1;
+	memcpy(out, h, i);
+	out[i] = '\0';
+	return (1);
+}
+
+static size_t
+net_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct net_req	*r = arg;
+	size_t		 n = size * nmemb;
+	char		 v[64];
+
+	/* A new status line (after a 100 Continue) starts a new set. */
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		r->retry_after = -1;
+		r->ctype[0] = '\0';
+	} else if (net_header_value(data, n, "retry-after:", v, sizeof(v)))
+		r->retry_after = net_parse_retry_after(v);
+	else
+		(void)net_header_value(data, n, "content-type:", r->ctype,
+		    sizeof(r->ctype));
+	return (n);
+}
+
+/*
+ * Retry-After is delta-seconds or an HTTP date (RFC 9110 10.2.3).  Returns
+ * seconds from now (0 for a date in the past), or -1 if unreadable.
+ */
+long
+net_parse_retry_after(const char *v)
+{
+	char		*end;
+	long		 s;
+	time_t		 t, now;
+
+	if (v == NULL || *v == '\0')
+		return (-1);
+	if (isdigit((unsigned char)*v)) {
+		errno = 0;
+		s = strtol(v, &end, 10);
+		if (errno != 0 || *end != '\0' || s < 0)
+			return (-1);
+		return (s);
+	}
+	if ((t = curl_getdate(v, NULL)) == -1 || (now = time(NULL)) == -1)
+		return (-1);
+	return (t > now ? (long)(t - now) : 0);
+}
+
+static int
+net_setup_method(CURL *e, const char *method, const char *body)
+{
+	int	bad = 0;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) !=
+		    CURLE_OK;
+	if (body != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
+		    (long)strlen(body)) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body) !=
+		    CURLE_OK;
+	else if (strcmp(method, "POST") == 0)
+		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L) !=
+		    CURLE_OK || curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS,
+		    "") != CURLE_OK;
+	return (bad ? -1 : 0);
+}
+
+static int
+net_setup(struct net_req *r, const char *method, const char *url,
+    const char *body, const struct net_opts *o)
+{
+	CURL	*e = r->easy;
+	long	 to = o != NULL && o->timeout_ms > 0 ? o->timeout_ms :
+		    NET_TIMEOUT_MS;
+	int	 bad = 0;
+
+	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    to < NET_CONNECT_MS ? to : (long)NET_CONNECT_MS) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, net_write_cb) !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, net_header_cb) !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "copilot-bridge") !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) != CURLE_OK;
+	if (bad)
+		return (-1);
+	return (net_setup_method(e, method, body));
+}
+
+/*
+ * Start method url with headers ("Name: value", NULL-terminated) and an
+ * optional body.  cb runs later, from the event loop, exactly once unless
+ * the request is cancelled.  NULL if it could not even be started.
+ * A callback may start and cancel requests but must not free net.
+ */
+struct net_req *
+net_request(struct net *net, const char *method, const char *url,
+    const char *const *headers, const char *body, const struct net_opts *o,
+    net_cb cb, void *arg)
+{
+	struct net_req		*r;
+	struct curl_slist	*l;
+	size_t			 i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return (NULL);
+	r->net = net;
+	r->cb = cb;
+	r->arg = arg;
+	r->retry_after = -1;
+	r->max = o != NULL && o->max_body > 0 ? o->max_body : NET_BODY_MAX;
+	r->start_ms = util_now_ms();
+	/* An empty Expect stops curl from waiting for "100 Continue". */
+	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+		if ((l = curl_slist_append(r->hdrs, headers[i])) == NULL)
+			goto fail;
+		r->hdrs = l;
+	}
+	if ((l = curl_slist_append(r->hdrs, "Expect:")) == NULL)
+		goto fail;
+	r->hdrs = l;
+	if ((r->easy = curl_easy_init()) == NULL ||
+	    net_setup(r, method, url, body, o) == -1)
+		goto fail;
+	if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK)
+		goto fail;
+	TAILQ_INSERT_TAIL(&net->reqs, r, entry);
+	net->n++;
+	return (r);
+fail:
+	if (r->easy != NULL)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	free(r);
+	return (NULL);
+}
+
+/* Cancelling the request whose callback is running is a no-op. */
+void
+net_cancel(struct net_req *r)
+{
+	if (r != NULL && !r->in_cb)
+		net_req_free(r);
+}
+
+static void
+net_finish(struct net_req *r, CURLcode res)
+{
+	struct net_resp	 resp;
+	char		 err[CURL_ERROR_SIZE + 64];
+	long		 status = 0;
+
+	memset(&resp, 0, sizeof(resp));
+	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	resp.status = status;
+	resp.retry_after = r->retry_after;
+	memcpy(resp.ctype, r->ctype, sizeof(resp.ctype));
+	resp.body = r->buf != NULL ? r->buf : "";
+	resp.bodylen = r->len;
+	resp.ms = util_now_ms() - r->start_ms;
+	if (r->overflow) {
+		snprintf(err, sizeof(err), "response body over %zu bytes",
+		    r->max);
+		resp.error = err;
+	} else if (res != CURLE_OK) {
+		snprintf(err, sizeof(err), "%s", r->errbuf[0] != '\0' ?
+		    r->errbuf : curl_easy_strerror(res));
+		resp.error = err;
+	}
+	if (resp.error != NULL)
+		resp.status = 0;	/* a cut-off answer is no answer */
+	r->in_cb = 1;
+	r->cb(&resp, r->arg);
+}
+
+static void
+net_check_done(struct net *net)
+{
+	CURLMsg		*msg;
+	struct net_req	*r;
+	CURLcode	 res;
+	char		*p;
+	int		 left;
+
+	while ((msg = curl_multi_info_read(net->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		res = msg->data.result;
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    &p) != CURLE_OK || p == NULL) {
+			log_warnx("net: finished transfer without a request");
+			(void)curl_multi_remove_handle(net->multi,
+			    msg->easy_handle);
+			continue;
+		}
+		r = (struct net_req *)p;
+		/* Out of the multi before the callback, which may add more. */
+		(void)curl_multi_remove_handle(net->multi, r->easy);
+		net_finish(r, res);
+		net_req_free(r);
+	}
+}
