@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from bridge import Bridge, base_config, wait_for  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bridge import Bridge, FakeMM, mm_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,7 +39,8 @@ def pct(xs, p):
 def bench_foundation(n=50):
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        cfg = base_config(tmp)
+        mm = FakeMM(tmp)
+        cfg = mm_config(tmp, mm)
         cfg["logLevel"] = "info"
         b = Bridge(tmp, cfg).start()
         try:
@@ -67,6 +69,7 @@ def bench_foundation(n=50):
                    "worker (idle)": rss_kb(b.workers()["mattermost:a"])}
         finally:
             b.stop()
+            mm.stop()
     return {
         "reloads": n,
         "sighup_to_applied_ms": {"median": round(statistics.median(lat), 3),
@@ -79,8 +82,21 @@ def bench_foundation(n=50):
     }
 
 
+def chat_table(c):
+    rt, th = c["round_trip_ms"], c["throughput"]
+    print(f"{'round trip median (ms)':34} {rt['median']:>10.2f} {'< 10':>10}")
+    print(f"{'round trip p99 (ms)':34} {rt['p99']:>10.2f} {'':>10}")
+    print(f"{'inbound accepted (posts/s)':34} {th['posts_per_s']:>10.1f} {'> 2000':>10}")
+    print(f"{'  posts lost':34} {th['lost']:>10} {'0':>10}")
+    print(f"{'  fake server post rate (posts/s)':34} {th['fake_post_rate_per_s']:>10.1f}")
+
+
 def main():
     RESULTS.mkdir(exist_ok=True)
+    from chat import bench_chat
+    c = bench_chat(int(os.environ.get("BENCH_ROUND_TRIPS", "200")),
+                   int(os.environ.get("BENCH_FLOOD", "2000")))
+    (RESULTS / "chat.json").write_text(json.dumps(c, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -91,7 +107,8 @@ def main():
     print(f"{'SIGHUP->applied p99 (ms)':34} {lat['p99']:>10.2f} {'':>10}")
     for k, v in r["rss_kb"].items():
         print(f"{'RSS ' + k + ' (KiB)':34} {v:>10} {'< 8192':>10}")
-    print(f"results: {RESULTS / 'foundation.json'}")
+    chat_table(c)
+    print(f"results: {RESULTS / 'foundation.json'}, {RESULTS / 'chat.json'}")
 
 
 if __name__ == "__main__":

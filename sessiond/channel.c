@@ -496,6 +496,10 @@ chan_inbound(struct link *l, json_t *m)
 		    l->bot, l->gen);
 		return;
 	}
+	if (link_is_bridge_bot(json_string_value(json_object_get(m, "userId")))) {
+		log_debug("inbound %s: from a bot of this bridge, dropped", id);
+		return;
+	}
 	if (text == NULL || chan_conf_get(chid, l->bot, dm, &cc) == -1) {
 		log_debug("inbound %s: channel %s is not %s's", id, chid, l->bot);
 		return;

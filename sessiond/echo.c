@@ -23,7 +23,7 @@
 #include "backend.h"
 
 #define ECHO_CHUNKS	3
-#define ECHO_STEP_MS	20
+#define ECHO_STEP_MS	1
 #define ECHO_QUEUE_MAX	32
 #define ECHO_PERM_PREFIX "/echo-permission "
 

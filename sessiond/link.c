@@ -98,7 +98,7 @@ link_attach(struct ipc_msg *m)
 }
 
 void
-link_route(const char *bot, int gen)
+link_route(const char *bot, int gen, const char *user_id)
 {
 	struct route	*r;
 
@@ -116,7 +116,26 @@ link_route(const char *bot, int gen)
 	}
 	log_info("route %s -> g%d (was g%d)", bot, gen, r->gen);
 	r->gen = gen;
+	snprintf(r->user_id, sizeof(r->user_id), "%s",
+	    user_id != NULL ? user_id : "");
 	outbound_flush(bot);
+}
+
+/*
+ * Is user_id one of this bridge's bots?  Their posts are never prompts:
+ * two bots in one channel would otherwise answer each other forever.
+ */
+int
+link_is_bridge_bot(const char *user_id)
+{
+	struct route	*r;
+
+	if (user_id == NULL || *user_id == '\0')
+		return (0);
+	TAILQ_FOREACH(r, &sd->routes, entry)
+		if (strcmp(r->user_id, user_id) == 0)
+			return (1);
+	return (0);
 }
 
 /* The link new outbound work for bot goes to, or NULL. */

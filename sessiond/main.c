@@ -60,7 +60,8 @@ sd_on_msg(struct ipc_msg *m)
 	case IPC_ROUTE:
 		link_route(json_string_value(json_object_get(m->body, "bot")),
 		    (int)json_integer_value(json_object_get(m->body,
-		    "generation")));
+		    "generation")), json_string_value(json_object_get(m->body,
+		    "userId")));
 		break;
 	default:
 		log_warnx("unexpected %s from the supervisor; ignored",

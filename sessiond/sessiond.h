@@ -28,6 +28,7 @@ struct route {
 	TAILQ_ENTRY(route)	 entry;
 	char			*bot;
 	int			 gen;
+	char			 user_id[64];	/* the bot's platform user id */
 };
 TAILQ_HEAD(routeq, route);
 
@@ -74,7 +75,8 @@ typedef void	(*outbound_cb)(void *arg, int ok, const char *post,
 
 /* link.c */
 int		 link_attach(struct ipc_msg *);
-void		 link_route(const char *bot, int gen);
+void		 link_route(const char *bot, int gen, const char *user_id);
+int		 link_is_bridge_bot(const char *user_id);
 struct link	*link_for(const char *bot);
 void		 link_free_all(void);
 

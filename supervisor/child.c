@@ -297,8 +297,8 @@ child_route(struct child *w)
 {
 	if (sup->sessiond == NULL || sup->sessiond->state != CS_ACTIVE)
 		return;
-	(void)ipc_send(sup->sessiond->chan, IPC_ROUTE, json_pack("{s:s,s:i}",
-	    "bot", w->bot->key, "generation", w->gen));
+	(void)ipc_send(sup->sessiond->chan, IPC_ROUTE, json_pack("{s:s,s:i,s:s}",
+	    "bot", w->bot->key, "generation", w->gen, "userId", w->user_id));
 }
 
 /* sessiond (re)started: link and route every worker that is up. */
@@ -529,6 +529,8 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case IPC_READY:
 		snprintf(c->hash, sizeof(c->hash), "%s",
 		    json_string_value(json_object_get(m->body, "hash")));
+		s = json_string_value(json_object_get(m->body, "userId"));
+		snprintf(c->user_id, sizeof(c->user_id), "%s", s != NULL ? s : "");
 		child_event(c, CE_READY);
 		break;
 	case IPC_FAILED:

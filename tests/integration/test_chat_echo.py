@@ -1,0 +1,109 @@
+"""Chat behaviour through the whole tree with the built-in echo backend:
+fast, no runtime needed."""
+
+import time
+
+import pytest
+
+from bridge import FakeMM, fake_mm_seed, mm_config, wait_for
+
+
+@pytest.fixture
+def chat(bridge_factory, tmp_path):
+    mm = FakeMM(tmp_path, seed=fake_mm_seed(bots=("a", "b"), humans=("alice", "bob")))
+
+    class Chat:
+        pass
+    c = Chat()
+    c.mm = mm
+    c.chan = mm.channel("town-square")["id"]
+    c.bot_id = mm.user("a")["id"]
+    cfg = mm_config(tmp_path, mm, bots=("a", "b"))
+    cfg["channels"][0].update(id=c.chan, triggerMode="all", threadedReplies=False)
+    cfg["platforms"]["mattermost"]["admins"] = ["alice"]
+    c.cfg = cfg
+    c.bridge = bridge_factory(config=cfg)
+
+    def bot_posts():
+        posts = mm.control("GET", f"/channels/{c.chan}/posts")["posts"]
+        return [p for p in posts if p["user_id"] == c.bot_id]
+
+    c.say = lambda text, user="alice": mm.post(user, c.chan, text)
+    c.bot_posts = bot_posts
+    c.wait_text = lambda pred, timeout=10: wait_for(
+        lambda: next((p for p in bot_posts() if pred(p["message"])), None),
+        timeout=timeout, step=0.05, what="a bot post")
+    yield c
+    c.bridge.stop()
+    mm.stop()
+
+
+def test_echo_reply_streams_into_one_post(chat):
+    post = chat.say("hello echo")
+    reply = chat.wait_text(lambda t: t == "hello echo")
+    assert reply["history"][0]["message"] == "⏳ Working..."
+    assert reply["root_id"] == ""          # threadedReplies: false
+    assert post["id"] != reply["id"]
+    assert len(chat.bot_posts()) == 1
+
+
+def test_posts_of_bridge_bots_are_not_prompts(chat):
+    chat.say("I am bot b talking", user="b")
+    chat.say("and I am alice")
+    chat.wait_text(lambda t: t == "and I am alice")
+    time.sleep(0.5)
+    assert not any("bot b" in p["message"] for p in chat.bot_posts())
+    assert "from a bot of this bridge" in chat.bridge.log("sessiond.log")
+
+
+def test_commands(chat):
+    chat.say("/help")
+    chat.wait_text(lambda t: t.startswith("**Commands**"))
+    chat.say("/status")
+    chat.wait_text(lambda t: t.startswith("**Session**"))
+    chat.say("/approve")
+    chat.wait_text(lambda t: t == "No permission request is waiting.")
+    chat.say("/new")
+    chat.wait_text(lambda t: t == "✅ New session created.")
+    chat.say("/unknowncommand stays text")
+    chat.wait_text(lambda t: t == "/unknowncommand stays text")
+
+
+def test_reload_config_needs_an_admin(chat):
+    chat.say("/reload config", user="bob")
+    chat.wait_text(lambda t: t == "⛔ Only bridge admins can reload bots.")
+    log = chat.bridge.log()
+    assert "Config reloaded" not in log and "Config file changed" not in log
+    assert not [ln for ln in log.splitlines()
+                if "not an admin" in ln and " INFO " not in ln]
+    chat.say("/reload bot a", user="bob")
+    time.sleep(0.3)
+    chat.wait_text(lambda t: t == "⛔ Only bridge admins can reload bots.")
+    assert "swap:" not in chat.bridge.log()
+    assert len([p for p in chat.bot_posts() if p["message"].startswith("⛔")]) == 2
+
+    chat.cfg["channels"][0]["verbose"] = True
+    chat.bridge.write_config(chat.cfg)
+    chat.say("/reload config")
+    chat.wait_text(lambda t: t.startswith("✅ Config reloaded"))
+
+
+def test_duplicate_inbound_is_answered_once(chat):
+    """Two generations of one bot connected at once both deliver every
+    post; sessiond answers once."""
+    before = chat.bridge.workers()["mattermost:a"]
+    chat.say("/reload bot a")
+    chat.wait_text(lambda t: t.startswith("✅ Reloaded mattermost:a"))
+    wait_for(lambda: chat.bridge.workers().get("mattermost:a") not in (None, before),
+             what="the new generation")
+    for i in range(20):
+        chat.say(f"message {i}")
+
+    def answered():
+        # Mid-turn messages steer the running turn, so one post may answer
+        # several: count answers, not posts.
+        parts = [t for p in chat.bot_posts() for t in p["message"].split("\n\n")]
+        return all(f"message {i}" in parts for i in range(20)) and parts
+    parts = wait_for(answered, timeout=15, what="20 answers")
+    for i in range(20):
+        assert parts.count(f"message {i}") == 1
