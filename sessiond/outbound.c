@@ -18,6 +18,7 @@
 #include "sessiond.h"
 
 #define OUTBOUND_MAX	20000	/* ops waiting, all bots together */
+#define OUTBOUND_AUTH_WAIT_MS	30000	/* a 401 waits this long for a new worker */
 
 struct op {
 	TAILQ_ENTRY(op)	 entry;
@@ -25,6 +26,8 @@ struct op {
 	char		*bot;
 	json_t		*body;		/* the OUTBOUND body, with its ref */
 	int		 sent_gen;	/* generation it went to; 0 = not sent */
+	int		 denied_gen;	/* generation whose token was refused */
+	uint64_t	 denied_ms;	/* when */
 	outbound_cb	 cb;
 	void		*arg;
 };
@@ -32,6 +35,7 @@ struct op {
 static TAILQ_HEAD(, op)	ops = TAILQ_HEAD_INITIALIZER(ops);
 static size_t		nops;
 static uint32_t		next_ref;
+static struct event	*auth_timer;	/* expires ops waiting after a 401 */
 
 static void
 op_free(struct op *o)
@@ -48,7 +52,7 @@ op_send(struct op *o)
 {
 	struct link	*l = link_for(o->bot);
 
-	if (l == NULL)
+	if (l == NULL || l->gen == o->denied_gen)
 		return;		/* sent when the bot is routed again */
 	if (ipc_send(l->chan, IPC_OUTBOUND, json_incref(o->body)) == 0)
 		o->sent_gen = l->gen;
@@ -95,14 +99,73 @@ outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 	return (0);
 }
 
+static void
+op_finish(struct op *o, int ok, const char *post, const char *error)
+{
+	outbound_cb	 cb = o->cb;
+	void		*arg = o->arg;
+
+	op_free(o);
+	if (cb != NULL)
+		cb(arg, ok, post, error);
+}
+
+/* Ops refused for a token that was never replaced fail now. */
+static void
+outbound_auth_expire(int fd, short ev, void *arg)
+{
+	struct op	*o, *next;
+	uint64_t	 now = util_now_ms();
+	struct timeval	 tv = { 1, 0 };
+	int		 waiting = 0;
+
+	for (o = TAILQ_FIRST(&ops); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (o->denied_gen == 0 || o->sent_gen != 0)
+			continue;
+		if (now - o->denied_ms >= OUTBOUND_AUTH_WAIT_MS)
+			op_finish(o, 0, NULL, "the platform refused the bot's token");
+		else
+			waiting = 1;
+	}
+	if (waiting)
+		evtimer_add(auth_timer, &tv);
+}
+
+/*
+ * A token refused (401) is what a token rotation looks like from the old
+ * worker: the op waits for the bot's next generation instead of failing.
+ */
+static int
+op_retry_after_401(struct op *o, const char *error)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (error == NULL || strncmp(error, "401", 3) != 0 || o->denied_gen != 0)
+		return (0);
+	if (auth_timer == NULL &&
+	    (auth_timer = evtimer_new(proc->base, outbound_auth_expire, NULL)) == NULL)
+		return (0);
+	o->denied_gen = o->sent_gen;
+	o->denied_ms = util_now_ms();
+	o->sent_gen = 0;
+	log_info("outbound: %s refused the token of %s g%d; the op waits for "
+	    "the next generation", json_string_value(json_object_get(o->body,
+	    "op")), o->bot, o->denied_gen);
+	if (!evtimer_pending(auth_timer, NULL))
+		evtimer_add(auth_timer, &tv);
+	op_send(o);
+	return (1);
+}
+
 void
 outbound_done(struct ipc_msg *m)
 {
 	struct op	*o;
 	uint32_t	 ref = (uint32_t)json_integer_value(json_object_get(m->body,
 			    "ref"));
-	outbound_cb	 cb;
-	void		*arg;
+	int		 ok = json_is_true(json_object_get(m->body, "ok"));
+	const char	*error = json_string_value(json_object_get(m->body, "error"));
 
 	TAILQ_FOREACH(o, &ops, entry)
 		if (o->ref == ref)
@@ -111,13 +174,10 @@ outbound_done(struct ipc_msg *m)
 		log_debug("outbound: OUTBOUND_DONE for unknown ref %u", ref);
 		return;
 	}
-	cb = o->cb;
-	arg = o->arg;
-	op_free(o);
-	if (cb != NULL)
-		cb(arg, json_is_true(json_object_get(m->body, "ok")),
-		    json_string_value(json_object_get(m->body, "post")),
-		    json_string_value(json_object_get(m->body, "error")));
+	if (!ok && op_retry_after_401(o, error))
+		return;
+	op_finish(o, ok, json_string_value(json_object_get(m->body, "post")),
+	    error);
 }
 
 /* A worker generation is gone: what it never answered goes out again. */
@@ -163,6 +223,9 @@ outbound_forget(void *arg)
 void
 outbound_free_all(void)
 {
+	if (auth_timer != NULL)
+		event_free(auth_timer);
+	auth_timer = NULL;
 	while (!TAILQ_EMPTY(&ops))
 		op_free(TAILQ_FIRST(&ops));
 }

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bridge import FakeMM, fake_mm_seed, mm_config, wait_for
+from bridge import FakeMM, alive, fake_mm_seed, mm_config, wait_for
 
 
 @pytest.fixture
@@ -107,3 +107,25 @@ def test_duplicate_inbound_is_answered_once(chat):
     parts = wait_for(answered, timeout=15, what="20 answers")
     for i in range(20):
         assert parts.count(f"message {i}") == 1
+
+
+def test_token_rotation_with_reload_bot(chat):
+    """The bot's token is rotated on the server and in the file; /reload bot
+    swaps in a worker with the new token.  The old worker's token is refused
+    from then on, so what it could not post goes out through the new one."""
+    other = chat.bridge.workers()["mattermost:b"]
+    old = chat.bridge.workers()["mattermost:a"]
+    chat.say("before the rotation")
+    chat.wait_text(lambda t: t == "before the rotation")
+    rot = chat.mm.control("POST", "/tokens/rotate", {"user": "a", "sockets": "keep"})
+    chat.cfg["platforms"]["mattermost"]["bots"]["a"]["token"] = rot["token"]
+    chat.bridge.write_config(chat.cfg)
+    chat.say("/reload bot a")
+    chat.wait_text(lambda t: t == "🔄 Reloading bot mattermost:a …")
+    chat.wait_text(lambda t: t.startswith("✅ Reloaded mattermost:a in "))
+    wait_for(lambda: not alive(old), what="old worker gone")
+    assert chat.bridge.workers()["mattermost:a"] != old
+    assert chat.bridge.workers()["mattermost:b"] == other
+    chat.say("after the rotation")
+    chat.wait_text(lambda t: t == "after the rotation")
+    assert rot["token"] not in chat.bridge.all_logs()
