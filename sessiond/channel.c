@@ -318,20 +318,28 @@ static const struct backend_events chan_events = {
 
 /* ---- commands ------------------------------------------------------------- */
 
-static void
-chan_answer(struct chan *c, int approve)
+/* Answer the first pending permission request; -1 if there is none. */
+static int
+chan_answer_first(struct chan *c, int approve)
 {
 	struct perm	*p = TAILQ_FIRST(&c->perms);
 
-	if (p == NULL || c->bs == NULL) {
-		chan_say(c, c->root, "No permission request is waiting.");
-		return;
-	}
+	if (p == NULL || c->bs == NULL)
+		return (-1);
 	TAILQ_REMOVE(&c->perms, p, entry);
 	(void)sd->backend->answer_permission(c->bs, p->id, approve);
 	free(p->id);
 	free(p);
-	chan_say(c, c->root, approve ? "✅ Approved." : "🚫 Denied.");
+	return (0);
+}
+
+static void
+chan_answer(struct chan *c, int approve)
+{
+	if (chan_answer_first(c, approve) == -1)
+		chan_say(c, c->root, "No permission request is waiting.");
+	else
+		chan_say(c, c->root, approve ? "✅ Approved." : "🚫 Denied.");
 }
 
 static void
@@ -424,6 +432,34 @@ chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
 	}
 }
 
+/*
+ * A reaction answers the channel's first pending permission prompt,
+ * whichever post it is on, as upstream does (§2.6).
+ */
+static void
+chan_reaction(const char *chid, const char *bot, const char *emoji)
+{
+	static const char *const yes[] = { "+1", "thumbsup", "white_check_mark" };
+	static const char *const no[] = { "-1", "thumbsdown", "x", "no_entry_sign" };
+	struct chan	*c;
+	size_t		 i;
+	int		 approve = -1;
+
+	for (i = 0; i < nitems(yes); i++)
+		if (strcmp(emoji, yes[i]) == 0)
+			approve = 1;
+	for (i = 0; i < nitems(no); i++)
+		if (strcmp(emoji, no[i]) == 0)
+			approve = 0;
+	TAILQ_FOREACH(c, &chans, entry)
+		if (strcmp(c->id, chid) == 0 && strcmp(c->bot, bot) == 0)
+			break;
+	if (approve == -1 || c == NULL || chan_answer_first(c, approve) == -1)
+		return;
+	chan_say(c, c->root, approve ? "✅ Approved via reaction." :
+	    "❌ Denied via reaction.");
+}
+
 /* ---- the queue ------------------------------------------------------------ */
 
 static void
@@ -502,6 +538,11 @@ chan_inbound(struct link *l, json_t *m)
 	}
 	if (text == NULL || chan_conf_get(chid, l->bot, dm, &cc) == -1) {
 		log_debug("inbound %s: channel %s is not %s's", id, chid, l->bot);
+		return;
+	}
+	if (json_object_get(m, "reaction") != NULL) {
+		chan_reaction(chid, l->bot, json_string_value(json_object_get(m,
+		    "reaction")));
 		return;
 	}
 	if (!cc.trigger_all && !json_is_true(json_object_get(m, "mentionsBot"))) {

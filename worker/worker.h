@@ -51,6 +51,7 @@ enum mm_ev_kind {
 	MM_EV_REPLY,		/* {status, seq_reply} */
 	MM_EV_HELLO,
 	MM_EV_POSTED,
+	MM_EV_REACTION,		/* reaction_added */
 	MM_EV_OTHER		/* any other event */
 };
 
@@ -64,7 +65,8 @@ struct mm_event {
 	const char	*error_id;	/* reply: error.id, or NULL */
 	json_int_t	 server_time;	/* reply: data.server_time, or 0 */
 	const char	*conn_id;	/* hello */
-	json_t		*post;		/* posted: data.post, parsed (owned) */
+	json_t		*post;		/* posted: data.post, parsed (owned);
+					   reaction_added: data.reaction */
 	const char	*channel_type;	/* posted: or "" */
 	const char	*sender_name;	/* posted: or "" */
 	json_t		*mentions;	/* posted: data.mentions, parsed, or NULL */

@@ -151,3 +151,18 @@ def test_access_control_is_live(chat):
     chat.say("bob again", user="bob")
     chat.wait_text(lambda t: t == "echo: bob again")
     assert dict(chat.bridge.children()) == pids
+
+
+def test_permission_by_reaction(chat):
+    chat.llm.script([{"match": "list", "bash": "echo reaction-marker"},
+                     {"when": "tool", "reply": "Tool output: {tool_result}"}])
+    chat.say("please list the files")
+    prompt = chat.wait_text(lambda t: "Permission needed" in t)
+    chat.mm.control("POST", "/react", {"user": "bob", "post_id": prompt["id"],
+                                       "emoji_name": "+1"})     # bob may not
+    time.sleep(1)
+    assert not any(p["message"].startswith("✅") for p in chat.bot_posts())
+    chat.mm.control("POST", "/react", {"user": "alice", "post_id": prompt["id"],
+                                       "emoji_name": "+1"})
+    chat.wait_text(lambda t: t == "✅ Approved via reaction.")
+    chat.wait_text(lambda t: t.startswith("Tool output: reaction-marker"))

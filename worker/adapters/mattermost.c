@@ -277,6 +277,23 @@ mm_parse_posted(struct mm_event *ev, const json_t *data, char *err,
 	return (0);
 }
 
+/* reaction_added: data.reaction is a JSON string, as data.post is. */
+static int
+mm_parse_reaction(struct mm_event *ev, const json_t *data, char *err,
+    size_t errlen)
+{
+	const char	*s;
+
+	if ((s = mm_str(data, "reaction")) == NULL ||
+	    (ev->post = json_loads(s, 0, NULL)) == NULL ||
+	    !json_is_object(ev->post) || mm_str(ev->post, "user_id") == NULL ||
+	    mm_str(ev->post, "post_id") == NULL ||
+	    mm_str(ev->post, "emoji_name") == NULL)
+		return (mm_err(err, errlen, "reaction_added without a valid "
+		    "data.reaction"));
+	return (0);
+}
+
 static int
 mm_parse_reply(struct mm_event *ev, const json_t *f, char *err, size_t errlen)
 {
@@ -335,6 +352,9 @@ mm_parse_event(const char *buf, size_t len, struct mm_event *ev, char *err,
 		} else if (strcmp(ev->name, "posted") == 0) {
 			ev->kind = MM_EV_POSTED;
 			rc = mm_parse_posted(ev, data, err, errlen);
+		} else if (strcmp(ev->name, "reaction_added") == 0) {
+			ev->kind = MM_EV_REACTION;
+			rc = mm_parse_reaction(ev, data, err, errlen);
 		}
 	}
 	if (rc == -1)
@@ -970,6 +990,42 @@ mm_posted(struct mm *mm, const struct mm_event *ev)
 	    ev->mentions);
 }
 
+/*
+ * A reaction by someone allowed to use the bot: sessiond reads thumbs up
+ * and down as answers to a pending permission prompt (upstream §2.6).
+ */
+static void
+mm_reacted(struct mm *mm, const struct mm_event *ev)
+{
+	const json_t	*r = ev->post;
+	const char	*uid = mm_stre(r, "user_id"), *post = mm_stre(r, "post_id");
+	const char	*emoji = mm_stre(r, "emoji_name"), *user;
+	const char	*ch = mm_stre(json_object_get(ev->frame, "broadcast"),
+			    "channel_id");
+	char		 id[256];
+	json_t		*msg;
+
+	if (strcmp(uid, mm->self.id) == 0 || *ch == '\0')
+		return;
+	user = mm_user_name(mm, uid);
+	if (!access_allowed(json_object_get(mm->config, "access"),
+	    json_object_get(mm->config, "botAccess"), uid, user)) {
+		log_debug("drop reaction of %s: may not use this bot", uid);
+		return;
+	}
+	snprintf(id, sizeof(id), "reaction:%s:%s:%s", post, uid, emoji);
+	msg = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b}", "id", id,
+	    "channel", ch, "bot", mm->self.key, "user", user != NULL ? user : "",
+	    "userId", uid, "text", "", "reaction", emoji, "root", "", "isDM", 0,
+	    "mentionsBot", 0);
+	if (msg == NULL) {
+		log_warnx("reaction %s: out of memory", id);
+		return;
+	}
+	log_debug("inbound reaction :%s: from %s on %s", emoji, uid, post);
+	worker_inbound(msg);
+}
+
 /* ------------------------------------------------------------ catch-up */
 
 static void
@@ -1422,6 +1478,8 @@ mm_frame(struct mm *mm, const struct mm_event *ev)
 		mm_confirmed(mm);
 	if (ev->kind == MM_EV_POSTED)
 		mm_posted(mm, ev);
+	else if (ev->kind == MM_EV_REACTION)
+		mm_reacted(mm, ev);
 }
 
 static void
