@@ -42,6 +42,7 @@ static const struct {
 	[IPC_LOG_REOPEN]	= { "LOG_REOPEN",	"" },
 	[IPC_SHUTDOWN]		= { "SHUTDOWN",		"" },
 	[IPC_RELINK]		= { "RELINK",		"bot:s generation:i" },
+	[IPC_CURSORS]		= { "CURSORS",		"channels:o" },
 };
 
 const char *

@@ -52,6 +52,7 @@ enum ipc_type {
 	IPC_LOG_REOPEN,
 	IPC_SHUTDOWN,
 	IPC_RELINK,
+	IPC_CURSORS,
 	IPC_TYPE_MAX
 };
 

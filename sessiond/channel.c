@@ -540,6 +540,10 @@ chan_inbound(struct link *l, json_t *m)
 		log_debug("inbound %s: channel %s is not %s's", id, chid, l->bot);
 		return;
 	}
+	/* The channel is this bot's: remember where it stands (catch-up). */
+	if (json_integer_value(json_object_get(m, "createAt")) > 0)
+		state_set_cursor(chid, l->bot,
+		    json_integer_value(json_object_get(m, "createAt")));
 	if (json_object_get(m, "reaction") != NULL) {
 		chan_reaction(chid, l->bot, json_string_value(json_object_get(m,
 		    "reaction")));

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "sessiond.h"
+
+#define LINK_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
 
 /* Unlink l; what its worker never answered goes to the routed generation. */
 static void
@@ -20,6 +23,31 @@ link_free(struct link *l)
 	ipc_chan_free(l->chan);
 	free(l->bot);
 	free(l);
+}
+
+/*
+ * Tell a new worker generation where each of its bot's channels stood, so
+ * it catches up what was posted while no worker was connected.
+ */
+static void
+link_send_cursors(struct link *l)
+{
+	struct timespec	 ts;
+	long long	 hour_ago;
+	json_t		*c;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return;
+	hour_ago = (long long)ts.tv_sec * 1000 - LINK_CURSOR_WINDOW_MS;
+	if ((c = state_cursors(l->bot, hour_ago)) == NULL)
+		return;
+	if (json_object_size(c) == 0) {
+		json_decref(c);
+		return;
+	}
+	log_debug("link %s g%d: %zu channel cursor(s)", l->bot, l->gen,
+	    json_object_size(c));
+	(void)ipc_send(l->chan, IPC_CURSORS, json_pack("{s:o}", "channels", c));
 }
 
 static void
@@ -33,6 +61,7 @@ link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		ipc_chan_set_peer(ch, l->bot, l->pid);
 		log_debug("link %s g%d: worker pid %ld", l->bot, l->gen,
 		    (long)l->pid);
+		link_send_cursors(l);
 		break;
 	case IPC_INBOUND:
 		chan_inbound(l, m->body);

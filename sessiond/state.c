@@ -176,6 +176,41 @@ state_set_session(const char *channel, const char *bot, const char *sid)
 	state_dirty();
 }
 
+/* The platform time of the newest message seen in channel (catch-up). */
+void
+state_set_cursor(const char *channel, const char *bot, long long ms)
+{
+	json_t	*e = state_entry(channel, 1);
+
+	if (e == NULL || ms <= json_integer_value(json_object_get(e, "cursor")))
+		return;
+	if (json_object_set_new(e, "cursor", json_integer(ms)) == -1 ||
+	    json_object_set_new(e, "bot", json_string(bot)) == -1) {
+		log_warnx("%s: out of memory", __func__);
+		return;
+	}
+	state_dirty();
+}
+
+/* {channel: cursor} for bot's channels with a cursor newer than since_ms. */
+json_t *
+state_cursors(const char *bot, long long since_ms)
+{
+	json_t		*out = json_object(), *e;
+	const char	*ch;
+	long long	 c;
+
+	if (out == NULL)
+		return (NULL);
+	json_object_foreach(state_channels(), ch, e) {
+		c = json_integer_value(json_object_get(e, "cursor"));
+		if (c > since_ms && json_string_value(json_object_get(e, "bot")) &&
+		    strcmp(json_string_value(json_object_get(e, "bot")), bot) == 0)
+			json_object_set_new(out, ch, json_integer(c));
+	}
+	return (out);
+}
+
 void
 state_close(void)
 {

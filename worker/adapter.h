@@ -33,6 +33,8 @@ struct adapter_ops {
 	void		 (*config_update)(void *, const json_t *config);
 	void		 (*outbound)(void *, const json_t *op);
 	void		 (*inbound_ack)(void *, const char *id);
+	/* sessiond's per-channel cursors {id: ms}; NULL if not needed. */
+	void		 (*cursors)(void *, const json_t *channels);
 	void		 (*drain)(void *);
 	void		 (*stop)(void *);
 };

@@ -203,6 +203,11 @@ worker_link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		if (worker->ad_state != NULL)
 			worker->ad->inbound_ack(worker->ad_state, id);
 		break;
+	case IPC_CURSORS:
+		if (worker->ad_state != NULL && worker->ad->cursors != NULL)
+			worker->ad->cursors(worker->ad_state,
+			    json_object_get(m->body, "channels"));
+		break;
 	default:
 		log_debug("link: %s from sessiond ignored",
 		    ipc_type_name(m->hdr.type));

@@ -129,3 +129,25 @@ def test_token_rotation_with_reload_bot(chat):
     chat.say("after the rotation")
     chat.wait_text(lambda t: t == "after the rotation")
     assert rot["token"] not in chat.bridge.all_logs()
+
+
+def test_posts_made_while_no_worker_runs_are_caught_up(chat):
+    """A worker killed with -9 is restarted after a backoff; what was posted
+    in between is read from sessiond's cursors and answered exactly once."""
+    chat.say("before the crash")
+    chat.wait_text(lambda t: t == "before the crash")
+    old = chat.bridge.workers()["mattermost:a"]
+    import os
+    import signal as sig
+    os.kill(old, sig.SIGKILL)
+    wait_for(lambda: not alive(old), what="the worker gone")
+    chat.say("during the gap")        # no worker connected for ~1 s
+    wait_for(lambda: chat.bridge.status().get("mattermost:a", {}).get("gen") == "2"
+             and chat.bridge.status()["mattermost:a"]["state"] == "active",
+             timeout=10, what="generation 2")
+    chat.wait_text(lambda t: t == "during the gap")
+    chat.say("after the restart")
+    chat.wait_text(lambda t: t == "after the restart")
+    texts = [p["message"] for p in chat.bot_posts()]
+    assert texts.count("during the gap") == 1
+    assert "from sessiond's cursors" in chat.bridge.log("worker-mattermost-a.log")

@@ -667,6 +667,8 @@ struct mm {
 	size_t			 nextuser;
 	struct mm_cu		*cu;
 	int			 cu_again;
+	json_int_t		 cu_from;	/* catch up from here (cursors) */
+	json_t			*cursors;	/* sessiond's, until the first hello */
 	/* outbound */
 	TAILQ_HEAD(, mm_chq)	 chqs;
 	unsigned int		 nops;
@@ -674,6 +676,8 @@ struct mm {
 };
 
 static void	mm_connect(struct mm *);
+static void	mm_catchup_cursors(struct mm *);
+static void	mm_catchup_start(struct mm *);
 static void	mm_check_drained(struct mm *);
 static void	mm_cu_next(struct mm *);
 
@@ -1028,6 +1032,51 @@ mm_reacted(struct mm *mm, const struct mm_event *ev)
 
 /* ------------------------------------------------------------ catch-up */
 
+/*
+ * A new generation starts from sessiond's cursors: every channel of the
+ * bot that saw a message in the last hour is read from its newest message
+ * on, so what was posted while no worker was connected is not lost.
+ * sessiond drops what it has already seen.
+ */
+static void
+mm_catchup_cursors(struct mm *mm)
+{
+	const char	*id;
+	json_t		*v;
+	json_int_t	 from = 0;
+
+	if (mm->cursors == NULL || !mm->ready)
+		return;
+	json_object_foreach(mm->cursors, id, v) {
+		if (!json_is_integer(v) || !mm_valid_id(id))
+			continue;
+		mm_channel_active(mm, id, "");
+		if (from == 0 || json_integer_value(v) < from)
+			from = json_integer_value(v);
+	}
+	json_decref(mm->cursors);
+	mm->cursors = NULL;
+	if (from == 0)
+		return;
+	mm->cu_from = from;
+	log_info("catch-up: from sessiond's cursors, posts since %" PRId64,
+	    (int64_t)from);
+	mm_catchup_start(mm);
+}
+
+static void
+mm_cursors(void *arg, const json_t *channels)
+{
+	struct mm	*mm = arg;
+
+	json_decref(mm->cursors);
+	if ((mm->cursors = json_deep_copy(channels)) == NULL) {
+		log_warnx("cursors: out of memory; no catch-up");
+		return;
+	}
+	mm_catchup_cursors(mm);
+}
+
 static void
 mm_cu_free(struct mm *mm)
 {
@@ -1086,8 +1135,10 @@ mm_catchup_start(struct mm *mm)
 			mm_cu_add(cu, ch->id);
 	json_array_foreach(chans, i, c)
 		mm_cu_add(cu, mm_stre(c, "id"));
-	cu->since = (mm->server_ms > 0 ? mm->server_ms : mm->down_ms > 0 ?
-	    mm->down_ms : mm_wall_ms()) - MM_CATCHUP_MARGIN_MS;
+	cu->since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
+	    mm->server_ms : mm->down_ms > 0 ? mm->down_ms : mm_wall_ms()) -
+	    MM_CATCHUP_MARGIN_MS;
+	mm->cu_from = 0;
 	log_info("catch-up: %zu channel(s), posts since %" PRId64, cu->n,
 	    (int64_t)cu->since);
 	mm->cu = cu;
@@ -1410,6 +1461,7 @@ mm_hello(struct mm *mm, const struct mm_event *ev)
 		(void)evtimer_del(mm->deadline_ev);
 		log_info("websocket: hello, connection %s", mm->conn_id);
 		worker_ready(mm->me_id, mm->me_name);
+		mm_catchup_cursors(mm);
 		return;
 	}
 	if (strcmp(ev->conn_id, mm->conn_id) == 0) {
@@ -1790,6 +1842,8 @@ mm_stop(void *arg)
 
 	mm->draining = 1;
 	mm_cu_free(mm);
+	json_decref(mm->cursors);
+	mm->cursors = NULL;
 	while (!TAILQ_EMPTY(&mm->calls))
 		mm_call_free(TAILQ_FIRST(&mm->calls));
 	while ((q = TAILQ_FIRST(&mm->chqs)) != NULL) {
@@ -1824,6 +1878,7 @@ const struct adapter_ops mm_adapter = {
 	mm_config_update,
 	mm_outbound,
 	mm_inbound_ack,
+	mm_cursors,
 	mm_drain,
 	mm_stop,
 };
