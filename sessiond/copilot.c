@@ -1083,6 +1083,22 @@ rt_child_exec(int fds[3], char *const argv[])
 	_exit(127);
 }
 
+/* Close whichever ends of the three pipes are still ours. */
+static void
+rt_close_fds(int in[2], int out[2], int err[2])
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (in[i] != -1)
+			(void)close(in[i]);
+		if (out[i] != -1)
+			(void)close(out[i]);
+		if (err[i] != -1)
+			(void)close(err[i]);
+	}
+}
+
 static int
 rt_spawn(void)
 {
@@ -1176,26 +1192,12 @@ rt_spawn(void)
 
 started_fail:
 	/* The child runs: rt_down() takes it from here. */
-	for (int i = 0; i < 2; i++) {
-		if (in[i] != -1)
-			(void)close(in[i]);
-		if (out[i] != -1)
-			(void)close(out[i]);
-		if (err[i] != -1)
-			(void)close(err[i]);
-	}
+	rt_close_fds(in, out, err);
 	rt.state = RT_CONNECTING;
 	rt_fail("cannot set up its pipes");
 	return (0);
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] != -1)
-			(void)close(in[i]);
-		if (out[i] != -1)
-			(void)close(out[i]);
-		if (err[i] != -1)
-			(void)close(err[i]);
-	}
+	rt_close_fds(in, out, err);
 	free(p);
 	return (-1);
 }

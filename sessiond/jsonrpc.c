@@ -354,8 +354,9 @@ rpc_new(void)
 	return (m);
 }
 
-json_t *
-jsonrpc_request(int64_t id, const char *method, json_t *params)
+/* A request (id >= 0) or a notification (id < 0); takes params. */
+static json_t *
+rpc_call(int64_t id, const char *method, json_t *params)
 {
 	json_t	*m;
 
@@ -365,7 +366,7 @@ jsonrpc_request(int64_t id, const char *method, json_t *params)
 		json_decref(params);
 		return (NULL);
 	}
-	if (json_object_set_new(m, "id", json_integer(id)) == -1 ||
+	if ((id >= 0 && json_object_set_new(m, "id", json_integer(id)) == -1) ||
 	    json_object_set_new(m, "method", json_string(method)) == -1 ||
 	    json_object_set_new(m, "params", params) == -1) {
 		json_decref(m);
@@ -375,22 +376,15 @@ jsonrpc_request(int64_t id, const char *method, json_t *params)
 }
 
 json_t *
+jsonrpc_request(int64_t id, const char *method, json_t *params)
+{
+	return (rpc_call(id < 0 ? 0 : id, method, params));
+}
+
+json_t *
 jsonrpc_notification(const char *method, json_t *params)
 {
-	json_t	*m;
-
-	if (params == NULL)
-		params = json_object();
-	if (params == NULL || method == NULL || (m = rpc_new()) == NULL) {
-		json_decref(params);
-		return (NULL);
-	}
-	if (json_object_set_new(m, "method", json_string(method)) == -1 ||
-	    json_object_set_new(m, "params", params) == -1) {
-		json_decref(m);
-		return (NULL);
-	}
-	return (m);
+	return (rpc_call(-1, method, params));
 }
 
 static json_t *
