@@ -1,6 +1,6 @@
 /*
  * echo: backend_echo, built in and deterministic.  The answer to a prompt
- * is the prompt itself, streamed as ECHO_CHUNKS deltas ECHO_STEP_MS apart,
+ * is the prompt itself, streamed as ECHO_CHUNKS deltas, one per loop pass,
  * then message(prompt) and idle(0): demos, and tests that need no runtime.
  *
  * "/echo-permission <detail>" first asks permission (kind "shell", the
@@ -23,7 +23,7 @@
 #include "backend.h"
 
 #define ECHO_CHUNKS	3
-#define ECHO_STEP_MS	1
+#define ECHO_STEP_MS	0	/* each chunk on the next loop pass */
 #define ECHO_QUEUE_MAX	32
 #define ECHO_PERM_PREFIX "/echo-permission "
 
