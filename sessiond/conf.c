@@ -144,7 +144,14 @@ chan_conf_get(const char *channel, const char *bot, int is_dm,
 		v = json_object_get(json_object_get(sd->config, "defaults"),
 		    "agent");
 	out->agent = json_string_value(v);
-	m = json_string_value(conf_value(ch, "model"));
+	/* model: channel, then the bot's, then defaults. */
+	m = json_string_value(json_object_get(ch, "model"));
+	if (m == NULL)
+		m = json_string_value(json_object_get(json_object_get(
+		    json_object_get(json_object_get(json_object_get(sd->config,
+		    "platforms"), platform), "bots"), colon + 1), "model"));
+	if (m == NULL)
+		m = json_string_value(conf_value(NULL, "model"));
 	conf_model(m != NULL ? m : CONF_DEFAULT_MODEL, out);
 	return (0);
 }

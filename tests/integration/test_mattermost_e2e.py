@@ -166,3 +166,20 @@ def test_permission_by_reaction(chat):
                                        "emoji_name": "+1"})
     chat.wait_text(lambda t: t == "✅ Approved via reaction.")
     chat.wait_text(lambda t: t.startswith("Tool output: reaction-marker"))
+
+
+def test_long_answer_is_split_and_model_from_the_bot(chat):
+    """A reply longer than a Mattermost post continues in a second post; the
+    bot's own "model" (provider:model) selects the BYOK entry."""
+    chat.cfg["defaults"] = {"model": "nosuch:model"}
+    chat.cfg["platforms"]["mattermost"]["bots"]["a"]["model"] = "fake:fake-model"
+    chat.bridge.write_config(chat.cfg)
+    chat.bridge.signal(signal.SIGHUP)
+    chat.bridge.wait_log(r'defaults.model')
+    text = ("0123456789" * 2000)[:20000]
+    chat.llm.script([{"match": "long", "reply": text, "chunks": 4}])
+    chat.say("a long one please")
+    first = chat.wait_text(lambda t: len(t) == 16383)
+    rest = chat.wait_text(lambda t: t == text[16383:])
+    assert first["message"] + rest["message"] == text
+    assert chat.llm.requests()[-1]["model"] == "fake-model"
