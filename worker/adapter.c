@@ -10,6 +10,7 @@
 
 static const struct adapter_ops *const adapters[] = {
 	&mm_adapter,
+	&slack_adapter,
 };
 
 /* The adapter serving platform, or NULL (no adapter: the worker FAILs). */

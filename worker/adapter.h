@@ -40,6 +40,7 @@ struct adapter_ops {
 };
 
 extern const struct adapter_ops	mm_adapter;
+extern const struct adapter_ops	slack_adapter;
 
 const struct adapter_ops	*adapter_find(const char *platform);
 

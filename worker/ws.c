@@ -335,19 +335,20 @@ ws_lws_writeable(struct ws_conn *c, struct lws *wsi)
 	struct ws_out	*o;
 	int		 more, n;
 
-	if (c->closing) {
-		snprintf(c->why, sizeof(c->why), "closed by us");
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL,
-		    (unsigned char *)"bye", 3);
-		return (-1);
-	}
 	ws_lock(ws);
 	if ((o = STAILQ_FIRST(&c->outq)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->outq, entry);
 		c->outbytes -= o->len;
 	}
-	more = !STAILQ_EMPTY(&c->outq);
+	more = !STAILQ_EMPTY(&c->outq) || c->closing;
 	ws_unlock(ws);
+	/* A polite close sends what was queued first (Slack's acks). */
+	if (o == NULL && c->closing) {
+		snprintf(c->why, sizeof(c->why), "closed by us");
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL,
+		    (unsigned char *)"bye", 3);
+		return (-1);
+	}
 	if (o != NULL) {
 		n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
 		free(o);

@@ -16,6 +16,7 @@
  * Every callback below runs on the libevent thread; nothing else of ours
  * ever runs in the service thread.  A connection ends with exactly one
  * closed() call, after which it is freed: do not use it after that.
+ * A polite ws_close() sends the messages queued before it first.
  */
 #ifndef WORKER_WS_H
 #define WORKER_WS_H

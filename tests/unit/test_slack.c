@@ -1,0 +1,600 @@
+/*
+ * Unit tests for the pure parts of the Slack worker: Markdown to mrkdwn,
+ * upstream's 3900-character chunking and the update truncation, Socket
+ * Mode frame parsing (bad input included), event filtering, mention
+ * stripping, entity decoding, the INBOUND an event becomes, and OUTBOUND
+ * ops as Web API calls.  Table-driven.
+ *
+ * Frames are written with single quotes for readability; dq() turns them
+ * into JSON.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "worker/adapter.h"
+#include "worker/mrkdwn.h"
+#include "worker/worker.h"
+
+/* slack.o calls back into worker main.c, which tests do not link. */
+void	worker_ready(const char *u, const char *n) { }
+void	worker_failed(const char *fmt, ...) { }
+void	worker_inbound(json_t *m) { json_decref(m); }
+void	worker_outbound_done(json_int_t r, int ok, const char *p,
+	    const char *e) { }
+void	worker_drained(void) { }
+
+static const struct slack_self me = { "UBOT", "slack:b" };
+
+static char *
+dq(const char *s)
+{
+	char	*d = strdup(s), *p;
+
+	assert_non_null(d);
+	for (p = d; *p != '\0'; p++)
+		if (*p == '\'')
+			*p = '"';
+	return (d);
+}
+
+static json_t *
+J(const char *s)
+{
+	char	*d = dq(s);
+	json_t	*j = json_loads(d, 0, NULL);
+
+	free(d);
+	assert_non_null(j);
+	return (j);
+}
+
+static void
+test_mrkdwn_table(void **state)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{ "", "" },
+		{ "plain text", "plain text" },
+		{ "**bold** and **more**", "*bold* and *more*" },
+		{ "a ** b", "a ** b" },			/* unclosed */
+		{ "~~gone~~", "~gone~" },
+		{ "see [the docs](https://x.io/a?b=1)",
+		    "see <https://x.io/a?b=1|the docs>" },
+		{ "[a](b c)", "[a](b c)" },		/* not a link */
+		{ "[](u)", "[](u)" },
+		{ "**[x](http://y)**", "*<http://y|x>*" },
+		{ "# Title", "*Title*" },
+		{ "### Sub ###", "*Sub*" },
+		{ "## **Bold** head", "*Bold head*" },
+		{ "#nospace", "#nospace" },
+		{ "####### seven", "####### seven" },
+		{ "`**not**` **yes**", "`**not**` *yes*" },
+		{ "``a ` b`` **c**", "``a ` b`` *c*" },
+		{ "```\n**keep** [a](b)\n# no\n```\n**x**",
+		    "```\n**keep** [a](b)\n# no\n```\n*x*" },
+		{ "  ```c\n# x\n  ```", "  ```c\n# x\n  ```" },
+		{ "| a | b |\n|---|:-:|\n| 1 | 2 |\nafter",
+		    "```\n| a | b |\n|---|:-:|\n| 1 | 2 |\n```\nafter" },
+		{ "| a |\n|---|\n| **1** |",
+		    "```\n| a |\n|---|\n| **1** |\n```" },
+		{ "| not a table |\nline", "| not a table |\nline" },
+		{ "line1\n\nline3\n", "line1\n\nline3\n" },
+		{ "héllo **wörld**", "héllo *wörld*" },
+	};
+	char	*out;
+	size_t	 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		out = mrkdwn_from_markdown(t[i].in);
+		assert_non_null(out);
+		if (strcmp(out, t[i].out) != 0)
+			fail_msg("case %zu: \"%s\" -> \"%s\", want \"%s\"", i,
+			    t[i].in, out, t[i].out);
+		free(out);
+	}
+	assert_null(mrkdwn_from_markdown(NULL));
+}
+
+static char *
+repeat(const char *unit, size_t n)
+{
+	size_t	 u = strlen(unit), i;
+	char	*s = malloc(u * n + 1);
+
+	assert_non_null(s);
+	for (i = 0; i < n; i++)
+		memcpy(s + i * u, unit, u);
+	s[u * n] = '\0';
+	return (s);
+}
+
+static void
+test_chunk_rules(void **state)
+{
+	char	**c, *s, *t;
+	size_t	  n;
+
+	/* Short: one piece, as it is. */
+	n = mrkdwn_chunk("hello", 10, &c);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0], "hello");
+	mrkdwn_chunks_free(c, n);
+	/* Exactly max: one piece. */
+	n = mrkdwn_chunk("0123456789", 10, &c);
+	assert_int_equal(n, 1);
+	mrkdwn_chunks_free(c, n);
+	/* A newline past 30%: cut there, and the newline is dropped. */
+	n = mrkdwn_chunk("abcdef\nghijklmn", 10, &c);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0], "abcdef");
+	assert_string_equal(c[1], "ghijklmn");
+	mrkdwn_chunks_free(c, n);
+	/* A newline too early (before 30%): the last space instead. */
+	n = mrkdwn_chunk("a\nbcd efghijk", 10, &c);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0], "a\nbcd");
+	assert_string_equal(c[1], " efghijk");
+	mrkdwn_chunks_free(c, n);
+	/* Neither: a hard cut at max. */
+	n = mrkdwn_chunk("abcdefghijklmnopqrstuvwxy", 10, &c);
+	assert_int_equal(n, 3);
+	assert_string_equal(c[0], "abcdefghij");
+	assert_string_equal(c[1], "klmnopqrst");
+	assert_string_equal(c[2], "uvwxy");
+	mrkdwn_chunks_free(c, n);
+	/* Characters, not bytes: 3900 "é" fit, 3901 do not. */
+	s = repeat("é", SLACK_TEXT_MAX);
+	n = mrkdwn_chunk(s, SLACK_TEXT_MAX, &c);
+	assert_int_equal(n, 1);
+	mrkdwn_chunks_free(c, n);
+	free(s);
+	s = repeat("é", SLACK_TEXT_MAX + 1);
+	n = mrkdwn_chunk(s, SLACK_TEXT_MAX, &c);
+	assert_int_equal(n, 2);
+	assert_int_equal(mrkdwn_runes(c[0]), SLACK_TEXT_MAX);
+	assert_string_equal(c[1], "é");
+	mrkdwn_chunks_free(c, n);
+	free(s);
+	/* Long lines: each piece ends at a line end, within the limit. */
+	t = repeat("0123456789 123456789 123456789 123456789\n", 300);
+	n = mrkdwn_chunk(t, SLACK_TEXT_MAX, &c);
+	assert_true(n >= 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(mrkdwn_runes(c[i]) <= SLACK_TEXT_MAX);
+		assert_true(c[i][0] != '\n');
+	}
+	mrkdwn_chunks_free(c, n);
+	free(t);
+}
+
+static void
+test_truncate_update(void **state)
+{
+	char	*s, *t;
+
+	t = mrkdwn_truncate_update("short");
+	assert_string_equal(t, "short");
+	free(t);
+	s = repeat("x", SLACK_TEXT_MAX);
+	t = mrkdwn_truncate_update(s);
+	assert_string_equal(t, s);
+	free(t);
+	free(s);
+	s = repeat("ü", SLACK_TEXT_MAX + 1);
+	t = mrkdwn_truncate_update(s);
+	assert_int_equal(mrkdwn_runes(t), SLACK_UPDATE_MAX +
+	    strlen(SLACK_TRUNCATED));
+	assert_non_null(strstr(t, "\n\n_(truncated)_"));
+	assert_int_equal(strncmp(t, s, SLACK_UPDATE_MAX * 2), 0);
+	free(t);
+	free(s);
+}
+
+static void
+test_parse_frame_table(void **state)
+{
+	static const struct {
+		const char	*frame;
+		int		 ok;
+		int		 kind;
+		const char	*env;
+	} t[] = {
+		{ "{'type':'hello','num_connections':2}", 1, SLACK_F_HELLO, "" },
+		{ "{'type':'disconnect','reason':'warning'}", 1,
+		    SLACK_F_DISCONNECT, "" },
+		{ "{'type':'events_api','envelope_id':'e1','payload':"
+		    "{'event_id':'Ev1','event':{'type':'message'}}}", 1,
+		    SLACK_F_EVENT, "e1" },
+		{ "{'type':'events_api','envelope_id':'e2'}", 1, SLACK_F_EVENT,
+		    "e2" },
+		{ "{'type':'events_api','envelope_id':'e3','payload':"
+		    "{'event':'x'}}", 1, SLACK_F_EVENT, "e3" },
+		{ "{'type':'slash_commands','envelope_id':'e4'}", 1,
+		    SLACK_F_OTHER, "e4" },
+		{ "{'type':'interactive'}", 1, SLACK_F_OTHER, "" },
+		{ "{'envelope_id':'e5'}", 0, 0, "e5" },	/* no type */
+		{ "{'type':7,'envelope_id':'e6'}", 0, 0, "e6" },
+		{ "{'type':'events_api','envelope_id':7}", 1, SLACK_F_EVENT,
+		    "" },
+		{ "[1,2]", 0, 0, "" },
+		{ "'str'", 0, 0, "" },
+		{ "not json", 0, 0, "" },
+		{ "", 0, 0, "" },
+		{ "{'type':'hello'", 0, 0, "" },
+	};
+	struct slack_frame	 f;
+	char			*d, err[256];
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < nitems(t); i++) {
+		d = dq(t[i].frame);
+		rc = slack_parse_frame(d, strlen(d), &f, err, sizeof(err));
+		free(d);
+		if ((rc == 0) != t[i].ok)
+			fail_msg("case %zu (%s): rc %d (%s)", i, t[i].frame, rc,
+			    rc == -1 ? err : "");
+		assert_string_equal(f.env_id, t[i].env);
+		if (rc == -1) {
+			assert_null(f.frame);
+			continue;
+		}
+		assert_int_equal(f.kind, t[i].kind);
+		slack_frame_clear(&f);
+	}
+}
+
+static void
+test_parse_frame_fields(void **state)
+{
+	struct slack_frame	 f;
+	char			*d, err[256];
+
+	d = dq("{'envelope_id':'env-1','type':'events_api','retry_attempt':2,"
+	    "'payload':{'event_id':'Ev9','event':{'type':'app_mention',"
+	    "'text':'x'}}}");
+	assert_int_equal(slack_parse_frame(d, strlen(d), &f, err,
+	    sizeof(err)), 0);
+	free(d);
+	assert_string_equal(f.env_id, "env-1");
+	assert_string_equal(f.event_id, "Ev9");
+	assert_int_equal(f.retry_attempt, 2);
+	assert_string_equal(json_string_value(json_object_get(f.event,
+	    "type")), "app_mention");
+	slack_frame_clear(&f);
+	d = dq("{'type':'disconnect','reason':'refresh_requested'}");
+	assert_int_equal(slack_parse_frame(d, strlen(d), &f, err,
+	    sizeof(err)), 0);
+	free(d);
+	assert_string_equal(f.reason, "refresh_requested");
+	slack_frame_clear(&f);
+	/* An over-long envelope id is not kept (it could not be acked). */
+	d = dq("{'type':'x','envelope_id':'"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "'}");
+	assert_int_equal(slack_parse_frame(d, strlen(d), &f, err,
+	    sizeof(err)), 0);
+	free(d);
+	assert_string_equal(f.env_id, "");
+	slack_frame_clear(&f);
+}
+
+static void
+test_strip_and_decode(void **state)
+{
+	static const struct { const char *in, *out; int m; } t[] = {
+		{ "<@UBOT> hello", "hello", 1 },
+		{ "<@UBOT>: hello", "hello", 1 },
+		{ "hey <@UBOT>, how", "hey how", 1 },
+		{ "hi <@UBOT|bot> there", "hi there", 1 },
+		{ "<@UBOTX> no", "<@UBOTX> no", 0 },
+		{ "<@UOTHER> hi", "<@UOTHER> hi", 0 },
+		{ "<@UBOT", "<@UBOT", 0 },
+		{ "  spaced  ", "spaced", 0 },
+		{ "<@UBOT>", "", 1 },
+		{ "", "", 0 },
+	};
+	static const struct { const char *in, *out; } e[] = {
+		{ "a &amp; b", "a & b" },
+		{ "&lt;tag&gt;", "<tag>" },
+		{ "&amp;lt;", "&lt;" },
+		{ "&quot; &nbsp; &", "&quot; &nbsp; &" },
+		{ "&am", "&am" },
+	};
+	char	*out;
+	size_t	 i;
+	int	 m;
+
+	for (i = 0; i < nitems(t); i++) {
+		out = slack_strip_mention(t[i].in, "UBOT", &m);
+		assert_non_null(out);
+		if (strcmp(out, t[i].out) != 0 || m != t[i].m)
+			fail_msg("case %zu: \"%s\" -> \"%s\" (%d)", i, t[i].in,
+			    out, m);
+		free(out);
+	}
+	for (i = 0; i < nitems(e); i++) {
+		out = slack_decode_entities(e[i].in);
+		assert_string_equal(out, e[i].out);
+		free(out);
+	}
+}
+
+static void
+test_inbound_table(void **state)
+{
+	static const struct {
+		const char	*ev;
+		int		 rc;
+		const char	*text, *root;
+		int		 dm, mention;
+	} t[] = {
+		{ "{'type':'message','channel':'C1','user':'UHUM','ts':"
+		    "'1717000000.000100','text':'hi <@UBOT> &amp; co'}", 1,
+		    "hi & co", "", 0, 1 },
+		{ "{'type':'app_mention','channel':'C1','user':'UHUM','ts':"
+		    "'1717000000.000100','text':'<@UBOT> do x'}", 1, "do x", "",
+		    0, 1 },
+		{ "{'type':'message','channel':'D1','user':'UHUM','ts':'1.2',"
+		    "'text':'dm'}", 1, "dm", "", 1, 0 },
+		{ "{'type':'message','channel':'C1','user':'UHUM','ts':'5.6',"
+		    "'thread_ts':'1.2','text':'in thread'}", 1, "in thread",
+		    "1.2", 0, 0 },
+		{ "{'type':'message','channel':'C1','user':'UHUM','ts':'1.2',"
+		    "'thread_ts':'1.2','text':'root'}", 1, "root", "", 0, 0 },
+		{ "{'type':'message','subtype':'thread_broadcast','channel':"
+		    "'C1','user':'UHUM','ts':'1.2','text':'b'}", 1, "b", "", 0,
+		    0 },
+		{ "{'type':'message','subtype':'file_share','channel':'C1',"
+		    "'user':'UHUM','ts':'1.2'}", 1, "", "", 0, 0 },
+		/* dropped */
+		{ "{'type':'message','channel':'C1','user':'UBOT','bot_id':"
+		    "'B1','ts':'1.2','text':'own echo'}", 0, NULL, NULL, 0, 0 },
+		{ "{'type':'message','channel':'C1','user':'UBOT','ts':'1.2',"
+		    "'text':'own'}", 0, NULL, NULL, 0, 0 },
+		{ "{'type':'message','subtype':'bot_message','bot_id':'B2',"
+		    "'channel':'C1','ts':'1.2'}", 0, NULL, NULL, 0, 0 },
+		{ "{'type':'message','subtype':'channel_join','channel':'C1',"
+		    "'user':'UHUM','ts':'1.2'}", 0, NULL, NULL, 0, 0 },
+		{ "{'type':'message','subtype':'message_changed','hidden':true,"
+		    "'channel':'C1','ts':'1.2','message':{'user':'UHUM'}}", 0,
+		    NULL, NULL, 0, 0 },
+		{ "{'type':'message','hidden':true,'channel':'C1','user':"
+		    "'UHUM','ts':'1.2'}", 0, NULL, NULL, 0, 0 },
+		{ "{'type':'reaction_added','user':'UHUM'}", 0, NULL, NULL, 0,
+		    0 },
+		{ "{'type':'message','channel':'C1','ts':'1.2'}", 0, NULL, NULL,
+		    0, 0 },
+		/* unreadable */
+		{ "{'type':'message','user':'UHUM','ts':'1.2'}", -1, NULL,
+		    NULL, 0, 0 },
+		{ "{'type':'message','channel':'C1','user':'UHUM','ts':1.2}",
+		    -1, NULL, NULL, 0, 0 },
+		{ "{'type':'message','channel':'C 1','user':'UHUM','ts':'1.2'}",
+		    -1, NULL, NULL, 0, 0 },
+		{ "{'type':'message','channel':'C1','user':'UHUM','ts':'12'}",
+		    -1, NULL, NULL, 0, 0 },
+		{ "{'text':'no type'}", -1, NULL, NULL, 0, 0 },
+		{ "[]", -1, NULL, NULL, 0, 0 },
+	};
+	const char	*why;
+	json_t		*ev, *out;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < nitems(t); i++) {
+		ev = J(t[i].ev);
+		rc = slack_inbound(&me, ev, &out, &why);
+		if (rc != t[i].rc)
+			fail_msg("case %zu: rc %d (%s)", i, rc, why);
+		json_decref(ev);
+		if (rc != 1) {
+			assert_null(out);
+			assert_non_null(why);
+			continue;
+		}
+		assert_string_equal(json_string_value(json_object_get(out,
+		    "text")), t[i].text);
+		assert_string_equal(json_string_value(json_object_get(out,
+		    "root")), t[i].root);
+		assert_int_equal(json_is_true(json_object_get(out, "isDM")),
+		    t[i].dm);
+		assert_int_equal(json_is_true(json_object_get(out,
+		    "mentionsBot")), t[i].mention);
+		assert_string_equal(json_string_value(json_object_get(out,
+		    "bot")), "slack:b");
+		assert_string_equal(json_string_value(json_object_get(out,
+		    "userId")), json_string_value(json_object_get(out, "user")));
+		json_decref(out);
+	}
+}
+
+/* The message and the app_mention of one post: one id, and its fields. */
+static void
+test_inbound_ids(void **state)
+{
+	json_t		*a = J("{'type':'message','channel':'C9','user':'UH',"
+			    "'ts':'1717000000.123456','text':'<@UBOT> x'}");
+	json_t		*b = J("{'type':'app_mention','channel':'C9','user':"
+			    "'UH','ts':'1717000000.123456','text':'<@UBOT> x'}");
+	json_t		*oa, *ob;
+	const char	*why;
+
+	assert_int_equal(slack_inbound(&me, a, &oa, &why), 1);
+	assert_int_equal(slack_inbound(&me, b, &ob, &why), 1);
+	assert_string_equal(json_string_value(json_object_get(oa, "id")),
+	    "C9:1717000000.123456");
+	assert_string_equal(json_string_value(json_object_get(ob, "id")),
+	    "C9:1717000000.123456");
+	assert_int_equal(json_integer_value(json_object_get(oa, "createAt")),
+	    1717000000123LL);
+	assert_string_equal(json_string_value(json_object_get(oa, "user")),
+	    "UH");
+	json_decref(a);
+	json_decref(b);
+	json_decref(oa);
+	json_decref(ob);
+}
+
+static void
+test_ts(void **state)
+{
+	assert_true(slack_valid_ts("1717000000.000100"));
+	assert_true(slack_valid_ts("1.2"));
+	assert_false(slack_valid_ts("1717000000"));
+	assert_false(slack_valid_ts(".5"));
+	assert_false(slack_valid_ts("1."));
+	assert_false(slack_valid_ts("1.2.3"));
+	assert_false(slack_valid_ts("1.2x"));
+	assert_false(slack_valid_ts(""));
+	assert_false(slack_valid_ts(NULL));
+	assert_false(slack_valid_ts("123456789012345678901234567.12345"));
+	assert_string_equal(slack_bare_ts("C1:1.2"), "1.2");
+	assert_string_equal(slack_bare_ts("1.2"), "1.2");
+	assert_null(slack_bare_ts("C1:"));
+	assert_null(slack_bare_ts("C1"));
+	assert_null(slack_bare_ts(NULL));
+	assert_int_equal(slack_ts_ms("1717000000.000100"), 1717000000000LL);
+	assert_int_equal(slack_ts_ms("1.5"), 1500);
+	assert_int_equal(slack_ts_ms("2.0459"), 2045);
+	assert_int_equal(slack_ts_ms("x"), 0);
+}
+
+static void
+test_op_request_table(void **state)
+{
+	static const struct {
+		const char	*op;
+		int		 rc;
+		const char	*method;
+		const char	*body;	/* expected, or NULL */
+	} t[] = {
+		{ "{'ref':1,'op':'post','channel':'C1','text':'**hi**'}", 0,
+		    "chat.postMessage", "{'channel':'C1','text':'*hi*'}" },
+		{ "{'ref':1,'op':'post','channel':'C1','root':'1.2','text':"
+		    "'x'}", 0, "chat.postMessage",
+		    "{'channel':'C1','text':'x','thread_ts':'1.2'}" },
+		{ "{'ref':1,'op':'post','channel':'C1','root':'C1:1.2','text':"
+		    "'x'}", 0, "chat.postMessage",
+		    "{'channel':'C1','text':'x','thread_ts':'1.2'}" },
+		{ "{'ref':1,'op':'post','channel':'C1','root':'','text':'x'}",
+		    0, "chat.postMessage", "{'channel':'C1','text':'x'}" },
+		{ "{'ref':1,'op':'post','channel':'C1','root':'bad','text':"
+		    "'x'}", -1, NULL, NULL },
+		{ "{'ref':1,'op':'post','channel':'C1'}", -1, NULL, NULL },
+		{ "{'ref':1,'op':'post','text':'x'}", -1, NULL, NULL },
+		{ "{'ref':1,'op':'post','channel':'C 1','text':'x'}", -1,
+		    NULL, NULL },
+		{ "{'ref':2,'op':'patch','channel':'C1','post':'1.2','text':"
+		    "'[a](http://b)'}", 0, "chat.update",
+		    "{'channel':'C1','ts':'1.2','text':'<http://b|a>'}" },
+		{ "{'ref':2,'op':'patch','channel':'C1','post':'x','text':'y'}",
+		    -1, NULL, NULL },
+		{ "{'ref':3,'op':'delete','channel':'C1','post':'1.2'}", 0,
+		    "chat.delete", "{'channel':'C1','ts':'1.2'}" },
+		{ "{'ref':3,'op':'delete','channel':'C1'}", -1, NULL, NULL },
+		{ "{'ref':4,'op':'react','channel':'C1','post':'C1:1.2',"
+		    "'emoji':':thumbsup:'}", 0, "reactions.add",
+		    "{'channel':'C1','timestamp':'1.2','name':'thumbsup'}" },
+		{ "{'ref':4,'op':'react','channel':'C1','post':'1.2','emoji':"
+		    "'+1'}", 0, "reactions.add",
+		    "{'channel':'C1','timestamp':'1.2','name':'+1'}" },
+		{ "{'ref':4,'op':'react','channel':'C1','post':'1.2','emoji':"
+		    "'a:b'}", -1, NULL, NULL },
+		{ "{'ref':4,'op':'react','channel':'C1','post':'1.2','emoji':"
+		    "''}", -1, NULL, NULL },
+		{ "{'ref':5,'op':'typing','channel':'C1'}", 0, NULL, NULL },
+		{ "{'ref':6,'op':'dance','channel':'C1'}", -1, NULL, NULL },
+		{ "{'ref':6}", -1, NULL, NULL },
+	};
+	struct slack_req	 r;
+	json_t			*op, *want;
+	char			 err[160];
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < nitems(t); i++) {
+		op = J(t[i].op);
+		rc = slack_op_request(op, &r, err, sizeof(err));
+		json_decref(op);
+		if (rc != t[i].rc)
+			fail_msg("case %zu: rc %d (%s)", i, rc, err);
+		if (rc == 0 && t[i].method == NULL)
+			assert_null(r.method);
+		if (rc == 0 && t[i].method != NULL)
+			assert_string_equal(r.method, t[i].method);
+		if (rc == 0 && t[i].body != NULL) {
+			want = J(t[i].body);
+			if (!json_equal(want, r.body))
+				fail_msg("case %zu: body %s", i,
+				    json_dumps(r.body, JSON_COMPACT));
+			json_decref(want);
+		}
+		slack_req_clear(&r);
+	}
+}
+
+/* A long post is chunked; a long patch is truncated. */
+static void
+test_op_request_long(void **state)
+{
+	struct slack_req	 r;
+	json_t			*op;
+	char			*text, err[160];
+
+	text = repeat("word ", 2000);	/* 10000 characters */
+	op = json_pack("{s:i,s:s,s:s,s:s}", "ref", 1, "op", "post", "channel",
+	    "C1", "text", text);
+	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.nchunks, 3);
+	assert_true(mrkdwn_runes(r.chunks[0]) <= SLACK_TEXT_MAX);
+	assert_string_equal(json_string_value(json_object_get(r.body, "text")),
+	    r.chunks[0]);
+	slack_req_clear(&r);
+	json_decref(op);
+	op = json_pack("{s:i,s:s,s:s,s:s,s:s}", "ref", 2, "op", "patch",
+	    "channel", "C1", "post", "1.2", "text", text);
+	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), 0);
+	assert_null(r.chunks);
+	assert_int_equal(mrkdwn_runes(json_string_value(json_object_get(r.body,
+	    "text"))), SLACK_UPDATE_MAX + strlen(SLACK_TRUNCATED));
+	slack_req_clear(&r);
+	json_decref(op);
+	free(text);
+}
+
+static void
+test_adapter_registered(void **state)
+{
+	assert_ptr_equal(adapter_find("slack"), &slack_adapter);
+	assert_null(slack_adapter.cursors);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mrkdwn_table),
+		cmocka_unit_test(test_chunk_rules),
+		cmocka_unit_test(test_truncate_update),
+		cmocka_unit_test(test_parse_frame_table),
+		cmocka_unit_test(test_parse_frame_fields),
+		cmocka_unit_test(test_strip_and_decode),
+		cmocka_unit_test(test_inbound_table),
+		cmocka_unit_test(test_inbound_ids),
+		cmocka_unit_test(test_ts),
+		cmocka_unit_test(test_op_request_table),
+		cmocka_unit_test(test_op_request_long),
+		cmocka_unit_test(test_adapter_registered),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
