@@ -110,3 +110,77 @@ def bench_chat(rt_n=200, flood_n=2000):
                        "fake_post_rate_per_s": round(flood_n / posted, 1)},
         "goal_posts_per_s": 2000,
     }
+
+
+def bench_slack(rt_n=200, flood_n=2000):
+    """The same two measures on Slack.  The fake Slack has no user-side
+    socket, so a round trip ends when the control API first shows the final
+    text (polled every millisecond): the Mattermost figure, read from a
+    WebSocket, is the tighter one."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fakes"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+    from test_worker_slack import CHAN, Fake, slack_config
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        fake = Fake()
+        cfg = slack_config(tmp, fake)
+        cfg["logLevel"] = "info"
+        b = Bridge(tmp, cfg).start()
+        try:
+            lat = []
+
+            def texts():
+                return [m["text"] for m in fake.bot_messages()]
+            for i in range(rt_n + 5):
+                want = f"round trip {i}"
+                t0 = time.perf_counter()
+                fake.post(want)
+                deadline = t0 + 10
+                while want not in texts():
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError("no reply within 10 s")
+                    time.sleep(0.001)
+                if i >= 5:
+                    lat.append((time.perf_counter() - t0) * 1000)
+            cfg["logLevel"] = "debug"
+            b.write_config(cfg)
+            b.wait_log(r"config updated", name="sessiond.log")
+            slog = tmp / "logs" / "sessiond.log"
+            base = slog.read_text(errors="replace").count(" from U01BOB")
+            t0 = time.perf_counter()
+
+            async def flood():
+                async with aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(limit=8)) as http:
+                    queue = list(range(flood_n))
+
+                    async def worker():
+                        while queue:
+                            i = queue.pop()
+                            async with http.post(f"{fake.url}/_fake/post", json={
+                                    "user": "bob", "channel": CHAN,
+                                    "text": f"flood {i}"}) as r:
+                                await r.read()
+                    await asyncio.gather(*(worker() for _ in range(8)))
+            asyncio.run(flood())
+            posted = time.perf_counter() - t0
+
+            def accepted():
+                return slog.read_text(errors="replace").count(" from U01BOB") - base
+            wait_for(lambda: accepted() >= flood_n, timeout=60, step=0.01,
+                     what=f"{flood_n} Slack posts accepted")
+            elapsed = time.perf_counter() - t0
+            got = accepted()
+        finally:
+            b.stop()
+            fake.stop()
+    return {
+        "round_trip_ms": {"n": rt_n, "median": round(statistics.median(lat), 3),
+                          "p99": round(pct(lat, 99), 3), "min": round(min(lat), 3),
+                          "method": "control API polled every 1 ms"},
+        "throughput": {"posts": flood_n, "accepted": got, "lost": flood_n - got,
+                       "seconds": round(elapsed, 3),
+                       "posts_per_s": round(flood_n / elapsed, 1),
+                       "fake_post_rate_per_s": round(flood_n / posted, 1)},
+    }

@@ -91,20 +91,21 @@ def bench_foundation(n=50):
     }
 
 
-def chat_table(c):
+def chat_table(name, c):
     rt, th = c["round_trip_ms"], c["throughput"]
-    print(f"{'round trip median (ms)':34} {rt['median']:>10.2f} {'< 10':>10}")
-    print(f"{'round trip p99 (ms)':34} {rt['p99']:>10.2f} {'':>10}")
-    print(f"{'inbound accepted (posts/s)':34} {th['posts_per_s']:>10.1f} {'> 2000':>10}")
+    print(f"{name + ' round trip median (ms)':34} {rt['median']:>10.2f} {'< 10':>10}")
+    print(f"{name + ' round trip p99 (ms)':34} {rt['p99']:>10.2f} {'':>10}")
+    print(f"{name + ' inbound (posts/s)':34} {th['posts_per_s']:>10.1f} {'> 2000':>10}")
     print(f"{'  posts lost':34} {th['lost']:>10} {'0':>10}")
     print(f"{'  fake server post rate (posts/s)':34} {th['fake_post_rate_per_s']:>10.1f}")
 
 
 def main():
     RESULTS.mkdir(exist_ok=True)
-    from chat import bench_chat
-    c = bench_chat(int(os.environ.get("BENCH_ROUND_TRIPS", "200")),
-                   int(os.environ.get("BENCH_FLOOD", "2000")))
+    from chat import bench_chat, bench_slack
+    n_rt = int(os.environ.get("BENCH_ROUND_TRIPS", "200"))
+    n_fl = int(os.environ.get("BENCH_FLOOD", "2000"))
+    c = {"mattermost": bench_chat(n_rt, n_fl), "slack": bench_slack(n_rt, n_fl)}
     (RESULTS / "chat.json").write_text(json.dumps(c, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -117,7 +118,8 @@ def main():
     for k, v in r["rss_kb"].items():
         print(f"{'RSS ' + k + ' (KiB)':34} {v['rss']:>10} {'< 8192':>10}")
         print(f"{'  private / PSS (KiB)':34} {str(v['private']) + ' / ' + str(v['pss']):>10}")
-    chat_table(c)
+    chat_table("Mattermost", c["mattermost"])
+    chat_table("Slack", c["slack"])
     print(f"results: {RESULTS / 'foundation.json'}, {RESULTS / 'chat.json'}")
 
 
