@@ -49,6 +49,7 @@ static uint8_t	ipc_rbuf[IPC_HDR_LEN + IPC_BODY_MAX + 1];
 static void	ipc_read_cb(int, short, void *);
 static void	ipc_write_cb(int, short, void *);
 static int	ipc_flush(struct ipc_chan *);
+static int	ipc_leave(struct ipc_chan *);
 
 struct ipc_chan *
 ipc_chan_new(struct event_base *base, int fd, const char *peer,
@@ -132,7 +133,11 @@ ipc_shut(struct ipc_chan *ch, const char *why)
 	if (ch->close_cb != NULL) {
 		ch->in_cb++;
 		ch->close_cb(ch, why, ch->arg);
-		ch->in_cb--;
+		/*
+		 * Outside any other callback (a failed send), a free asked for
+		 * by close_cb happens now: callers touch ch no more after a -1.
+		 */
+		(void)ipc_leave(ch);
 	}
 }
 
@@ -394,7 +399,9 @@ ipc_flush_blocking(struct ipc_chan *ch, int timeout_ms)
 	uint64_t	deadline = util_now_ms() + (uint64_t)timeout_ms;
 	int		r;
 
-	while (!ch->dead && (r = ipc_flush(ch)) == 1) {
+	while (!ch->dead && (r = ipc_flush(ch)) != 0) {
+		if (r == -1)
+			return (-1);	/* closed, maybe freed */
 		if (util_now_ms() >= deadline)
 			return (-1);
 		pfd.fd = ch->fd;
