@@ -80,5 +80,10 @@ json_int_t slack_ts_ms(const char *ts);
 int	 slack_op_request(const json_t *op, struct slack_req *, char *err,
 	    size_t errlen);
 void	 slack_req_clear(struct slack_req *);
+int	 slack_is_uid(const char *s);
+int	 slack_member_match(const json_t *member, const char *handle);
+int	 slack_access_has_handles(const json_t *access);
+json_t	*slack_access_resolve(const json_t *access, const json_t *members,
+	    json_t *unresolved);
 
 #endif

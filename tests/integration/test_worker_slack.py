@@ -262,3 +262,38 @@ def test_reload_bot_drains_the_old_generation(bridge_factory, fake, tmp_path):
     reply_with(fake, "after the swap", timeout=15)
     assert len([m for m in fake.bot_messages()
                 if m["text"] == "after the swap"]) == 1
+
+
+def test_access_handles_resolved_privately(bridge_factory, fake, tmp_path):
+    cfg = slack_config(tmp_path, fake,
+                       access={"mode": "allowlist",
+                               "users": ["alice", "nobody"]})
+    b = bridge_factory(config=cfg)
+    wlog = "worker-slack-a.log"
+    fake.post("from alice", user="alice")
+    reply_with(fake, "from alice")
+    fake.post("from bob", user="bob")
+    b.wait_log(r"U01BOB may not use this bot", name=wlog, timeout=5)
+    time.sleep(0.5)
+    assert not [m for m in fake.bot_messages() if m["text"] == "from bob"]
+    assert len(fake.log("users.list")) == 1
+    assert "DM discovery: 1 DM(s)" in b.log(wlog)
+    assert b.log(wlog).count('"nobody" is no Slack user') == 1
+    # An unchanged file: the resolution changed nothing the supervisor sees.
+    n = len(b.log())
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"no effective differences", timeout=5, after=n)
+    tail = b.log()[n:]
+    assert "Config reloaded" not in tail and "config updated" not in tail
+    assert "changes" not in tail
+    # A real change is pushed and resolved again: bob by his real name.
+    cfg["platforms"]["slack"]["bots"]["a"]["access"] = {
+        "mode": "allowlist", "users": ["@Bob Example", "nobody"]}
+    b.write_config(cfg)
+    n = len(b.log())
+    b.signal(signal.SIGHUP)
+    b.wait_log(r'bot "slack:a": config updated', timeout=5, after=n)
+    wait_for(lambda: len(fake.log("users.list")) == 2, what="users.list again")
+    fake.post("bob again", user="bob")
+    reply_with(fake, "bob again")
+    assert b.log(wlog).count('"nobody" is no Slack user') == 1

@@ -572,6 +572,76 @@ test_op_request_long(void **state)
 }
 
 static void
+test_access_handles(void **state)
+{
+	json_t	*alice, *members, *a, *copy, *unres;
+	char	*before;
+
+	alice = json_pack("{s:s,s:s,s:s,s:{s:s}}", "id", "U01ALICE", "name",
+	    "alice", "real_name", "Alice Example", "profile", "display_name",
+	    "Ali");
+	assert_int_equal(slack_member_match(alice, "alice"), 2);
+	assert_int_equal(slack_member_match(alice, "@ALICE"), 2);
+	assert_int_equal(slack_member_match(alice, "ali"), 1);
+	assert_int_equal(slack_member_match(alice, "alice example"), 1);
+	assert_int_equal(slack_member_match(alice, "bob"), 0);
+	assert_int_equal(slack_member_match(alice, ""), 0);
+	assert_int_equal(slack_member_match(alice, "@"), 0);
+	assert_int_equal(slack_member_match(NULL, "alice"), 0);
+	assert_int_equal(slack_member_match(json_object_get(alice, "name"),
+	    "alice"), 0);
+	assert_true(slack_is_uid("U01ALICE") && slack_is_uid("W0X"));
+	assert_false(slack_is_uid("u01alice") || slack_is_uid("U") ||
+	    slack_is_uid("C01X") || slack_is_uid("U01-X") || slack_is_uid(""));
+	/* A name match beats an earlier display-name match. */
+	members = json_pack("[{s:s,s:s,s:{s:s}},O,{s:s,s:s,s:b}]", "id",
+	    "U02EVE", "name", "eve", "profile", "display_name", "alice",
+	    alice, "id", "U03GONE", "name", "gone", "deleted", 1);
+	a = json_pack("{s:s,s:[s,s,s,s,i,s]}", "mode", "allowlist", "users",
+	    "U09X", "alice", "Ali", "gone", 7, "nobody");
+	before = json_dumps(a, JSON_SORT_KEYS);
+	assert_true(slack_access_has_handles(a));
+	unres = json_array();
+	copy = slack_access_resolve(a, members, unres);
+	assert_non_null(copy);
+	assert_string_equal(json_string_value(json_object_get(copy, "mode")),
+	    "allowlist");
+	assert_int_equal(json_array_size(json_object_get(copy, "users")), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    copy, "users"), 0)), "U09X");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    copy, "users"), 1)), "U01ALICE");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    copy, "users"), 2)), "U01ALICE");
+	assert_false(slack_access_has_handles(copy));
+	assert_int_equal(json_array_size(unres), 2);
+	assert_string_equal(json_string_value(json_array_get(unres, 0)),
+	    "gone");
+	/* The config object is never written. */
+	{
+		char	*after = json_dumps(a, JSON_SORT_KEYS);
+
+		assert_string_equal(before, after);
+		free(after);
+	}
+	json_decref(copy);
+	/* No users known yet: handles drop, ids stay. */
+	copy = slack_access_resolve(a, NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(copy, "users")), 1);
+	json_decref(copy);
+	assert_null(slack_access_resolve(json_null(), members, NULL));
+	assert_null(slack_access_resolve(NULL, members, NULL));
+	copy = json_pack("{s:s}", "mode", "open");
+	assert_false(slack_access_has_handles(copy));
+	json_decref(copy);
+	free(before);
+	json_decref(unres);
+	json_decref(a);
+	json_decref(members);
+	json_decref(alice);
+}
+
+static void
 test_adapter_registered(void **state)
 {
 	assert_ptr_equal(adapter_find("slack"), &slack_adapter);
@@ -593,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_ts),
 		cmocka_unit_test(test_op_request_table),
 		cmocka_unit_test(test_op_request_long),
+		cmocka_unit_test(test_access_handles),
 		cmocka_unit_test(test_adapter_registered),
 	};
 

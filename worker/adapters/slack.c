@@ -497,6 +497,122 @@ slack_op_request(const json_t *op, struct slack_req *r, char *err,
 	return (rc);
 }
 
+/* A user id as access lists hold them: ^[UW][A-Z0-9]+$. */
+int
+slack_is_uid(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL || (s[0] != 'U' && s[0] != 'W') || s[1] == '\0')
+		return (0);
+	for (i = 1; s[i] != '\0'; i++)
+		if (i >= SLACK_ID_MAX - 1 || !(isupper((unsigned char)s[i]) ||
+		    isdigit((unsigned char)s[i])))
+			return (0);
+	return (1);
+}
+
+/*
+ * How a users.list member matches an access-list handle (a leading '@'
+ * ignored), case-insensitively: 2 by name, 1 by profile.display_name or
+ * real_name, 0 not at all (or deleted, or without a user id).
+ */
+int
+slack_member_match(const json_t *member, const char *handle)
+{
+	const char	*dn, *rn;
+
+	if (handle == NULL || !json_is_object(member) ||
+	    json_is_true(json_object_get(member, "deleted")) ||
+	    !slack_is_uid(slack_str(member, "id")))
+		return (0);
+	if (*handle == '@')
+		handle++;
+	if (*handle == '\0')
+		return (0);
+	if (strcasecmp(slack_stre(member, "name"), handle) == 0)
+		return (2);
+	dn = slack_str(json_object_get(member, "profile"), "display_name");
+	rn = slack_str(member, "real_name");
+	if ((dn != NULL && strcasecmp(dn, handle) == 0) ||
+	    (rn != NULL && strcasecmp(rn, handle) == 0))
+		return (1);
+	return (0);
+}
+
+/* Does access object a list anything but user ids? */
+int
+slack_access_has_handles(const json_t *a)
+{
+	const json_t	*u;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(a, "users"), i, u)
+		if (json_is_string(u) && !slack_is_uid(json_string_value(u)))
+			return (1);
+	return (0);
+}
+
+/* The user id members (a users.list array) give handle, or NULL. */
+static const char *
+slack_handle_uid(const json_t *members, const char *handle)
+{
+	const json_t	*m, *best = NULL;
+	size_t		 i;
+	int		 q, bestq = 0;
+
+	json_array_foreach(members, i, m)
+		if ((q = slack_member_match(m, handle)) > bestq) {
+			best = m;
+			if ((bestq = q) == 2)
+				break;
+		}
+	return (best != NULL ? slack_str(best, "id") : NULL);
+}
+
+/*
+ * A private copy of access object a whose users are all user ids: handles
+ * resolved against members (NULL: none known yet); the ones that do not
+ * resolve are dropped and appended to unresolved (if not NULL).  a itself
+ * is never changed.  NULL when a is not an object (or out of memory).
+ */
+json_t *
+slack_access_resolve(const json_t *a, const json_t *members,
+    json_t *unresolved)
+{
+	json_t		*copy, *users;
+	const json_t	*u;
+	const char	*s, *id;
+	size_t		 i;
+
+	if (!json_is_object(a) || (copy = json_deep_copy(a)) == NULL)
+		return (NULL);
+	if (!json_is_array(json_object_get(a, "users")))
+		return (copy);
+	if ((users = json_array()) == NULL ||
+	    json_object_set_new(copy, "users", users) == -1) {
+		json_decref(copy);
+		return (NULL);
+	}
+	json_array_foreach(json_object_get(a, "users"), i, u) {
+		if ((s = json_string_value(u)) == NULL)
+			continue;
+		if (slack_is_uid(s))
+			id = s;
+		else if ((id = slack_handle_uid(members, s)) == NULL) {
+			if (unresolved != NULL)
+				(void)json_array_append_new(unresolved,
+				    json_string(s));
+			continue;
+		}
+		if (json_array_append_new(users, json_string(id)) == -1) {
+			json_decref(copy);
+			return (NULL);
+		}
+	}
+	return (copy);
+}
+
 /* ------------------------------------------------------------ the adapter */
 
 #define SLACK_RETRY_AFTER_MAX	30	/* seconds we wait on a 429, at most */
@@ -506,6 +622,9 @@ slack_op_request(const json_t *op, struct slack_req *r, char *err,
 #define SLACK_ACKS_MAX		1024	/* envelopes awaiting sessiond's ack */
 #define SLACK_RETIRE_MS		2500	/* under Slack's 3 s ack timeout */
 #define SLACK_NAME_MAX		128
+#define SLACK_LIST_LIMIT	200	/* items asked for per page */
+#define SLACK_LIST_PAGES	50	/* pages read, at most */
+#define SLACK_FIRST_OPEN_MS	5000	/* users.list may hold the start */
 
 struct slack;
 typedef void	(*slack_call_cb)(struct slack *, json_t *json, const char *err,
@@ -518,7 +637,8 @@ struct slack_call {
 	char			 method[40];
 	const char		*auth;		/* bot or app token header */
 	char			*url;
-	char			*body;		/* JSON, or NULL (empty form) */
+	char			*body;		/* JSON or form, or NULL */
+	int			 form;		/* body is form-urlencoded */
 	int			 tries, max_tries, limited, in_cb;
 	struct net_req		*req;
 	struct event		*timer;
@@ -566,11 +686,36 @@ struct slack_chq {
 	char			 channel[SLACK_ID_MAX];
 };
 
+/* A paginated list call (users.list, conversations.list). */
+struct slack_list;
+typedef void	(*slack_list_cb)(struct slack *, json_t *items,
+		    const char *err);
+
+struct slack_list {
+	struct slack		*sl;
+	struct slack_list	**owner;	/* cleared when it ends */
+	char			 method[40];
+	const char		*key;		/* "members", "channels" */
+	json_t			*args;
+	json_t			*items;
+	int			 pages;
+	struct slack_call	*call;
+	slack_list_cb		 cb;
+};
+
 struct slack {
 	struct event_base	*base;
 	struct net		*net;
 	struct ws		*ws;
 	json_t			*config;	/* live: access, channels */
+	/* Private copies of access and botAccess, handles resolved to user
+	 * ids (config is the supervisor's: never written). */
+	json_t			*access, *bot_access;
+	json_t			*members;	/* last users.list, compact */
+	json_t			*warned;	/* handles warned about */
+	struct slack_list	*users_list, *dms_list;
+	int			 started;	/* the first open is made */
+	size_t			 ndms;		/* DMs found at the start */
 	char			 api_url[512];	/* ends with '/' */
 	char			*auth;		/* bot token header */
 	char			*app_auth;	/* app token header */
@@ -701,8 +846,9 @@ slack_call_send(int fd, short what, void *arg)
 	const char		*hdrs[3] = { c->auth, NULL, NULL };
 	char			 err[256];
 
-	hdrs[1] = c->body != NULL ? "Content-Type: application/json; "
-	    "charset=utf-8" : "Content-Type: application/x-www-form-urlencoded";
+	hdrs[1] = c->body != NULL && !c->form ? "Content-Type: "
+	    "application/json; charset=utf-8" :
+	    "Content-Type: application/x-www-form-urlencoded";
 	c->tries++;
 	c->req = net_request(c->sl->net, "POST", c->url, hdrs, c->body, NULL,
 	    slack_call_done, c);
@@ -716,13 +862,46 @@ slack_call_send(int fd, short what, void *arg)
 	slack_call_finish(c, NULL, err);
 }
 
+/* args (strings and integers) form-urlencoded, or NULL. */
+static char *
+slack_form(const json_t *args)
+{
+	const char	*k, *v;
+	const json_t	*val;
+	char		 num[32], *out, *o;
+	size_t		 len = 1;
+
+	json_object_foreach((json_t *)args, k, val)
+		len += strlen(k) + 2 + 3 * (json_is_string(val) ?
+		    strlen(json_string_value(val)) : sizeof(num));
+	if ((o = out = malloc(len)) == NULL)
+		return (NULL);
+	json_object_foreach((json_t *)args, k, val) {
+		if (json_is_integer(val)) {
+			snprintf(num, sizeof(num), "%" PRId64,
+			    (int64_t)json_integer_value(val));
+			v = num;
+		} else if ((v = json_string_value(val)) == NULL)
+			continue;
+		o += sprintf(o, "%s%s=", o == out ? "" : "&", k);
+		for (; *v != '\0'; v++)
+			if (isalnum((unsigned char)*v) || strchr("-_.~", *v))
+				*o++ = *v;
+			else
+				o += sprintf(o, "%%%02X", (unsigned char)*v);
+	}
+	*o = '\0';
+	return (out);
+}
+
 /*
  * Call a Web API method with auth (a header line) and args (taken; NULL
- * for none).  cb runs later, once, unless the call is cancelled.
+ * for none), sent as JSON or (form) form-urlencoded.  cb runs later,
+ * once, unless the call is cancelled.
  */
 static struct slack_call *
-slack_call(struct slack *sl, const char *method, const char *auth,
-    json_t *args, int max_tries, slack_call_cb cb, void *arg)
+slack_call_new(struct slack *sl, const char *method, const char *auth,
+    json_t *args, int form, int max_tries, slack_call_cb cb, void *arg)
 {
 	struct slack_call	*c;
 
@@ -738,7 +917,9 @@ slack_call(struct slack *sl, const char *method, const char *auth,
 	backoff_init(&c->bo, 250, 4000);
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	TAILQ_INSERT_TAIL(&sl->calls, c, entry);
-	if (args != NULL && (c->body = json_dumps(args, JSON_COMPACT)) == NULL)
+	c->form = form;
+	if (args != NULL && (c->body = form ? slack_form(args) :
+	    json_dumps(args, JSON_COMPACT)) == NULL)
 		goto fail;
 	if (asprintf(&c->url, "%s%s", sl->api_url, method) == -1) {
 		c->url = NULL;
@@ -753,6 +934,118 @@ fail:
 	json_decref(args);
 	slack_call_free(c);
 	return (NULL);
+}
+
+static struct slack_call *
+slack_call(struct slack *sl, const char *method, const char *auth,
+    json_t *args, int max_tries, slack_call_cb cb, void *arg)
+{
+	return (slack_call_new(sl, method, auth, args, 0, max_tries, cb, arg));
+}
+
+/* ------------------------------------------------------------ lists */
+
+static void
+slack_list_free(struct slack_list *l)
+{
+	if (l == NULL)
+		return;
+	slack_call_cancel(l->call);
+	*l->owner = NULL;
+	json_decref(l->args);
+	json_decref(l->items);
+	free(l);
+}
+
+static int	slack_list_next(struct slack_list *);
+
+static void
+slack_list_end(struct slack_list *l, const char *err)
+{
+	struct slack	*sl = l->sl;
+	slack_list_cb	 cb = l->cb;
+	json_t		*items = json_incref(l->items);
+
+	l->call = NULL;
+	slack_list_free(l);
+	cb(sl, items, err);
+	json_decref(items);
+}
+
+static void
+slack_list_page(struct slack *sl, json_t *json, const char *err, void *arg)
+{
+	struct slack_list	*l = arg;
+	const json_t		*a, *it;
+	const char		*next;
+	size_t			 i;
+
+	l->call = NULL;
+	if (err == NULL && !json_is_array(a = json_object_get(json, l->key)))
+		err = "the answer has no list";
+	if (err != NULL) {
+		slack_list_end(l, err);
+		return;
+	}
+	json_array_foreach(a, i, it)
+		(void)json_array_append(l->items, (json_t *)it);
+	next = slack_str(json_object_get(json, "response_metadata"),
+	    "next_cursor");
+	if (next == NULL || *next == '\0') {
+		slack_list_end(l, NULL);
+		return;
+	}
+	if (++l->pages >= SLACK_LIST_PAGES) {
+		log_warnx("%s: stopped after %d pages", l->method, l->pages);
+		slack_list_end(l, NULL);
+		return;
+	}
+	if (json_object_set_new(l->args, "cursor", json_string(next)) == -1 ||
+	    slack_list_next(l) == -1)
+		slack_list_end(l, "out of memory");
+}
+
+static int
+slack_list_next(struct slack_list *l)
+{
+	l->call = slack_call_new(l->sl, l->method, l->sl->auth,
+	    json_deep_copy(l->args), 1, SLACK_TRIES, slack_list_page, l);
+	return (l->call != NULL ? 0 : -1);
+}
+
+/*
+ * Read all pages (SLACK_LIST_PAGES at most) of a list method, form args
+ * (taken) plus limit and cursor; cb gets the items (or err) once, unless
+ * *owner is freed first.  -1: out of memory.
+ */
+static int
+slack_list(struct slack *sl, struct slack_list **owner, const char *method,
+    const char *key, json_t *args, slack_list_cb cb)
+{
+	struct slack_list	*l;
+
+	slack_list_free(*owner);
+	if ((l = calloc(1, sizeof(*l))) == NULL || args == NULL ||
+	    (l->items = json_array()) == NULL || json_object_set_new(args,
+	    "limit", json_integer(SLACK_LIST_LIMIT)) == -1) {
+		json_decref(args);
+		if (l != NULL)
+			json_decref(l->items);
+		free(l);
+		return (-1);
+	}
+	l->sl = sl;
+	l->owner = owner;
+	snprintf(l->method, sizeof(l->method), "%s", method);
+	l->key = key;
+	l->args = args;
+	l->cb = cb;
+	*owner = l;
+	if (slack_list_next(l) == -1) {
+		slack_list_free(l);
+		return (-1);
+	}
+	return (0);
 }
 
 /* ------------------------------------------------------------ acks */
@@ -874,8 +1167,7 @@ slack_event(struct slack *sl, struct slack_conn *c,
 		log_debug("drop event %s: %s", f->event_id, why);
 	else {
 		uid = slack_stre(msg, "userId");
-		if (!access_allowed(json_object_get(sl->config, "access"),
-		    json_object_get(sl->config, "botAccess"), uid, uid)) {
+		if (!access_allowed(sl->access, sl->bot_access, uid, uid)) {
 			log_debug("drop event %s: %s may not use this bot",
 			    f->event_id, uid);
 			json_decref(msg);
@@ -897,6 +1189,133 @@ slack_event(struct slack *sl, struct slack_conn *c,
 	else
 		log_warnx("event %s came without an envelope_id", f->event_id);
 	worker_inbound(msg);
+}
+
+/* ------------------------------------------------------------ access */
+
+static void	slack_open_first(struct slack *);
+
+/* Warn about each handle of unres (once per handle and process). */
+static void
+slack_warn_unresolved(struct slack *sl, const json_t *unres)
+{
+	const json_t	*u;
+	const char	*h;
+	size_t		 i;
+
+	if (sl->warned == NULL && (sl->warned = json_object()) == NULL)
+		return;
+	json_array_foreach(unres, i, u) {
+		h = json_string_value(u);
+		if (h == NULL || json_object_get(sl->warned, h) != NULL)
+			continue;
+		log_warnx("access: \"%.100s\" is no Slack user (users.list); "
+		    "ignored", h);
+		(void)json_object_set_new(sl->warned, h, json_true());
+	}
+}
+
+/*
+ * Rebuild the private access copies from the config and the users known;
+ * fresh: the users were just listed, so what does not resolve is warned
+ * about.
+ */
+static void
+slack_access_apply(struct slack *sl, int fresh)
+{
+	json_t	*unres = json_array();
+
+	json_decref(sl->access);
+	json_decref(sl->bot_access);
+	sl->access = slack_access_resolve(json_object_get(sl->config,
+	    "access"), sl->members, unres);
+	sl->bot_access = slack_access_resolve(json_object_get(sl->config,
+	    "botAccess"), sl->members, unres);
+	if (fresh && unres != NULL)
+		slack_warn_unresolved(sl, unres);
+	json_decref(unres);
+}
+
+/* users.list answered: keep its members (compact), resolve again. */
+static void
+slack_users_listed(struct slack *sl, json_t *items, const char *err)
+{
+	json_t		*m, *c;
+	const json_t	*u;
+	size_t		 i;
+
+	if (err != NULL)
+		log_warnx("access: cannot resolve handles to user ids: %s", err);
+	else if ((m = json_array()) != NULL) {
+		json_array_foreach(items, i, u) {
+			if (!slack_is_uid(slack_str(u, "id")) ||
+			    json_is_true(json_object_get(u, "deleted")))
+				continue;
+			c = json_pack("{s:s,s:s?,s:s?,s:{s:s?}}", "id",
+			    slack_str(u, "id"), "name", slack_str(u, "name"),
+			    "real_name", slack_str(u, "real_name"), "profile",
+			    "display_name", slack_str(json_object_get(u,
+			    "profile"), "display_name"));
+			if (c != NULL)
+				(void)json_array_append_new(m, c);
+		}
+		json_decref(sl->members);
+		sl->members = m;
+		log_debug("access: %zu users listed", json_array_size(m));
+		slack_access_apply(sl, 1);
+	}
+	slack_open_first(sl);
+}
+
+/*
+ * Access entries that are not user ids are handles: resolve them against
+ * users.list (now with the users known already, then again once listed).
+ * 1: a listing runs (the first open waits for it); 0: nothing to list.
+ */
+static int
+slack_resolve(struct slack *sl)
+{
+	slack_access_apply(sl, 0);
+	if (sl->draining || sl->me_id[0] == '\0' ||
+	    (!slack_access_has_handles(json_object_get(
+	    sl->config, "access")) &&
+	    !slack_access_has_handles(json_object_get(
+	    sl->config, "botAccess")))) {
+		slack_list_free(sl->users_list);
+		return (0);
+	}
+	if (slack_list(sl, &sl->users_list, "users.list", "members",
+	    json_object(), slack_users_listed) == -1) {
+		log_warnx("access: users.list: out of memory");
+		return (0);
+	}
+	return (1);
+}
+
+/* conversations.list types=im answered: the DMs the bot has. */
+static void
+slack_dms_listed(struct slack *sl, json_t *items, const char *err)
+{
+	const json_t	*d;
+	size_t		 i;
+
+	if (err != NULL) {
+		log_warnx("DM discovery: %s", err);
+		return;
+	}
+	sl->ndms = json_array_size(items);
+	log_info("DM discovery: %zu DM(s) open with this bot", sl->ndms);
+	json_array_foreach(items, i, d)
+		log_debug("DM %.64s with %.64s", slack_stre(d, "id"),
+		    slack_stre(d, "user"));
+}
+
+static void
+slack_discover_dms(struct slack *sl)
+{
+	if (slack_list(sl, &sl->dms_list, "conversations.list", "channels",
+	    json_pack("{s:s}", "types", "im"), slack_dms_listed) == -1)
+		log_warnx("DM discovery: out of memory");
 }
 
 /* ------------------------------------------------------------ Socket Mode */
@@ -985,7 +1404,22 @@ slack_reconnect_later(struct slack *sl, const char *why)
 static void
 slack_reconnect_cb(int fd, short what, void *arg)
 {
-	slack_open(arg);
+	struct slack	*sl = arg;
+
+	if (!sl->started)
+		log_warnx("access: users.list is slow; connecting meanwhile");
+	sl->started = 1;
+	slack_open(sl);
+}
+
+/* The first open, once (after users.list, or when it takes too long). */
+static void
+slack_open_first(struct slack *sl)
+{
+	if (sl->started || sl->draining)
+		return;
+	sl->started = 1;
+	slack_open(sl);
 }
 
 static void
@@ -1105,6 +1539,7 @@ slack_hello(struct slack *sl, struct slack_conn *c,
 		sl->ready = 1;
 		(void)evtimer_del(sl->deadline_ev);
 		worker_ready(sl->me_id, sl->me_name);
+		slack_discover_dms(sl);
 	}
 }
 
@@ -1199,7 +1634,12 @@ slack_auth_done(struct slack *sl, json_t *json, const char *err, void *arg)
 	snprintf(sl->me_id, sizeof(sl->me_id), "%s", id);
 	snprintf(sl->me_name, sizeof(sl->me_name), "%s", name);
 	log_info("authenticated as @%s (%s)", sl->me_name, sl->me_id);
-	slack_open(sl);
+	if (slack_resolve(sl))
+		slack_timer_ms(sl->reconnect_ev, (uint32_t)(sl->deadline_ms / 2 <
+		    SLACK_FIRST_OPEN_MS ? sl->deadline_ms / 2 :
+		    SLACK_FIRST_OPEN_MS));
+	else
+		slack_open_first(sl);
 }
 
 /* ------------------------------------------------------------ outbound */
@@ -1430,6 +1870,7 @@ slack_start(struct event_base *base, const json_t *config)
 		slack_stop(sl);
 		return (NULL);
 	}
+	slack_access_apply(sl, 0);
 	log_info("connecting to %s (token %s, app token %s)", sl->api_url,
 	    log_redact(slack_str(config, "token"), red, sizeof(red)),
 	    log_redact(slack_str(config, "appToken"), red2, sizeof(red2)));
@@ -1449,6 +1890,7 @@ slack_config_update(void *arg, const json_t *config)
 
 	json_decref(sl->config);
 	sl->config = json_incref((json_t *)config);
+	(void)slack_resolve(sl);
 }
 
 /*
@@ -1465,6 +1907,8 @@ slack_drain(void *arg)
 	sl->draining = 1;
 	(void)evtimer_del(sl->reconnect_ev);
 	(void)evtimer_del(sl->deadline_ev);
+	slack_list_free(sl->users_list);
+	slack_list_free(sl->dms_list);
 	slack_call_cancel(sl->open_call);
 	sl->open_call = NULL;
 	for (c = TAILQ_FIRST(&sl->conns); c != NULL; c = next) {
@@ -1487,6 +1931,8 @@ slack_stop(void *arg)
 	struct slack_ack	*a;
 
 	sl->draining = 1;
+	slack_list_free(sl->users_list);
+	slack_list_free(sl->dms_list);
 	while (!TAILQ_EMPTY(&sl->calls))
 		slack_call_free(TAILQ_FIRST(&sl->calls));
 	while ((q = TAILQ_FIRST(&sl->chqs)) != NULL) {
@@ -1512,6 +1958,10 @@ slack_stop(void *arg)
 	if (sl->deadline_ev != NULL)
 		event_free(sl->deadline_ev);
 	json_decref(sl->config);
+	json_decref(sl->access);
+	json_decref(sl->bot_access);
+	json_decref(sl->members);
+	json_decref(sl->warned);
 	free(sl->auth);
 	free(sl->app_auth);
 	free(sl);
