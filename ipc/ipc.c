@@ -43,6 +43,7 @@ static const struct {
 	[IPC_SHUTDOWN]		= { "SHUTDOWN",		"" },
 	[IPC_RELINK]		= { "RELINK",		"bot:s generation:i" },
 	[IPC_CURSORS]		= { "CURSORS",		"channels:o" },
+	[IPC_NOTIFY]		= { "NOTIFY",		"bot:s channel:s text:s" },
 };
 
 const char *

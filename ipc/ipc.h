@@ -53,6 +53,7 @@ enum ipc_type {
 	IPC_SHUTDOWN,
 	IPC_RELINK,
 	IPC_CURSORS,
+	IPC_NOTIFY,
 	IPC_TYPE_MAX
 };
 

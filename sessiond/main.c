@@ -57,6 +57,11 @@ sd_on_msg(struct ipc_msg *m)
 	case IPC_ADMIN_RESULT:
 		admin_result(m);
 		break;
+	case IPC_NOTIFY:
+		stream_post(json_string_value(json_object_get(m->body, "bot")),
+		    json_string_value(json_object_get(m->body, "channel")), "",
+		    json_string_value(json_object_get(m->body, "text")));
+		break;
 	case IPC_ROUTE:
 		link_route(json_string_value(json_object_get(m->body, "bot")),
 		    (int)json_integer_value(json_object_get(m->body,

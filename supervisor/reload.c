@@ -118,6 +118,53 @@ reload_log(const char *trigger, const struct cfg_diff *d)
 		log_warnx("  ⚠ restartNeeded: %s", d->restart.v[i]);
 }
 
+/*
+ * Tell the admins in chat (upstream §1.11): for every admin bot, its first
+ * configured channel that is not a DM gets the reload's "needs action"
+ * items, only when there are some.
+ */
+static void
+reload_notify_admins(const struct cfg_diff *d)
+{
+	const struct cfg_bot	*b;
+	json_t			*ch;
+	char			*text = NULL, *md;
+	const char		*cb, *cp, *blk;
+	size_t			 i, j;
+
+	if ((d->nbots == 0 && d->restart.n == 0) || sup->sessiond == NULL ||
+	    sup->sessiond->chan == NULL || (md = cfg_diff_markdown(d)) == NULL)
+		return;
+	/* The actionable blocks of the /reload config reply. */
+	blk = strstr(md, "**Bot reload needed:**");
+	if (blk == NULL)
+		blk = strstr(md, "**Restart needed:**");
+	if (blk == NULL || asprintf(&text, "**Config reloaded** with changes "
+	    "that need action:\n%s", blk) == -1) {
+		free(md);
+		return;
+	}
+	free(md);
+	for (i = 0; i < sup->cfg->nbots; i++) {
+		b = &sup->cfg->bots[i];
+		if (!b->admin)
+			continue;
+		json_array_foreach(json_object_get(sup->cfg->root, "channels"), j, ch) {
+			cb = json_string_value(json_object_get(ch, "bot"));
+			cp = json_string_value(json_object_get(ch, "platform"));
+			if (cb == NULL || cp == NULL || strcmp(cb, b->name) != 0 ||
+			    strcmp(cp, b->platform) != 0 ||
+			    json_is_true(json_object_get(ch, "isDM")))
+				continue;
+			(void)ipc_send(sup->sessiond->chan, IPC_NOTIFY, json_pack(
+			    "{s:s,s:s,s:s}", "bot", b->key, "channel",
+			    json_string_value(json_object_get(ch, "id")), "text", text));
+			break;
+		}
+	}
+	free(text);
+}
+
 static void
 reload_auto_reply(void *arg, int ok, const char *text)
 {
@@ -216,6 +263,8 @@ reload_config(const char *trigger, char **text)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
 	reload_log(trigger, d);
 	reload_bots(d);
+	if (text == NULL)	/* watcher and SIGHUP: nobody gets a reply */
+		reload_notify_admins(d);
 	if (!cfg_diff_empty(d))
 		reload_push();
 	sup->reloads_ok++;

@@ -1,6 +1,7 @@
 """Chat behaviour through the whole tree with the built-in echo backend:
 fast, no runtime needed."""
 
+import signal
 import time
 
 import pytest
@@ -151,3 +152,19 @@ def test_posts_made_while_no_worker_runs_are_caught_up(chat):
     texts = [p["message"] for p in chat.bot_posts()]
     assert texts.count("during the gap") == 1
     assert "from sessiond's cursors" in chat.bridge.log("worker-mattermost-a.log")
+
+
+def test_sighup_tells_the_admin_channel_what_needs_a_reload(chat):
+    chat.cfg["platforms"]["mattermost"]["bots"]["a"]["admin"] = True
+    chat.bridge.write_config(chat.cfg)
+    chat.bridge.signal(signal.SIGHUP)
+    chat.bridge.wait_log(r'bot "mattermost:a": config updated')
+    time.sleep(0.3)
+    assert not any(p["message"].startswith("**Config reloaded**")
+                   for p in chat.bot_posts())    # nothing needed action
+    chat.cfg["platforms"]["mattermost"]["bots"]["b"]["token"] = "tok-b-new-00000"
+    chat.bridge.write_config(chat.cfg)
+    chat.bridge.signal(signal.SIGHUP)
+    post = chat.wait_text(lambda t: t.startswith("**Config reloaded**"))
+    assert 'bot "mattermost:b": token changed' in post["message"]
+    assert "/reload bot mattermost:b" in post["message"]
