@@ -17,5 +17,6 @@ char	*util_read_file(const char *path, size_t max, size_t *len);
 int	 util_sha256_hex(const void *buf, size_t len, char out[65]);
 int	 util_exe_dir(char *buf, size_t len);
 int	 util_mkdir_p(const char *path, unsigned int mode);
+int	 util_self_digest(char out[13]);
 
 #endif

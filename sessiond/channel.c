@@ -530,6 +530,7 @@ chan_inbound(struct link *l, json_t *m)
 	if (dedup_check(l->bot, id) == 1) {
 		log_debug("inbound %s from %s g%d: duplicate, dropped", id,
 		    l->bot, l->gen);
+		link_count(l->bot, 1, 0);
 		return;
 	}
 	if (link_is_bridge_bot(json_string_value(json_object_get(m, "userId")))) {

@@ -14,12 +14,46 @@
 
 #define LINK_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
 
-/* Unlink l; what its worker never answered goes to the routed generation. */
+static struct route *
+route_find(const char *bot)
+{
+	struct route	*r;
+
+	TAILQ_FOREACH(r, &sd->routes, entry)
+		if (strcmp(r->bot, bot) == 0)
+			return (r);
+	return (NULL);
+}
+
+/* Count what a swap's overlap cost: duplicates dropped, ops re-sent. */
+void
+link_count(const char *bot, unsigned int dups, unsigned int resent)
+{
+	struct route	*r = route_find(bot);
+
+	if (r != NULL) {
+		r->dups += dups;
+		r->resent += resent;
+	}
+}
+
+/*
+ * Unlink l; what its worker never answered goes to the routed generation.
+ * When an older generation goes, its swap is over: say what the overlap
+ * cost.
+ */
 static void
 link_free(struct link *l)
 {
+	struct route	*r = route_find(l->bot);
+
 	TAILQ_REMOVE(&sd->links, l, entry);
 	outbound_link_gone(l);
+	if (r != NULL && r->gen > l->gen) {
+		log_info("swap of %s g%d -> g%d: %u duplicate inbound dropped, "
+		    "%u op(s) re-sent", l->bot, l->gen, r->gen, r->dups, r->resent);
+		r->dups = r->resent = 0;
+	}
 	ipc_chan_free(l->chan);
 	free(l->bot);
 	free(l);

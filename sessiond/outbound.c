@@ -192,9 +192,11 @@ outbound_link_gone(const struct link *l)
 			o->sent_gen = 0;
 			n++;
 		}
-	if (n > 0)
+	if (n > 0) {
 		log_info("outbound: %u op(s) unanswered by %s g%d; re-sending",
 		    n, l->bot, l->gen);
+		link_count(l->bot, 0, n);
+	}
 	outbound_flush(l->bot);
 }
 

@@ -29,6 +29,8 @@ struct route {
 	char			*bot;
 	int			 gen;
 	char			 user_id[64];	/* the bot's platform user id */
+	unsigned int		 dups;		/* duplicates dropped since the swap */
+	unsigned int		 resent;	/* ops re-sent since the swap */
 };
 TAILQ_HEAD(routeq, route);
 
@@ -77,6 +79,8 @@ typedef void	(*outbound_cb)(void *arg, int ok, const char *post,
 int		 link_attach(struct ipc_msg *);
 void		 link_route(const char *bot, int gen, const char *user_id);
 int		 link_is_bridge_bot(const char *user_id);
+void		 link_count(const char *bot, unsigned int dups,
+		    unsigned int resent);
 struct link	*link_for(const char *bot);
 void		 link_free_all(void);
 

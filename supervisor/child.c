@@ -355,9 +355,10 @@ ca_ready(struct child *c)
 {
 	evtimer_del(c->timer);
 	c->ready_ms = util_now_ms();
-	log_info("%s g%d pid %ld ready in %llu ms (config %.8s)", child_name(c),
-	    c->gen, (long)c->pid,
-	    (unsigned long long)(c->ready_ms - c->spawned_ms), c->hash);
+	log_info("%s g%d pid %ld ready in %llu ms (config %.8s, binary %s)",
+	    child_name(c), c->gen, (long)c->pid,
+	    (unsigned long long)(c->ready_ms - c->spawned_ms), c->hash,
+	    c->binary[0] != '\0' ? c->binary : "-");
 	if (c->role == ROLE_SESSIOND) {
 		c->state = CS_ACTIVE;
 		backoff_reset(&sup->sess_backoff);
@@ -531,6 +532,8 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		    json_string_value(json_object_get(m->body, "hash")));
 		s = json_string_value(json_object_get(m->body, "userId"));
 		snprintf(c->user_id, sizeof(c->user_id), "%s", s != NULL ? s : "");
+		s = json_string_value(json_object_get(m->body, "binary"));
+		snprintf(c->binary, sizeof(c->binary), "%s", s != NULL ? s : "-");
 		child_event(c, CE_READY);
 		break;
 	case IPC_FAILED:

@@ -73,6 +73,7 @@ struct child {
 	uint64_t		 ready_ms;	/* 0 until READY */
 	char			 hash[65];	/* config hash the child reported */
 	char			 user_id[64];	/* the bot's platform user id (READY) */
+	char			 binary[16];	/* digest of the binary it runs (READY) */
 	char			 reason[256];	/* FAILED reason or exit description */
 	int			 expected;	/* we asked it to go: not a crash */
 	int			 killed;	/* SIGKILL sent */

@@ -52,14 +52,17 @@ void
 worker_ready(const char *user_id, const char *username)
 {
 	uint64_t	ms = util_now_ms() - worker->config_ms;
+	char		binary[13];
 
 	if (worker->exiting)
 		return;
-	log_info("ready in %llu ms as @%s (%s)", (unsigned long long)ms,
-	    username, user_id);
-	(void)ipc_send(wproc.parent, IPC_READY, json_pack("{s:s,s:I,s:s,s:s}",
+	if (util_self_digest(binary) == -1)
+		snprintf(binary, sizeof(binary), "unknown");
+	log_info("ready in %llu ms as @%s (%s), binary %s",
+	    (unsigned long long)ms, username, user_id, binary);
+	(void)ipc_send(wproc.parent, IPC_READY, json_pack("{s:s,s:I,s:s,s:s,s:s}",
 	    "hash", worker_hash, "connectMs", (json_int_t)ms, "userId",
-	    user_id, "username", username));
+	    user_id, "username", username, "binary", binary));
 }
 
 void
