@@ -107,6 +107,9 @@ def main():
     n_fl = int(os.environ.get("BENCH_FLOOD", "2000"))
     c = {"mattermost": bench_chat(n_rt, n_fl), "slack": bench_slack(n_rt, n_fl)}
     (RESULTS / "chat.json").write_text(json.dumps(c, indent=2) + "\n")
+    from swap import bench_swap
+    sw = bench_swap(int(os.environ.get("BENCH_SWAPS", "50")))
+    (RESULTS / "swap.json").write_text(json.dumps(sw, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -120,7 +123,12 @@ def main():
         print(f"{'  private / PSS (KiB)':34} {str(v['private']) + ' / ' + str(v['pss']):>10}")
     chat_table("Mattermost", c["mattermost"])
     chat_table("Slack", c["slack"])
-    print(f"results: {RESULTS / 'foundation.json'}, {RESULTS / 'chat.json'}")
+    print(f"{'swap total median (ms)':34} {sw['total_ms']['median']:>10} {'< 300':>10}")
+    print(f"{'swap total p99 (ms)':34} {sw['total_ms']['p99']:>10}")
+    print(f"{'swap handshake median (ms)':34} {sw['handshake_ms']['median']:>10}")
+    print(f"{'  messages lost / duplicated':34} {str(sw['lost']) + ' / ' + str(sw['duplicated']):>10} {'0 / 0':>10}")
+    print(f"{'restart-the-bridge downtime (ms)':34} {sw['restart_way_downtime_ms']:>10}")
+    print(f"results: {RESULTS}/foundation.json, chat.json, swap.json")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""Swap benchmark: N `reload-bot` swaps of one bot while users post at a
+steady rate; handshake and total swap times from the supervisor's swap
+lines, and every message checked for loss and duplicates.  Beside it, the
+upstream way of applying a bot change: stop the whole bridge and start it
+again, measured as the time the bot is gone."""
+
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+from bridge import Bridge, FakeMM, fake_mm_seed, mm_config, wait_for  # noqa: E402
+
+SWAP_RX = re.compile(r"swap: bot=mattermost:a .* outcome=(\w+) .*handshake_ms=(\d+) "
+                     r"total_ms=(\d+)")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def bench_swap(swaps=50, rate=50):
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice",)))
+        chan = mm.channel("town-square")["id"]
+        bot = mm.user("a")["id"]
+        cfg = mm_config(tmp, mm, bots=("a",))
+        cfg["logLevel"] = "info"
+        cfg["channels"][0].update(id=chan, triggerMode="all", threadedReplies=False)
+        b = Bridge(tmp, cfg).start()
+        sent, stop = [], threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                t = time.monotonic()
+                mm.post("alice", chan, f"load {i}")
+                sent.append(f"load {i}")
+                i += 1
+                stop.wait(max(0, 1 / rate - (time.monotonic() - t)))
+
+        def answers():
+            posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
+            return [t for p in posts if p["user_id"] == bot
+                    for t in p["message"].split("\n\n")]
+        th = threading.Thread(target=load)
+        th.start()
+        try:
+            for _ in range(swaps):
+                r = b.ctl("reload-bot", "mattermost:a", timeout=60)
+                if r.returncode != 0:
+                    raise RuntimeError(f"reload-bot failed: {r.stderr}")
+            stop.set()
+            th.join(10)
+            wait_for(lambda: set(sent) <= set(answers()), timeout=60, step=0.2,
+                     what="every message answered")
+            got = answers()
+            lost = [m for m in sent if m not in got]
+            dup = [m for m in sent if got.count(m) > 1]
+            rows = [m.groups() for m in SWAP_RX.finditer(b.log())]
+            hs = [int(h) for ok, h, t in rows if ok == "ok"]
+            tot = [int(t) for ok, h, t in rows if ok == "ok"]
+
+            # The upstream way: stop everything, start again.
+            t0 = time.monotonic()
+            b.stop()
+            b.start()
+            restart_ms = (time.monotonic() - t0) * 1000
+        finally:
+            stop.set()
+            b.stop()
+            mm.stop()
+    return {
+        "swaps": swaps, "load_msgs_per_s": rate, "messages": len(sent),
+        "lost": len(lost), "duplicated": len(dup),
+        "handshake_ms": {"median": statistics.median(hs), "p99": pct(hs, 99)},
+        "total_ms": {"median": statistics.median(tot), "p99": pct(tot, 99)},
+        "goal_total_median_ms": 300,
+        "restart_way_downtime_ms": round(restart_ms, 1),
+    }
