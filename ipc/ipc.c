@@ -44,6 +44,7 @@ static const struct {
 	[IPC_RELINK]		= { "RELINK",		"bot:s generation:i" },
 	[IPC_CURSORS]		= { "CURSORS",		"channels:o" },
 	[IPC_NOTIFY]		= { "NOTIFY",		"bot:s channel:s text:s" },
+	[IPC_SWAP_STATS]	= { "SWAP_STATS",	"bot:s generation:i dups:i resent:i" },
 };
 
 const char *

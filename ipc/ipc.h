@@ -54,6 +54,7 @@ enum ipc_type {
 	IPC_RELINK,
 	IPC_CURSORS,
 	IPC_NOTIFY,
+	IPC_SWAP_STATS,
 	IPC_TYPE_MAX
 };
 

@@ -52,6 +52,9 @@ link_free(struct link *l)
 	if (r != NULL && r->gen > l->gen) {
 		log_info("swap of %s g%d -> g%d: %u duplicate inbound dropped, "
 		    "%u op(s) re-sent", l->bot, l->gen, r->gen, r->dups, r->resent);
+		(void)ipc_send(proc->parent, IPC_SWAP_STATS, json_pack(
+		    "{s:s,s:i,s:i,s:i}", "bot", l->bot, "generation", r->gen,
+		    "dups", r->dups, "resent", r->resent));
 		r->dups = r->resent = 0;
 	}
 	ipc_chan_free(l->chan);

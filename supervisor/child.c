@@ -509,6 +509,7 @@ static void
 child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct child	*c = arg;
+	struct bot	*b;
 	const char	*s;
 
 	switch (m->hdr.type) {
@@ -543,6 +544,17 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case IPC_DRAINED:
 		child_event(c, CE_DRAINED);
+		break;
+	case IPC_SWAP_STATS:
+		if (c->role != ROLE_SESSIOND)
+			goto unexpected;
+		if ((b = bot_find(json_string_value(json_object_get(m->body,
+		    "bot")))) != NULL) {
+			b->swap_dups = (unsigned int)json_integer_value(
+			    json_object_get(m->body, "dups"));
+			b->swap_resent = (unsigned int)json_integer_value(
+			    json_object_get(m->body, "resent"));
+		}
 		break;
 	case IPC_ADMIN_REQUEST:
 		if (c->role != ROLE_SESSIOND)

@@ -258,7 +258,7 @@ control_row(FILE *f, const char *name, const char *state, const struct child *c,
 	if (up_ms != 0)
 		control_fmt_uptime(up, sizeof(up), util_now_ms() - up_ms);
 	return (fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8u %s\n", name, state,
-	    gen, pid, up, restarts, last[0] != '\0' ? last : "-"));
+	    gen, pid, up, restarts, last != NULL && last[0] != '\0' ? last : "-"));
 }
 
 /* The table `ctl status` prints.  Caller frees. */
@@ -267,7 +267,7 @@ control_status_text(void)
 {
 	struct bot	*b;
 	const char	*st;
-	char		*buf = NULL;
+	char		*buf = NULL, last[400];
 	size_t		 len = 0;
 	FILE		*f;
 
@@ -294,9 +294,14 @@ control_status_text(void)
 			st = "backoff";
 		else
 			st = "stopped";
+		if (b->last_reload[0] != '\0')
+			snprintf(last, sizeof(last), "%s, overlap: %u dup, %u "
+			    "re-sent", b->last_reload, b->swap_dups, b->swap_resent);
+		else
+			last[0] = '\0';
 		control_row(f, b->key, st, b->active, b->active != NULL &&
 		    b->active->state == CS_ACTIVE ? b->up_ms : 0, b->restarts,
-		    b->last_reload);
+		    last);
 	}
 	if (fclose(f) == EOF) {
 		free(buf);

@@ -99,7 +99,9 @@ struct bot {
 	struct backoff		 backoff;
 	struct event		*restart_ev;	/* pending restart, or NULL */
 	uint64_t		 up_ms;		/* when the active child became ready */
-	char			 last_reload[160];
+	char			 last_reload[320];
+	unsigned int		 swap_dups;	/* last swap: duplicates dropped */
+	unsigned int		 swap_resent;	/* last swap: ops re-sent */
 	struct swap		*swap;		/* reload in progress, or NULL */
 };
 TAILQ_HEAD(botq, bot);

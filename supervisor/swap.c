@@ -57,8 +57,10 @@ swap_finish(struct swap *s, int ok, const char *fmt, const char *detail)
 	    (unsigned long long)(now - s->t0));
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(b->last_reload, sizeof(b->last_reload), "%s %s %llums",
-	    when, ok ? "ok" : "failed", (unsigned long long)(now - s->t0));
+	snprintf(b->last_reload, sizeof(b->last_reload), "%s %s %llums by %s "
+	    "(%s)", when, ok ? "ok" : "failed", (unsigned long long)(now - s->t0),
+	    s->by, s->why);
+	b->swap_dups = b->swap_resent = 0;	/* sessiond reports them */
 	if (s->reply != NULL)
 		s->reply(s->arg, ok, text);
 	b->swap = NULL;

@@ -106,6 +106,11 @@ def test_duplicate_inbound_is_answered_once(chat):
         parts = [t for p in chat.bot_posts() for t in p["message"].split("\n\n")]
         return all(f"message {i}" in parts for i in range(20)) and parts
     parts = wait_for(answered, timeout=15, what="20 answers")
+    row = wait_for(lambda: next((ln for ln in chat.bridge.ctl("status").stdout
+                                 .splitlines() if ln.startswith("mattermost:a")
+                                 and "overlap:" in ln), None),
+                   what="the swap in ctl status")
+    assert "ok" in row and "by @alice (reload bot)" in row and "re-sent" in row
     for i in range(20):
         assert parts.count(f"message {i}") == 1
 
