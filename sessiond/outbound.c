@@ -132,16 +132,34 @@ outbound_auth_expire(int fd, short ev, void *arg)
 		evtimer_add(auth_timer, &tv);
 }
 
+/* Did the platform refuse the bot's token?  Mattermost: 401; Slack: ok:false. */
+static int
+op_auth_refused(const char *error)
+{
+	static const char *const slack[] = { "invalid_auth", "token_revoked",
+			    "not_authed", "account_inactive", "token_expired" };
+	size_t	i;
+
+	if (error == NULL)
+		return (0);
+	if (strncmp(error, "401", 3) == 0)
+		return (1);
+	for (i = 0; i < nitems(slack); i++)
+		if (strstr(error, slack[i]) != NULL)
+			return (1);
+	return (0);
+}
+
 /*
- * A token refused (401) is what a token rotation looks like from the old
- * worker: the op waits for the bot's next generation instead of failing.
+ * A refused token is what a token rotation looks like from the old worker:
+ * the op waits for the bot's next generation instead of failing.
  */
 static int
 op_retry_after_401(struct op *o, const char *error)
 {
 	struct timeval	tv = { 1, 0 };
 
-	if (error == NULL || strncmp(error, "401", 3) != 0 || o->denied_gen != 0)
+	if (!op_auth_refused(error) || o->denied_gen != 0)
 		return (0);
 	if (auth_timer == NULL &&
 	    (auth_timer = evtimer_new(proc->base, outbound_auth_expire, NULL)) == NULL)

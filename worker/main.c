@@ -226,7 +226,8 @@ worker_link_closed(struct ipc_chan *ch, const char *why, void *arg)
 	worker->link = NULL;
 	if (worker->draining || worker->exiting)
 		return;
-	log_warnx("sessiond link closed (%s); asking for a new one", why);
+	/* Also seen at shutdown, when sessiond stops first: not a warning. */
+	log_info("sessiond link closed (%s); asking for a new one", why);
 	(void)ipc_send(wproc.parent, IPC_RELINK, json_pack("{s:s,s:i}", "bot",
 	    wproc.bot, "generation", wproc.gen));
 }
