@@ -183,3 +183,25 @@ def test_long_answer_is_split_and_model_from_the_bot(chat):
     rest = chat.wait_text(lambda t: t == text[16383:])
     assert first["message"] + rest["message"] == text
     assert chat.llm.requests()[-1]["model"] == "fake-model"
+
+
+def test_session_keeps_its_context_across_a_token_rotation(chat):
+    """SC-001 with the real runtime: the bot's token is rotated and its
+    worker replaced; the Copilot session of the channel is the same one."""
+    chat.llm.script([])
+    chat.say("remember the persimmon")
+    chat.wait_text(lambda t: t == "echo: remember the persimmon")
+    sid = json.loads((chat.bridge.tmp / "state" / "sessions.json").read_text())
+    old = chat.bridge.workers()["mattermost:a"]
+    rot = chat.mm.control("POST", "/tokens/rotate", {"user": "a", "sockets": "keep"})
+    chat.cfg["platforms"]["mattermost"]["bots"]["a"]["token"] = rot["token"]
+    chat.bridge.write_config(chat.cfg)
+    chat.say("/reload bot a")
+    chat.wait_text(lambda t: t.startswith("✅ Reloaded mattermost:a"))
+    wait_for(lambda: not alive(old), what="generation 1 gone")
+    chat.say("and now?")
+    chat.wait_text(lambda t: t == "echo: and now?")
+    assert "remember the persimmon" in user_texts(chat.llm.requests()[-1])
+    after = json.loads((chat.bridge.tmp / "state" / "sessions.json").read_text())
+    assert after["channels"][chat.chan]["sessionId"] == \
+        sid["channels"][chat.chan]["sessionId"]

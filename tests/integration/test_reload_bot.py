@@ -371,3 +371,32 @@ def test_slack_post_refused_with_the_rotated_token_goes_out_again(bridge_factory
         if b is not None:
             b.stop()
         fake.stop()
+
+
+def test_slack_bad_new_token_keeps_the_running_generation(bridge_factory,
+                                                          tmp_path):
+    fake = Fake()
+    b = None
+    try:
+        cfg = slack_config(tmp_path, fake)
+        cfg["platforms"]["slack"]["admins"] = ["U01ALICE"]
+        b = bridge_factory(config=cfg)
+        old = b.workers()["slack:a"]
+        cfg["platforms"]["slack"]["bots"]["a"]["token"] = "xoxb-nobody-knows-this"
+        b.write_config(cfg)
+        fake.post("/reload bot a")
+
+        def texts():
+            return [m["text"] for m in fake.bot_messages()]
+        t = wait_for(lambda: next((t for t in texts() if t.startswith("❌")), None),
+                     timeout=20, what="the failure reply")
+        assert t.startswith("❌ Reload of slack:a failed, kept the running "
+                            "connection:") and "invalid_auth" in t, t
+        assert b.workers()["slack:a"] == old and alive(old)
+        assert b.status()["slack:a"]["gen"] == "1"
+        fake.post("still served")
+        wait_for(lambda: "still served" in texts(), timeout=15, what="an answer")
+    finally:
+        if b is not None:
+            b.stop()
+        fake.stop()
