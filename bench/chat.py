@@ -54,17 +54,16 @@ async def round_trips(mm, chan, bot_id, n):
     return lat
 
 
-async def flood(mm, chan, n, clients=8):
+async def flood(url, body, n, clients=8):
+    """POST body(i) to the fake's /_fake/post for i < n, from clients
+    concurrent connections."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
-        async def one(i):
-            async with http.post(f"{mm.url}/_fake/post", json={
-                    "user": "bob", "channel": chan, "message": f"flood {i}"}) as r:
-                await r.read()
         queue = list(range(n))
 
         async def worker():
             while queue:
-                await one(queue.pop())
+                async with http.post(f"{url}/_fake/post", json=body(queue.pop())) as r:
+                    await r.read()
         await asyncio.gather(*(worker() for _ in range(clients)))
 
 
@@ -88,7 +87,8 @@ def bench_chat(rt_n=200, flood_n=2000):
             slog = tmp / "logs" / "sessiond.log"
             base = slog.read_text(errors="replace").count(" from bob")
             t0 = time.perf_counter()
-            asyncio.run(flood(mm, dm, flood_n))
+            asyncio.run(flood(mm.url, lambda i: {"user": "bob", "channel": dm,
+                                                 "message": f"flood {i}"}, flood_n))
             posted = time.perf_counter() - t0
 
             def accepted():
@@ -150,20 +150,8 @@ def bench_slack(rt_n=200, flood_n=2000):
             base = slog.read_text(errors="replace").count(" from U01BOB")
             t0 = time.perf_counter()
 
-            async def flood():
-                async with aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(limit=8)) as http:
-                    queue = list(range(flood_n))
-
-                    async def worker():
-                        while queue:
-                            i = queue.pop()
-                            async with http.post(f"{fake.url}/_fake/post", json={
-                                    "user": "bob", "channel": CHAN,
-                                    "text": f"flood {i}"}) as r:
-                                await r.read()
-                    await asyncio.gather(*(worker() for _ in range(8)))
-            asyncio.run(flood())
+            asyncio.run(flood(fake.url, lambda i: {"user": "bob", "channel": CHAN,
+                                                   "text": f"flood {i}"}, flood_n))
             posted = time.perf_counter() - t0
 
             def accepted():
