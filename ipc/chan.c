@@ -42,6 +42,8 @@ struct ipc_chan {
 	int			 in_cb;		/* inside a callback: defer free */
 	int			 dead;		/* closed; waiting to be freed */
 	int			 free_me;	/* freed during a callback */
+	int			 broken;	/* a send failed: closing in the loop */
+	char			 why[128];	/* why it broke */
 };
 
 static uint8_t	ipc_rbuf[IPC_HDR_LEN + IPC_BODY_MAX + 1];
@@ -170,7 +172,7 @@ ipc_leave(struct ipc_chan *ch)
 		free(ch);
 		return (-1);
 	}
-	return (ch->dead ? -1 : 0);
+	return (ch->dead || ch->broken ? -1 : 0);
 }
 
 /*
@@ -267,13 +269,34 @@ ipc_read_cb(int fd, short ev, void *arg)
 	(void)ipc_leave(ch);
 }
 
+/*
+ * A send failed.  The channel refuses further sends at once, but is closed
+ * (close_cb) from the loop, never from inside ipc_send(): the sender may be
+ * the owner's own message handler, which must not see its state freed under
+ * it.
+ */
+static void
+ipc_fail(struct ipc_chan *ch, const char *why)
+{
+	if (ch->broken || ch->dead)
+		return;
+	log_warnx("ipc: %s: %s", ch->peer, why);
+	ch->broken = 1;
+	snprintf(ch->why, sizeof(ch->why), "%s", why);
+	ipc_drop_queue(ch);
+	event_del(ch->wev);
+	event_active(ch->wev, EV_WRITE, 0);
+}
+
 static void
 ipc_write_cb(int fd, short ev, void *arg)
 {
 	struct ipc_chan	*ch = arg;
 
 	ch->in_cb++;
-	if (ipc_flush(ch) == 1 && !ch->dead)
+	if (ch->broken)
+		ipc_shut(ch, ch->why);
+	else if (ipc_flush(ch) == 1 && !ch->dead)
 		(void)event_add(ch->wev, NULL);
 	(void)ipc_leave(ch);
 }
@@ -318,8 +341,7 @@ ipc_flush(struct ipc_chan *ch)
 			    errno == EINTR || errno == ENOBUFS)
 				return (1);
 			snprintf(why, sizeof(why), "sendmsg: %s", strerror(errno));
-			log_warnx("ipc: %s: %s", ch->peer, why);
-			ipc_shut(ch, why);
+			ipc_fail(ch, why);
 			return (-1);
 		}
 		TAILQ_REMOVE(&ch->outq, o, entry);
@@ -343,7 +365,7 @@ ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
 	struct ipc_out	*o;
 	ssize_t		 n;
 
-	if (ch == NULL || ch->dead || body == NULL) {
+	if (ch == NULL || ch->dead || ch->broken || body == NULL) {
 		json_decref(body);
 		return (-1);
 	}
@@ -355,9 +377,7 @@ ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
 		return (-1);
 	}
 	if (ch->nout >= IPC_SENDQ_MAX) {
-		log_warnx("ipc: %s: send queue full; closing the channel",
-		    ch->peer);
-		ipc_shut(ch, "send queue full");
+		ipc_fail(ch, "send queue full; closing the channel");
 		return (-1);
 	}
 	if ((o = malloc(sizeof(*o) + (size_t)n)) == NULL)
@@ -399,9 +419,9 @@ ipc_flush_blocking(struct ipc_chan *ch, int timeout_ms)
 	uint64_t	deadline = util_now_ms() + (uint64_t)timeout_ms;
 	int		r;
 
-	while (!ch->dead && (r = ipc_flush(ch)) != 0) {
+	while (!ch->dead && !ch->broken && (r = ipc_flush(ch)) != 0) {
 		if (r == -1)
-			return (-1);	/* closed, maybe freed */
+			return (-1);
 		if (util_now_ms() >= deadline)
 			return (-1);
 		pfd.fd = ch->fd;

@@ -381,6 +381,28 @@ test_send_null_body_fails_cleanly(void **state)
 	event_base_free(base);
 }
 
+/* A failed send never calls close_cb from inside ipc_send(). */
+static void
+test_send_failure_closes_from_the_loop(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct rec		 ra = { .fd = -1 };
+	struct ipc_chan		*a;
+	int			 sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	a = ipc_chan_new(base, sv[0], "a", rec_msg, rec_close, &ra);
+	close(sv[1]);				/* the peer is gone: EPIPE */
+	assert_int_equal(ipc_send(a, IPC_DRAIN, json_object()), -1);
+	assert_int_equal(ra.closed, 0);		/* not yet */
+	assert_int_equal(ipc_send(a, IPC_DRAIN, json_object()), -1);
+	run_until(base, &ra.closed, 1);
+	assert_int_equal(ra.closed, 1);
+	assert_non_null(strstr(ra.why, "sendmsg"));
+	ipc_chan_free(a);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -400,6 +422,7 @@ main(void)
 		cmocka_unit_test(test_channel_oversized_datagram),
 		cmocka_unit_test(test_channel_free_inside_callback),
 		cmocka_unit_test(test_send_null_body_fails_cleanly),
+		cmocka_unit_test(test_send_failure_closes_from_the_loop),
 	};
 
 	log_set_level(LOG_LERROR);
