@@ -92,9 +92,11 @@ def test_unacked_envelope_is_redelivered_after_a_worker_dies(bridge_factory,
              what="generation 2")
     wait_for(lambda: "survive the crash" in answers(fake), timeout=20,
              what="the answer")
-    d = fake.deliveries()["deliveries"]
-    assert any(x["event_type"] == "message" and x["retry_attempt"] >= 1
-               for x in d), d
+    # The fake redelivers 3 s after the unacked delivery, to whichever
+    # connection is open by then: wait for it, then for its answer (none).
+    wait_for(lambda: any(x["event_type"] == "message" and x["retry_attempt"] >= 1
+                         and x["acked"] for x in fake.deliveries()["deliveries"]),
+             timeout=20, what="the redelivery, acked")
     time.sleep(1)
     assert answers(fake).count("survive the crash") == 1
 
