@@ -414,6 +414,9 @@ def test_config_update_changes_access_live(worker_factory, fake):
     w.inbound(pred=lambda b: b["id"] == p["id"])
     cfg = dict(w.config, access={"mode": "blocklist", "users": ["Bob"]})
     w.sup.send("CONFIG_UPDATE", {"config": cfg})
+    # The update and the next post travel on different sockets: post only
+    # once the worker has applied it.
+    w.wait_log(r"config updated")
     p2 = fake.post("bob", "town-square", "blocked now")
     p3 = fake.post("alice", "town-square", "still fine")
     w.inbound(pred=lambda b: b["id"] == p3["id"])
