@@ -1058,6 +1058,21 @@ cfg_s_session(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 }
 
 static int
+cfg_s_hooks(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	static const struct cfg_field f[] = {
+		{ "notifyOnAutoReload", cfg_ok_bool,
+		    "hooks.notifyOnAutoReload must be a boolean" },
+	};
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_object(v))
+		return (cfg_fail(e, "\"hooks\" must be an object"));
+	return (cfg_fields(e, v, f, nitems(f)));
+}
+
+static int
 cfg_s_path(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 {
 	if (v != NULL && !cfg_ok_nonempty(v))
@@ -1088,6 +1103,7 @@ static const struct cfg_section {
 	{ "reconnectTimeoutMs",		cfg_s_millis },
 	{ "autoReloadBots",		cfg_s_bool },
 	{ "session",			cfg_s_session },
+	{ "hooks",			cfg_s_hooks },
 	{ "stateDir",			cfg_s_path },
 	{ "logDir",			cfg_s_path },
 	{ "controlSocket",		cfg_s_path },
@@ -2162,6 +2178,7 @@ cfg_diff(const struct cfg *oldc, const struct cfg *newc)
 		x.d->telemetry = 1;
 	}
 	cfg_d_section(&x, "memory", "memory config updated");
+	cfg_d_section(&x, "hooks", "hooks config updated");
 	/* Live here: files are rotated by logrotate and reopened. */
 	cfg_d_section(&x, "logging", "logging config updated");
 	cfg_d_channels(&x);

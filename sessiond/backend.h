@@ -40,6 +40,13 @@ struct backend_events {
 	void	(*error)(void *arg, const char *message);
 	/* The session is gone (runtime died and could not resume it). */
 	void	(*lost)(void *arg, const char *why);
+	/*
+	 * The runtime calls a hook (hooks.invoke) and its turn waits for the
+	 * answer: answer_hook(tok, ...) exactly once, now or later, unless
+	 * the session is closed first (close() answers what is left).
+	 */
+	void	(*hook)(void *arg, void *tok, const char *type,
+		    const json_t *input);
 };
 
 /* Per-session options, from the effective channel config. */
@@ -68,6 +75,13 @@ struct backend {
 	int		(*abort)(struct bsession *);
 	int		(*answer_permission)(struct bsession *,
 			    const char *request_id, int approve);
+	/* Answer a hook() call; output (stolen) NULL: no opinion. */
+	void		(*answer_hook)(struct bsession *, void *tok, json_t *output);
+	/*
+	 * Hooks changed: let the runtime re-read its own (plugin and user)
+	 * hooks for this session.  The session id and context stay.
+	 */
+	int		(*reload_hooks)(struct bsession *);
 	/*
 	 * Release the session (session.detach); no callback after this.
 	 * Every session open() returned must be closed exactly once, also

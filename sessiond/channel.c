@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "backend.h"
+#include "hooks.h"
 #include "sessiond.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
@@ -26,9 +27,23 @@ enum chan_state {
 	CH_OPEN
 };
 
+/* A hooks.invoke of the channel's session, from start to answer. */
+struct hookcall {
+	TAILQ_ENTRY(hookcall)	 entry;
+	struct chan		*chan;
+	void			*tok;		/* the backend's, for the answer */
+	enum hook_type		 type;
+	struct hookrun		*run;		/* NULL once the commands ran */
+	json_t			*output;	/* an "ask" waiting for the user */
+	char			 tool[128];	/* preToolUse: the tool's name */
+};
+TAILQ_HEAD(hookcallq, hookcall);
+
+/* A question to the user: the runtime's permission request, or a hook's. */
 struct perm {
 	TAILQ_ENTRY(perm)	 entry;
 	char			*id;
+	struct hookcall		*hook;		/* set: a preToolUse "ask" */
 };
 
 struct chan {
@@ -43,12 +58,18 @@ struct chan {
 	json_t			*queue;		/* INBOUND bodies waiting */
 	TAILQ_HEAD(, perm)	 perms;		/* pending permission requests */
 	int			 reply_new;	/* say "New session created." when open */
+	int			 dm;		/* a direct message channel */
+	struct chook		 hooks;
+	struct hookcallq	 calls;		/* hooks running or asking */
 };
 
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
 
 static void	chan_run(struct chan *);
 static void	chan_turn(struct chan *, json_t *msg);
+static void	chan_hooks_attach(struct chan *, const char *cwd);
+static void	hc_free(struct hookcall *);
+static void	perm_free(struct chan *, struct perm *);
 
 static const struct backend_events	chan_events;
 
@@ -57,6 +78,7 @@ static const char	chan_help[] =
     "`/new` start a new session · `/stop` stop the running task · "
     "`/reload` re-attach the session · `/status` session info · "
     "`/approve` / `/deny` answer a permission request · "
+    "`/reload hooks` re-read hooks.json · "
     "`/reload config` · `/reload bot NAME` (admins) · `/help`";
 
 static struct chan *
@@ -79,6 +101,7 @@ chan_get(const char *id, const char *bot)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
 	TAILQ_INIT(&c->perms);
+	TAILQ_INIT(&c->calls);
 	if ((c->id = strdup(id)) == NULL || (c->bot = strdup(bot)) == NULL ||
 	    (c->queue = json_array()) == NULL) {
 		free(c->id);
@@ -139,6 +162,7 @@ chan_open(struct chan *c, const char *session_id)
 	o.model = cc.model;
 	o.agent = cc.agent;
 	o.provider = chan_provider(cc.provider);
+	chan_hooks_attach(c, cc.cwd);
 	c->st = CH_OPENING;
 	log_info("channel %s: %s session %s", c->id, session_id != NULL ?
 	    "resuming" : "creating", session_id != NULL ? session_id : "");
@@ -153,6 +177,16 @@ chan_open(struct chan *c, const char *session_id)
 static void
 chan_close_session(struct chan *c)
 {
+	struct perm	*p, *np;
+
+	/* Hooks still running or asking: the backend answers {} at close. */
+	for (p = TAILQ_FIRST(&c->perms); p != NULL; p = np) {
+		np = TAILQ_NEXT(p, entry);
+		if (p->hook != NULL)
+			perm_free(c, p);
+	}
+	while (!TAILQ_EMPTY(&c->calls))
+		hc_free(TAILQ_FIRST(&c->calls));
 	if (c->bs != NULL)
 		sd->backend->close(c->bs);
 	c->bs = NULL;
@@ -174,17 +208,220 @@ chan_stream(struct chan *c)
 	return (c->stream);
 }
 
+/* ---- hooks ---------------------------------------------------------------- */
+
+static void	chan_hooks_saved(void *);
+
+/* Forget a call without answering it (closing the session answers {}). */
+static void
+hc_free(struct hookcall *hc)
+{
+	TAILQ_REMOVE(&hc->chan->calls, hc, entry);
+	if (hc->run != NULL)
+		hookrun_cancel(hc->run);
+	json_decref(hc->output);
+	free(hc);
+}
+
+static void
+hc_answer(struct hookcall *hc, json_t *output)
+{
+	struct chan	*c = hc->chan;
+
+	if (c->bs != NULL && sd->backend->answer_hook != NULL)
+		sd->backend->answer_hook(c->bs, hc->tok, output);
+	else
+		json_decref(output);
+	hc_free(hc);
+}
+
+/* The user's answer to a preToolUse "ask" (upstream §3.3). */
+static void
+hc_decide(struct hookcall *hc, int approve)
+{
+	json_t	*o = hc->output;
+
+	hc->output = NULL;
+	if (json_object_set_new(o, "permissionDecision",
+	    json_string(approve ? "allow" : "deny")) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	hc_answer(hc, o);
+}
+
+static int	chan_ask(struct chan *, const char *, const char *, const char *,
+		    struct hookcall *);
+
+static void
+hc_done(void *arg, json_t *output)
+{
+	struct hookcall	*hc = arg;
+	const char	*d, *why;
+
+	hc->run = NULL;
+	d = json_string_value(json_object_get(output, "permissionDecision"));
+	if (hc->type != HOOK_PRE_TOOL_USE || d == NULL || strcmp(d, "ask") != 0) {
+		hc_answer(hc, output);
+		return;
+	}
+	hc->output = output;
+	why = json_string_value(json_object_get(output,
+	    "permissionDecisionReason"));
+	if (chan_ask(hc->chan, NULL, hc->tool, why != NULL ? why :
+	    "Hook requires confirmation", hc) == -1)
+		hc_decide(hc, 0);
+}
+
+static void
+ev_hook(void *arg, void *tok, const char *type, const json_t *input)
+{
+	struct chan	*c = arg;
+	struct hookset	*hs = c->hooks.hs;
+	struct hookcall	*hc;
+	int		 t = hook_type_from_name(type);
+
+	if (t == -1 || hs == NULL || hs->ncmds[t] == 0 ||
+	    (hc = calloc(1, sizeof(*hc))) == NULL) {
+		sd->backend->answer_hook(c->bs, tok, NULL);
+		return;
+	}
+	hc->chan = c;
+	hc->tok = tok;
+	hc->type = t;
+	snprintf(hc->tool, sizeof(hc->tool), "%s", json_string_value(
+	    json_object_get(input, "toolName")) ?: "?");
+	TAILQ_INSERT_TAIL(&c->calls, hc, entry);
+	log_debug("channel %s: hook %s: running %zu command(s)", c->id, type,
+	    hs->ncmds[t]);
+	if ((hc->run = hookrun_start(hs, t, input, hc_done, hc)) == NULL)
+		hc_answer(hc, NULL);
+}
+
+/*
+ * Re-read the channel's hooks, because of why.  manual (/reload hooks)
+ * always answers; otherwise only if hooks.notifyOnAutoReload.
+ */
+static void
+chan_reload_hooks(struct chan *c, const char *root, const char *why,
+    int manual)
+{
+	struct chan_conf	 cc;
+	char			 msg[1536];
+	uint64_t		 t0 = util_now_ms();
+
+	if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1)
+		cc.cwd = NULL;
+	if (chook_load(&c->hooks, c, cc.cwd, chan_hooks_saved, msg,
+	    sizeof(msg)) == 0) {
+		log_info("channel %s: hooks reloaded (%s): %zu from %zu files "
+		    "in %llu ms", c->id, why, hooks_count(c->hooks.hs),
+		    c->hooks.hs->nfiles,
+		    (unsigned long long)(util_now_ms() - t0));
+		if (c->st == CH_OPEN && sd->backend->reload_hooks != NULL)
+			(void)sd->backend->reload_hooks(c->bs);
+	} else
+		log_warnx("channel %s: hooks not reloaded (%s): %s", c->id,
+		    why, msg + strlen("❌ "));
+	if (manual || json_is_true(json_object_get(json_object_get(
+	    sd->config, "hooks"), "notifyOnAutoReload")))
+		chan_say(c, root, msg);
+}
+
+static void
+chan_hooks_saved(void *owner)
+{
+	chan_reload_hooks(owner, "", "file saved", 0);
+}
+
+/* Load the hooks for a session about to open, unless they are current. */
+static void
+chan_hooks_attach(struct chan *c, const char *cwd)
+{
+	char	msg[1536];
+
+	if (chook_current(&c->hooks, cwd))
+		return;
+	if (chook_load(&c->hooks, c, cwd, chan_hooks_saved, msg,
+	    sizeof(msg)) == -1)
+		log_warnx("channel %s: no hooks: %s", c->id,
+		    msg + strlen("❌ "));
+	else
+		log_debug("channel %s: %zu hooks from %zu files", c->id,
+		    hooks_count(c->hooks.hs), c->hooks.hs->nfiles);
+}
+
+/*
+ * The config changed: a channel no longer configured lets go of its hooks
+ * and watches; one whose workingDirectory or allowWorkspaceHooks changed
+ * reloads them.
+ */
+void
+chan_config_changed(void)
+{
+	struct chan		*c;
+	struct chan_conf	 cc;
+
+	TAILQ_FOREACH(c, &chans, entry) {
+		if (c->hooks.hs == NULL)
+			continue;
+		if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1) {
+			log_info("channel %s: no longer configured; its hooks "
+			    "are dropped", c->id);
+			chook_drop(&c->hooks, c);
+		} else if (!chook_current(&c->hooks, cc.cwd))
+			chan_reload_hooks(c, "", "config changed", 0);
+	}
+}
+
+/* ---- permissions ---------------------------------------------------------- */
+
+static void
+perm_free(struct chan *c, struct perm *p)
+{
+	TAILQ_REMOVE(&c->perms, p, entry);
+	free(p->id);
+	free(p);
+}
+
+/* Ask the user: a runtime permission request (id) or a hook's "ask". */
+static int
+chan_ask(struct chan *c, const char *id, const char *kind, const char *detail,
+    struct hookcall *hc)
+{
+	struct perm	*p;
+	char		 text[2048];
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (id != NULL && (p->id = strdup(id)) == NULL)) {
+		free(p);
+		return (-1);
+	}
+	p->hook = hc;
+	TAILQ_INSERT_TAIL(&c->perms, p, entry);
+	/* The prompt comes after what was said so far, not inside it. */
+	chan_end_stream(c, NULL);
+	snprintf(text, sizeof(text), "🔐 **Permission needed** (%s%s): `%s`\n"
+	    "Reply `/approve` or `/deny`.", hc != NULL ? "hook:" : "",
+	    kind != NULL ? kind : "?", detail != NULL ? detail : "");
+	chan_say(c, c->root, text);
+	return (0);
+}
+
+/* Answer (or, !answer, just forget) every pending question. */
 static void
 chan_deny_pending(struct chan *c, int answer)
 {
 	struct perm	*p;
 
 	while ((p = TAILQ_FIRST(&c->perms)) != NULL) {
-		TAILQ_REMOVE(&c->perms, p, entry);
-		if (answer && c->bs != NULL)
+		if (p->hook != NULL && answer)
+			hc_decide(p->hook, 0);
+		else if (p->hook != NULL)
+			hc_free(p->hook);
+		else if (answer && c->bs != NULL)
 			(void)sd->backend->answer_permission(c->bs, p->id, 0);
-		free(p->id);
-		free(p);
+		perm_free(c, p);
 	}
 }
 
@@ -248,20 +485,7 @@ ev_tool(void *arg, const char *name, const char *summary)
 static void
 ev_permission(void *arg, const char *id, const char *kind, const char *detail)
 {
-	struct chan	*c = arg;
-	struct perm	*p;
-	char		 text[2048];
-
-	if ((p = calloc(1, sizeof(*p))) == NULL || (p->id = strdup(id)) == NULL) {
-		free(p);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&c->perms, p, entry);
-	/* The prompt comes after what was said so far, not inside it. */
-	chan_end_stream(c, NULL);
-	snprintf(text, sizeof(text), "🔐 **Permission needed** (%s): `%s`\n"
-	    "Reply `/approve` or `/deny`.", kind, detail != NULL ? detail : "");
-	chan_say(c, c->root, text);
+	(void)chan_ask(arg, id, kind, detail, NULL);
 }
 
 static void
@@ -314,6 +538,7 @@ static const struct backend_events chan_events = {
 	.idle = ev_idle,
 	.error = ev_error,
 	.lost = ev_lost,
+	.hook = ev_hook,
 };
 
 /* ---- commands ------------------------------------------------------------- */
@@ -326,10 +551,11 @@ chan_answer_first(struct chan *c, int approve)
 
 	if (p == NULL || c->bs == NULL)
 		return (-1);
-	TAILQ_REMOVE(&c->perms, p, entry);
-	(void)sd->backend->answer_permission(c->bs, p->id, approve);
-	free(p->id);
-	free(p);
+	if (p->hook != NULL)
+		hc_decide(p->hook, approve);
+	else
+		(void)sd->backend->answer_permission(c->bs, p->id, approve);
+	perm_free(c, p);
 	return (0);
 }
 
@@ -382,6 +608,9 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		return (1);
 	case CMD_STATUS:
 		chan_status(c, root);
+		return (1);
+	case CMD_RELOAD_HOOKS:
+		chan_reload_hooks(c, root, "/reload hooks", 1);
 		return (1);
 	case CMD_NEW:
 		if (c->busy && c->bs != NULL)
@@ -558,6 +787,7 @@ chan_inbound(struct link *l, json_t *m)
 		log_warnx("%s: out of memory", __func__);
 		return;
 	}
+	c->dm = dm;
 	log_debug("inbound %s in %s from %s", id, chid,
 	    json_string_value(json_object_get(m, "user")));
 	/* Thread: a reply stays in its thread; a new post starts one if asked. */
@@ -594,6 +824,7 @@ chan_free_all(void)
 		chan_end_stream(c, NULL);
 		chan_deny_pending(c, 0);
 		chan_close_session(c);
+		chook_drop(&c->hooks, c);
 		json_decref(c->queue);
 		free(c->id);
 		free(c->bot);

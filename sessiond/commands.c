@@ -22,6 +22,7 @@ static const struct {
 	{ "cancel",	NULL,		CMD_STOP },
 	{ "reload",	"config",	CMD_RELOAD_CONFIG },
 	{ "reload",	"bot",		CMD_RELOAD_BOT },
+	{ "reload",	"hooks",	CMD_RELOAD_HOOKS },
 	{ "reload",	NULL,		CMD_RELOAD },
 	{ "status",	NULL,		CMD_STATUS },
 	{ "help",	NULL,		CMD_HELP },

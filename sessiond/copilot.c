@@ -45,6 +45,7 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "backend.h"
 #include "jsonrpc.h"
@@ -76,8 +77,17 @@ enum bs_state {
 	BS_STOPPED		/* the engine was stopped */
 };
 
+/* A hooks.invoke waiting for the channel's answer. */
+struct hookreq {
+	TAILQ_ENTRY(hookreq)	 entry;
+	unsigned int		 gen;		/* the runtime it came from */
+	json_t			*id;
+};
+TAILQ_HEAD(hookreqq, hookreq);
+
 struct bsession {
 	TAILQ_ENTRY(bsession)		 entry;
+	struct hookreqq			 hookreqs;
 	const struct backend_events	*ev;
 	void				*arg;
 	char				*channel;
@@ -160,6 +170,7 @@ static struct {
 	struct event		*tick_ev;
 	uint64_t		 ready_ms;
 	char			 version[64];
+	char			**envp;		/* the runtime's environment, or NULL */
 } rt = {
 	.infd = -1,
 	.outfd = -1,
@@ -469,9 +480,14 @@ bs_params(const struct bsession *s, const char *id)
 {
 	json_t	*p;
 
-	p = json_pack("{s:s,s:b,s:b,s:b,s:s}", "sessionId", id,
+	/*
+	 * sessiond runs hooks.json itself (hooks.invoke), honouring
+	 * allowWorkspaceHooks; the runtime's own reading of the workspace's
+	 * .github/hooks would run those a second time, unasked.
+	 */
+	p = json_pack("{s:s,s:b,s:b,s:b,s:b,s:s}", "sessionId", id,
 	    "streaming", 1, "requestPermission", 1, "hooks", 1,
-	    "envValueMode", "direct");
+	    "enableFileHooks", 0, "envValueMode", "direct");
 	if (p == NULL)
 		return (NULL);
 	if ((s->cwd != NULL && json_object_set_new(p, "workingDirectory",
@@ -617,23 +633,6 @@ bs_open_send(struct bsession *s)
 
 /* -- inbound ---------------------------------------------------------------- */
 
-/*
- * hooks.invoke: the runtime's turn waits for this answer.  Returns the
- * hook's output object (stolen by the caller), or NULL for no opinion ({}).
- * This is the single place the hooks engine plugs in.  If it has to run
- * commands it must not block: keep the request id and rt.gen, and answer
- * later with rt_respond_gen(), which drops an answer meant for a runtime
- * that has died since (the next one numbers its requests from 1 again).
- */
-static json_t *
-copilot_hook_invoke(struct bsession *s, const char *hook_type,
-    const json_t *input)
-{
-	log_debug("%s: hook %s: no opinion", s != NULL ? bs_name(s) : "?",
-	    hook_type != NULL ? hook_type : "?");
-	return (NULL);
-}
-
 static struct bsession *
 bs_find(const char *id)
 {
@@ -647,41 +646,66 @@ bs_find(const char *id)
 	return (NULL);
 }
 
+/*
+ * hooks.invoke: the runtime's turn waits for the answer, which the channel
+ * gives through answer_hook(), maybe much later (it runs commands).  An
+ * answer meant for a runtime that has died since is dropped: the next one
+ * numbers its requests from 1 again.
+ */
+static void
+rt_hook_invoke(const json_t *id, const json_t *params)
+{
+	struct bsession	*s = bs_find(jstr(params, "sessionId"));
+	const char	*type = jstr(params, "hookType");
+	struct hookreq	*h;
+
+	if (s == NULL || type == NULL || s->ev->hook == NULL ||
+	    (h = calloc(1, sizeof(*h))) == NULL) {
+		rt_respond(id, NULL);		/* {}: no opinion */
+		return;
+	}
+	h->gen = rt.gen;
+	h->id = json_deep_copy(id);
+	TAILQ_INSERT_TAIL(&s->hookreqs, h, entry);
+	bs_hold(s);
+	BS_CALL(s, hook, h, type, json_object_get(params, "input"));
+	bs_release(s);
+}
+
+static void
+copilot_answer_hook(struct bsession *s, void *tok, json_t *output)
+{
+	struct hookreq	*h = tok;
+	json_t		*res;
+
+	/* Out of memory on the way is "no opinion" (a null result is {}). */
+	if ((res = json_object()) == NULL)
+		json_decref(output);
+	else if (output != NULL &&
+	    json_object_set_new(res, "output", output) == -1) {
+		json_decref(res);
+		res = NULL;
+	}
+	rt_respond_gen(h->gen, h->id, res);
+	TAILQ_REMOVE(&s->hookreqs, h, entry);
+	json_decref(h->id);
+	free(h);
+}
+
 static void
 rt_inbound_request(const json_t *msg)
 {
 	const char	*method = jstr(msg, "method");
 	const json_t	*id = json_object_get(msg, "id");
-	const json_t	*params = json_object_get(msg, "params");
-	struct bsession	*s;
-	json_t		*out, *res;
 	char		 text[160];
-	unsigned int	 gen = rt.gen;
 
-	if (strcmp(method, "hooks.invoke") != 0) {
-		log_debug("runtime asked %s; not handled", method);
-		snprintf(text, sizeof(text), "Unhandled method %s", method);
-		rt_respond_error(id, JSONRPC_METHOD_NOT_FOUND, text);
+	if (strcmp(method, "hooks.invoke") == 0) {
+		rt_hook_invoke(id, json_object_get(msg, "params"));
 		return;
 	}
-	s = bs_find(jstr(params, "sessionId"));
-	if (s != NULL)
-		bs_hold(s);
-	out = copilot_hook_invoke(s, jstr(params, "hookType"),
-	    json_object_get(params, "input"));
-	if (s != NULL)
-		bs_release(s);
-	res = json_object();
-	if (res != NULL && out != NULL &&
-	    json_object_set_new(res, "output", out) == -1) {
-		json_decref(res);
-		res = NULL;
-	} else if (res == NULL)
-		json_decref(out);
-	if (res == NULL)
-		rt_respond_error(id, JSONRPC_INTERNAL_ERROR, "out of memory");
-	else
-		rt_respond_gen(gen, id, res);
+	log_debug("runtime asked %s; not handled", method);
+	snprintf(text, sizeof(text), "Unhandled method %s", method);
+	rt_respond_error(id, JSONRPC_METHOD_NOT_FOUND, text);
 }
 
 /* What to show for a tool: its command, path, url, ... or its arguments. */
@@ -1056,56 +1080,12 @@ rt_proc_cb(int fd, short ev, void *arg)
 	(void)proc_reap(arg);
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void
-rt_child_exec(int fds[3], char *const argv[])
-{
-	sigset_t	none;
-	int		i, hi[3];
-
-	/* Above 2 first, so no dup2 clobbers another's source. */
-	for (i = 0; i < 3; i++)
-		if ((hi[i] = fcntl(fds[i], F_DUPFD, 3)) == -1)
-			_exit(126);
-	for (i = 0; i < 3; i++)
-		if (dup2(hi[i], i) == -1)
-			_exit(126);
-	if (close_range(3, ~0U, 0) == -1)
-		for (i = 3; i < 4096; i++)
-			(void)close(i);
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	(void)sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	for (i = 1; i < NSIG; i++)
-		if (i != SIGKILL && i != SIGSTOP)
-			(void)signal(i, SIG_DFL);
-	execv(argv[0], argv);
-	_exit(127);
-}
-
-/* Close whichever ends of the three pipes are still ours. */
-static void
-rt_close_fds(int in[2], int out[2], int err[2])
-{
-	int	i;
-
-	for (i = 0; i < 2; i++) {
-		if (in[i] != -1)
-			(void)close(in[i]);
-		if (out[i] != -1)
-			(void)close(out[i]);
-		if (err[i] != -1)
-			(void)close(err[i]);
-	}
-}
-
 static int
 rt_spawn(void)
 {
 	char		*argv[] = { rt.path, "--headless", "--no-auto-update",
 			    "--stdio", NULL };
-	int		 in[2] = { -1, -1 }, out[2] = { -1, -1 },
-			 err[2] = { -1, -1 }, child[3];
+	struct spawn	 sp;
 	struct rtproc	*p;
 	pid_t		 pid;
 
@@ -1114,27 +1094,15 @@ rt_spawn(void)
 		return (-1);
 	}
 	p->pidfd = -1;
-	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 ||
-	    pipe2(err, O_CLOEXEC) == -1) {
-		log_warn("%s: pipe2", __func__);
-		goto fail;
+	memset(&sp, 0, sizeof(sp));
+	sp.argv = argv;
+	sp.envp = rt.envp;
+	sp.deathsig = SIGTERM;
+	if (spawn_piped(&sp) == -1) {
+		free(p);
+		return (-1);
 	}
-	child[0] = in[0];
-	child[1] = out[1];
-	child[2] = err[1];
-	switch (pid = fork()) {
-	case -1:
-		log_warn("%s: fork", __func__);
-		goto fail;
-	case 0:
-		rt_child_exec(child, argv);
-		/* NOTREACHED */
-	}
-	(void)close(in[0]);
-	(void)close(out[1]);
-	(void)close(err[1]);
-	in[0] = out[1] = err[1] = -1;
-	p->pid = pid;
+	p->pid = pid = sp.pid;
 	TAILQ_INSERT_TAIL(&rt.procs, p, entry);
 	rt.cur = p;
 
@@ -1153,19 +1121,14 @@ rt_spawn(void)
 		log_debug("%s: pidfd_open: %s; polling pid %ld", __func__,
 		    strerror(errno), (long)pid);
 
-	if (util_set_nonblock(in[1]) == -1 || util_set_nonblock(out[0]) == -1 ||
-	    util_set_nonblock(err[0]) == -1) {
-		log_warn("%s: nonblock", __func__);
-		goto started_fail;
-	}
 	/*
 	 * We close the descriptors ourselves: libevent finalizes a freed
 	 * bufferevent (and would close its fd) only on the next loop pass,
 	 * and stop() needs the runtime to see stdin EOF before that.
 	 */
-	rt.infd = in[1];
-	rt.outfd = out[0];
-	in[1] = out[0] = -1;
+	rt.infd = sp.in;
+	rt.outfd = sp.out;
+	rt.errfd = sp.err;
 	if ((rt.in = bufferevent_socket_new(rt.base, rt.infd, 0)) == NULL ||
 	    (rt.out = bufferevent_socket_new(rt.base, rt.outfd, 0)) == NULL)
 		goto started_fail;
@@ -1176,8 +1139,6 @@ rt_spawn(void)
 	    bufferevent_disable(rt.in, EV_READ) == -1 ||
 	    bufferevent_enable(rt.out, EV_READ) == -1)
 		goto started_fail;
-	rt.errfd = err[0];
-	err[0] = -1;
 	rt.errlen = 0;
 	rt.errev = event_new(rt.base, rt.errfd, EV_READ | EV_PERSIST,
 	    rt_stderr_cb, NULL);
@@ -1192,14 +1153,9 @@ rt_spawn(void)
 
 started_fail:
 	/* The child runs: rt_down() takes it from here. */
-	rt_close_fds(in, out, err);
 	rt.state = RT_CONNECTING;
 	rt_fail("cannot set up its pipes");
 	return (0);
-fail:
-	rt_close_fds(in, out, err);
-	free(p);
-	return (-1);
 }
 
 /* -- connect, teardown, restart --------------------------------------------- */
@@ -1493,6 +1449,7 @@ copilot_open(const struct bsession_opts *o, const char *session_id,
 		return (NULL);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (NULL);
+	TAILQ_INIT(&s->hookreqs);
 	s->ev = ev;
 	s->arg = arg;
 	s->state = BS_OPENING;
@@ -1603,12 +1560,60 @@ copilot_answer_permission(struct bsession *s, const char *request_id,
 }
 
 static void
+cb_resumed(struct pending *p, const json_t *result, const char *error)
+{
+	if (p->s != NULL && !p->gone && error != NULL)
+		log_warnx("%s: re-attaching after a hooks reload failed: %s",
+		    bs_name(p->s), error);
+}
+
+/*
+ * A runtime without sessions.reloadPluginHooks: re-attach the live session
+ * (session.resume, same id), which re-registers it with everything we send.
+ */
+static void
+cb_reload_hooks(struct pending *p, const json_t *result, const char *error)
+{
+	struct bsession	*s = p->s;
+	json_t		*params;
+
+	if (s == NULL || p->gone || error == NULL)
+		return;
+	if (strcasestr(error, "unhandled method") == NULL &&
+	    strcasestr(error, "method not found") == NULL) {
+		log_warnx("%s: sessions.reloadPluginHooks failed: %s",
+		    bs_name(s), error);
+		return;
+	}
+	log_info("%s: the runtime has no sessions.reloadPluginHooks; "
+	    "re-attaching session %s", bs_name(s), s->id);
+	if (!bs_usable(s) || (params = bs_params(s, s->id)) == NULL)
+		return;
+	(void)rt_request("session.resume", params, s, cb_resumed,
+	    CP_REQUEST_MS);
+}
+
+static int
+copilot_reload_hooks(struct bsession *s)
+{
+	if (!bs_usable(s))
+		return (-1);
+	if (rt_request("sessions.reloadPluginHooks", json_pack("{s:s}",
+	    "sessionId", s->id), s, cb_reload_hooks, CP_REQUEST_MS) == NULL)
+		return (-1);
+	return (0);
+}
+
+static void
 copilot_close(struct bsession *s)
 {
 	struct pending	*p;
 
 	if (s == NULL || s->closed)
 		return;
+	/* A hook still running for it: the runtime waits for an answer. */
+	while (!TAILQ_EMPTY(&s->hookreqs))
+		copilot_answer_hook(s, TAILQ_FIRST(&s->hookreqs), NULL);
 	s->closed = 1;
 	if (s->state == BS_OPEN && rt.state == RT_READY && !rt.failing)
 		bs_detach_id(s->id);
@@ -1842,6 +1847,8 @@ const struct backend backend_copilot = {
 	.send = copilot_send,
 	.abort = copilot_abort,
 	.answer_permission = copilot_answer_permission,
+	.answer_hook = copilot_answer_hook,
+	.reload_hooks = copilot_reload_hooks,
 	.close = copilot_close,
 	.stop = copilot_stop,
 };

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "backend.h"
+#include "hooks.h"
 #include "sessiond.h"
 
 static struct sessiond	 sd_store;
@@ -26,10 +27,14 @@ sd_on_config(json_t *config, int first)
 	sd->config = json_incref(config);
 	if (proc_config_hash(config, hash) == -1)
 		fatalx("cannot hash the config");
+	chook_config(config);
 	if (!first) {
 		log_info("config updated (%.8s)", hash);
+		chan_config_changed();
 		return;
 	}
+	hookrun_init(sproc.base);
+	hookwatch_init(sproc.base);
 	be = json_string_value(json_object_get(json_object_get(config,
 	    "session"), "backend"));
 	sd->backend = be != NULL && strcmp(be, "echo") == 0 ? &backend_echo :
@@ -80,6 +85,8 @@ sd_on_shutdown(const char *why)
 {
 	log_info("stopping: %s", why);
 	chan_free_all();
+	hookrun_shutdown();
+	hookwatch_shutdown();
 	if (sd->backend != NULL)
 		sd->backend->stop();
 	state_close();

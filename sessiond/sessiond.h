@@ -55,6 +55,7 @@ enum cmd {
 	CMD_RELOAD,
 	CMD_RELOAD_CONFIG,
 	CMD_RELOAD_BOT,
+	CMD_RELOAD_HOOKS,
 	CMD_STATUS,
 	CMD_HELP,
 	CMD_APPROVE,
@@ -106,6 +107,7 @@ void		 stream_post(const char *bot, const char *channel,
 /* channel.c */
 void		 chan_inbound(struct link *, json_t *msg);
 void		 chan_free_all(void);
+void		 chan_config_changed(void);
 int		 chan_conf_get(const char *channel, const char *bot, int is_dm,
 		    struct chan_conf *);
 
@@ -116,6 +118,28 @@ void		 admin_result(struct ipc_msg *);
 
 /* commands.c */
 enum cmd	 cmd_parse(const char *text, char **arg);
+
+/* hookwatch.c */
+typedef void	(*hookwatch_cb)(void *owner);
+void		 hookwatch_init(struct event_base *);
+int		 hookwatch_set(void *owner, char *const *dirs, size_t ndirs,
+		    hookwatch_cb);
+void		 hookwatch_remove(void *owner);
+size_t		 hookwatch_count(void);
+void		 hookwatch_shutdown(void);
+
+/* chook.c */
+struct hookset;
+struct chook {
+	struct hookset	*hs;		/* NULL: not loaded */
+	char		*cwd;		/* what it was loaded for */
+	int		 workspace;	/* allowWorkspaceHooks then */
+};
+int		 chook_load(struct chook *, void *owner, const char *cwd,
+		    hookwatch_cb, char *msg, size_t len);
+int		 chook_current(const struct chook *, const char *cwd);
+void		 chook_drop(struct chook *, void *owner);
+void		 chook_config(json_t *config);
 
 /* dedup.c */
 int		 dedup_check(const char *bot, const char *id);

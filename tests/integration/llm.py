@@ -7,7 +7,7 @@ import select
 import subprocess
 import urllib.request
 
-from bridge import stop_proc
+from bridge import FakeMM, fake_mm_seed, mm_config, stop_proc, wait_for
 
 FAKE_LLM = os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
                                         "fakes", "openai.py"))
@@ -63,3 +63,50 @@ def runtime_env(monkeypatch, tmp):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("COPILOT_HOME", str(tmp / "copilot-home"))
     monkeypatch.setenv("COPILOT_OFFLINE", "true")
+
+
+class Chat:
+    """A bridge with bot "a" in town-square (triggerMode all), the real
+    runtime and the fake LLM behind it, and helpers to talk and to read the
+    bot's posts."""
+
+    def say(self, text, user="alice"):
+        return self.mm.post(user, self.chan, text)
+
+    def bot_posts(self):
+        posts = self.mm.control("GET", f"/channels/{self.chan}/posts")["posts"]
+        return [p for p in posts if p["user_id"] == self.bot_id]
+
+    def wait_text(self, pred, timeout=30, what="a bot post"):
+        return wait_for(lambda: next((p for p in self.bot_posts()
+                                      if pred(p["message"])), None),
+                        timeout=timeout, step=0.1, what=what)
+
+    def close(self):
+        self.bridge.stop()
+        self.llm.stop()
+        self.mm.stop()
+
+
+def copilot_chat(bridge_factory, tmp_path, monkeypatch, tweak=None):
+    """Start a Chat; tweak(cfg, chat) may change the config first."""
+    runtime_env(monkeypatch, tmp_path)
+    c = Chat()
+    c.mm = FakeMM(tmp_path, seed=fake_mm_seed(bots=("a",),
+                                              humans=("alice", "bob")))
+    c.llm = FakeLLM(tmp_path)
+    c.chan = c.mm.channel("town-square")["id"]
+    c.bot_id = c.mm.user("a")["id"]
+    cfg = mm_config(tmp_path, c.mm, bots=("a",),
+                    access={"mode": "allowlist", "users": ["alice"]})
+    cfg["channels"][0].update(id=c.chan, triggerMode="all",
+                              threadedReplies=False)
+    cfg["platforms"]["mattermost"]["admins"] = ["alice"]
+    cfg["providers"] = {"fake": c.llm.provider()}
+    cfg["defaults"] = {"model": "fake:fake-model"}
+    cfg["session"] = {"backend": "copilot"}
+    if tweak is not None:
+        tweak(cfg, c)
+    c.cfg = cfg
+    c.bridge = bridge_factory(config=cfg)
+    return c

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from bridge import FakeMM, alive, fake_mm_seed, mm_config, wait_for
-from llm import RUNTIME, FakeLLM, runtime_env
+from bridge import alive, wait_for
+from llm import RUNTIME, copilot_chat
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
                                 reason="the Copilot runtime is not installed (make deps)")
@@ -17,43 +17,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
 
 @pytest.fixture
 def chat(bridge_factory, tmp_path, monkeypatch):
-    """A bridge with bot "a" in town-square (triggerMode all), the runtime
-    behind it, and helpers to talk and to read the bot's posts."""
-    runtime_env(monkeypatch, tmp_path)
-    mm = FakeMM(tmp_path, seed=fake_mm_seed(bots=("a",), humans=("alice", "bob")))
-    llm = FakeLLM(tmp_path)
-
-    class Chat:
-        pass
-    c = Chat()
-    c.mm, c.llm = mm, llm
-    c.chan = mm.channel("town-square")["id"]
-    c.bot_id = mm.user("a")["id"]
-    cfg = mm_config(tmp_path, mm, bots=("a",),
-                    access={"mode": "allowlist", "users": ["alice"]})
-    cfg["channels"][0].update(id=c.chan, triggerMode="all", threadedReplies=False)
-    cfg["platforms"]["mattermost"]["admins"] = ["alice"]
-    cfg["providers"] = {"fake": llm.provider()}
-    cfg["defaults"] = {"model": "fake:fake-model"}
-    cfg["session"] = {"backend": "copilot"}
-    c.cfg = cfg
-    c.bridge = bridge_factory(config=cfg)
-
-    def say(text, user="alice"):
-        return mm.post(user, c.chan, text)
-
-    def bot_posts():
-        posts = mm.control("GET", f"/channels/{c.chan}/posts")["posts"]
-        return [p for p in posts if p["user_id"] == c.bot_id]
-
-    def wait_text(pred, timeout=30, what="a bot post"):
-        return wait_for(lambda: next((p for p in bot_posts() if pred(p["message"])),
-                                     None), timeout=timeout, step=0.1, what=what)
-    c.say, c.bot_posts, c.wait_text = say, bot_posts, wait_text
+    c = copilot_chat(bridge_factory, tmp_path, monkeypatch)
     yield c
-    c.bridge.stop()
-    llm.stop()
-    mm.stop()
+    c.close()
 
 
 def user_texts(request):

@@ -1,0 +1,125 @@
+/*
+ * chook: a channel's hooks, as the channel sees them: the table loaded for
+ * its working directory, the watch on the files it came from, and the
+ * reload that swaps it (T009-T011, T021-T023).
+ *
+ * A reload reads every source first and swaps only a table that parsed, so
+ * a half-saved or broken file leaves the previous hooks in force.  A hook
+ * run in progress holds its own reference to the table it started with.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "hooks.h"
+#include "sessiond.h"
+
+static int
+chook_is_dir(const char *path)
+{
+	struct stat	st;
+
+	return (path != NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+static int
+chook_workspace_allowed(void)
+{
+	return (json_is_true(json_object_get(json_object_get(sd->config,
+	    "defaults"), "allowWorkspaceHooks")));
+}
+
+/*
+ * (Re)load the hooks for cwd and watch their directories; cb(owner) runs
+ * after a save.  Returns 0 with msg the success text, else -1 with msg the
+ * error and the previous table kept.
+ */
+int
+chook_load(struct chook *h, void *owner, const char *cwd, hookwatch_cb cb,
+    char *msg, size_t len)
+{
+	struct hooks_where	 w;
+	struct hookset		*hs;
+	char			 err[1024];
+	char			*ncwd;
+
+	if (!chook_is_dir(cwd)) {
+		snprintf(msg, len, "❌ No workspace for this channel: %s%s%s — "
+		    "hooks are read from a channel's working directory",
+		    cwd != NULL ? "`" : "", cwd != NULL ? cwd : "none",
+		    cwd != NULL ? "` is not a directory" : "");
+		return (-1);
+	}
+	w.home = getenv("HOME");
+	w.cwd = cwd;
+	w.workspace = chook_workspace_allowed();
+	if ((hs = hooks_load(&w, err, sizeof(err))) == NULL) {
+		snprintf(msg, len, "❌ %s — previous hooks kept", err);
+		return (-1);
+	}
+	if ((ncwd = strdup(cwd)) == NULL) {
+		hooks_unref(hs);
+		snprintf(msg, len, "❌ out of memory — previous hooks kept");
+		return (-1);
+	}
+	hooks_unref(h->hs);
+	h->hs = hs;
+	free(h->cwd);
+	h->cwd = ncwd;
+	h->workspace = w.workspace;
+	if (hookwatch_set(owner, hs->dirs, hs->ndirs, cb) == -1)
+		log_warnx("%s: some hooks directories are not watched: saves "
+		    "there need /reload hooks", cwd);
+	snprintf(msg, len, "✅ Hooks reloaded: %zu hook%s from %zu file%s",
+	    hooks_count(hs), hooks_count(hs) == 1 ? "" : "s", hs->nfiles,
+	    hs->nfiles == 1 ? "" : "s");
+	return (0);
+}
+
+/* Does the table still match the config (cwd, allowWorkspaceHooks)? */
+int
+chook_current(const struct chook *h, const char *cwd)
+{
+	return (h->hs != NULL && cwd != NULL && h->cwd != NULL &&
+	    strcmp(h->cwd, cwd) == 0 &&
+	    h->workspace == chook_workspace_allowed());
+}
+
+void
+chook_drop(struct chook *h, void *owner)
+{
+	hookwatch_remove(owner);
+	hooks_unref(h->hs);
+	free(h->cwd);
+	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * The names of the environment variables holding the bridge's own secrets,
+ * which no hook may see: providers' apiKeyEnv / bearerTokenEnv and
+ * telemetry.authEnv.
+ */
+void
+chook_config(json_t *config)
+{
+	static const char *const keys[] = { "apiKeyEnv", "bearerTokenEnv" };
+	const char	*names[256], *k;
+	json_t		*p, *v;
+	size_t		 n = 0, i;
+
+	json_object_foreach(json_object_get(config, "providers"), k, p)
+		for (i = 0; i < nitems(keys) && n < nitems(names); i++)
+			if ((v = json_object_get(p, keys[i])) != NULL &&
+			    json_is_string(v))
+				names[n++] = json_string_value(v);
+	v = json_object_get(json_object_get(config, "telemetry"), "authEnv");
+	if (json_is_string(v) && n < nitems(names))
+		names[n++] = json_string_value(v);
+	if (hookrun_set_secrets(names, n) == -1)
+		log_warnx("out of memory: the list of secrets kept from hooks "
+		    "is not updated");
+}

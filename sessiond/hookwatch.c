@@ -1,0 +1,324 @@
+/*
+ * hookwatch: notice saves of hooks.json files and tell their owners, once
+ * per burst.
+ *
+ * One inotify descriptor for sessiond.  A directory is watched once however
+ * many channels use it (refcounted by watch descriptor, so two paths to one
+ * directory share it too), and the watch goes when the last channel using
+ * it lets go: creating and dropping workspaces leaks nothing.  Directories
+ * are watched, not files, because editors save by writing a new file and
+ * renaming it over the old one, which a watch on the file would lose.
+ *
+ * Each owner has a trailing debounce timer: every relevant event pushes it
+ * back HOOKWATCH_DEBOUNCE_MS, so a burst of writes is one reload.
+ */
+#include <sys/inotify.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "sessiond.h"
+
+#define HOOKWATCH_DEBOUNCE_MS	500
+#define HOOKWATCH_MASK		(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
+				IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
+				IN_MOVE_SELF | IN_ONLYDIR)
+
+struct hw_dir {
+	TAILQ_ENTRY(hw_dir)	 entry;
+	int			 wd;		/* -1: the kernel dropped it */
+	int			 refs;
+	char			*path;		/* the first path it was added by */
+};
+
+struct hw_sub {
+	TAILQ_ENTRY(hw_sub)	 entry;
+	void			*owner;
+	hookwatch_cb		 cb;
+	struct hw_dir		**dirs;
+	size_t			 ndirs;
+	struct event		*timer;
+};
+
+static struct {
+	struct event_base	*base;
+	int			 fd;
+	struct event		*ev;
+	TAILQ_HEAD(, hw_dir)	 dirs;
+	TAILQ_HEAD(, hw_sub)	 subs;
+} hw = {
+	.fd = -1,
+	.dirs = TAILQ_HEAD_INITIALIZER(hw.dirs),
+	.subs = TAILQ_HEAD_INITIALIZER(hw.subs),
+};
+
+/* Names whose change can change what hooks_load() finds. */
+static int
+hw_relevant(const struct inotify_event *ie)
+{
+	static const char *const names[] = { "hooks.json", ".github", "hooks",
+	    "installed-plugins" };
+	size_t	i;
+
+	if (ie->len == 0)
+		return (1);		/* the directory itself */
+	for (i = 0; i < nitems(names); i++)
+		if (strcmp(ie->name, names[i]) == 0)
+			return (1);
+	return (0);
+}
+
+static void
+hw_fire(struct hw_sub *s)
+{
+	struct timeval	tv = { HOOKWATCH_DEBOUNCE_MS / 1000,
+			    (HOOKWATCH_DEBOUNCE_MS % 1000) * 1000 };
+
+	if (event_add(s->timer, &tv) == -1)
+		log_warnx("hookwatch: cannot arm a timer");
+}
+
+static void
+hw_fire_dir(const struct hw_dir *d)
+{
+	struct hw_sub	*s;
+	size_t		 i;
+
+	TAILQ_FOREACH(s, &hw.subs, entry)
+		for (i = 0; i < s->ndirs; i++)
+			if (s->dirs[i] == d) {
+				hw_fire(s);
+				break;
+			}
+}
+
+static struct hw_dir *
+hw_dir_by_wd(int wd)
+{
+	struct hw_dir	*d;
+
+	TAILQ_FOREACH(d, &hw.dirs, entry)
+		if (d->wd == wd)
+			return (d);
+	return (NULL);
+}
+
+static void
+hw_read_cb(int fd, short what, void *arg)
+{
+	char			 buf[16 * (sizeof(struct inotify_event) +
+				    NAME_MAX + 1)]
+				    __attribute__((aligned(__alignof__(struct
+				    inotify_event))));
+	const struct inotify_event *ie;
+	struct hw_dir		*d;
+	struct hw_sub		*s;
+	ssize_t			 n;
+	char			*p;
+
+	for (;;) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("hookwatch: read");
+			return;
+		}
+		if (n == 0)
+			return;
+		for (p = buf; p < buf + n;
+		    p += sizeof(struct inotify_event) + ie->len) {
+			ie = (const struct inotify_event *)p;
+			if (ie->mask & IN_Q_OVERFLOW) {
+				log_info("hookwatch: events lost; reloading "
+				    "every watched channel's hooks");
+				TAILQ_FOREACH(s, &hw.subs, entry)
+					hw_fire(s);
+				continue;
+			}
+			if ((d = hw_dir_by_wd(ie->wd)) == NULL)
+				continue;
+			if (ie->mask & IN_IGNORED)
+				d->wd = -1;	/* removed, or its fs went */
+			if ((ie->mask & IN_IGNORED) || hw_relevant(ie))
+				hw_fire_dir(d);
+		}
+	}
+}
+
+static int
+hw_open(void)
+{
+	if (hw.fd != -1)
+		return (0);
+	if ((hw.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		log_warn("hookwatch: inotify_init1");
+		return (-1);
+	}
+	hw.ev = event_new(hw.base, hw.fd, EV_READ | EV_PERSIST, hw_read_cb,
+	    NULL);
+	if (hw.ev == NULL || event_add(hw.ev, NULL) == -1) {
+		log_warnx("hookwatch: cannot watch the inotify descriptor");
+		if (hw.ev != NULL)
+			event_free(hw.ev);
+		hw.ev = NULL;
+		(void)close(hw.fd);
+		hw.fd = -1;
+		return (-1);
+	}
+	return (0);
+}
+
+static struct hw_dir *
+hw_dir_get(const char *path)
+{
+	struct hw_dir	*d;
+	int		 wd;
+
+	if ((wd = inotify_add_watch(hw.fd, path, HOOKWATCH_MASK)) == -1) {
+		log_warn("hookwatch: cannot watch %s", path);
+		return (NULL);
+	}
+	if ((d = hw_dir_by_wd(wd)) != NULL) {
+		d->refs++;
+		return (d);
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->path = strdup(path)) == NULL) {
+		free(d);
+		(void)inotify_rm_watch(hw.fd, wd);
+		return (NULL);
+	}
+	d->wd = wd;
+	d->refs = 1;
+	TAILQ_INSERT_TAIL(&hw.dirs, d, entry);
+	return (d);
+}
+
+static void
+hw_dir_put(struct hw_dir *d)
+{
+	if (--d->refs > 0)
+		return;
+	/* EINVAL: the kernel dropped it already (IN_IGNORED on its way). */
+	if (d->wd != -1 && inotify_rm_watch(hw.fd, d->wd) == -1 &&
+	    errno != EINVAL)
+		log_warn("hookwatch: inotify_rm_watch %s", d->path);
+	TAILQ_REMOVE(&hw.dirs, d, entry);
+	free(d->path);
+	free(d);
+}
+
+static void
+hw_timer_cb(int fd, short what, void *arg)
+{
+	struct hw_sub	*s = arg;
+
+	s->cb(s->owner);
+}
+
+static struct hw_sub *
+hw_sub_find(const void *owner)
+{
+	struct hw_sub	*s;
+
+	TAILQ_FOREACH(s, &hw.subs, entry)
+		if (s->owner == owner)
+			return (s);
+	return (NULL);
+}
+
+void
+hookwatch_init(struct event_base *base)
+{
+	hw.base = base;
+}
+
+/*
+ * Watch dirs for owner, replacing what it watched.  The new watches are
+ * taken before the old are dropped, so a directory in both is never
+ * unwatched in between.  -1 (logged) if any could not be watched; the
+ * others are.
+ */
+int
+hookwatch_set(void *owner, char *const *dirs, size_t ndirs, hookwatch_cb cb)
+{
+	struct hw_sub	*s;
+	struct hw_dir	**nd = NULL, **od;
+	size_t		 i, n = 0, on;
+	int		 rc = 0;
+
+	if (hw.base == NULL || hw_open() == -1)
+		return (-1);
+	if ((s = hw_sub_find(owner)) == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL ||
+		    (s->timer = evtimer_new(hw.base, hw_timer_cb, s)) == NULL) {
+			free(s);
+			return (-1);
+		}
+		s->owner = owner;
+		TAILQ_INSERT_TAIL(&hw.subs, s, entry);
+	}
+	s->cb = cb;
+	if (ndirs > 0 && (nd = calloc(ndirs, sizeof(*nd))) == NULL)
+		return (-1);
+	for (i = 0; i < ndirs; i++)
+		if ((nd[n] = hw_dir_get(dirs[i])) != NULL)
+			n++;
+		else
+			rc = -1;
+	od = s->dirs;
+	on = s->ndirs;
+	s->dirs = nd;
+	s->ndirs = n;
+	for (i = 0; i < on; i++)
+		hw_dir_put(od[i]);
+	free(od);
+	return (rc);
+}
+
+void
+hookwatch_remove(void *owner)
+{
+	struct hw_sub	*s;
+	size_t		 i;
+
+	if ((s = hw_sub_find(owner)) == NULL)
+		return;
+	TAILQ_REMOVE(&hw.subs, s, entry);
+	for (i = 0; i < s->ndirs; i++)
+		hw_dir_put(s->dirs[i]);
+	free(s->dirs);
+	event_free(s->timer);
+	free(s);
+}
+
+size_t
+hookwatch_count(void)
+{
+	struct hw_dir	*d;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(d, &hw.dirs, entry)
+		n++;
+	return (n);
+}
+
+void
+hookwatch_shutdown(void)
+{
+	while (!TAILQ_EMPTY(&hw.subs))
+		hookwatch_remove(TAILQ_FIRST(&hw.subs)->owner);
+	if (hw.ev != NULL)
+		event_free(hw.ev);
+	hw.ev = NULL;
+	if (hw.fd != -1)
+		(void)close(hw.fd);
+	hw.fd = -1;
+}
