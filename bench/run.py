@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Benchmarks: print a table, write bench/results/<name>.json.
 
+foundation (here), chat.py, swap.py, hooks.py, telemetry.py.
+
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
 sessiond and an idle worker.  Goals: median under 20 ms; each RSS under 8 MB.
@@ -110,6 +112,12 @@ def main():
     from swap import bench_swap
     sw = bench_swap(int(os.environ.get("BENCH_SWAPS", "50")))
     (RESULTS / "swap.json").write_text(json.dumps(sw, indent=2) + "\n")
+    from hooks import bench_hooks
+    hk = bench_hooks()
+    (RESULTS / "hooks.json").write_text(json.dumps(hk, indent=2) + "\n")
+    from telemetry import bench_telemetry
+    tl = bench_telemetry(int(os.environ.get("BENCH_TELEMETRY_ROUND_TRIPS", "400")))
+    (RESULTS / "telemetry.json").write_text(json.dumps(tl, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -128,7 +136,18 @@ def main():
     print(f"{'swap handshake median (ms)':34} {sw['handshake_ms']['median']:>10}")
     print(f"{'  messages lost / duplicated':34} {str(sw['lost']) + ' / ' + str(sw['duplicated']):>10} {'0 / 0':>10}")
     print(f"{'restart-the-bridge downtime (ms)':34} {sw['restart_way_downtime_ms']:>10}")
-    print(f"results: {RESULTS}/foundation.json, chat.json, swap.json")
+    sa = hk["save_to_applied_ms"]
+    print(f"{'hooks save->applied median (ms)':34} {sa['median']:>10.1f} {'< 700':>10}")
+    print(f"{'hooks save->applied p99 (ms)':34} {sa['p99']:>10.1f} {'< 2000':>10}")
+    if hk["hook_call_ms"] is not None:
+        hc = hk["hook_call_ms"]
+        print(f"{'hook call median / p99 (ms)':34} {str(hc['median']) + ' / ' + str(hc['p99']):>10}")
+    rt = tl["round_trip_ms"]
+    print(f"{'round trip telemetry off (ms)':34} {rt['off']['median']:>10.3f}")
+    print(f"{'round trip telemetry on (ms)':34} {rt['on']['median']:>10.3f}")
+    print(f"{'  telemetry overhead (%)':34} {tl['overhead_pct']:>10.1f} {'< 5':>10}")
+    print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
+          "telemetry.json")
 
 
 if __name__ == "__main__":

@@ -1641,6 +1641,14 @@ cfg_worker_json(const struct cfg *c, const struct cfg_bot *b)
 	    &bad);
 	cfg_jset(w, "logDir", c->log_dir != NULL ? json_string(c->log_dir) :
 	    json_null(), &bad);
+	/*
+	 * Each worker exports its own spans.  A telemetry change is
+	 * telemetryReloadNeeded, never botReloadNeeded (bot reasons come from
+	 * tokens and URLs only), and the worker's config hash is only
+	 * reported, never compared, so it may change with it.
+	 */
+	cfg_jset(w, "telemetry", cfg_copy_or_null(json_object_get(c->root,
+	    "telemetry")), &bad);
 	if (bad) {
 		json_decref(w);
 		return (NULL);

@@ -1364,6 +1364,65 @@ otel_wake(int fd, short what, void *arg)
 {
 }
 
+/* One blocking POST of body, bounded by deadline; 0 if it was taken. */
+static int
+exp_post_sync(struct otel_exp *e, const char *body, uint64_t deadline)
+{
+	CURL	*c;
+	long	 code = 0;
+	int	 ok;
+
+	if ((c = curl_easy_init()) == NULL)
+		return (-1);
+	ok = curl_easy_setopt(c, CURLOPT_URL, e->target) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") ==
+	    CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->hdrs) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, exp_discard) ==
+	    CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    (long)(deadline - util_now_ms())) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	    curl_easy_perform(c) == CURLE_OK &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+	    code >= 200 && code < 300;
+	curl_easy_cleanup(c);
+	return (ok ? 0 : -1);
+}
+
+/*
+ * Called from inside one of the loop's own callbacks (a daemon exiting from
+ * its SHUTDOWN handler), the loop cannot run again: send what each HTTP
+ * exporter holds with blocking requests instead, bounded by the deadline.
+ */
+static void
+otel_run_sync(uint64_t deadline)
+{
+	struct otel_exp	*e;
+	char		*body;
+
+	TAILQ_FOREACH(e, &otel.drain, entry) {
+		if (e->kind != OTEL_HTTP)
+			continue;
+		exp_easy_free(e);	/* the transfer in flight is abandoned */
+		if (e->body != NULL && util_now_ms() < deadline &&
+		    exp_post_sync(e, e->body, deadline) == 0) {
+			e->sent += e->nbody;
+			exp_batch_done(e);
+		}
+		if (e->nqueue == 0 || util_now_ms() >= deadline ||
+		    (body = otel_encode(e, &e->queue, 0)) == NULL)
+			continue;
+		if (exp_post_sync(e, body, deadline) == 0) {
+			e->sent += e->nqueue;
+			otel_spanq_free(&e->queue);
+			e->nqueue = 0;
+		}
+		free(body);
+	}
+}
+
 /* Run the loop until every exporter is gone or the deadline passes. */
 static void
 otel_run(int wait_ms)
@@ -1379,9 +1438,13 @@ otel_run(int wait_ms)
 	while (!TAILQ_EMPTY(&otel.drain) && (now = util_now_ms()) < deadline) {
 		tv.tv_sec = (deadline - now) / 1000;
 		tv.tv_usec = (deadline - now) % 1000 * 1000;
-		if (evtimer_add(wake, &tv) == -1 ||
-		    event_base_loop(otel.base, EVLOOP_ONCE) == -1)
+		if (evtimer_add(wake, &tv) == -1)
 			break;
+		/* -1: we are inside one of its callbacks (reentrant). */
+		if (event_base_loop(otel.base, EVLOOP_ONCE) == -1) {
+			otel_run_sync(deadline);
+			break;
+		}
 	}
 	event_free(wake);
 }

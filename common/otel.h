@@ -42,7 +42,11 @@ struct otel_stats {
 #define OTEL_FLUSH_MS	2000
 int		 otel_configure(struct event_base *, const json_t *telemetry,
 		    const char *role, const char *bot, int gen);
-/* At exit: send what is queued, waiting at most wait_ms (runs the loop). */
+/*
+ * At exit: send what is queued, waiting at most wait_ms.  It runs the loop;
+ * called from inside one of the loop's callbacks (a daemon exiting from its
+ * SHUTDOWN handler) it sends with blocking requests instead, as bounded.
+ */
 void		 otel_shutdown(int wait_ms);
 int		 otel_enabled(void);
 /* Start sending every queued span now, without waiting for a full batch. */

@@ -82,6 +82,8 @@ struct backend {
 	 * hooks for this session.  The session id and context stay.
 	 */
 	int		(*reload_hooks)(struct bsession *);
+	/* The config changed (telemetry reaches the runtime this way). */
+	void		(*reconfigure)(json_t *config);
 	/*
 	 * Release the session (session.detach); no callback after this.
 	 * Every session open() returned must be closed exactly once, also

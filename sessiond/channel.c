@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/otel.h"
 #include "common/util.h"
 #include "backend.h"
 #include "hooks.h"
@@ -36,6 +37,7 @@ struct hookcall {
 	struct hookrun		*run;		/* NULL once the commands ran */
 	json_t			*output;	/* an "ask" waiting for the user */
 	char			 tool[128];	/* preToolUse: the tool's name */
+	uint64_t		 t0_us;		/* hooks.invoke received */
 };
 TAILQ_HEAD(hookcallq, hookcall);
 
@@ -61,6 +63,7 @@ struct chan {
 	int			 dm;		/* a direct message channel */
 	struct chook		 hooks;
 	struct hookcallq	 calls;		/* hooks running or asking */
+	struct otel_span	*turn;		/* session.turn, while busy */
 };
 
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
@@ -193,6 +196,17 @@ chan_close_session(struct chan *c)
 	c->st = CH_CLOSED;
 }
 
+/* The turn is over (error: how it failed). */
+static void
+chan_turn_done(struct chan *c, const char *error)
+{
+	c->busy = 0;
+	if (error != NULL)
+		otel_span_status(c->turn, error);
+	otel_span_end(c->turn);
+	c->turn = NULL;
+}
+
 static void
 chan_end_stream(struct chan *c, const char *error)
 {
@@ -228,6 +242,9 @@ hc_answer(struct hookcall *hc, json_t *output)
 {
 	struct chan	*c = hc->chan;
 
+	log_debug("channel %s: hook %s answered in %llu us", c->id,
+	    hook_type_name(hc->type),
+	    (unsigned long long)(util_now_us() - hc->t0_us));
 	if (c->bs != NULL && sd->backend->answer_hook != NULL)
 		sd->backend->answer_hook(c->bs, hc->tok, output);
 	else
@@ -289,6 +306,7 @@ ev_hook(void *arg, void *tok, const char *type, const json_t *input)
 	hc->chan = c;
 	hc->tok = tok;
 	hc->type = t;
+	hc->t0_us = util_now_us();
 	snprintf(hc->tool, sizeof(hc->tool), "%s", json_string_value(
 	    json_object_get(input, "toolName")) ?: "?");
 	TAILQ_INSERT_TAIL(&c->calls, hc, entry);
@@ -309,20 +327,28 @@ chan_reload_hooks(struct chan *c, const char *root, const char *why,
 	struct chan_conf	 cc;
 	char			 msg[1536];
 	uint64_t		 t0 = util_now_ms();
+	struct otel_span	*span = otel_span_start("reload.hooks", NULL);
 
+	otel_span_str(span, "channel", c->id);
+	otel_span_str(span, "trigger", why);
 	if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1)
 		cc.cwd = NULL;
 	if (chook_load(&c->hooks, c, cc.cwd, chan_hooks_saved, msg,
 	    sizeof(msg)) == 0) {
+		otel_span_int(span, "hooks", (int64_t)hooks_count(c->hooks.hs));
+		otel_span_int(span, "files", (int64_t)c->hooks.hs->nfiles);
 		log_info("channel %s: hooks reloaded (%s): %zu from %zu files "
 		    "in %llu ms", c->id, why, hooks_count(c->hooks.hs),
 		    c->hooks.hs->nfiles,
 		    (unsigned long long)(util_now_ms() - t0));
 		if (c->st == CH_OPEN && sd->backend->reload_hooks != NULL)
 			(void)sd->backend->reload_hooks(c->bs);
-	} else
+	} else {
 		log_warnx("channel %s: hooks not reloaded (%s): %s", c->id,
 		    why, msg + strlen("❌ "));
+		otel_span_status(span, msg + strlen("❌ "));
+	}
+	otel_span_end(span);
 	if (manual || json_is_true(json_object_get(json_object_get(
 	    sd->config, "hooks"), "notifyOnAutoReload")))
 		chan_say(c, root, msg);
@@ -440,7 +466,7 @@ ev_opened(void *arg, const char *sid, const char *error)
 		    "session: %s", error);
 		if (c->busy) {
 			chan_end_stream(c, text + strlen("❌ Error: "));
-			c->busy = 0;
+			chan_turn_done(c, error);
 		} else
 			chan_say(c, c->root, text);
 		json_array_clear(c->queue);
@@ -495,7 +521,8 @@ ev_idle(void *arg, int aborted)
 
 	chan_end_stream(c, NULL);
 	chan_deny_pending(c, 0);
-	c->busy = 0;
+	otel_span_int(c->turn, "aborted", aborted);
+	chan_turn_done(c, NULL);
 	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
 	chan_run(c);
 }
@@ -505,6 +532,7 @@ ev_error(void *arg, const char *message)
 {
 	struct chan	*c = arg;
 
+	otel_span_status(c->turn, message);
 	if (c->stream != NULL)
 		chan_end_stream(c, message);
 	else {
@@ -525,7 +553,7 @@ ev_lost(void *arg, const char *why)
 	state_set_session(c->id, c->bot, NULL);
 	if (c->busy) {
 		chan_end_stream(c, why);
-		c->busy = 0;
+		chan_turn_done(c, why);
 	}
 }
 
@@ -618,7 +646,8 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		chan_end_stream(c, NULL);
 		chan_deny_pending(c, 0);
 		chan_close_session(c);
-		c->busy = 0;
+		if (c->busy)
+			chan_turn_done(c, "/new");
 		json_array_clear(c->queue);
 		state_set_session(c->id, c->bot, NULL);
 		free(c->root);
@@ -700,10 +729,18 @@ chan_turn(struct chan *c, json_t *msg)
 	free(c->root);
 	c->root = strdup(root != NULL ? root : "");
 	c->busy = 1;
+	/* A child of the worker's message.inbound: one trace per message. */
+	c->turn = otel_span_start("session.turn", json_string_value(
+	    json_object_get(msg, "traceparent")));
+	otel_span_str(c->turn, "channel", c->id);
+	otel_span_str(c->turn, "bot", c->bot);
+	otel_span_str(c->turn, "message.id", json_string_value(
+	    json_object_get(msg, "id")));
+	otel_span_str(c->turn, "session.id", state_session(c->id));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
 	if (sd->backend->send(c->bs, text, 0) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
-		c->busy = 0;
+		chan_turn_done(c, "cannot send the message to Copilot");
 	}
 }
 
@@ -825,6 +862,7 @@ chan_free_all(void)
 		chan_deny_pending(c, 0);
 		chan_close_session(c);
 		chook_drop(&c->hooks, c);
+		otel_span_drop(c->turn);
 		json_decref(c->queue);
 		free(c->id);
 		free(c->bot);

@@ -98,27 +98,14 @@ chook_drop(struct chook *h, void *owner)
 	memset(h, 0, sizeof(*h));
 }
 
-/*
- * The names of the environment variables holding the bridge's own secrets,
- * which no hook may see: providers' apiKeyEnv / bearerTokenEnv and
- * telemetry.authEnv.
- */
+/* Keep the bridge's secrets out of every hook's environment. */
 void
 chook_config(json_t *config)
 {
-	static const char *const keys[] = { "apiKeyEnv", "bearerTokenEnv" };
-	const char	*names[256], *k;
-	json_t		*p, *v;
-	size_t		 n = 0, i;
+	const char	*names[256];
+	size_t		 n;
 
-	json_object_foreach(json_object_get(config, "providers"), k, p)
-		for (i = 0; i < nitems(keys) && n < nitems(names); i++)
-			if ((v = json_object_get(p, keys[i])) != NULL &&
-			    json_is_string(v))
-				names[n++] = json_string_value(v);
-	v = json_object_get(json_object_get(config, "telemetry"), "authEnv");
-	if (json_is_string(v) && n < nitems(names))
-		names[n++] = json_string_value(v);
+	n = rtenv_secret_names(config, names, nitems(names));
 	if (hookrun_set_secrets(names, n) == -1)
 		log_warnx("out of memory: the list of secrets kept from hooks "
 		    "is not updated");

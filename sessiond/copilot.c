@@ -49,6 +49,7 @@
 #include "common/util.h"
 #include "backend.h"
 #include "jsonrpc.h"
+#include "sessiond.h"
 
 #define CP_PROTOCOL		3
 #define CP_REQUEST_MS		60000	/* per request; a wedged runtime is restarted */
@@ -171,6 +172,9 @@ static struct {
 	uint64_t		 ready_ms;
 	char			 version[64];
 	char			**envp;		/* the runtime's environment, or NULL */
+	int			 env_pending;	/* envp changed: restart when idle */
+	int			 deliberate;	/* the restart was asked for */
+	uint64_t		 old_deadline;	/* wait for the old one to exit */
 } rt = {
 	.infd = -1,
 	.outfd = -1,
@@ -1105,6 +1109,7 @@ rt_spawn(void)
 	p->pid = pid = sp.pid;
 	TAILQ_INSERT_TAIL(&rt.procs, p, entry);
 	rt.cur = p;
+	rt.env_pending = 0;		/* it has the current environment */
 
 	/* Its exit, without a process-wide SIGCHLD handler. */
 	if ((p->pidfd = pidfd_open(pid, 0)) != -1) {
@@ -1209,11 +1214,12 @@ rt_schedule_restart(void)
 	uint32_t	delay;
 	struct timeval	tv;
 
-	delay = backoff_next(&rt.backoff);
+	delay = rt.deliberate ? 0 : backoff_next(&rt.backoff);
 	tv.tv_sec = delay / 1000;
 	tv.tv_usec = (delay % 1000) * 1000;
 	rt.state = RT_DOWN;
-	log_warnx("restarting the Copilot runtime in %u ms", delay);
+	if (!rt.deliberate)
+		log_warnx("restarting the Copilot runtime in %u ms", delay);
 	if (evtimer_add(rt.restart_ev, &tv) == -1)
 		log_warnx("%s: cannot arm the restart timer", __func__);
 }
@@ -1268,14 +1274,20 @@ rt_down(void)
 
 	if (rt.state == RT_OFF || rt.state == RT_DOWN)
 		return;
-	log_warnx("the Copilot runtime failed: %s", rt.why);
+	if (rt.deliberate)
+		log_info("restarting the Copilot runtime: %s", rt.why);
+	else
+		log_warnx("the Copilot runtime failed: %s", rt.why);
 	rt.gen++;
 	rt_close_pipes();
 	if (rt.cur != NULL) {
-		if (kill(rt.cur->pid, SIGKILL) == -1 && errno != ESRCH)
+		/* Asked for: let it exit cleanly (stdin is closed already). */
+		if (kill(rt.cur->pid, rt.deliberate ? SIGTERM : SIGKILL) == -1 &&
+		    errno != ESRCH)
 			log_warn("%s: kill %ld", __func__, (long)rt.cur->pid);
 		rt.cur = NULL;		/* reaped by its pidfd event */
 	}
+	rt.old_deadline = rt.deliberate ? now + CP_STOP_MS : 0;
 	if (rt.state == RT_READY && now - rt.ready_ms >= CP_STABLE_MS)
 		backoff_reset(&rt.backoff);
 	rt.state = RT_DOWN;
@@ -1331,10 +1343,74 @@ rt_fail(const char *fmt, ...)
 static void
 rt_restart_cb(int fd, short ev, void *arg)
 {
+	struct timeval	 tv = { 0, 100 * 1000 };
+	struct rtproc	*p;
+
 	if (rt.state != RT_DOWN)
 		return;
+	/*
+	 * A restart asked for waits for the old runtime to have written its
+	 * sessions out and exited, so the new one resumes them whole.
+	 */
+	if (!TAILQ_EMPTY(&rt.procs) && rt.old_deadline != 0) {
+		if (util_now_ms() < rt.old_deadline) {
+			if (evtimer_add(rt.restart_ev, &tv) == -1)
+				log_warnx("%s: cannot arm the timer", __func__);
+			return;
+		}
+		TAILQ_FOREACH(p, &rt.procs, entry)
+			(void)kill(p->pid, SIGKILL);
+	}
+	rt.old_deadline = 0;
+	rt.deliberate = 0;
 	if (rt_start_one() == -1)
 		rt_schedule_restart();
+}
+
+/*
+ * New telemetry settings reach the runtime only through its environment:
+ * restart it once no turn runs, so nobody's answer is cut.  Every session
+ * is resumed on the new one (rt_down), its context intact.
+ */
+static void
+rt_env_check(void)
+{
+	struct bsession	*s;
+
+	if (!rt.env_pending || rt.state != RT_READY || rt.failing)
+		return;
+	TAILQ_FOREACH(s, &rt.sessions, entry)
+		if (!s->closed && (s->busy || s->inflight ||
+		    !TAILQ_EMPTY(&s->hookreqs)))
+			return;
+	rt.env_pending = 0;
+	rt.deliberate = 1;
+	backoff_reset(&rt.backoff);
+	rt_fail("its environment changed (telemetry settings)");
+}
+
+static void
+copilot_reconfigure(json_t *config)
+{
+	char	**env;
+
+	if (rt.state == RT_OFF)
+		return;
+	if ((env = rtenv_build(config)) == NULL) {
+		log_warnx("out of memory: the Copilot runtime keeps its "
+		    "environment");
+		return;
+	}
+	if (rtenv_same(env, rt.envp)) {
+		rtenv_free(env);
+		return;
+	}
+	rtenv_free(rt.envp);
+	rt.envp = env;
+	rt.env_pending = 1;
+	log_info("the Copilot runtime's environment changed; it restarts "
+	    "once no turn runs");
+	rt_env_check();
 }
 
 /* Timeouts, open deadlines, and reaping where there is no pidfd. */
@@ -1351,6 +1427,7 @@ rt_tick_cb(int fd, short ev, void *arg)
 		if (p->ev == NULL)
 			(void)proc_reap(p);
 	}
+	rt_env_check();
 	TAILQ_FOREACH(pd, &rt.pending, entry)
 		if (now >= pd->deadline) {
 			rt_fail("no reply to %s (id %lld) in time", pd->method,
@@ -1417,6 +1494,9 @@ copilot_start(struct event_base *base, json_t *config)
 		return (-1);
 	}
 	rt.base = base;
+	if ((rt.envp = rtenv_build(config)) == NULL)
+		log_warnx("out of memory: the Copilot runtime gets our "
+		    "environment as it is");
 	jsonrpc_dec_init(&rt.dec, 0);
 	backoff_init(&rt.backoff, CP_RESTART_BASE_MS, CP_RESTART_MAX_MS);
 	rt.down_ev = event_new(base, -1, 0, rt_down_cb, NULL);
@@ -1815,6 +1895,8 @@ copilot_stop(void)
 		}
 	}
 	rt_free_events();
+	rtenv_free(rt.envp);
+	rt.envp = NULL;
 	rt.state = RT_OFF;
 	rt.failing = 0;
 	log_info("Copilot runtime stopped in %llu ms", (unsigned long long)
@@ -1849,6 +1931,7 @@ const struct backend backend_copilot = {
 	.answer_permission = copilot_answer_permission,
 	.answer_hook = copilot_answer_hook,
 	.reload_hooks = copilot_reload_hooks,
+	.reconfigure = copilot_reconfigure,
 	.close = copilot_close,
 	.stop = copilot_stop,
 };

@@ -141,6 +141,13 @@ int		 chook_current(const struct chook *, const char *cwd);
 void		 chook_drop(struct chook *, void *owner);
 void		 chook_config(json_t *config);
 
+/* rtenv.c */
+size_t		 rtenv_secret_names(const json_t *config, const char **names,
+		    size_t max);
+char		**rtenv_build(const json_t *config);
+int		 rtenv_same(char *const *, char *const *);
+void		 rtenv_free(char **);
+
 /* dedup.c */
 int		 dedup_check(const char *bot, const char *id);
 void		 dedup_free(void);

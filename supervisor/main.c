@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/otel.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "supervisor.h"
@@ -98,7 +99,14 @@ sup_signal(int sig, short ev, void *arg)
 {
 	switch (sig) {
 	case SIGHUP:
-		(void)reload_config("SIGHUP", NULL);
+		/*
+		 * Not once stopping: the last loop runs only to flush spans
+		 * (otel_shutdown), and a reload would rebuild the exporter.
+		 */
+		if (sup->shutting_down)
+			log_info("SIGHUP ignored: shutting down");
+		else
+			(void)reload_config("SIGHUP", NULL);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -191,6 +199,7 @@ sup_run(void)
 	srandom((unsigned int)(time(NULL) ^ getpid()));
 	sup_setup();
 	log_set_level(sup->cfg->log_level);
+	(void)reload_telemetry(1);
 	log_info("starting: config %s (%.8s), %zu bot(s)", sup->cfgpath,
 	    sup->cfg->hash, sup->cfg->nbots);
 	sup_spawn_sessiond(-1, 0, NULL);
@@ -208,6 +217,14 @@ sup_run(void)
 	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", sup->cfg->hash);
 	if (event_base_dispatch(sup->base) == -1)
 		fatalx("event loop failed");
+	/*
+	 * otel_shutdown() runs the loop itself, so only here, once dispatch
+	 * has returned: from a callback it would be a reentrant loop.
+	 */
+	swap_abandon_all();
+	otel_shutdown(2000);
+	json_decref(sup->telemetry);
+	sup->telemetry = NULL;
 	log_info("stopped");
 	return (0);
 }

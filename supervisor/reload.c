@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/otel.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "supervisor.h"
@@ -202,6 +203,89 @@ reload_bots(const struct cfg_diff *d)
 	}
 }
 
+/*
+ * Where spans go, for the log line.  Mirrors otel_configure()'s choice; the
+ * Authorization value (authEnv's variable) is never shown.
+ */
+static const char *
+reload_telemetry_target(const json_t *t)
+{
+	const char	*ep, *fp, *type;
+
+	if (!otel_enabled())
+		return ("off");
+	ep = json_string_value(json_object_get(t, "otlpEndpoint"));
+	fp = json_string_value(json_object_get(t, "filePath"));
+	type = json_string_value(json_object_get(t, "exporterType"));
+	if (fp != NULL && *fp != '\0' && (ep == NULL || *ep == '\0' ||
+	    (type != NULL && strcmp(type, "file") == 0)))
+		return (fp);
+	return (ep != NULL ? ep : "?");
+}
+
+/*
+ * Apply the running config's "telemetry" object when it differs from the
+ * one in force (always when first).  Spans ended from now on go to the new
+ * exporter; the old one flushes what it holds in the background.  Returns
+ * 1 when the exporter was rebuilt, 0 when nothing changed.
+ */
+int
+reload_telemetry(int first)
+{
+	json_t	*t = json_object_get(sup->cfg->root, "telemetry");
+
+	if (!json_is_object(t))
+		t = NULL;
+	if (!first && (t == NULL ? sup->telemetry == NULL :
+	    sup->telemetry != NULL && json_equal(t, sup->telemetry)))
+		return (0);
+	json_decref(sup->telemetry);
+	/*
+	 * Without the copy the next reload cannot tell a change and merely
+	 * rebuilds the exporter again: harmless, so not fatal.
+	 */
+	if ((sup->telemetry = t != NULL ? json_deep_copy(t) : NULL) == NULL &&
+	    t != NULL)
+		log_warnx("%s: out of memory keeping the telemetry config",
+		    __func__);
+	(void)otel_configure(sup->base, t, "supervisor", NULL, 0);
+	if (!first)
+		log_info("telemetry reconfigured: %s",
+		    reload_telemetry_target(t));
+	return (1);
+}
+
+/* The span's trigger: one word per way into reload_config(). */
+static const char *
+reload_trigger_name(const char *trigger)
+{
+	if (strcmp(trigger, "SIGHUP") == 0)
+		return ("sighup");
+	if (strcmp(trigger, "file watch") == 0)
+		return ("file");
+	if (strncmp(trigger, "ctl", 3) == 0)
+		return ("ctl");
+	if (trigger[0] == '@')
+		return ("chat");	/* /reload config or /reload bot */
+	return (trigger);
+}
+
+/* End the reload.config span; d is NULL when the file was refused. */
+static void
+reload_span_end(struct otel_span *sp, const char *outcome,
+    const struct cfg_diff *d, const char *err)
+{
+	otel_span_str(sp, "outcome", outcome);
+	if (d != NULL) {
+		otel_span_int(sp, "changes", (int64_t)d->changes.n);
+		otel_span_int(sp, "bot_reloads_needed", (int64_t)d->nbots);
+		otel_span_int(sp, "telemetry_reload_needed", d->telemetry != 0);
+		otel_span_int(sp, "restart_needed", (int64_t)d->restart.n);
+	}
+	otel_span_status(sp, err);
+	otel_span_end(sp);
+}
+
 static char *
 reload_fail_text(const char *err)
 {
@@ -221,38 +305,38 @@ reload_fail_text(const char *err)
 int
 reload_config(const char *trigger, char **text)
 {
-	struct cfg	*newc, *oldc = sup->cfg;
-	struct cfg_diff	*d;
-	char		 err[CFG_ERR_MAX];
-	uint64_t	 t0 = util_now_us();
+	struct cfg		*newc, *oldc = sup->cfg;
+	struct cfg_diff		*d = NULL;
+	struct otel_span	*sp;
+	char			 err[CFG_ERR_MAX];
+	const char		*outcome = "invalid";
+	uint64_t		 t0 = util_now_us();
 
 	if (text != NULL)
 		*text = NULL;
+	sp = otel_span_start("reload.config", NULL);
+	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
+	otel_span_str(sp, "by", trigger);
 	(void)sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
 	    "config (%s)", (unsigned long long)t0, trigger);
-	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) == NULL ||
-	    (d = cfg_diff(oldc, newc)) == NULL) {
-		if (newc != NULL)
-			snprintf(err, sizeof(err), "out of memory");
+	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) != NULL &&
+	    ((d = cfg_diff(oldc, newc)) == NULL ||
+	    cfg_carry_grace(newc, oldc) == -1)) {
+		/* Without its grace channels the new config would drop some. */
+		snprintf(err, sizeof(err), "out of memory");
+		outcome = "error";
+		cfg_diff_free(d);
 		cfg_free(newc);
+		newc = NULL;
+	}
+	if (newc == NULL) {
 		sup->reloads_failed++;
 		log_errorx("Config reload failed (%s): %s — keeping existing "
 		    "config", trigger, err);
 		(void)sd_notifyf("READY=1\nSTATUS=config reload failed: %s", err);
 		if (text != NULL)
 			*text = reload_fail_text(err);
-		return (-1);
-	}
-	if (cfg_carry_grace(newc, oldc) == -1) {
-		/* Without its grace channels the new config would drop some. */
-		cfg_diff_free(d);
-		cfg_free(newc);
-		sup->reloads_failed++;
-		log_errorx("Config reload failed (%s): out of memory — keeping "
-		    "existing config", trigger);
-		(void)sd_notifyf("READY=1\nSTATUS=config reload failed");
-		if (text != NULL)
-			*text = reload_fail_text("out of memory");
+		reload_span_end(sp, outcome, NULL, err);
 		return (-1);
 	}
 	sup->cfg = newc;
@@ -262,9 +346,17 @@ reload_config(const char *trigger, char **text)
 		if (log_open(newc->log_dir, "supervisor.log") == -1)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
 	reload_log(trigger, d);
+	/* Before any swap starts, so its reload.bot span has an exporter. */
+	if (reload_telemetry(0) && sp == NULL) {
+		/* Telemetry just came on: this reload is its first span. */
+		sp = otel_span_start("reload.config", NULL);
+		otel_span_str(sp, "trigger", reload_trigger_name(trigger));
+		otel_span_str(sp, "by", trigger);
+	}
 	reload_bots(d);
 	if (text == NULL)	/* watcher and SIGHUP: nobody gets a reply */
 		reload_notify_admins(d);
+	/* A telemetry change is in the diff: it reaches every worker too. */
 	if (!cfg_diff_empty(d))
 		reload_push();
 	sup->reloads_ok++;
@@ -272,6 +364,7 @@ reload_config(const char *trigger, char **text)
 		*text = cfg_diff_markdown(d);
 	log_debug("reload (%s) applied in %llu us", trigger,
 	    (unsigned long long)(util_now_us() - t0));
+	reload_span_end(sp, cfg_diff_empty(d) ? "unchanged" : "ok", d, NULL);
 	cfg_diff_free(d);
 	cfg_free(oldc);
 	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", newc->hash);

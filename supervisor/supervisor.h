@@ -121,6 +121,7 @@ struct sup {
 	uint64_t		 started_ms;
 	unsigned int		 reloads_ok;
 	unsigned int		 reloads_failed;
+	json_t			*telemetry;	/* "telemetry" in force (a copy) */
 };
 
 extern struct sup	*sup;
@@ -157,11 +158,13 @@ void		 swap_child_ready(struct child *);
 void		 swap_child_failed(struct child *, const char *reason);
 void		 swap_child_exited(struct child *);
 void		 swap_cancel_reply(void *arg);
+void		 swap_abandon_all(void);
 
 /* reload.c */
 json_t		*reload_sessiond_config(const struct cfg *);
 int		 reload_config(const char *trigger, char **text);
 void		 reload_push(void);
+int		 reload_telemetry(int first);
 
 /* watch.c */
 int		 watch_start(const char *path);

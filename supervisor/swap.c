@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/otel.h"
 #include "common/util.h"
 #include "supervisor.h"
 
@@ -33,7 +34,38 @@ struct swap {
 	struct child	*cand;		/* generation being brought up */
 	struct child	*old;		/* generation being drained */
 	int		 old_gen;
+	int		 new_gen;	/* candidate's generation, 0: none */
+	struct otel_span *span;		/* reload.bot, or NULL (telemetry off) */
 };
+
+static const char *const swap_kind_names[] = {
+	[SWAP_REPLACE] = "replace",
+	[SWAP_ADD] = "add",
+	[SWAP_REMOVE] = "remove"
+};
+
+/* A phase of the swap as a span event, naming the generation it concerns. */
+static void
+swap_event(struct swap *s, const char *name, int gen)
+{
+	char	g[16];
+
+	if (s->span == NULL)
+		return;
+	snprintf(g, sizeof(g), "%d", gen);
+	otel_span_event(s->span, name, "generation", g);
+}
+
+/* End the reload.bot span: error is NULL on success. */
+static void
+swap_span_end(struct swap *s, const char *error)
+{
+	otel_span_str(s->span, "kind", swap_kind_names[s->kind]);
+	otel_span_int(s->span, "generation.new", s->new_gen);
+	otel_span_status(s->span, error);
+	otel_span_end(s->span);
+	s->span = NULL;
+}
 
 /*
  * End the swap: one structured log line, the bot's "last reload" for ctl
@@ -61,6 +93,7 @@ swap_finish(struct swap *s, int ok, const char *fmt, const char *detail)
 	    "(%s)", when, ok ? "ok" : "failed", (unsigned long long)(now - s->t0),
 	    s->by, s->why);
 	b->swap_dups = b->swap_resent = 0;	/* sessiond reports them */
+	swap_span_end(s, ok ? NULL : detail);
 	if (s->reply != NULL)
 		s->reply(s->arg, ok, text);
 	b->swap = NULL;
@@ -99,6 +132,11 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 	snprintf(s->why, sizeof(s->why), "%s", why);
 	b->swap = s;
 	s->old_gen = b->active != NULL ? b->active->gen : 0;
+	s->span = otel_span_start("reload.bot", NULL);
+	otel_span_str(s->span, "bot", b->key);
+	otel_span_str(s->span, "by", by);
+	otel_span_str(s->span, "reason", why);
+	otel_span_int(s->span, "generation.old", s->old_gen);
 	log_info("swap: %s of %s requested by %s (%s)", b->in_config ?
 	    "reload" : "removal", b->key, by, why);
 
@@ -109,6 +147,7 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 			return (0);
 		}
 		b->active = NULL;
+		swap_event(s, "drain", s->old->gen);
 		child_drain(s->old);
 		return (0);
 	}
@@ -124,6 +163,8 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 		    "cannot spawn a worker");
 		return (-1);
 	}
+	s->new_gen = s->cand->gen;
+	swap_event(s, "spawn", s->new_gen);
 	return (0);
 }
 
@@ -138,13 +179,16 @@ swap_child_ready(struct child *c)
 	if (s == NULL || s->cand != c)
 		return;
 	s->t_ready = util_now_ms();
+	swap_event(s, "ready", c->gen);
 	s->old = b->active;
 	b->active = c;
 	b->candidate = NULL;
 	b->up_ms = s->t_ready;
 	c->state = CS_ACTIVE;
 	child_route(c);
+	swap_event(s, "route", c->gen);
 	if (s->old != NULL) {
+		swap_event(s, "drain", s->old->gen);
 		child_drain(s->old);
 		return;
 	}
@@ -192,6 +236,7 @@ swap_child_exited(struct child *c)
 	if (s->old != c)
 		return;
 	s->old = NULL;
+	swap_event(s, "reaped", c->gen);
 	if (s->kind == SWAP_REMOVE) {
 		swap_finish(s, 1, "✅ Removed %s%s", "");
 		return;
@@ -211,4 +256,18 @@ swap_cancel_reply(void *arg)
 	TAILQ_FOREACH(b, &sup->bots, entry)
 		if (b->swap != NULL && b->swap->arg == arg)
 			b->swap->reply = NULL;
+}
+
+/*
+ * The supervisor stops with swaps still going: their spans end as errors,
+ * so the collector sees them (nobody is left to get a reply).
+ */
+void
+swap_abandon_all(void)
+{
+	struct bot	*b;
+
+	TAILQ_FOREACH(b, &sup->bots, entry)
+		if (b->swap != NULL)
+			swap_span_end(b->swap, "supervisor stopped");
 }

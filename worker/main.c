@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -17,15 +18,25 @@
 
 #include "adapter.h"
 #include "common/log.h"
+#include "common/otel.h"
 #include "common/util.h"
 #include "worker.h"
 
 /* Inbound held while sessiond's link is down (at start, or a relink). */
 #define WORKER_PENDING_MAX	256
+/* message.inbound spans waiting for their INBOUND_ACK; then the oldest go. */
+#define WORKER_UNACKED_MAX	1024
+#define WORKER_OTEL_WAIT_MS	1000	/* at exit, for the last spans */
 
 struct pending {
 	STAILQ_ENTRY(pending)	 entry;
 	json_t			*msg;
+};
+
+struct unacked {
+	TAILQ_ENTRY(unacked)	 entry;
+	char			*id;		/* the message's "id" */
+	struct otel_span	*span;		/* message.inbound */
 };
 
 static struct worker		 worker_store;
@@ -34,6 +45,9 @@ static struct proc		 wproc = { .role = "worker" };
 static char			 worker_hash[65];
 static STAILQ_HEAD(, pending)	 pendq = STAILQ_HEAD_INITIALIZER(pendq);
 static unsigned int		 npend;
+static TAILQ_HEAD(, unacked)	 ackq = TAILQ_HEAD_INITIALIZER(ackq);
+static unsigned int		 nunacked;
+static json_t			*worker_telemetry;	/* in force (a copy) */
 
 /*
  * Leave the event loop; main() then stops the adapter (and with it the
@@ -82,6 +96,114 @@ worker_failed(const char *fmt, ...)
 	worker_exit(1);
 }
 
+/*
+ * Export this worker's spans as the config's "telemetry" says, when it
+ * differs from the one in force (always when first).  The resource names
+ * the bot and generation, so every span tells which worker it came from.
+ */
+static void
+worker_telemetry_apply(const json_t *config, int first)
+{
+	json_t	*t = json_object_get(config, "telemetry");
+
+	if (!json_is_object(t))
+		t = NULL;
+	if (!first && (t == NULL ? worker_telemetry == NULL :
+	    worker_telemetry != NULL && json_equal(t, worker_telemetry)))
+		return;
+	json_decref(worker_telemetry);
+	/* Without the copy a later update merely rebuilds it again. */
+	if ((worker_telemetry = t != NULL ? json_deep_copy(t) : NULL) == NULL &&
+	    t != NULL)
+		log_warnx("%s: out of memory keeping the telemetry config",
+		    __func__);
+	(void)otel_configure(wproc.base, t, "worker", wproc.bot, wproc.gen);
+	if (!first)
+		log_info("telemetry reconfigured: %s", otel_enabled() ?
+		    "on" : "off");
+}
+
+static void
+worker_unacked_end(struct unacked *u, const char *error)
+{
+	TAILQ_REMOVE(&ackq, u, entry);
+	nunacked--;
+	otel_span_status(u->span, error);
+	otel_span_end(u->span);
+	free(u->id);
+	free(u);
+}
+
+/* No INBOUND_ACK will come for these (link gone, exiting): end them all. */
+static void
+worker_unacked_fail(const char *why)
+{
+	struct unacked	*u;
+
+	while ((u = TAILQ_FIRST(&ackq)) != NULL)
+		worker_unacked_end(u, why);
+}
+
+/* sessiond has message id: its span is complete. */
+static void
+worker_unacked_ack(const char *id)
+{
+	struct unacked	*u;
+
+	if (id == NULL)
+		return;
+	/* Acks come in order, so this is normally the first entry. */
+	TAILQ_FOREACH(u, &ackq, entry)
+		if (strcmp(u->id, id) == 0) {
+			worker_unacked_end(u, NULL);
+			return;
+		}
+}
+
+/*
+ * Start msg's message.inbound span and put its traceparent in msg, so
+ * sessiond's spans join the trace.  Telemetry off: nothing at all.
+ * Returns the entry waiting for the ack, or NULL.
+ */
+static struct unacked *
+worker_trace_inbound(json_t *msg)
+{
+	const char		*id;
+	char			 tp[OTEL_TRACEPARENT_LEN];
+	struct otel_span	*sp;
+	struct unacked		*u;
+
+	id = json_string_value(json_object_get(msg, "id"));
+	if (id == NULL || (sp = otel_span_start("message.inbound", NULL)) ==
+	    NULL)
+		return (NULL);
+	otel_span_str(sp, "message.id", id);
+	otel_span_str(sp, "channel", json_string_value(json_object_get(msg,
+	    "channel")));
+	otel_span_str(sp, "platform", json_string_value(json_object_get(
+	    worker->config, "platform")));
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (u->id = strdup(id)) == NULL ||
+	    json_object_set_new(msg, "traceparent",
+	    json_string(otel_span_traceparent(sp, tp))) == -1) {
+		/* The message matters more than its span: send it untraced. */
+		log_warnx("%s: out of memory tracing inbound %s", __func__, id);
+		if (u != NULL)
+			free(u->id);
+		free(u);
+		otel_span_drop(sp);
+		return (NULL);
+	}
+	u->span = sp;
+	if (nunacked >= WORKER_UNACKED_MAX) {
+		otel_span_event(TAILQ_FIRST(&ackq)->span, "no ack", NULL, NULL);
+		worker_unacked_end(TAILQ_FIRST(&ackq), NULL);
+	}
+	TAILQ_INSERT_TAIL(&ackq, u, entry);
+	nunacked++;
+	return (u);
+}
+
 static void
 worker_pending_flush(void)
 {
@@ -95,22 +217,29 @@ worker_pending_flush(void)
 	}
 }
 
-/* Hand msg (taken) to sessiond, or hold it until the link is back. */
+/*
+ * Hand msg (taken) to sessiond, or hold it until the link is back.  Every
+ * adapter's messages pass here, so this is where message.inbound starts.
+ */
 void
 worker_inbound(json_t *msg)
 {
-	struct pending	*p;
+	struct pending	*p = NULL;
+	struct unacked	*u;
 
 	if (msg == NULL)
 		return;
-	if (worker->link != NULL) {
-		(void)ipc_send(worker->link, IPC_INBOUND, msg);
-		return;
-	}
-	if (npend >= WORKER_PENDING_MAX || (p = malloc(sizeof(*p))) == NULL) {
+	if (worker->link == NULL && (npend >= WORKER_PENDING_MAX ||
+	    (p = malloc(sizeof(*p))) == NULL)) {
 		log_warnx("no sessiond link; dropped inbound %s",
 		    json_string_value(json_object_get(msg, "id")));
 		json_decref(msg);
+		return;
+	}
+	u = worker_trace_inbound(msg);
+	if (p == NULL) {
+		if (ipc_send(worker->link, IPC_INBOUND, msg) == -1 && u != NULL)
+			worker_unacked_end(u, "cannot send to sessiond");
 		return;
 	}
 	p->msg = msg;
@@ -157,6 +286,7 @@ worker_start(json_t *config)
 	const char	*platform;
 
 	worker->config_ms = util_now_ms();
+	worker_telemetry_apply(config, 1);
 	if (proc_config_hash(config, worker_hash) == -1) {
 		worker_failed("cannot hash the config");
 		return;
@@ -182,6 +312,9 @@ worker_on_config(json_t *config, int first)
 		return;
 	}
 	log_info("config updated");
+	/* Not while exiting: worker_cleanup() is flushing the exporter. */
+	if (!worker->exiting)
+		worker_telemetry_apply(config, 0);
 	if (worker->ad_state != NULL && !worker->exiting)
 		worker->ad->config_update(worker->ad_state, config);
 }
@@ -203,6 +336,7 @@ worker_link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case IPC_INBOUND_ACK:
 		id = json_string_value(json_object_get(m->body, "id"));
+		worker_unacked_ack(id);
 		if (worker->ad_state != NULL)
 			worker->ad->inbound_ack(worker->ad_state, id);
 		break;
@@ -224,6 +358,7 @@ worker_link_closed(struct ipc_chan *ch, const char *why, void *arg)
 {
 	ipc_chan_free(ch);
 	worker->link = NULL;
+	worker_unacked_fail("sessiond link closed");
 	if (worker->draining || worker->exiting)
 		return;
 	/* Also seen at shutdown, when sessiond stops first: not a warning. */
@@ -239,8 +374,10 @@ worker_attach(struct ipc_msg *m)
 		log_warnx("ATTACH without a descriptor; ignored");
 		return;
 	}
-	if (worker->link != NULL)
+	if (worker->link != NULL) {
 		ipc_chan_free(worker->link);
+		worker_unacked_fail("sessiond link replaced");
+	}
 	worker->link = ipc_chan_new(wproc.base, m->fd, "sessiond link",
 	    worker_link_msg, worker_link_closed, NULL);
 	if (worker->link == NULL) {
@@ -304,6 +441,15 @@ worker_cleanup(void)
 		(void)ipc_flush_blocking(wproc.parent, 1000);
 	if (worker->link != NULL)
 		(void)ipc_flush_blocking(worker->link, 1000);
+	worker_unacked_fail("worker exited");
+	/*
+	 * The loop has returned (worker_exit() only breaks it), so running it
+	 * again here to send the last spans is not reentrant.  Bounded well
+	 * within the supervisor's exit grace.
+	 */
+	otel_shutdown(WORKER_OTEL_WAIT_MS);
+	json_decref(worker_telemetry);
+	worker_telemetry = NULL;
 	json_decref(worker->config);
 	worker->config = NULL;
 }

@@ -1219,7 +1219,7 @@ test_worker_json(void **state)
 	    "\"mattermost\",\"workingDirectory\":\"/2\"}],\"key\":"
 	    "\"mattermost:b\",\"logDir\":\"/l\",\"logLevel\":\"warn\","
 	    "\"platform\":\"mattermost\",\"reconnectTimeoutMs\":1234,"
-	    "\"token\":\"tb\",\"url\":\"https://mm\"}");
+	    "\"telemetry\":null,\"token\":\"tb\",\"url\":\"https://mm\"}");
 	free(s);
 	json_decref(w);
 	/* Channel without "bot": the first bot in sorted order, "a". */
@@ -1238,7 +1238,8 @@ test_worker_json(void **state)
 	    "\"bot\":\"s\",\"botAccess\":null,\"channels\":[{\"id\":\"c3\","
 	    "\"platform\":\"slack\",\"workingDirectory\":\"/3\"}],\"key\":"
 	    "\"slack:s\",\"logDir\":\"/l\",\"logLevel\":\"warn\",\"platform\":"
-	    "\"slack\",\"reconnectTimeoutMs\":1234,\"token\":\"xoxb\"}");
+	    "\"slack\",\"reconnectTimeoutMs\":1234,\"telemetry\":null,"
+	    "\"token\":\"xoxb\"}");
 	free(s);
 	json_decref(w);
 	T_n = parse_q(SLACK);
@@ -1250,6 +1251,62 @@ test_worker_json(void **state)
 	    "reconnectTimeoutMs")), 10000);
 	json_decref(w);
 	assert_null(cfg_worker_json(T_n, NULL));
+}
+
+/*
+ * Every worker exports its own spans, so its config carries the root's
+ * telemetry object; a telemetry-only change reaches the workers as a live
+ * change (CONFIG_UPDATE), never as a bot reload or a restart.
+ */
+static void
+test_worker_json_telemetry(void **state)
+{
+	struct cfg_diff	*d;
+	json_t		*w, *t;
+	char		*s;
+
+	d = diff_q(BASE, variant(BASE, "telemetry", "{'otlpEndpoint':"
+	    "'http://127.0.0.1:4318','authEnv':'OTEL_AUTH',"
+	    "'captureContent':true}", NULL));
+	assert_int_equal(d->telemetry, 1);
+	assert_int_equal(d->nbots, 0);
+	assert_list(&d->restart, NULL);
+	assert_list(&d->changes, "telemetry config updated", NULL);
+	assert_false(cfg_diff_empty(d));
+
+	w = cfg_worker_json(T_o, &T_o->bots[0]);
+	assert_non_null(w);
+	assert_true(json_is_null(json_object_get(w, "telemetry")));
+	json_decref(w);
+
+	w = cfg_worker_json(T_n, &T_n->bots[0]);
+	assert_non_null(w);
+	t = json_object_get(w, "telemetry");
+	assert_true(json_is_object(t));
+	s = json_dumps(t, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(s, "{\"authEnv\":\"OTEL_AUTH\","
+	    "\"captureContent\":true,\"otlpEndpoint\":"
+	    "\"http://127.0.0.1:4318\"}");
+	free(s);
+	/* A copy: the worker's JSON never aliases the loaded config. */
+	assert_ptr_not_equal(t, json_object_get(T_n->root, "telemetry"));
+	json_decref(w);
+	teardown(state);
+
+	/* An endpoint change alone: still no bot reload, no restart. */
+	d = diff_q(variant(BASE, "telemetry", "{'otlpEndpoint':'http://a:1'}",
+	    NULL), variant(BASE, "telemetry", "{'otlpEndpoint':'http://b:2',"
+	    "'exporterType':'otlp-http'}", NULL));
+	assert_int_equal(d->telemetry, 1);
+	assert_int_equal(d->nbots, 0);
+	assert_list(&d->restart, NULL);
+	teardown(state);
+
+	/* Unchanged telemetry: nothing at all. */
+	d = diff_q(variant(BASE, "telemetry", "{'filePath':'/t.jsonl'}", NULL),
+	    variant(BASE, "telemetry", "{'filePath':'/t.jsonl'}", NULL));
+	assert_int_equal(d->telemetry, 0);
+	assert_true(cfg_diff_empty(d));
 }
 
 static void
@@ -1330,6 +1387,7 @@ main(void)
 		cmocka_unit_test_teardown(test_scalars_live, teardown),
 		cmocka_unit_test_teardown(test_restart, teardown),
 		cmocka_unit_test_teardown(test_worker_json, teardown),
+		cmocka_unit_test_teardown(test_worker_json_telemetry, teardown),
 		cmocka_unit_test_teardown(test_markdown, teardown),
 	};
 

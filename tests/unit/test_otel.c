@@ -891,6 +891,39 @@ http_auth(void)
 	unsetenv("OTEL_UNIT_AUTH");
 }
 
+/* A daemon exits from inside a callback: shutdown cannot run the loop. */
+static void
+shutdown_from_callback(int fd, short what, void *arg)
+{
+	int	i;
+
+	for (i = 0; i < 3; i++)
+		otel_span_end(otel_span_start("http.at-exit", NULL));
+	otel_shutdown(2000);
+	*(int *)arg = 1;
+}
+
+static void
+http_shutdown_in_callback(void)
+{
+	struct event	*ev;
+	struct timeval	 tv = { 0, 0 };
+	json_t		*got;
+	int		 done = 0;
+
+	setenv("OTEL_UNIT_AUTH", "Bearer unit-secret", 1);
+	http_configure("OTEL_UNIT_AUTH");	/* the fake still wants it */
+	ev = evtimer_new(t.base, shutdown_from_callback, &done);
+	assert_non_null(ev);
+	assert_int_equal(evtimer_add(ev, &tv), 0);
+	assert_int_equal(event_base_loop(t.base, EVLOOP_ONCE), 0);
+	assert_true(done);
+	event_free(ev);
+	got = fake_spans("http.at-exit");
+	assert_int_equal(json_array_size(got), 3);
+	json_decref(got);
+}
+
 static void
 test_http_fake(void **state)
 {
@@ -911,6 +944,7 @@ test_http_fake(void **state)
 	otel_shutdown(2000);
 	otel_get_stats(&st);
 	assert_int_equal(st.queued, 0);
+	http_shutdown_in_callback();
 	curl_global_cleanup();
 	fake_stop();
 }
