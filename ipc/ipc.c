@@ -45,6 +45,7 @@ static const struct {
 	[IPC_CURSORS]		= { "CURSORS",		"channels:o" },
 	[IPC_NOTIFY]		= { "NOTIFY",		"bot:s channel:s text:s" },
 	[IPC_SWAP_STATS]	= { "SWAP_STATS",	"bot:s generation:i dups:i resent:i" },
+	[IPC_HOOKS_RESULT]	= { "HOOKS_RESULT",	"ref:i ok:b text:s" },
 };
 
 const char *

@@ -55,6 +55,7 @@ enum ipc_type {
 	IPC_CURSORS,
 	IPC_NOTIFY,
 	IPC_SWAP_STATS,
+	IPC_HOOKS_RESULT,
 	IPC_TYPE_MAX
 };
 

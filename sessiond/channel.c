@@ -318,23 +318,24 @@ ev_hook(void *arg, void *tok, const char *type, const json_t *input)
 
 /*
  * Re-read the channel's hooks, because of why.  manual (/reload hooks)
- * always answers; otherwise only if hooks.notifyOnAutoReload.
+ * always answers in the channel; otherwise only if
+ * hooks.notifyOnAutoReload.  msg gets the outcome; 0 if reloaded.
  */
-static void
+static int
 chan_reload_hooks(struct chan *c, const char *root, const char *why,
-    int manual)
+    int manual, char *msg, size_t len)
 {
 	struct chan_conf	 cc;
-	char			 msg[1536];
 	uint64_t		 t0 = util_now_ms();
+	int			 rc;
 	struct otel_span	*span = otel_span_start("reload.hooks", NULL);
 
 	otel_span_str(span, "channel", c->id);
 	otel_span_str(span, "trigger", why);
 	if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1)
 		cc.cwd = NULL;
-	if (chook_load(&c->hooks, c, cc.cwd, chan_hooks_saved, msg,
-	    sizeof(msg)) == 0) {
+	if ((rc = chook_load(&c->hooks, c, cc.cwd, chan_hooks_saved, msg,
+	    len)) == 0) {
 		otel_span_int(span, "hooks", (int64_t)hooks_count(c->hooks.hs));
 		otel_span_int(span, "files", (int64_t)c->hooks.hs->nfiles);
 		log_info("channel %s: hooks reloaded (%s): %zu from %zu files "
@@ -352,12 +353,35 @@ chan_reload_hooks(struct chan *c, const char *root, const char *why,
 	if (manual || json_is_true(json_object_get(json_object_get(
 	    sd->config, "hooks"), "notifyOnAutoReload")))
 		chan_say(c, root, msg);
+	return (rc);
 }
 
 static void
 chan_hooks_saved(void *owner)
 {
-	chan_reload_hooks(owner, "", "file saved", 0);
+	char	msg[1536];
+
+	(void)chan_reload_hooks(owner, "", "file saved", 0, msg, sizeof(msg));
+}
+
+/* `ctl reload-hooks CHANNEL`: every channel with that id (any bot). */
+int
+chan_ctl_reload_hooks(const char *id, char *msg, size_t len)
+{
+	struct chan	*c;
+	int		 rc = -1, n = 0;
+
+	TAILQ_FOREACH(c, &chans, entry)
+		if (strcmp(c->id, id) == 0) {
+			n++;
+			rc = chan_reload_hooks(c, "", "ctl reload-hooks", 0,
+			    msg, len);
+		}
+	if (n == 0)
+		snprintf(msg, len, "❌ No channel %s has had a session since "
+		    "sessiond started: its hooks load with its first message",
+		    id);
+	return (rc);
 }
 
 /* Load the hooks for a session about to open, unless they are current. */
@@ -387,6 +411,7 @@ chan_config_changed(void)
 {
 	struct chan		*c;
 	struct chan_conf	 cc;
+	char			 msg[1536];
 
 	TAILQ_FOREACH(c, &chans, entry) {
 		if (c->hooks.hs == NULL)
@@ -396,7 +421,8 @@ chan_config_changed(void)
 			    "are dropped", c->id);
 			chook_drop(&c->hooks, c);
 		} else if (!chook_current(&c->hooks, cc.cwd))
-			chan_reload_hooks(c, "", "config changed", 0);
+			(void)chan_reload_hooks(c, "", "config changed", 0,
+			    msg, sizeof(msg));
 	}
 }
 
@@ -619,6 +645,8 @@ chan_status(struct chan *c, const char *root)
 static int
 chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 {
+	char	msg[1536];
+
 	switch (cmd) {
 	case CMD_STOP:
 		if (c->busy && c->bs != NULL) {
@@ -638,7 +666,8 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		chan_status(c, root);
 		return (1);
 	case CMD_RELOAD_HOOKS:
-		chan_reload_hooks(c, root, "/reload hooks", 1);
+		(void)chan_reload_hooks(c, root, "/reload hooks", 1, msg,
+		    sizeof(msg));
 		return (1);
 	case CMD_NEW:
 		if (c->busy && c->bs != NULL)

@@ -75,6 +75,18 @@ sd_on_config(json_t *config, int first)
 }
 
 static void
+sd_reload_hooks(struct ipc_msg *m)
+{
+	char	msg[1536];
+	int	ok;
+
+	ok = chan_ctl_reload_hooks(json_string_value(json_object_get(m->body,
+	    "channel")), msg, sizeof(msg)) == 0;
+	(void)ipc_send(sproc.parent, IPC_HOOKS_RESULT, json_pack("{s:O,s:b,s:s}",
+	    "ref", json_object_get(m->body, "ref"), "ok", ok, "text", msg));
+}
+
+static void
 sd_on_msg(struct ipc_msg *m)
 {
 	switch (m->hdr.type) {
@@ -88,6 +100,9 @@ sd_on_msg(struct ipc_msg *m)
 		stream_post(json_string_value(json_object_get(m->body, "bot")),
 		    json_string_value(json_object_get(m->body, "channel")), "",
 		    json_string_value(json_object_get(m->body, "text")));
+		break;
+	case IPC_RELOAD_HOOKS:
+		sd_reload_hooks(m);
 		break;
 	case IPC_ROUTE:
 		link_route(json_string_value(json_object_get(m->body, "bot")),

@@ -108,6 +108,8 @@ void		 stream_post(const char *bot, const char *channel,
 void		 chan_inbound(struct link *, json_t *msg);
 void		 chan_free_all(void);
 void		 chan_config_changed(void);
+int		 chan_ctl_reload_hooks(const char *channel, char *msg,
+		    size_t len);
 int		 chan_conf_get(const char *channel, const char *bot, int is_dm,
 		    struct chan_conf *);
 

@@ -561,6 +561,11 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 			goto unexpected;
 		admin_request(m);
 		break;
+	case IPC_HOOKS_RESULT:
+		if (c->role != ROLE_SESSIOND)
+			goto unexpected;
+		control_hooks_result(m);
+		break;
 	case IPC_RELINK:
 		/* Its sessiond link closed while sessiond lives on: relink. */
 		if (c->role != ROLE_WORKER)

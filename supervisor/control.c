@@ -6,6 +6,7 @@
  * the swap).  The socket is mode 0600 and the peer's uid is checked with
  * SO_PEERCRED: only our own user (or root) may drive the bridge.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,20 +27,30 @@
 
 #define CTL_LINE_MAX	4096
 
+#define CTL_HOOKS_MS	10000	/* sessiond answers a reload-hooks at once */
+
 struct ctl_conn {
 	struct bufferevent	*bev;
 	int			 waiting;	/* an async reply is pending */
 	int			 replied;	/* reply queued: close once sent */
+	int64_t			 hooks_ref;	/* reload-hooks sent to sessiond */
+	struct event		*hooks_tmo;
+	TAILQ_ENTRY(ctl_conn)	 hooks_entry;	/* in C.hooks while waiting */
 };
 
 static struct {
 	struct evconnlistener	*lis;
 	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-} C;
+	TAILQ_HEAD(, ctl_conn)	 hooks;		/* waiting for HOOKS_RESULT */
+} C = { .hooks = TAILQ_HEAD_INITIALIZER(C.hooks) };
 
 static void
 ctl_conn_free(struct ctl_conn *cc)
 {
+	if (cc->hooks_ref != 0)
+		TAILQ_REMOVE(&C.hooks, cc, hooks_entry);
+	if (cc->hooks_tmo != NULL)
+		event_free(cc->hooks_tmo);
 	if (cc->waiting)
 		swap_cancel_reply(cc);
 	bufferevent_free(cc->bev);
@@ -65,6 +76,11 @@ ctl_reply(void *arg, int ok, const char *text)
 
 	cc->waiting = 0;
 	cc->replied = 1;
+	if (cc->hooks_ref != 0)
+		TAILQ_REMOVE(&C.hooks, cc, hooks_entry);
+	cc->hooks_ref = 0;
+	if (cc->hooks_tmo != NULL)
+		evtimer_del(cc->hooks_tmo);
 	j = json_pack("{s:b,s:s}", "ok", ok, "text", text != NULL ? text : "");
 	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
@@ -93,6 +109,57 @@ ctl_reload_bot(struct ctl_conn *cc, const char *name)
 }
 
 static void
+ctl_hooks_tmo(int fd, short ev, void *arg)
+{
+	ctl_reply(arg, 0, "sessiond did not answer");
+}
+
+/* sessiond reloads the channel's hooks and answers with HOOKS_RESULT. */
+static void
+ctl_reload_hooks(struct ctl_conn *cc, const char *channel)
+{
+	static int64_t	next_ref;
+	struct timeval	tv = { CTL_HOOKS_MS / 1000, 0 };
+
+	if (channel == NULL) {
+		ctl_reply(cc, 0, "usage: ctl reload-hooks CHANNEL");
+		return;
+	}
+	if (sup->sessiond == NULL || sup->sessiond->chan == NULL ||
+	    sup->sessiond->state != CS_ACTIVE) {
+		ctl_reply(cc, 0, "sessiond is not running");
+		return;
+	}
+	cc->hooks_ref = ++next_ref;
+	TAILQ_INSERT_TAIL(&C.hooks, cc, hooks_entry);
+	if ((cc->hooks_tmo = evtimer_new(sup->base, ctl_hooks_tmo, cc)) ==
+	    NULL || evtimer_add(cc->hooks_tmo, &tv) == -1 ||
+	    ipc_send(sup->sessiond->chan, IPC_RELOAD_HOOKS, json_pack(
+	    "{s:I,s:s}", "ref", (json_int_t)cc->hooks_ref, "channel",
+	    channel)) == -1) {
+		ctl_reply(cc, 0, "cannot ask sessiond");
+		return;
+	}
+	cc->waiting = 1;
+}
+
+/* sessiond's answer to a reload-hooks: reply to whoever still waits. */
+void
+control_hooks_result(struct ipc_msg *m)
+{
+	json_int_t	 ref = json_integer_value(json_object_get(m->body, "ref"));
+	struct ctl_conn	*cc;
+
+	TAILQ_FOREACH(cc, &C.hooks, hooks_entry)
+		if (cc->hooks_ref == ref) {
+			ctl_reply(cc, json_is_true(json_object_get(m->body,
+			    "ok")), json_string_value(json_object_get(m->body,
+			    "text")));
+			return;
+		}
+}
+
+static void
 ctl_dispatch(struct ctl_conn *cc, const char *line)
 {
 	json_t		*req;
@@ -113,6 +180,8 @@ ctl_dispatch(struct ctl_conn *cc, const char *line)
 		ctl_reply(cc, ok, text != NULL ? text : "out of memory");
 	} else if (strcmp(cmd, "reload-bot") == 0) {
 		ctl_reload_bot(cc, arg);
+	} else if (strcmp(cmd, "reload-hooks") == 0) {
+		ctl_reload_hooks(cc, arg);
 	} else if (strcmp(cmd, "reopen-logs") == 0) {
 		sup_reopen_logs();
 		ctl_reply(cc, 1, "logs reopened");

@@ -22,7 +22,8 @@ static int
 ctl_usage(void)
 {
 	fprintf(stderr, "usage: copilot-bridge ctl [-c config] [-s socket] "
-	    "status | reload | reload-bot NAME | reopen-logs\n");
+	    "status | reload | reload-bot NAME | reload-hooks CHANNEL | "
+	    "reopen-logs\n");
 	return (2);
 }
 
@@ -100,7 +101,8 @@ ctl_main(const char *sockpath, int argc, char *argv[])
 
 	if (argc < 1 || argc > 2)
 		return (ctl_usage());
-	if ((strcmp(argv[0], "reload-bot") == 0) != (argc == 2))
+	if ((strcmp(argv[0], "reload-bot") == 0 ||
+	    strcmp(argv[0], "reload-hooks") == 0) != (argc == 2))
 		return (ctl_usage());
 	req = json_pack("{s:s,s:s?}", "cmd", argv[0], "arg",
 	    argc == 2 ? argv[1] : NULL);

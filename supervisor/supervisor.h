@@ -174,6 +174,7 @@ void		 watch_stop(void);
 int		 control_start(const char *path);
 void		 control_stop(void);
 char		*control_status_text(void);
+void		 control_hooks_result(struct ipc_msg *);
 
 /* ctl.c */
 int		 ctl_main(const char *sockpath, int argc, char *argv[]);

@@ -270,3 +270,34 @@ def test_a_hundred_workspaces_leave_no_watch_behind(bridge_factory, tmp_path,
         assert b.sessiond() == sd
     finally:
         fake.stop()
+
+
+def test_ctl_reload_hooks(bridge_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    hooks = ws / "hooks.json"
+    hooks.write_text(hooks_file(DENY))
+    b = bridge_factory(bots=("a",), start=False)
+    fake = bridge_factory.fake
+    chan = fake.channel("town-square")["id"]
+    b.config["channels"][0].update(id=chan, triggerMode="all", workingDirectory=str(ws))
+    b.config["defaults"] = {"allowWorkspaceHooks": True}
+    b.write_config(b.config)
+    b.start()
+    r = b.ctl("reload-hooks", chan)
+    assert r.returncode != 0 and "has had a session" in r.stdout + r.stderr, r
+    bot = fake.user("a")["id"]
+    fake.post("alice", chan, "open the session")
+    wait_for(lambda: any(p["user_id"] == bot for p in fake.control(
+        "GET", f"/channels/{chan}/posts")["posts"]), timeout=10, what="the answer")
+    save(hooks, hooks_file(commands=[
+        {"type": "command", "bash": "true"}, {"type": "command", "bash": "true"}]))
+    r = b.ctl("reload-hooks", chan)
+    assert r.returncode == 0, r
+    assert "✅ Hooks reloaded: 2 hooks from 1 file" in r.stdout
+    hooks.write_text('{"hooks": {\n  "preToolUse": [,]\n}}\n')
+    r = b.ctl("reload-hooks", chan)
+    assert r.returncode != 0, r
+    assert re.search(r"hooks\.json:2:\d+: .* — previous hooks kept", r.stdout + r.stderr), r
+    assert b.ctl("reload-hooks").returncode != 0          # usage
