@@ -4,14 +4,13 @@
  * A span is a small struct until it ends; then it waits in its exporter's
  * bounded queue and is encoded only when a batch goes out, so a slow or
  * dead collector costs at most OTEL_QUEUE_MAX spans plus one encoded batch.
- * Each HTTP exporter owns a curl multi handle driven by the caller's libevent
- * loop (curl's hiperfifo pattern, as worker/net.c, which common/ may not
- * use), sends one request at a time and retries 5xx, 429 and I/O errors with
- * backoff.  A reconfigured exporter is moved to a draining list where it
- * keeps sending what it holds for at most OTEL_FLUSH_MS.
+ * Each HTTP exporter sends through its own common/net on the caller's
+ * libevent loop, one request at a time, and retries 5xx, 429 and I/O errors
+ * with backoff.  A reconfigured exporter is moved to a draining list where
+ * it keeps sending what it holds for at most OTEL_FLUSH_MS.
  *
- * Exporters are freed from their own zero-delay "reap" timer, never from a
- * curl callback or from within curl_multi_info_read()'s loop.
+ * Exporters are freed from their own zero-delay "reap" timer, never from
+ * inside a request's callback.
  *
  * Single-threaded: everything here runs on the loop thread.
  */
@@ -36,6 +35,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "net.h"
 #include "otel.h"
 #include "util.h"
 
@@ -81,14 +81,8 @@ enum otel_kind {
 	OTEL_FILE
 };
 
-struct otel_exp;
-
-struct otel_sock {
-	LIST_ENTRY(otel_sock)	 entry;
-	struct otel_exp		*e;
-	curl_socket_t		 fd;
-	struct event		*ev;
-};
+#define OTEL_HDRS_MAX	3	/* Content-Type, Authorization, NULL */
+#define OTEL_RESP_MAX	(64 * 1024)	/* the collector's answer, unused */
 
 struct otel_exp {
 	TAILQ_ENTRY(otel_exp)	 entry;
@@ -103,16 +97,13 @@ struct otel_exp {
 	struct event		*tick;		/* batch delay or retry backoff */
 	struct event		*reap;		/* drain deadline, or drained */
 
-	/* HTTP: the batch out (or waiting to retry) and its transfer. */
+	/* HTTP: the batch out (or waiting to retry) and its request. */
 	char			*body;
 	size_t			 nbody;
-	CURLM			*multi;
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	struct event		*curl_timer;
-	LIST_HEAD(, otel_sock)	 socks;
+	struct net		*net;
+	struct net_req		*req;
+	char			*hdrs[OTEL_HDRS_MAX];
 	struct backoff		 bo;
-	char			 errbuf[CURL_ERROR_SIZE];
 
 	uint64_t		 sent, dropped, retries;
 	long			 rep_why;	/* last reason logged, 0: none */
@@ -669,168 +660,19 @@ exp_report_ok(struct otel_exp *e)
 	e->rep_why = 0;
 }
 
-/* ------------------------------------------------------------ curl */
+/* ------------------------------------------------------------ exporting */
 
-static void
-exp_check_done(struct otel_exp *);
-
-static void
-exp_sock_event(int fd, short what, void *arg)
-{
-	struct otel_sock	*s = arg;
-	struct otel_exp		*e = s->e;
-	int			 running, action = 0;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	/* s may be freed inside this call (CURL_POLL_REMOVE). */
-	if (curl_multi_socket_action(e->multi, fd, action, &running) !=
-	    CURLM_OK)
-		log_warnx("otel: curl_multi_socket_action failed");
-	exp_check_done(e);
-}
-
-static void
-exp_sock_free(struct otel_sock *s)
-{
-	LIST_REMOVE(s, entry);
-	if (s->ev != NULL)
-		event_free(s->ev);
-	free(s);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl wants. */
-static int
-exp_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
-    void *sockp)
-{
-	struct otel_exp		*e = userp;
-	struct otel_sock	*s = sockp;
-	short			 ev = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			(void)curl_multi_assign(e->multi, fd, NULL);
-			exp_sock_free(s);
-		}
-		return (0);
-	}
-	if (s == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return (-1);	/* curl fails the transfer */
-		s->e = e;
-		s->fd = fd;
-		LIST_INSERT_HEAD(&e->socks, s, entry);
-		(void)curl_multi_assign(e->multi, fd, s);
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		ev |= EV_WRITE;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	if ((s->ev = event_new(e->base, fd, ev, exp_sock_event, s)) == NULL ||
-	    event_add(s->ev, NULL) == -1)
-		return (-1);
-	return (0);
-}
-
-static void
-exp_curl_timer_event(int fd, short what, void *arg)
-{
-	struct otel_exp	*e = arg;
-	int		 running;
-
-	if (curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running) != CURLM_OK)
-		log_warnx("otel: curl_multi_socket_action failed");
-	exp_check_done(e);
-}
-
-/* CURLMOPT_TIMERFUNCTION: call curl back in ms milliseconds (-1: never). */
-static int
-exp_curl_timer_cb(CURLM *multi, long ms, void *userp)
-{
-	struct otel_exp	*e = userp;
-	struct timeval	 tv;
-
-	if (ms < 0)
-		return (evtimer_del(e->curl_timer) == -1 ? -1 : 0);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return (evtimer_add(e->curl_timer, &tv) == -1 ? -1 : 0);
-}
-
-static int
-exp_curl_new(struct otel_exp *e)
-{
-	LIST_INIT(&e->socks);
-	if ((e->multi = curl_multi_init()) == NULL ||
-	    (e->curl_timer = evtimer_new(e->base, exp_curl_timer_event,
-	    e)) == NULL)
-		return (-1);
-	if (curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION,
-	    exp_sock_cb) != CURLM_OK ||
-	    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) != CURLM_OK ||
-	    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION,
-	    exp_curl_timer_cb) != CURLM_OK ||
-	    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e) != CURLM_OK)
-		return (-1);
-	return (0);
-}
-
-static void
-exp_easy_free(struct otel_exp *e)
-{
-	if (e->easy == NULL)
-		return;
-	(void)curl_multi_remove_handle(e->multi, e->easy);
-	curl_easy_cleanup(e->easy);
-	e->easy = NULL;
-}
-
-/* The collector's answer body is of no use: read and forget it. */
-static size_t
-exp_discard(char *data, size_t size, size_t nmemb, void *arg)
-{
-	return (size * nmemb);
-}
+static void	exp_resp(const struct net_resp *, void *);
 
 static int
 exp_post(struct otel_exp *e)
 {
-	CURL	*c;
+	struct net_opts	o = { OTEL_HTTP_MS, OTEL_CONNECT_MS, OTEL_RESP_MAX };
 
-	if ((c = e->easy = curl_easy_init()) == NULL)
-		return (-1);
-	e->errbuf[0] = '\0';
-	if (curl_easy_setopt(c, CURLOPT_URL, e->target) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->hdrs) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_POSTFIELDS, e->body) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)strlen(e->body)) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, exp_discard) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)OTEL_HTTP_MS) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)OTEL_CONNECT_MS) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_USERAGENT, "copilot-bridge-otel") !=
-	    CURLE_OK ||
-	    curl_multi_add_handle(e->multi, c) != CURLM_OK) {
-		exp_easy_free(e);
-		return (-1);
-	}
-	return (0);
+	e->req = net_request(e->net, "POST", e->target,
+	    (const char *const *)e->hdrs, e->body, &o, exp_resp, e);
+	return (e->req == NULL ? -1 : 0);
 }
-
-/* ------------------------------------------------------------ exporting */
 
 static void
 exp_batch_done(struct otel_exp *e)
@@ -859,51 +701,36 @@ exp_retry(struct otel_exp *e, long why, const char *detail)
 	}
 }
 
+/* The collector's answer to the batch out. */
 static void
-exp_done(struct otel_exp *e, CURLcode res)
+exp_resp(const struct net_resp *r, void *arg)
 {
-	char	detail[CURL_ERROR_SIZE + 64];
-	long	status = 0;
+	struct otel_exp	*e = arg;
+	char		 detail[64];
 
-	(void)curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (res != CURLE_OK)
-		(void)snprintf(detail, sizeof(detail), "%s", e->errbuf[0] !=
-		    '\0' ? e->errbuf : curl_easy_strerror(res));
-	exp_easy_free(e);
-	if (res != CURLE_OK) {
-		exp_retry(e, OTEL_WHY_IO, detail);
+	e->req = NULL;
+	if (r->status == 0) {
+		exp_retry(e, OTEL_WHY_IO, r->error != NULL ? r->error :
+		    "no answer");
 		return;
 	}
-	if (status >= 200 && status < 300) {
+	if (r->status >= 200 && r->status < 300) {
 		e->sent += e->nbody;
 		backoff_reset(&e->bo);
 		exp_report_ok(e);
-	} else if (status >= 500 || status == 429) {
+	} else if (r->status >= 500 || r->status == 429) {
 		(void)snprintf(detail, sizeof(detail), "collector answered %ld",
-		    status);
-		exp_retry(e, status, detail);
+		    r->status);
+		exp_retry(e, r->status, detail);
 		return;
 	} else {
 		/* The collector will never take this batch: it goes. */
 		e->dropped += e->nbody;
-		exp_report(e, status, "collector refused a batch with %ld",
-		    status);
+		exp_report(e, r->status, "collector refused a batch with %ld",
+		    r->status);
 	}
 	exp_batch_done(e);
 	exp_kick(e);
-}
-
-static void
-exp_check_done(struct otel_exp *e)
-{
-	CURLMsg	*msg;
-	int	 left;
-
-	while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE || msg->easy_handle != e->easy)
-			continue;
-		exp_done(e, msg->data.result);
-	}
 }
 
 /* One line per batch: O_APPEND keeps lines of several processes whole. */
@@ -1029,7 +856,7 @@ exp_tick(int fd, short what, void *arg)
 
 	if (e->body == NULL)
 		exp_kick(e);
-	else if (e->easy == NULL && exp_post(e) == -1)
+	else if (e->req == NULL && exp_post(e) == -1)
 		exp_retry(e, OTEL_WHY_IO, "cannot start a request");
 }
 
@@ -1146,16 +973,10 @@ otel_resource(const char *source, const char *role, const char *bot,
 static int
 exp_headers(struct otel_exp *e, const char *authenv)
 {
-	struct curl_slist	*l;
-	const char		*v;
-	char			*h;
-	int			 rc;
+	const char	*v;
 
-	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
-	    NULL || (e->hdrs = curl_slist_append(l, "Expect:")) == NULL) {
-		curl_slist_free_all(l);
+	if ((e->hdrs[0] = strdup("Content-Type: application/json")) == NULL)
 		return (-1);
-	}
 	if (authenv == NULL)
 		return (0);
 	if ((v = getenv(authenv)) == NULL) {
@@ -1167,15 +988,11 @@ exp_headers(struct otel_exp *e, const char *authenv)
 		log_warnx("otel: %s holds a line break: not sent", authenv);
 		return (0);
 	}
-	if (asprintf(&h, "Authorization: %s", v) == -1)
+	if (asprintf(&e->hdrs[1], "Authorization: %s", v) == -1) {
+		e->hdrs[1] = NULL;
 		return (-1);
-	l = curl_slist_append(e->hdrs, h);
-	rc = l == NULL ? -1 : 0;
-	if (l != NULL)
-		e->hdrs = l;
-	explicit_bzero(h, strlen(h));
-	free(h);
-	return (rc);
+	}
+	return (0);
 }
 
 static int
@@ -1195,17 +1012,15 @@ exp_target(struct otel_exp *e, const struct otel_conf *c)
 static void
 exp_free(struct otel_exp *e)
 {
-	struct otel_sock	*s;
+	size_t	i;
 
-	exp_easy_free(e);
-	if (e->multi != NULL)
-		(void)curl_multi_cleanup(e->multi);
-	/* curl normally removes every socket itself; anything left goes. */
-	while ((s = LIST_FIRST(&e->socks)) != NULL)
-		exp_sock_free(s);
-	curl_slist_free_all(e->hdrs);
-	if (e->curl_timer != NULL)
-		event_free(e->curl_timer);
+	net_cancel(e->req);
+	net_free(e->net);
+	for (i = 0; i < OTEL_HDRS_MAX; i++) {
+		if (e->hdrs[i] != NULL)
+			explicit_bzero(e->hdrs[i], strlen(e->hdrs[i]));
+		free(e->hdrs[i]);
+	}
 	if (e->tick != NULL)
 		event_free(e->tick);
 	if (e->reap != NULL)
@@ -1228,14 +1043,13 @@ exp_new(struct event_base *base, const struct otel_conf *c,
 	e->base = base;
 	e->kind = c->kind;
 	TAILQ_INIT(&e->queue);
-	LIST_INIT(&e->socks);
 	backoff_init(&e->bo, OTEL_RETRY_MS, OTEL_RETRY_MAX_MS);
 	if (exp_target(e, c) == -1 ||
 	    (e->resource = otel_resource(c->source, role, bot, gen)) == NULL ||
 	    (e->tick = evtimer_new(base, exp_tick, e)) == NULL ||
 	    (e->reap = evtimer_new(base, exp_reap, e)) == NULL ||
 	    (e->kind == OTEL_HTTP && (exp_headers(e, c->authenv) == -1 ||
-	    exp_curl_new(e) == -1))) {
+	    (e->net = net_new(base)) == NULL))) {
 		exp_free(e);
 		return (NULL);
 	}
@@ -1368,27 +1182,13 @@ otel_wake(int fd, short what, void *arg)
 static int
 exp_post_sync(struct otel_exp *e, const char *body, uint64_t deadline)
 {
-	CURL	*c;
-	long	 code = 0;
-	int	 ok;
+	struct net_opts	o = { 0, OTEL_CONNECT_MS, OTEL_RESP_MAX };
+	long		status;
 
-	if ((c = curl_easy_init()) == NULL)
-		return (-1);
-	ok = curl_easy_setopt(c, CURLOPT_URL, e->target) == CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") ==
-	    CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->hdrs) == CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, exp_discard) ==
-	    CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-	    (long)(deadline - util_now_ms())) == CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	    curl_easy_perform(c) == CURLE_OK &&
-	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
-	    code >= 200 && code < 300;
-	curl_easy_cleanup(c);
-	return (ok ? 0 : -1);
+	o.timeout_ms = (long)(deadline - util_now_ms());
+	status = net_request_sync("POST", e->target,
+	    (const char *const *)e->hdrs, body, &o);
+	return (status >= 200 && status < 300 ? 0 : -1);
 }
 
 /*
@@ -1405,7 +1205,8 @@ otel_run_sync(uint64_t deadline)
 	TAILQ_FOREACH(e, &otel.drain, entry) {
 		if (e->kind != OTEL_HTTP)
 			continue;
-		exp_easy_free(e);	/* the transfer in flight is abandoned */
+		net_cancel(e->req);	/* the request in flight is abandoned */
+		e->req = NULL;
 		if (e->body != NULL && util_now_ms() < deadline &&
 		    exp_post_sync(e, e->body, deadline) == 0) {
 			e->sent += e->nbody;

@@ -36,7 +36,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/adapter.h"
-#include "worker/net.h"
+#include "common/net.h"
 #include "worker/worker.h"
 #include "worker/ws.h"
 

@@ -39,7 +39,7 @@
 #include "common/util.h"
 #include "worker/adapter.h"
 #include "worker/mrkdwn.h"
-#include "worker/net.h"
+#include "common/net.h"
 #include "worker/worker.h"
 #include "worker/ws.h"
 

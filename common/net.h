@@ -1,14 +1,15 @@
 /*
  * net: asynchronous HTTP(S) requests with libcurl's multi-socket API driven
- * by the worker's libevent loop (the pattern of curl's hiperfifo example).
+ * by a libevent loop (the pattern of curl's hiperfifo example): a worker's
+ * platform calls, every process's span exports.
  * Nothing here blocks and nothing runs in another thread.
  *
  * A request ends exactly once: its callback gets the status, the headers a
  * platform client needs (Retry-After, Content-Type) and the body, bounded
  * by the caller's limit.  net_cancel() ends it without the callback.
  */
-#ifndef WORKER_NET_H
-#define WORKER_NET_H
+#ifndef COMMON_NET_H
+#define COMMON_NET_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ typedef void	(*net_cb)(const struct net_resp *, void *arg);
 
 struct net_opts {
 	long		 timeout_ms;	/* whole request; 0 = NET_TIMEOUT_MS */
+	long		 connect_ms;	/* 0 = NET_CONNECT_MS (at most timeout) */
 	size_t		 max_body;	/* 0 = NET_BODY_MAX */
 };
 
@@ -44,6 +46,9 @@ struct net_req	*net_request(struct net *, const char *method, const char *url,
 		    const char *const *headers, const char *body,
 		    const struct net_opts *, net_cb, void *arg);
 void		 net_cancel(struct net_req *);
+long		 net_request_sync(const char *method, const char *url,
+		    const char *const *headers, const char *body,
+		    const struct net_opts *);
 unsigned int	 net_pending(const struct net *);
 long		 net_parse_retry_after(const char *value);
 

@@ -5,7 +5,8 @@
  * Finished transfers are collected after curl returns, never from inside a
  * curl callback, so a completion callback may start or cancel requests.
  *
- * curl_global_init() must have been called (worker main does it).
+ * curl_global_init() must have been called (worker main does it; otel.c
+ * for the other processes).
  */
 #include <sys/queue.h>
 
@@ -20,9 +21,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "common/log.h"
-#include "common/util.h"
+#include "log.h"
 #include "net.h"
+#include "util.h"
 
 struct net_sock {
 	LIST_ENTRY(net_sock)	 entry;
@@ -348,6 +349,8 @@ net_setup(struct net_req *r, const char *method, const char *url,
 	CURL	*e = r->easy;
 	long	 to = o != NULL && o->timeout_ms > 0 ? o->timeout_ms :
 		    NET_TIMEOUT_MS;
+	long	 co = o != NULL && o->connect_ms > 0 ? o->connect_ms :
+		    NET_CONNECT_MS;
 	int	 bad = 0;
 
 	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
@@ -357,7 +360,7 @@ net_setup(struct net_req *r, const char *method, const char *url,
 	    CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    to < NET_CONNECT_MS ? to : (long)NET_CONNECT_MS) != CURLE_OK;
+	    to < co ? to : co) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, net_write_cb) !=
 	    CURLE_OK;
@@ -373,16 +376,10 @@ net_setup(struct net_req *r, const char *method, const char *url,
 	return (net_setup_method(e, method, body));
 }
 
-/*
- * Start method url with headers ("Name: value", NULL-terminated) and an
- * optional body.  cb runs later, from the event loop, exactly once unless
- * the request is cancelled.  NULL if it could not even be started.
- * A callback may start and cancel requests but must not free net.
- */
-struct net_req *
-net_request(struct net *net, const char *method, const char *url,
-    const char *const *headers, const char *body, const struct net_opts *o,
-    net_cb cb, void *arg)
+/* A request set up but not started: its easy handle and headers. */
+static struct net_req *
+net_req_new(const char *method, const char *url, const char *const *headers,
+    const char *body, const struct net_opts *o)
 {
 	struct net_req		*r;
 	struct curl_slist	*l;
@@ -390,9 +387,6 @@ net_request(struct net *net, const char *method, const char *url,
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return (NULL);
-	r->net = net;
-	r->cb = cb;
-	r->arg = arg;
 	r->retry_after = -1;
 	r->max = o != NULL && o->max_body > 0 ? o->max_body : NET_BODY_MAX;
 	r->start_ms = util_now_ms();
@@ -408,10 +402,6 @@ net_request(struct net *net, const char *method, const char *url,
 	if ((r->easy = curl_easy_init()) == NULL ||
 	    net_setup(r, method, url, body, o) == -1)
 		goto fail;
-	if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK)
-		goto fail;
-	TAILQ_INSERT_TAIL(&net->reqs, r, entry);
-	net->n++;
 	return (r);
 fail:
 	if (r->easy != NULL)
@@ -419,6 +409,59 @@ fail:
 	curl_slist_free_all(r->hdrs);
 	free(r);
 	return (NULL);
+}
+
+/*
+ * Start method url with headers ("Name: value", NULL-terminated) and an
+ * optional body.  cb runs later, from the event loop, exactly once unless
+ * the request is cancelled.  NULL if it could not even be started.
+ * A callback may start and cancel requests but must not free net.
+ */
+struct net_req *
+net_request(struct net *net, const char *method, const char *url,
+    const char *const *headers, const char *body, const struct net_opts *o,
+    net_cb cb, void *arg)
+{
+	struct net_req	*r;
+
+	if ((r = net_req_new(method, url, headers, body, o)) == NULL)
+		return (NULL);
+	r->net = net;
+	r->cb = cb;
+	r->arg = arg;
+	if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK) {
+		curl_easy_cleanup(r->easy);
+		curl_slist_free_all(r->hdrs);
+		free(r);
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&net->reqs, r, entry);
+	net->n++;
+	return (r);
+}
+
+/*
+ * The same request, blocking: only for a process on its way out, from a
+ * place where its loop cannot run again.  Returns the HTTP status, or 0
+ * when there was no complete answer.
+ */
+long
+net_request_sync(const char *method, const char *url,
+    const char *const *headers, const char *body, const struct net_opts *o)
+{
+	struct net_req	*r;
+	long		 status = 0;
+
+	if ((r = net_req_new(method, url, headers, body, o)) == NULL)
+		return (0);
+	if (curl_easy_perform(r->easy) == CURLE_OK && !r->overflow)
+		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
+		    &status);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	free(r->buf);
+	free(r);
+	return (status);
 }
 
 /* Cancelling the request whose callback is running is a no-op. */
