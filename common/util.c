@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,4 +197,18 @@ util_mkdir_p(const char *path, unsigned int mode)
 	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
 		return (-1);
 	return (0);
+}
+
+/* A wait status in words, for logs; -1 is "unknown" (reaped elsewhere). */
+void
+util_wait_status(int status, char *buf, size_t len)
+{
+	if (status == -1)
+		snprintf(buf, len, "status unknown");
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "status 0x%x", status);
 }

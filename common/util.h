@@ -16,6 +16,7 @@ int	 util_set_cloexec(int fd, int on);
 char	*util_read_file(const char *path, size_t max, size_t *len);
 int	 util_sha256_hex(const void *buf, size_t len, char out[65]);
 int	 util_exe_dir(char *buf, size_t len);
+void	 util_wait_status(int status, char *buf, size_t len);
 int	 util_mkdir_p(const char *path, unsigned int mode);
 int	 util_self_digest(char out[13]);
 

@@ -1021,19 +1021,6 @@ rt_stderr_cb(int fd, short ev, void *arg)
 /* -- the process ------------------------------------------------------------ */
 
 static void
-describe_status(int status, char *buf, size_t len)
-{
-	if (status == -1)
-		snprintf(buf, len, "status unknown (reaped elsewhere)");
-	else if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, len, "status 0x%x", status);
-}
-
-static void
 proc_free(struct rtproc *p)
 {
 	TAILQ_REMOVE(&rt.procs, p, entry);
@@ -1051,7 +1038,7 @@ proc_exited(struct rtproc *p, int status)
 {
 	char	st[96];
 
-	describe_status(status, st, sizeof(st));
+	util_wait_status(status, st, sizeof(st));
 	if (rt.cur == p) {
 		rt.cur = NULL;
 		rt_fail("runtime pid %ld exited (%s)", (long)p->pid, st);

@@ -132,19 +132,6 @@ hr_script(const struct hook_cmd *cmd, char *buf, size_t len)
 	return (hr_oneline(s, strlen(s), HR_LOG_SCRIPT, buf, len));
 }
 
-static void
-hr_describe(int status, char *buf, size_t len)
-{
-	if (status == -1)
-		snprintf(buf, len, "status unknown");
-	else if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, len, "status 0x%x", status);
-}
-
 /* 1 if the variable "NAME=value" must not reach a hook. */
 static int
 hr_hidden(const char *kv)
@@ -352,7 +339,7 @@ hp_result(struct hookproc *p)
 
 	if (p->status == -1 || !WIFEXITED(p->status) ||
 	    WEXITSTATUS(p->status) != 0) {
-		hr_describe(p->status, st, sizeof(st));
+		util_wait_status(p->status, st, sizeof(st));
 		log_warnx("Hook command failed (%s): %s%s%s", st,
 		    hr_script(p->cmd, sc, sizeof(sc)), p->errlen > 0 ? ": " : "",
 		    hr_oneline(p->err, p->errlen, HR_LOG_STDERR, er,
