@@ -132,6 +132,46 @@ def test_a_save_reloads_within_two_seconds_and_a_burst_reloads_once(hchat):
 
 
 @runtime
+@runtime
+def test_a_runtime_without_reload_plugin_hooks_gets_a_resume(
+        bridge_factory, tmp_path, monkeypatch):
+    """sessions.reloadPluginHooks unknown (an older runtime): the live
+    session is re-attached with session.resume; same id, same context."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    hooks = ws / "hooks.json"
+    hooks.write_text(hooks_file(DENY))
+    log = tmp_path / "older-runtime.log"
+    monkeypatch.setenv("OLDER_RUNTIME_REAL", RUNTIME)
+    monkeypatch.setenv("OLDER_RUNTIME_LOG", str(log))
+
+    def tweak(cfg, c):
+        cfg["channels"][0]["workingDirectory"] = str(ws)
+        cfg["defaults"]["allowWorkspaceHooks"] = True
+        cfg["session"]["runtimePath"] = os.path.join(
+            os.path.dirname(__file__), "..", "fakes", "older_runtime.py")
+    chat = copilot_chat(bridge_factory, tmp_path, monkeypatch, tweak)
+    try:
+        chat.llm.script([{"match": "run", "bash": "echo ran-marker"},
+                         {"when": "tool", "reply": "Tool output: {tool_result}"}])
+        assert "blocked-by-hook" in ask_tool(chat, "run the first command", 1)
+        sid = session_id(chat)
+        resumes = log.read_text().count("passed session.resume")
+        hooks.write_text(hooks_file(ALLOW))
+        chat.say("/reload hooks")
+        chat.wait_text(lambda t: t == "✅ Hooks reloaded: 1 hook from 1 file")
+        chat.bridge.wait_log(r"has no sessions.reloadPluginHooks; re-attaching "
+                             r"session " + sid, name="sessiond.log", timeout=10)
+        wait_for(lambda: log.read_text().count("passed session.resume") > resumes,
+                 timeout=10, what="session.resume sent on")
+        assert "answered sessions.reloadPluginHooks" in log.read_text()
+        assert "ran-marker" in ask_tool(chat, "run the second command", 2)
+        assert session_id(chat) == sid
+        assert "run the first command" in prompts_seen(chat)
+    finally:
+        chat.close()
+
+
 def test_a_malformed_file_keeps_the_previous_hooks(hchat):
     assert "blocked-by-hook" in ask_tool(hchat, "run it", 1)
     bad = '{\n  "version": 1,\n  "hooks": { "preToolUse": [ }\n}\n'
@@ -301,3 +341,35 @@ def test_ctl_reload_hooks(bridge_factory, tmp_path, monkeypatch):
     assert r.returncode != 0, r
     assert re.search(r"hooks\.json:2:\d+: .* — previous hooks kept", r.stdout + r.stderr), r
     assert b.ctl("reload-hooks").returncode != 0          # usage
+
+
+def test_notify_on_auto_reload_says_it_in_the_channel(bridge_factory, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    hooks = ws / "hooks.json"
+    hooks.write_text(hooks_file(DENY))
+    b = bridge_factory(bots=("a",), start=False)
+    fake = bridge_factory.fake
+    chan = fake.channel("town-square")["id"]
+    b.config["channels"][0].update(id=chan, triggerMode="all", workingDirectory=str(ws))
+    b.config["defaults"] = {"allowWorkspaceHooks": True}
+    b.config["hooks"] = {"notifyOnAutoReload": True}
+    b.write_config(b.config)
+    b.start()
+    bot = fake.user("a")["id"]
+
+    def said(text):
+        return any(p["user_id"] == bot and p["message"] == text
+                   for p in fake.control("GET", f"/channels/{chan}/posts")["posts"])
+    fake.post("alice", chan, "open the session")
+    wait_for(lambda: said("open the session"), timeout=10, what="the echo")
+    save(hooks, hooks_file(ALLOW))
+    wait_for(lambda: said("✅ Hooks reloaded: 1 hook from 1 file"), timeout=5,
+             what="the notice of the auto reload")
+    save(hooks, "{ broken")
+    wait_for(lambda: any(p["user_id"] == bot and p["message"].startswith("❌")
+                         and "hooks.json:1:" in p["message"]
+                         for p in fake.control("GET", f"/channels/{chan}/posts")["posts"]),
+             timeout=5, what="the notice of the failed reload")

@@ -77,6 +77,14 @@ def test_a_turn_is_one_trace_from_worker_to_sessiond(bridge_factory, collectors)
     assert turn["attributes"]["channel"] == chan
     assert turn["attributes"]["bot"] == "mattermost:a"
     assert inbound[0]["attributes"]["channel"] == chan
+    # A hooks reload is a span of its own.
+    r = b.ctl("reload-hooks", chan)
+    assert r.returncode == 0, r
+    a.wait_spans(1, timeout=10, name="reload.hooks")
+    hk = a.spans("reload.hooks")[0]
+    assert hk["attributes"]["trigger"] == "ctl reload-hooks"
+    assert hk["attributes"]["channel"] == chan
+    assert hk["resource"]["copilot_bridge.process"] == "sessiond"
     assert a.rejected == []
 
 
