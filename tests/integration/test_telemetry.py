@@ -51,11 +51,9 @@ def echo_chat(bridge_factory, collector):
     return b, fake, chan, answers
 
 
-def by_trace(spans):
-    out = {}
-    for s in spans:
-        out.setdefault(s["traceId"], []).append(s)
-    return out
+def sanitized(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
 
 
 def test_a_turn_is_one_trace_from_worker_to_sessiond(bridge_factory, collectors):
@@ -136,8 +134,10 @@ def test_a_failing_or_absent_collector_costs_nothing_but_spans(
     for i in range(300):
         converse(f"while failing {i}")
     # Spans wait in a bounded queue (2048, test_otel.c proves the bound):
-    # 300 failed turns cost a few hundred KiB at most.
-    assert rss(sd) - before < 8 * 1024, (before, rss(sd))
+    # 300 failed turns cost a few hundred KiB at most.  Not measurable under
+    # AddressSanitizer, whose quarantine keeps freed memory resident.
+    if not sanitized(sd):
+        assert rss(sd) - before < 8 * 1024, (before, rss(sd))
     assert a.spans() == []
     # Down altogether, then back on the same port: spans flow again.
     a.stop()
