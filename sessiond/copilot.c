@@ -18,7 +18,6 @@
  * caller of send() or open() never gets callbacks from inside its own call.
  */
 #include <sys/pidfd.h>
-#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -26,7 +25,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>

@@ -13,14 +13,12 @@
  * to reap it.
  */
 #include <sys/pidfd.h>
-#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
