@@ -116,7 +116,7 @@ def main():
     hk = bench_hooks()
     (RESULTS / "hooks.json").write_text(json.dumps(hk, indent=2) + "\n")
     from telemetry import bench_telemetry
-    tl = bench_telemetry(int(os.environ.get("BENCH_TELEMETRY_ROUND_TRIPS", "400")))
+    tl = bench_telemetry(int(os.environ.get("BENCH_TELEMETRY_ROUND_TRIPS", "400")), 8)
     (RESULTS / "telemetry.json").write_text(json.dumps(tl, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
