@@ -34,9 +34,10 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 #include "worker/adapter.h"
-#include "common/net.h"
+#include "worker/opq.h"
 #include "worker/worker.h"
 #include "worker/ws.h"
 
@@ -611,19 +612,9 @@ struct mm_user {
 	char			 name[MM_NAME_MAX];
 };
 
-/* One OUTBOUND op; ops of one channel run one at a time, in order. */
-struct mm_op {
-	TAILQ_ENTRY(mm_op)	 entry;
-	struct mm_chq		*q;
-	json_t			*body;
-	json_int_t		 ref;
+/* What an outbound op (worker/opq.c) runs: one REST call. */
+struct mm_opx {
 	struct mm_call		*call;
-};
-
-struct mm_chq {
-	TAILQ_ENTRY(mm_chq)	 entry;
-	TAILQ_HEAD(, mm_op)	 ops;
-	char			 channel[MM_ID_LEN + 8];
 };
 
 /* A REST catch-up, one channel after the other. */
@@ -670,15 +661,14 @@ struct mm {
 	json_int_t		 cu_from;	/* catch up from here (cursors) */
 	json_t			*cursors;	/* sessiond's, until the first hello */
 	/* outbound */
-	TAILQ_HEAD(, mm_chq)	 chqs;
-	unsigned int		 nops;
+	struct opq		*opq;		/* outbound ops */
 	TAILQ_HEAD(, mm_call)	 calls;
 };
 
 static void	mm_connect(struct mm *);
 static void	mm_catchup_cursors(struct mm *);
 static void	mm_catchup_start(struct mm *);
-static void	mm_check_drained(struct mm *);
+static void	mm_check_drained(void *);
 static void	mm_cu_next(struct mm *);
 
 static json_int_t
@@ -1584,131 +1574,62 @@ mm_me_done(struct mm *mm, long status, json_t *json, const char *err,
 
 /* ------------------------------------------------------------ outbound */
 
-static struct mm_chq *
-mm_chq(struct mm *mm, const char *channel)
-{
-	struct mm_chq	*q;
-
-	TAILQ_FOREACH(q, &mm->chqs, entry)
-		if (strcmp(q->channel, channel) == 0)
-			return (q);
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return (NULL);
-	snprintf(q->channel, sizeof(q->channel), "%s", channel);
-	TAILQ_INIT(&q->ops);
-	TAILQ_INSERT_TAIL(&mm->chqs, q, entry);
-	return (q);
-}
-
-/* Answer op (always exactly once) and forget it. */
-static void
-mm_op_finish(struct mm *mm, struct mm_op *op, int ok, const char *post,
-    const char *err)
-{
-	const char	*name = mm_stre(op->body, "op");
-
-	TAILQ_REMOVE(&op->q->ops, op, entry);
-	mm->nops--;
-	if (ok)
-		log_debug("outbound %" PRId64 " %s done%s%s", (int64_t)op->ref,
-		    name, post != NULL ? ": post " : "", post != NULL ? post :
-		    "");
-	else
-		log_warnx("outbound %" PRId64 " %s failed: %s",
-		    (int64_t)op->ref, name, err);
-	worker_outbound_done(op->ref, ok, post, ok ? NULL : err);
-	json_decref(op->body);
-	free(op);
-}
-
-static void	mm_chq_run(struct mm *, struct mm_chq *);
-
 static void
 mm_op_done(struct mm *mm, long status, json_t *json, const char *err,
     void *arg)
 {
-	struct mm_op	*op = arg;
-	struct mm_chq	*q = op->q;
+	struct opq_op	*op = arg;
 	const char	*post = NULL;
 
-	op->call = NULL;
+	((struct mm_opx *)op->data)->call = NULL;
 	if (err == NULL && strcmp(mm_stre(op->body, "op"), "post") == 0 &&
 	    (post = mm_str(json, "id")) == NULL)
 		err = "the server did not say which post it made";
-	mm_op_finish(mm, op, err == NULL, post, err);
-	mm_chq_run(mm, q);
+	opq_done(mm->opq, op, err == NULL, post, err);
 }
 
-/*
- * Start the first op of q unless it runs; ops that cannot even start are
- * answered at once.  An emptied queue goes.
- */
-static void
-mm_chq_run(struct mm *mm, struct mm_chq *q)
+static int
+mm_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 {
-	struct mm_op	*op;
+	struct mm	*mm = arg;
+	struct mm_opx	*x = op->data;
 	json_t		*body;
-	char		 method[8], path[160], err[160];
-	const char	*name;
+	char		 method[8], path[160];
 
-	while ((op = TAILQ_FIRST(&q->ops)) != NULL && op->call == NULL) {
-		name = mm_stre(op->body, "op");
-		if (mm_op_request(op->body, mm->me_id, method, sizeof(method),
-		    path, sizeof(path), &body, err, sizeof(err)) == -1) {
-			mm_op_finish(mm, op, 0, NULL, err);
-			continue;
-		}
-		/* Typing is stale by the time a retry would land. */
-		op->call = mm_call(mm, method, path, body, strcmp(name,
-		    "typing") == 0 ? 1 : MM_TRIES, mm_op_done, op);
-		if (op->call != NULL)
-			return;
-		mm_op_finish(mm, op, 0, NULL, "out of memory");
+	if (mm_op_request(op->body, mm->me_id, method, sizeof(method),
+	    path, sizeof(path), &body, err, errlen) == -1)
+		return (-1);
+	/* Typing is stale by the time a retry would land. */
+	x->call = mm_call(mm, method, path, body, strcmp(mm_stre(op->body,
+	    "op"), "typing") == 0 ? 1 : MM_TRIES, mm_op_done, op);
+	if (x->call == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
 	}
-	if (op == NULL) {
-		TAILQ_REMOVE(&mm->chqs, q, entry);
-		free(q);
-	}
-	mm_check_drained(mm);
+	return (0);
 }
+
+static const struct opq_cbs mm_opq_cbs = {
+	.start = mm_op_start,
+	.answered = mm_check_drained,
+};
 
 static void
 mm_outbound(void *arg, const json_t *body)
 {
 	struct mm	*mm = arg;
-	json_int_t	 ref = json_integer_value(json_object_get(body, "ref"));
-	struct mm_chq	*q;
-	struct mm_op	*op;
 
-	if (mm->nops >= MM_OPS_MAX) {
-		log_warnx("outbound %" PRId64 ": %u ops queued already",
-		    (int64_t)ref, mm->nops);
-		worker_outbound_done(ref, 0, NULL, "too many ops queued");
-		return;
-	}
-	if ((q = mm_chq(mm, mm_stre(body, "channel"))) == NULL ||
-	    (op = calloc(1, sizeof(*op))) == NULL) {
-		if (q != NULL && TAILQ_EMPTY(&q->ops)) {
-			TAILQ_REMOVE(&mm->chqs, q, entry);
-			free(q);
-		}
-		worker_outbound_done(ref, 0, NULL, "out of memory");
-		return;
-	}
-	op->q = q;
-	op->ref = ref;
-	op->body = json_incref((json_t *)body);
-	TAILQ_INSERT_TAIL(&q->ops, op, entry);
-	mm->nops++;
-	mm_chq_run(mm, q);
+	opq_push(mm->opq, body);
 }
 
 /* ------------------------------------------------------------ the ops */
 
 static void
-mm_check_drained(struct mm *mm)
+mm_check_drained(void *arg)
 {
-	if (mm->draining && mm->nops == 0)
+	struct mm	*mm = arg;
+
+	if (mm->draining && opq_len(mm->opq) == 0)
 		worker_drained();
 }
 
@@ -1782,9 +1703,9 @@ mm_start(struct event_base *base, const json_t *config)
 	mm->base = base;
 	mm->config = json_incref((json_t *)config);
 	TAILQ_INIT(&mm->chans);
-	TAILQ_INIT(&mm->chqs);
 	TAILQ_INIT(&mm->calls);
-	if (mm_setup(mm, base, config) == -1) {
+	if ((mm->opq = opq_new(&mm_opq_cbs, mm, sizeof(struct mm_opx),
+	    MM_OPS_MAX)) == NULL || mm_setup(mm, base, config) == -1) {
 		mm_stop(mm);
 		return (NULL);
 	}
@@ -1828,7 +1749,7 @@ mm_drain(void *arg)
 	if (mm->conn != NULL)
 		ws_close(mm->conn, 0);
 	log_info("draining: WebSocket closed, %u outbound op(s) to finish",
-	    mm->nops);
+	    opq_len(mm->opq));
 	mm_check_drained(mm);
 }
 
@@ -1836,8 +1757,6 @@ static void
 mm_stop(void *arg)
 {
 	struct mm	*mm = arg;
-	struct mm_chq	*q;
-	struct mm_op	*op;
 	struct mm_ch	*ch;
 
 	mm->draining = 1;
@@ -1846,15 +1765,7 @@ mm_stop(void *arg)
 	mm->cursors = NULL;
 	while (!TAILQ_EMPTY(&mm->calls))
 		mm_call_free(TAILQ_FIRST(&mm->calls));
-	while ((q = TAILQ_FIRST(&mm->chqs)) != NULL) {
-		while ((op = TAILQ_FIRST(&q->ops)) != NULL) {
-			TAILQ_REMOVE(&q->ops, op, entry);
-			json_decref(op->body);
-			free(op);
-		}
-		TAILQ_REMOVE(&mm->chqs, q, entry);
-		free(q);
-	}
+	opq_free(mm->opq);
 	while ((ch = TAILQ_FIRST(&mm->chans)) != NULL) {
 		TAILQ_REMOVE(&mm->chans, ch, entry);
 		free(ch);

@@ -36,10 +36,11 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 #include "worker/adapter.h"
 #include "worker/mrkdwn.h"
-#include "common/net.h"
+#include "worker/opq.h"
 #include "worker/worker.h"
 #include "worker/ws.h"
 
@@ -669,22 +670,14 @@ struct slack_ack {
 };
 
 /* One OUTBOUND op; ops of one channel run one at a time, in order. */
-struct slack_op {
-	TAILQ_ENTRY(slack_op)	 entry;
-	struct slack_chq	*q;
-	json_t			*body;
-	json_int_t		 ref;
+/* What an outbound op (worker/opq.c) runs: one call, or a post's chunks. */
+struct slack_opx {
 	struct slack_call	*call;
 	struct slack_req	 req;
 	size_t			 next;		/* post: chunk being sent */
 	char			 first_ts[SLACK_TS_MAX];
 };
 
-struct slack_chq {
-	TAILQ_ENTRY(slack_chq)	 entry;
-	TAILQ_HEAD(, slack_op)	 ops;
-	char			 channel[SLACK_ID_MAX];
-};
 
 /* A paginated list call (users.list, conversations.list). */
 struct slack_list;
@@ -734,13 +727,12 @@ struct slack {
 	TAILQ_HEAD(, slack_ack)	 acks;
 	unsigned int		 nacks;
 	/* outbound */
-	TAILQ_HEAD(, slack_chq)	 chqs;
-	unsigned int		 nops;
+	struct opq		*opq;		/* outbound ops */
 	TAILQ_HEAD(, slack_call) calls;
 };
 
 static void	slack_open(struct slack *);
-static void	slack_check_drained(struct slack *);
+static void	slack_check_drained(void *);
 static void	slack_conn_retire(struct slack_conn *);
 
 static void
@@ -1644,45 +1636,7 @@ slack_auth_done(struct slack *sl, json_t *json, const char *err, void *arg)
 
 /* ------------------------------------------------------------ outbound */
 
-static struct slack_chq *
-slack_chq(struct slack *sl, const char *channel)
-{
-	struct slack_chq	*q;
-
-	TAILQ_FOREACH(q, &sl->chqs, entry)
-		if (strcmp(q->channel, channel) == 0)
-			return (q);
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return (NULL);
-	snprintf(q->channel, sizeof(q->channel), "%s", channel);
-	TAILQ_INIT(&q->ops);
-	TAILQ_INSERT_TAIL(&sl->chqs, q, entry);
-	return (q);
-}
-
-/* Answer op (always exactly once) and forget it. */
-static void
-slack_op_finish(struct slack *sl, struct slack_op *op, int ok,
-    const char *post, const char *err)
-{
-	const char	*name = slack_stre(op->body, "op");
-
-	TAILQ_REMOVE(&op->q->ops, op, entry);
-	sl->nops--;
-	if (ok)
-		log_debug("outbound %" PRId64 " %s done%s%s", (int64_t)op->ref,
-		    name, post != NULL ? ": ts " : "", post != NULL ? post : "");
-	else
-		log_warnx("outbound %" PRId64 " %s failed: %s",
-		    (int64_t)op->ref, name, err);
-	worker_outbound_done(op->ref, ok, post, ok ? NULL : err);
-	slack_req_clear(&op->req);
-	json_decref(op->body);
-	free(op);
-}
-
-static void	slack_chq_run(struct slack *, struct slack_chq *);
-static int	slack_op_call(struct slack *, struct slack_op *);
+static int	slack_op_call(struct slack *, struct opq_op *);
 
 /*
  * A post's later chunks failing leaves the first one standing: the op
@@ -1691,111 +1645,88 @@ static int	slack_op_call(struct slack *, struct slack_op *);
 static void
 slack_op_done(struct slack *sl, json_t *json, const char *err, void *arg)
 {
-	struct slack_op		*op = arg;
-	struct slack_chq	*q = op->q;
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
 	const char		*ts = slack_str(json, "ts");
-	int			 post = op->req.chunks != NULL;
+	int			 post = x->req.chunks != NULL;
 
-	op->call = NULL;
-	if (post && err == NULL && op->next == 0 && !slack_valid_ts(ts))
+	x->call = NULL;
+	if (post && err == NULL && x->next == 0 && !slack_valid_ts(ts))
 		err = "chat.postMessage: no ts in the answer";
-	if (post && err == NULL && op->next == 0)
-		snprintf(op->first_ts, sizeof(op->first_ts), "%s", ts);
-	if (post && op->next > 0 && err != NULL)
+	if (post && err == NULL && x->next == 0)
+		snprintf(x->first_ts, sizeof(x->first_ts), "%s", ts);
+	if (post && x->next > 0 && err != NULL)
 		log_warnx("outbound %" PRId64 ": chunk %zu of %zu: %s",
-		    (int64_t)op->ref, op->next + 1, op->req.nchunks, err);
-	if (post && op->first_ts[0] != '\0' && ++op->next < op->req.nchunks &&
+		    (int64_t)op->ref, x->next + 1, x->req.nchunks, err);
+	if (post && x->first_ts[0] != '\0' && ++x->next < x->req.nchunks &&
 	    slack_op_call(sl, op) == 0)
 		return;
-	if (post && op->first_ts[0] != '\0')
+	if (post && x->first_ts[0] != '\0')
 		err = NULL;
-	slack_op_finish(sl, op, err == NULL, post && err == NULL ?
-	    op->first_ts : NULL, err);
-	slack_chq_run(sl, q);
+	opq_done(sl->opq, op, err == NULL, post && err == NULL ?
+	    x->first_ts : NULL, err);
 }
 
-/* Make op's call (a post: its chunk op->next). */
+/* Make op's call (a post: its chunk x->next). */
 static int
-slack_op_call(struct slack *sl, struct slack_op *op)
+slack_op_call(struct slack *sl, struct opq_op *op)
 {
-	if (op->req.chunks != NULL && op->next > 0 &&
-	    json_object_set_new(op->req.body, "text",
-	    json_string(op->req.chunks[op->next])) == -1)
+	struct slack_opx	*x = op->data;
+
+	if (x->req.chunks != NULL && x->next > 0 &&
+	    json_object_set_new(x->req.body, "text",
+	    json_string(x->req.chunks[x->next])) == -1)
 		return (-1);
-	op->call = slack_call(sl, op->req.method, sl->auth,
-	    json_incref(op->req.body), SLACK_TRIES, slack_op_done, op);
-	return (op->call != NULL ? 0 : -1);
+	x->call = slack_call(sl, x->req.method, sl->auth,
+	    json_incref(x->req.body), SLACK_TRIES, slack_op_done, op);
+	return (x->call != NULL ? 0 : -1);
 }
 
-/*
- * Start the first op of q unless it runs; ops that cannot start (or need
- * no call) are answered at once.  An emptied queue goes.
- */
-static void
-slack_chq_run(struct slack *sl, struct slack_chq *q)
+static int
+slack_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 {
-	struct slack_op	*op;
-	char		 err[160];
+	struct slack		*sl = arg;
+	struct slack_opx	*x = op->data;
 
-	while ((op = TAILQ_FIRST(&q->ops)) != NULL && op->call == NULL) {
-		if (slack_op_request(op->body, &op->req, err,
-		    sizeof(err)) == -1) {
-			slack_op_finish(sl, op, 0, NULL, err);
-			continue;
-		}
-		if (op->req.method == NULL) {
-			slack_op_finish(sl, op, 1, NULL, NULL);
-			continue;
-		}
-		if (slack_op_call(sl, op) == 0)
-			return;
-		slack_op_finish(sl, op, 0, NULL, "out of memory");
+	if (slack_op_request(op->body, &x->req, err, errlen) == -1)
+		return (-1);
+	if (x->req.method == NULL)
+		return (1);		/* nothing to call: done */
+	if (slack_op_call(sl, op) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
 	}
-	if (op == NULL) {
-		TAILQ_REMOVE(&sl->chqs, q, entry);
-		free(q);
-	}
-	slack_check_drained(sl);
+	return (0);
 }
+
+static void
+slack_op_clear(void *arg, struct opq_op *op)
+{
+	slack_req_clear(&((struct slack_opx *)op->data)->req);
+}
+
+static const struct opq_cbs slack_opq_cbs = {
+	.start = slack_op_start,
+	.clear = slack_op_clear,
+	.answered = slack_check_drained,
+};
 
 static void
 slack_outbound(void *arg, const json_t *body)
 {
-	struct slack		*sl = arg;
-	json_int_t		 ref = json_integer_value(json_object_get(body,
-				    "ref"));
-	struct slack_chq	*q;
-	struct slack_op		*op;
+	struct slack	*sl = arg;
 
-	if (sl->nops >= SLACK_OPS_MAX) {
-		log_warnx("outbound %" PRId64 ": %u ops queued already",
-		    (int64_t)ref, sl->nops);
-		worker_outbound_done(ref, 0, NULL, "too many ops queued");
-		return;
-	}
-	if ((q = slack_chq(sl, slack_stre(body, "channel"))) == NULL ||
-	    (op = calloc(1, sizeof(*op))) == NULL) {
-		if (q != NULL && TAILQ_EMPTY(&q->ops)) {
-			TAILQ_REMOVE(&sl->chqs, q, entry);
-			free(q);
-		}
-		worker_outbound_done(ref, 0, NULL, "out of memory");
-		return;
-	}
-	op->q = q;
-	op->ref = ref;
-	op->body = json_incref((json_t *)body);
-	TAILQ_INSERT_TAIL(&q->ops, op, entry);
-	sl->nops++;
-	slack_chq_run(sl, q);
+	opq_push(sl->opq, body);
 }
 
 /* ------------------------------------------------------------ lifecycle */
 
 static void
-slack_check_drained(struct slack *sl)
+slack_check_drained(void *arg)
 {
-	if (sl->draining && sl->nops == 0 && TAILQ_EMPTY(&sl->conns))
+	struct slack	*sl = arg;
+
+	if (sl->draining && opq_len(sl->opq) == 0 && TAILQ_EMPTY(&sl->conns))
 		worker_drained();
 }
 
@@ -1864,9 +1795,9 @@ slack_start(struct event_base *base, const json_t *config)
 	sl->config = json_incref((json_t *)config);
 	TAILQ_INIT(&sl->conns);
 	TAILQ_INIT(&sl->acks);
-	TAILQ_INIT(&sl->chqs);
 	TAILQ_INIT(&sl->calls);
-	if (slack_setup(sl, base, config) == -1) {
+	if ((sl->opq = opq_new(&slack_opq_cbs, sl, sizeof(struct slack_opx),
+	    SLACK_OPS_MAX)) == NULL || slack_setup(sl, base, config) == -1) {
 		slack_stop(sl);
 		return (NULL);
 	}
@@ -1918,7 +1849,7 @@ slack_drain(void *arg)
 		else
 			slack_conn_retire(c);
 	}
-	log_info("draining: %u outbound op(s) to finish", sl->nops);
+	log_info("draining: %u outbound op(s) to finish", opq_len(sl->opq));
 	slack_check_drained(sl);
 }
 
@@ -1926,8 +1857,6 @@ static void
 slack_stop(void *arg)
 {
 	struct slack		*sl = arg;
-	struct slack_chq	*q;
-	struct slack_op		*op;
 	struct slack_ack	*a;
 
 	sl->draining = 1;
@@ -1935,16 +1864,7 @@ slack_stop(void *arg)
 	slack_list_free(sl->dms_list);
 	while (!TAILQ_EMPTY(&sl->calls))
 		slack_call_free(TAILQ_FIRST(&sl->calls));
-	while ((q = TAILQ_FIRST(&sl->chqs)) != NULL) {
-		while ((op = TAILQ_FIRST(&q->ops)) != NULL) {
-			TAILQ_REMOVE(&q->ops, op, entry);
-			slack_req_clear(&op->req);
-			json_decref(op->body);
-			free(op);
-		}
-		TAILQ_REMOVE(&sl->chqs, q, entry);
-		free(q);
-	}
+	opq_free(sl->opq);
 	ws_free(sl->ws);	/* joins the service thread; no callbacks */
 	while (!TAILQ_EMPTY(&sl->conns))
 		slack_conn_free(TAILQ_FIRST(&sl->conns));

@@ -1,0 +1,209 @@
+/*
+ * opq: per-channel ordered queues of outbound ops (see opq.h).
+ */
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "opq.h"
+#include "worker.h"
+
+#define OPQ_CHANNEL_MAX	64
+
+struct opq_entry {
+	TAILQ_ENTRY(opq_entry)	 entry;
+	struct opq_chan		*q;
+	struct opq_op		 op;		/* first: opq_done() finds us */
+	int			 running;
+};
+
+struct opq_chan {
+	TAILQ_ENTRY(opq_chan)	 entry;
+	TAILQ_HEAD(, opq_entry)	 ops;
+	char			 channel[OPQ_CHANNEL_MAX];
+};
+
+struct opq {
+	const struct opq_cbs	*cb;
+	void			*arg;
+	size_t			 datasize;
+	unsigned int		 max, n;
+	TAILQ_HEAD(, opq_chan)	 chans;
+};
+
+static struct opq_entry *
+opq_entry_of(struct opq_op *op)
+{
+	return ((struct opq_entry *)((char *)op -
+	    offsetof(struct opq_entry, op)));
+}
+
+static const char *
+opq_name(const struct opq_op *op)
+{
+	const char	*s = json_string_value(json_object_get(op->body, "op"));
+
+	return (s != NULL ? s : "?");
+}
+
+struct opq *
+opq_new(const struct opq_cbs *cb, void *arg, size_t datasize,
+    unsigned int max)
+{
+	struct opq	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return (NULL);
+	q->cb = cb;
+	q->arg = arg;
+	q->datasize = datasize;
+	q->max = max;
+	TAILQ_INIT(&q->chans);
+	return (q);
+}
+
+unsigned int
+opq_len(const struct opq *q)
+{
+	return (q->n);
+}
+
+static void
+opq_entry_free(struct opq *q, struct opq_entry *e)
+{
+	TAILQ_REMOVE(&e->q->ops, e, entry);
+	q->n--;
+	if (e->op.data != NULL && q->cb->clear != NULL)
+		q->cb->clear(q->arg, &e->op);
+	free(e->op.data);
+	json_decref(e->op.body);
+	free(e);
+}
+
+/* Answer an op (exactly once) and forget it. */
+static void
+opq_finish(struct opq *q, struct opq_entry *e, int ok, const char *post,
+    const char *err)
+{
+	if (ok)
+		log_debug("outbound %" PRId64 " %s done%s%s",
+		    (int64_t)e->op.ref, opq_name(&e->op), post != NULL ?
+		    ": " : "", post != NULL ? post : "");
+	else
+		log_warnx("outbound %" PRId64 " %s failed: %s",
+		    (int64_t)e->op.ref, opq_name(&e->op), err);
+	worker_outbound_done(e->op.ref, ok, post, ok ? NULL : err);
+	opq_entry_free(q, e);
+}
+
+/*
+ * Start the first op of c unless it runs; ops that cannot start (or need
+ * no call) are answered at once.  An emptied channel queue goes.
+ */
+static void
+opq_run(struct opq *q, struct opq_chan *c)
+{
+	struct opq_entry	*e;
+	char			 err[160];
+	int			 rc;
+
+	while ((e = TAILQ_FIRST(&c->ops)) != NULL && !e->running) {
+		err[0] = '\0';
+		if ((rc = q->cb->start(q->arg, &e->op, err, sizeof(err))) == 0) {
+			e->running = 1;
+			return;
+		}
+		opq_finish(q, e, rc == 1, NULL, err[0] != '\0' ? err :
+		    "cannot start the call");
+	}
+	if (e == NULL) {
+		TAILQ_REMOVE(&q->chans, c, entry);
+		free(c);
+	}
+	q->cb->answered(q->arg);
+}
+
+static struct opq_chan *
+opq_chan(struct opq *q, const char *channel)
+{
+	struct opq_chan	*c;
+
+	TAILQ_FOREACH(c, &q->chans, entry)
+		if (strcmp(c->channel, channel) == 0)
+			return (c);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	snprintf(c->channel, sizeof(c->channel), "%s", channel);
+	TAILQ_INIT(&c->ops);
+	TAILQ_INSERT_TAIL(&q->chans, c, entry);
+	return (c);
+}
+
+void
+opq_push(struct opq *q, const json_t *body)
+{
+	json_int_t		 ref = json_integer_value(json_object_get(body,
+				    "ref"));
+	const char		*ch = json_string_value(json_object_get(body,
+				    "channel"));
+	struct opq_chan		*c;
+	struct opq_entry	*e = NULL;
+
+	if (q->n >= q->max) {
+		log_warnx("outbound %" PRId64 ": %u ops queued already",
+		    (int64_t)ref, q->n);
+		worker_outbound_done(ref, 0, NULL, "too many ops queued");
+		return;
+	}
+	if ((c = opq_chan(q, ch != NULL ? ch : "")) == NULL ||
+	    (e = calloc(1, sizeof(*e))) == NULL || (q->datasize > 0 &&
+	    (e->op.data = calloc(1, q->datasize)) == NULL)) {
+		free(e);
+		if (c != NULL && TAILQ_EMPTY(&c->ops)) {
+			TAILQ_REMOVE(&q->chans, c, entry);
+			free(c);
+		}
+		worker_outbound_done(ref, 0, NULL, "out of memory");
+		return;
+	}
+	e->q = c;
+	e->op.ref = ref;
+	e->op.body = json_incref((json_t *)body);
+	TAILQ_INSERT_TAIL(&c->ops, e, entry);
+	q->n++;
+	opq_run(q, c);
+}
+
+/* op's call is over: answer it and start the next op of its channel. */
+void
+opq_done(struct opq *q, struct opq_op *op, int ok, const char *post,
+    const char *err)
+{
+	struct opq_entry	*e = opq_entry_of(op);
+	struct opq_chan		*c = e->q;
+
+	opq_finish(q, e, ok, post, err);
+	opq_run(q, c);
+}
+
+/* Forget every op without answering (the worker is going away). */
+void
+opq_free(struct opq *q)
+{
+	struct opq_chan	*c;
+
+	if (q == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&q->chans)) != NULL) {
+		while (!TAILQ_EMPTY(&c->ops))
+			opq_entry_free(q, TAILQ_FIRST(&c->ops));
+		TAILQ_REMOVE(&q->chans, c, entry);
+		free(c);
+	}
+	free(q);
+}
