@@ -312,64 +312,63 @@ def test_a_hundred_workspaces_leave_no_watch_behind(bridge_factory, tmp_path,
         fake.stop()
 
 
+class EchoHooks:
+    """The echo backend in town-square, working in a workspace whose
+    hooks.json denies, workspace hooks allowed; HOME isolated."""
+
+    def __init__(self, bridge_factory, tmp_path, monkeypatch, extra=None):
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        self.hooks = ws / "hooks.json"
+        self.hooks.write_text(hooks_file(DENY))
+        self.b = bridge_factory(bots=("a",), start=False)
+        self.fake = bridge_factory.fake
+        self.chan = self.fake.channel("town-square")["id"]
+        self.b.config["channels"][0].update(id=self.chan, triggerMode="all",
+                                            workingDirectory=str(ws))
+        self.b.config["defaults"] = {"allowWorkspaceHooks": True}
+        self.b.config.update(extra or {})
+        self.b.write_config(self.b.config)
+        self.b.start()
+        self.bot = self.fake.user("a")["id"]
+
+    def bot_texts(self):
+        return [p["message"] for p in self.fake.control(
+            "GET", f"/channels/{self.chan}/posts")["posts"] if p["user_id"] == self.bot]
+
+    def open_session(self):
+        self.fake.post("alice", self.chan, "open the session")
+        wait_for(lambda: "open the session" in self.bot_texts(), timeout=10,
+                 what="the echo")
+
+
 def test_ctl_reload_hooks(bridge_factory, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    hooks = ws / "hooks.json"
-    hooks.write_text(hooks_file(DENY))
-    b = bridge_factory(bots=("a",), start=False)
-    fake = bridge_factory.fake
-    chan = fake.channel("town-square")["id"]
-    b.config["channels"][0].update(id=chan, triggerMode="all", workingDirectory=str(ws))
-    b.config["defaults"] = {"allowWorkspaceHooks": True}
-    b.write_config(b.config)
-    b.start()
-    r = b.ctl("reload-hooks", chan)
+    e = EchoHooks(bridge_factory, tmp_path, monkeypatch)
+    r = e.b.ctl("reload-hooks", e.chan)
     assert r.returncode != 0 and "has had a session" in r.stdout + r.stderr, r
-    bot = fake.user("a")["id"]
-    fake.post("alice", chan, "open the session")
-    wait_for(lambda: any(p["user_id"] == bot for p in fake.control(
-        "GET", f"/channels/{chan}/posts")["posts"]), timeout=10, what="the answer")
-    save(hooks, hooks_file(commands=[
+    e.open_session()
+    save(e.hooks, hooks_file(commands=[
         {"type": "command", "bash": "true"}, {"type": "command", "bash": "true"}]))
-    r = b.ctl("reload-hooks", chan)
+    r = e.b.ctl("reload-hooks", e.chan)
     assert r.returncode == 0, r
     assert "✅ Hooks reloaded: 2 hooks from 1 file" in r.stdout
-    hooks.write_text('{"hooks": {\n  "preToolUse": [,]\n}}\n')
-    r = b.ctl("reload-hooks", chan)
+    e.hooks.write_text('{"hooks": {\n  "preToolUse": [,]\n}}\n')
+    r = e.b.ctl("reload-hooks", e.chan)
     assert r.returncode != 0, r
     assert re.search(r"hooks\.json:2:\d+: .* — previous hooks kept", r.stdout + r.stderr), r
-    assert b.ctl("reload-hooks").returncode != 0          # usage
+    assert e.b.ctl("reload-hooks").returncode != 0          # usage
 
 
 def test_notify_on_auto_reload_says_it_in_the_channel(bridge_factory, tmp_path,
                                                      monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    hooks = ws / "hooks.json"
-    hooks.write_text(hooks_file(DENY))
-    b = bridge_factory(bots=("a",), start=False)
-    fake = bridge_factory.fake
-    chan = fake.channel("town-square")["id"]
-    b.config["channels"][0].update(id=chan, triggerMode="all", workingDirectory=str(ws))
-    b.config["defaults"] = {"allowWorkspaceHooks": True}
-    b.config["hooks"] = {"notifyOnAutoReload": True}
-    b.write_config(b.config)
-    b.start()
-    bot = fake.user("a")["id"]
-
-    def said(text):
-        return any(p["user_id"] == bot and p["message"] == text
-                   for p in fake.control("GET", f"/channels/{chan}/posts")["posts"])
-    fake.post("alice", chan, "open the session")
-    wait_for(lambda: said("open the session"), timeout=10, what="the echo")
-    save(hooks, hooks_file(ALLOW))
-    wait_for(lambda: said("✅ Hooks reloaded: 1 hook from 1 file"), timeout=5,
-             what="the notice of the auto reload")
-    save(hooks, "{ broken")
-    wait_for(lambda: any(p["user_id"] == bot and p["message"].startswith("❌")
-                         and "hooks.json:1:" in p["message"]
-                         for p in fake.control("GET", f"/channels/{chan}/posts")["posts"]),
+    e = EchoHooks(bridge_factory, tmp_path, monkeypatch,
+                  {"hooks": {"notifyOnAutoReload": True}})
+    e.open_session()
+    save(e.hooks, hooks_file(ALLOW))
+    wait_for(lambda: "✅ Hooks reloaded: 1 hook from 1 file" in e.bot_texts(),
+             timeout=5, what="the notice of the auto reload")
+    save(e.hooks, "{ broken")
+    wait_for(lambda: any(t.startswith("❌") and "hooks.json:1:" in t
+                         for t in e.bot_texts()),
              timeout=5, what="the notice of the failed reload")
