@@ -622,7 +622,7 @@ struct mm_cu {
 	json_int_t		 since;
 	char			(*chans)[MM_ID_LEN + 1];
 	size_t			 n, i;
-	json_t			*todo;		/* posts to send, oldest first */
+	json_t			*backlog;	/* posts to send, oldest first */
 	struct mm_call		*call;
 	unsigned int		 sent;
 };
@@ -1075,7 +1075,7 @@ mm_cu_free(struct mm *mm)
 	if (cu == NULL)
 		return;
 	mm_call_cancel(cu->call);
-	json_decref(cu->todo);
+	json_decref(cu->backlog);
 	free(cu->chans);
 	free(cu);
 	mm->cu = NULL;
@@ -1159,7 +1159,7 @@ mm_cu_emit(struct mm *mm)
 
 	/* A DM is addressed to the bot, as data.mentions would say. */
 	me = json_pack("[s]", mm->me_id);
-	json_array_foreach(cu->todo, i, p) {
+	json_array_foreach(cu->backlog, i, p) {
 		name = mm_user_name(mm, mm_stre(p, "user_id"));
 		if (!mm_seen_has(&mm->seen, mm_stre(p, "id")))
 			cu->sent++;
@@ -1168,8 +1168,8 @@ mm_cu_emit(struct mm *mm)
 		    NULL);
 	}
 	json_decref(me);
-	json_decref(cu->todo);
-	cu->todo = NULL;
+	json_decref(cu->backlog);
+	cu->backlog = NULL;
 	cu->i++;
 	mm_cu_next(mm);
 }
@@ -1191,7 +1191,7 @@ mm_cu_users_done(struct mm *mm, long status, json_t *json, const char *err,
 
 /* Keep the posts worth sending, oldest first; list unknown authors. */
 static void
-mm_cu_pick(struct mm *mm, const json_t *list, json_t *todo, json_t *who)
+mm_cu_pick(struct mm *mm, const json_t *list, json_t *backlog, json_t *who)
 {
 	const json_t	*order = json_object_get(list, "order");
 	const json_t	*posts = json_object_get(list, "posts"), *p;
@@ -1209,7 +1209,7 @@ mm_cu_pick(struct mm *mm, const json_t *list, json_t *todo, json_t *who)
 		    *mm_stre(p, "type") != '\0' ||
 		    json_integer_value(json_object_get(p, "delete_at")) != 0)
 			continue;
-		if (json_array_append(todo, (json_t *)p) == -1)
+		if (json_array_append(backlog, (json_t *)p) == -1)
 			continue;
 		if (mm_user_name(mm, uid) == NULL && mm_valid_id(uid) &&
 		    !mm_listed(who, uid))
@@ -1231,13 +1231,13 @@ mm_cu_posts_done(struct mm *mm, long status, json_t *json, const char *err,
 		mm_cu_next(mm);
 		return;
 	}
-	if ((cu->todo = json_array()) == NULL || (who = json_array()) == NULL) {
+	if ((cu->backlog = json_array()) == NULL || (who = json_array()) == NULL) {
 		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i]);
 		cu->i++;
 		mm_cu_next(mm);
 		return;
 	}
-	mm_cu_pick(mm, json, cu->todo, who);
+	mm_cu_pick(mm, json, cu->backlog, who);
 	if (json_array_size(who) == 0) {
 		json_decref(who);
 		mm_cu_emit(mm);
