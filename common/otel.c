@@ -116,6 +116,8 @@ static struct {
 	TAILQ_HEAD(, otel_exp)	 drain;
 	int			 curl_ok;
 	int			 fresh;		/* stats restart at configure */
+	json_t			*applied;	/* otel_apply()'s settings, a copy */
+	int			 have_applied;
 	uint64_t		 sent, dropped, retries; /* of freed exporters */
 } otel = { .drain = TAILQ_HEAD_INITIALIZER(otel.drain) };
 
@@ -1267,6 +1269,36 @@ otel_shutdown(int wait_ms)
 	}
 	otel.base = NULL;
 	otel.fresh = 1;
+	json_decref(otel.applied);
+	otel.applied = NULL;
+	otel.have_applied = 0;
+}
+
+/*
+ * Configure from a process's "telemetry" object unless it is the one in
+ * force; the first call always configures.  Every process does this on
+ * every config it gets, so a change needs no restart.  Returns 1 when the
+ * exporter was rebuilt (logged, but for the first time), 0 if unchanged.
+ */
+int
+otel_apply(struct event_base *base, const json_t *telemetry,
+    const char *role, const char *bot, int gen)
+{
+	const json_t	*t = json_is_object(telemetry) ? telemetry : NULL;
+	int		 again = otel.have_applied;
+
+	if (again && (t == NULL ? otel.applied == NULL :
+	    otel.applied != NULL && json_equal(t, otel.applied)))
+		return (0);
+	json_decref(otel.applied);
+	/* Out of memory here only makes the next call rebuild again. */
+	otel.applied = t != NULL ? json_deep_copy(t) : NULL;
+	otel.have_applied = 1;
+	(void)otel_configure(base, t, role, bot, gen);
+	if (again)
+		log_info("telemetry reconfigured: %s", otel.cur != NULL ?
+		    otel.cur->target : "off");
+	return (1);
 }
 
 void

@@ -48,6 +48,12 @@ int		 otel_configure(struct event_base *, const json_t *telemetry,
  * SHUTDOWN handler) it sends with blocking requests instead, as bounded.
  */
 void		 otel_shutdown(int wait_ms);
+/*
+ * otel_configure() when telemetry differs from what otel_apply() applied
+ * last (always the first time): 1 if rebuilt, 0 if unchanged.
+ */
+int		 otel_apply(struct event_base *, const json_t *telemetry,
+		    const char *role, const char *bot, int gen);
 int		 otel_enabled(void);
 /* Start sending every queued span now, without waiting for a full batch. */
 void		 otel_flush(void);

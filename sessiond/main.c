@@ -14,26 +14,8 @@
 #include "sessiond.h"
 
 static struct sessiond	 sd_store;
-static json_t		*sd_telemetry;	/* the settings otel runs with */
 struct sessiond		*sd = &sd_store;
 static struct proc	 sproc = { .role = "sessiond" };
-
-/* Rebuild the exporter when the telemetry settings changed (or first). */
-static void
-sd_telemetry_apply(json_t *config, int first)
-{
-	json_t	*t = json_object_get(config, "telemetry");
-
-	if (!first && (t == sd_telemetry || (t != NULL && sd_telemetry != NULL &&
-	    json_equal(t, sd_telemetry))))
-		return;
-	(void)otel_configure(sproc.base, t, "sessiond", NULL, 0);
-	json_decref(sd_telemetry);
-	sd_telemetry = json_incref(t);
-	if (!first)
-		log_info("telemetry reconfigured: %s", otel_enabled() ? "on" :
-		    "off");
-}
 
 static void
 sd_on_config(json_t *config, int first)
@@ -47,7 +29,8 @@ sd_on_config(json_t *config, int first)
 	if (proc_config_hash(config, hash) == -1)
 		fatalx("cannot hash the config");
 	chook_config(config);
-	sd_telemetry_apply(config, first);
+	(void)otel_apply(sproc.base, json_object_get(config, "telemetry"),
+	    "sessiond", NULL, 0);
 	if (!first) {
 		log_info("config updated (%.8s)", hash);
 		chan_config_changed();
@@ -133,7 +116,6 @@ sd_on_shutdown(const char *why)
 	json_decref(sd->config);
 	sd->config = NULL;
 	otel_shutdown(1000);
-	json_decref(sd_telemetry);
 	if (sproc.parent != NULL)
 		(void)ipc_flush_blocking(sproc.parent, 1000);
 	exit(0);

@@ -199,7 +199,8 @@ sup_run(void)
 	srandom((unsigned int)(time(NULL) ^ getpid()));
 	sup_setup();
 	log_set_level(sup->cfg->log_level);
-	(void)reload_telemetry(1);
+	(void)otel_apply(sup->base, json_object_get(sup->cfg->root,
+	    "telemetry"), "supervisor", NULL, 0);
 	log_info("starting: config %s (%.8s), %zu bot(s)", sup->cfgpath,
 	    sup->cfg->hash, sup->cfg->nbots);
 	sup_spawn_sessiond(-1, 0, NULL);
@@ -223,8 +224,6 @@ sup_run(void)
 	 */
 	swap_abandon_all();
 	otel_shutdown(2000);
-	json_decref(sup->telemetry);
-	sup->telemetry = NULL;
 	log_info("stopped");
 	return (0);
 }

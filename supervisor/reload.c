@@ -207,54 +207,6 @@ reload_bots(const struct cfg_diff *d)
  * Where spans go, for the log line.  Mirrors otel_configure()'s choice; the
  * Authorization value (authEnv's variable) is never shown.
  */
-static const char *
-reload_telemetry_target(const json_t *t)
-{
-	const char	*ep, *fp, *type;
-
-	if (!otel_enabled())
-		return ("off");
-	ep = json_string_value(json_object_get(t, "otlpEndpoint"));
-	fp = json_string_value(json_object_get(t, "filePath"));
-	type = json_string_value(json_object_get(t, "exporterType"));
-	if (fp != NULL && *fp != '\0' && (ep == NULL || *ep == '\0' ||
-	    (type != NULL && strcmp(type, "file") == 0)))
-		return (fp);
-	return (ep != NULL ? ep : "?");
-}
-
-/*
- * Apply the running config's "telemetry" object when it differs from the
- * one in force (always when first).  Spans ended from now on go to the new
- * exporter; the old one flushes what it holds in the background.  Returns
- * 1 when the exporter was rebuilt, 0 when nothing changed.
- */
-int
-reload_telemetry(int first)
-{
-	json_t	*t = json_object_get(sup->cfg->root, "telemetry");
-
-	if (!json_is_object(t))
-		t = NULL;
-	if (!first && (t == NULL ? sup->telemetry == NULL :
-	    sup->telemetry != NULL && json_equal(t, sup->telemetry)))
-		return (0);
-	json_decref(sup->telemetry);
-	/*
-	 * Without the copy the next reload cannot tell a change and merely
-	 * rebuilds the exporter again: harmless, so not fatal.
-	 */
-	if ((sup->telemetry = t != NULL ? json_deep_copy(t) : NULL) == NULL &&
-	    t != NULL)
-		log_warnx("%s: out of memory keeping the telemetry config",
-		    __func__);
-	(void)otel_configure(sup->base, t, "supervisor", NULL, 0);
-	if (!first)
-		log_info("telemetry reconfigured: %s",
-		    reload_telemetry_target(t));
-	return (1);
-}
-
 /* The span's trigger: one word per way into reload_config(). */
 static const char *
 reload_trigger_name(const char *trigger)
@@ -347,7 +299,8 @@ reload_config(const char *trigger, char **text)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
 	reload_log(trigger, d);
 	/* Before any swap starts, so its reload.bot span has an exporter. */
-	if (reload_telemetry(0) && sp == NULL) {
+	if (otel_apply(sup->base, json_object_get(sup->cfg->root, "telemetry"),
+	    "supervisor", NULL, 0) && sp == NULL) {
 		/* Telemetry just came on: this reload is its first span. */
 		sp = otel_span_start("reload.config", NULL);
 		otel_span_str(sp, "trigger", reload_trigger_name(trigger));

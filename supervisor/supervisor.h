@@ -121,7 +121,6 @@ struct sup {
 	uint64_t		 started_ms;
 	unsigned int		 reloads_ok;
 	unsigned int		 reloads_failed;
-	json_t			*telemetry;	/* "telemetry" in force (a copy) */
 };
 
 extern struct sup	*sup;
@@ -164,7 +163,6 @@ void		 swap_abandon_all(void);
 json_t		*reload_sessiond_config(const struct cfg *);
 int		 reload_config(const char *trigger, char **text);
 void		 reload_push(void);
-int		 reload_telemetry(int first);
 
 /* watch.c */
 int		 watch_start(const char *path);

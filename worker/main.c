@@ -47,7 +47,6 @@ static STAILQ_HEAD(, pending)	 pendq = STAILQ_HEAD_INITIALIZER(pendq);
 static unsigned int		 npend;
 static TAILQ_HEAD(, unacked)	 ackq = TAILQ_HEAD_INITIALIZER(ackq);
 static unsigned int		 nunacked;
-static json_t			*worker_telemetry;	/* in force (a copy) */
 
 /*
  * Leave the event loop; main() then stops the adapter (and with it the
@@ -94,33 +93,6 @@ worker_failed(const char *fmt, ...)
 	(void)ipc_send(wproc.parent, IPC_FAILED, json_pack("{s:s}", "reason",
 	    reason));
 	worker_exit(1);
-}
-
-/*
- * Export this worker's spans as the config's "telemetry" says, when it
- * differs from the one in force (always when first).  The resource names
- * the bot and generation, so every span tells which worker it came from.
- */
-static void
-worker_telemetry_apply(const json_t *config, int first)
-{
-	json_t	*t = json_object_get(config, "telemetry");
-
-	if (!json_is_object(t))
-		t = NULL;
-	if (!first && (t == NULL ? worker_telemetry == NULL :
-	    worker_telemetry != NULL && json_equal(t, worker_telemetry)))
-		return;
-	json_decref(worker_telemetry);
-	/* Without the copy a later update merely rebuilds it again. */
-	if ((worker_telemetry = t != NULL ? json_deep_copy(t) : NULL) == NULL &&
-	    t != NULL)
-		log_warnx("%s: out of memory keeping the telemetry config",
-		    __func__);
-	(void)otel_configure(wproc.base, t, "worker", wproc.bot, wproc.gen);
-	if (!first)
-		log_info("telemetry reconfigured: %s", otel_enabled() ?
-		    "on" : "off");
 }
 
 static void
@@ -286,7 +258,9 @@ worker_start(json_t *config)
 	const char	*platform;
 
 	worker->config_ms = util_now_ms();
-	worker_telemetry_apply(config, 1);
+	/* The resource names the bot and generation of every span. */
+	(void)otel_apply(wproc.base, json_object_get(config, "telemetry"),
+	    "worker", wproc.bot, wproc.gen);
 	if (proc_config_hash(config, worker_hash) == -1) {
 		worker_failed("cannot hash the config");
 		return;
@@ -314,7 +288,8 @@ worker_on_config(json_t *config, int first)
 	log_info("config updated");
 	/* Not while exiting: worker_cleanup() is flushing the exporter. */
 	if (!worker->exiting)
-		worker_telemetry_apply(config, 0);
+		(void)otel_apply(wproc.base, json_object_get(config,
+		    "telemetry"), "worker", wproc.bot, wproc.gen);
 	if (worker->ad_state != NULL && !worker->exiting)
 		worker->ad->config_update(worker->ad_state, config);
 }
@@ -448,8 +423,6 @@ worker_cleanup(void)
 	 * within the supervisor's exit grace.
 	 */
 	otel_shutdown(WORKER_OTEL_WAIT_MS);
-	json_decref(worker_telemetry);
-	worker_telemetry = NULL;
 	json_decref(worker->config);
 	worker->config = NULL;
 }
