@@ -37,7 +37,6 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "worker/adapter.h"
-#include "worker/call.h"
 #include "worker/opq.h"
 #include "worker/worker.h"
 #include "worker/ws.h"
@@ -570,6 +569,8 @@ mm_seen_add(struct mm_seen *s, const char *id)
 
 #define MM_PING_MS		30000	/* as @mattermost/client */
 #define MM_PING_ENV		"COPILOT_BRIDGE_TEST_PING_MS"	/* tests only */
+#define MM_RETRY_AFTER_MAX	30	/* seconds we wait on a 429, at most */
+#define MM_LIMITED_MAX		10	/* 429s a call may meet */
 #define MM_TRIES		5	/* tries on 5xx and transport errors */
 #define MM_CATCHUP_WINDOW_MS	(60 * 60 * 1000)
 #define MM_CATCHUP_MARGIN_MS	5000	/* clock skew, late delivery */
@@ -582,14 +583,18 @@ struct mm;
 typedef void	(*mm_call_cb)(struct mm *, long status, json_t *json,
 		    const char *err, void *arg);
 
-/* One REST call; worker/call.c does its retries. */
+/* One REST call, with its retries. */
 struct mm_call {
 	TAILQ_ENTRY(mm_call)	 entry;
 	struct mm		*mm;
 	char			 method[8];
 	char			 path[192];	/* under /api/v4, for messages */
-	int			 in_cb;
-	struct call		*call;
+	char			*url;
+	char			*body;
+	int			 tries, max_tries, limited, in_cb;
+	struct net_req		*req;
+	struct event		*timer;
+	struct backoff		 bo;
 	mm_call_cb		 cb;
 	void			*arg;
 };
@@ -691,7 +696,11 @@ static void
 mm_call_free(struct mm_call *c)
 {
 	TAILQ_REMOVE(&c->mm->calls, c, entry);
-	call_cancel(c->call);
+	net_cancel(c->req);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c->url);
+	free(c->body);
 	free(c);
 }
 
@@ -758,9 +767,51 @@ static void
 mm_call_done(const struct net_resp *r, void *arg)
 {
 	struct mm_call	*c = arg;
+	long		 ra;
+	uint32_t	 ms;
 
-	c->call = NULL;		/* it ends with this callback */
+	c->req = NULL;
+	if (r->status == 429 && c->limited++ < MM_LIMITED_MAX) {
+		ra = r->retry_after < 0 ? 1 : r->retry_after;
+		ms = (uint32_t)(ra < MM_RETRY_AFTER_MAX ? ra :
+		    MM_RETRY_AFTER_MAX) * 1000;
+		log_warnx("%s %s: rate limited; retrying in %u ms", c->method,
+		    c->path, ms);
+		mm_timer_ms(c->timer, ms);
+		return;
+	}
+	if ((r->status == 0 || r->status >= 500) && c->tries < c->max_tries) {
+		ms = backoff_next(&c->bo);
+		log_warnx("%s %s: %s; try %d of %d in %u ms", c->method,
+		    c->path, r->status == 0 ? r->error : "server error",
+		    c->tries + 1, c->max_tries, ms);
+		mm_timer_ms(c->timer, ms);
+		return;
+	}
 	mm_call_complete(c, r);
+}
+
+static void
+mm_call_send(int fd, short what, void *arg)
+{
+	struct mm_call	*c = arg;
+	const char	*hdrs[3] = { c->mm->auth, NULL, NULL };
+	char		 err[256];
+
+	if (c->body != NULL)
+		hdrs[1] = "Content-Type: application/json";
+	c->tries++;
+	c->req = net_request(c->mm->net, c->method, c->url, hdrs, c->body,
+	    NULL, mm_call_done, c);
+	if (c->req != NULL)
+		return;
+	if (c->tries < c->max_tries) {
+		mm_timer_ms(c->timer, backoff_next(&c->bo));
+		return;
+	}
+	snprintf(err, sizeof(err), "%s %s: cannot start the request",
+	    c->method, c->path);
+	mm_call_finish(c, 0, NULL, err);
 }
 
 /*
@@ -772,8 +823,6 @@ mm_call(struct mm *mm, const char *method, const char *path, json_t *body,
     int max_tries, mm_call_cb cb, void *arg)
 {
 	struct mm_call	*c;
-	const char	*hdrs[3] = { mm->auth, NULL, NULL };
-	char		*text = NULL, *url = NULL, label[224];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		json_decref(body);
@@ -782,26 +831,26 @@ mm_call(struct mm *mm, const char *method, const char *path, json_t *body,
 	c->mm = mm;
 	c->cb = cb;
 	c->arg = arg;
+	c->max_tries = max_tries;
+	backoff_init(&c->bo, 250, 4000);
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	snprintf(label, sizeof(label), "%s %s", method, path);
 	TAILQ_INSERT_TAIL(&mm->calls, c, entry);
-	if (body != NULL) {
-		hdrs[1] = "Content-Type: application/json";
-		text = json_dumps(body, JSON_COMPACT);
+	if (body != NULL && (c->body = json_dumps(body, JSON_COMPACT)) == NULL)
+		goto fail;
+	if (asprintf(&c->url, "%s/api/v4%s", mm->base_url, path) == -1) {
+		c->url = NULL;
+		goto fail;
 	}
+	if ((c->timer = evtimer_new(mm->base, mm_call_send, c)) == NULL)
+		goto fail;
 	json_decref(body);
-	if (asprintf(&url, "%s/api/v4%s", mm->base_url, path) == -1)
-		url = NULL;
-	if ((body != NULL && text == NULL) || url == NULL ||
-	    (c->call = call_new(mm->base, mm->net, label, method, url, hdrs,
-	    text, max_tries, mm_call_done, c)) == NULL) {
-		mm_call_free(c);
-		c = NULL;
-	}
-	free(text);
-	free(url);
+	mm_timer_ms(c->timer, 0);
 	return (c);
+fail:
+	json_decref(body);
+	mm_call_free(c);
+	return (NULL);
 }
 
 /* ------------------------------------------------------------ inbound */

@@ -39,7 +39,6 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "worker/adapter.h"
-#include "worker/call.h"
 #include "worker/mrkdwn.h"
 #include "worker/opq.h"
 #include "worker/worker.h"
@@ -617,6 +616,8 @@ slack_access_resolve(const json_t *a, const json_t *members,
 
 /* ------------------------------------------------------------ the adapter */
 
+#define SLACK_RETRY_AFTER_MAX	30	/* seconds we wait on a 429, at most */
+#define SLACK_LIMITED_MAX	10	/* 429s a call may meet */
 #define SLACK_TRIES		5	/* tries on 5xx and transport errors */
 #define SLACK_OPS_MAX		10000
 #define SLACK_ACKS_MAX		1024	/* envelopes awaiting sessiond's ack */
@@ -630,13 +631,19 @@ struct slack;
 typedef void	(*slack_call_cb)(struct slack *, json_t *json, const char *err,
 		    void *arg);
 
-/* One Web API call; worker/call.c does its retries. */
+/* One Web API call, with its retries. */
 struct slack_call {
 	TAILQ_ENTRY(slack_call)	 entry;
 	struct slack		*sl;
 	char			 method[40];
-	int			 in_cb;
-	struct call		*call;
+	const char		*auth;		/* bot or app token header */
+	char			*url;
+	char			*body;		/* JSON or form, or NULL */
+	int			 form;		/* body is form-urlencoded */
+	int			 tries, max_tries, limited, in_cb;
+	struct net_req		*req;
+	struct event		*timer;
+	struct backoff		 bo;
 	slack_call_cb		 cb;
 	void			*arg;
 };
@@ -743,7 +750,11 @@ static void
 slack_call_free(struct slack_call *c)
 {
 	TAILQ_REMOVE(&c->sl->calls, c, entry);
-	call_cancel(c->call);
+	net_cancel(c->req);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c->url);
+	free(c->body);
 	free(c);
 }
 
@@ -797,9 +808,50 @@ static void
 slack_call_done(const struct net_resp *r, void *arg)
 {
 	struct slack_call	*c = arg;
+	long			 ra;
+	uint32_t		 ms;
 
-	c->call = NULL;		/* it ends with this callback */
+	c->req = NULL;
+	if (r->status == 429 && c->limited++ < SLACK_LIMITED_MAX) {
+		ra = r->retry_after < 0 ? 1 : r->retry_after;
+		ms = (uint32_t)(ra < SLACK_RETRY_AFTER_MAX ? ra :
+		    SLACK_RETRY_AFTER_MAX) * 1000;
+		log_warnx("%s: rate limited; retrying in %u ms", c->method, ms);
+		slack_timer_ms(c->timer, ms);
+		return;
+	}
+	if ((r->status == 0 || r->status >= 500) && c->tries < c->max_tries) {
+		ms = backoff_next(&c->bo);
+		log_warnx("%s: %s; try %d of %d in %u ms", c->method,
+		    r->status == 0 ? r->error : "server error", c->tries + 1,
+		    c->max_tries, ms);
+		slack_timer_ms(c->timer, ms);
+		return;
+	}
 	slack_call_complete(c, r);
+}
+
+static void
+slack_call_send(int fd, short what, void *arg)
+{
+	struct slack_call	*c = arg;
+	const char		*hdrs[3] = { c->auth, NULL, NULL };
+	char			 err[256];
+
+	hdrs[1] = c->body != NULL && !c->form ? "Content-Type: "
+	    "application/json; charset=utf-8" :
+	    "Content-Type: application/x-www-form-urlencoded";
+	c->tries++;
+	c->req = net_request(c->sl->net, "POST", c->url, hdrs, c->body, NULL,
+	    slack_call_done, c);
+	if (c->req != NULL)
+		return;
+	if (c->tries < c->max_tries) {
+		slack_timer_ms(c->timer, backoff_next(&c->bo));
+		return;
+	}
+	snprintf(err, sizeof(err), "%s: cannot start the request", c->method);
+	slack_call_finish(c, NULL, err);
 }
 
 /* args (strings and integers) form-urlencoded, or NULL. */
@@ -844,8 +896,6 @@ slack_call_new(struct slack *sl, const char *method, const char *auth,
     json_t *args, int form, int max_tries, slack_call_cb cb, void *arg)
 {
 	struct slack_call	*c;
-	const char		*hdrs[3] = { auth, NULL, NULL };
-	char			*body = NULL, *url = NULL;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		json_decref(args);
@@ -854,25 +904,28 @@ slack_call_new(struct slack *sl, const char *method, const char *auth,
 	c->sl = sl;
 	c->cb = cb;
 	c->arg = arg;
+	c->auth = auth;
+	c->max_tries = max_tries;
+	backoff_init(&c->bo, 250, 4000);
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	TAILQ_INSERT_TAIL(&sl->calls, c, entry);
-	hdrs[1] = args != NULL && !form ? "Content-Type: "
-	    "application/json; charset=utf-8" :
-	    "Content-Type: application/x-www-form-urlencoded";
-	if (args != NULL)
-		body = form ? slack_form(args) : json_dumps(args, JSON_COMPACT);
-	if (asprintf(&url, "%s%s", sl->api_url, method) == -1)
-		url = NULL;
-	if ((args != NULL && body == NULL) || url == NULL ||
-	    (c->call = call_new(sl->base, sl->net, method, "POST", url, hdrs,
-	    body, max_tries, slack_call_done, c)) == NULL) {
-		slack_call_free(c);
-		c = NULL;
+	c->form = form;
+	if (args != NULL && (c->body = form ? slack_form(args) :
+	    json_dumps(args, JSON_COMPACT)) == NULL)
+		goto fail;
+	if (asprintf(&c->url, "%s%s", sl->api_url, method) == -1) {
+		c->url = NULL;
+		goto fail;
 	}
+	if ((c->timer = evtimer_new(sl->base, slack_call_send, c)) == NULL)
+		goto fail;
 	json_decref(args);
-	free(body);
-	free(url);
+	slack_timer_ms(c->timer, 0);
 	return (c);
+fail:
+	json_decref(args);
+	slack_call_free(c);
+	return (NULL);
 }
 
 static struct slack_call *
