@@ -42,7 +42,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
 .PHONY: all deps check check-asan test-unit test-integration test-fuzz-corpus \
-	test-conformance fuzz bench demo install clean
+	test-conformance fuzz bench demo demo-run install clean
 
 all: $(BINS)
 
@@ -102,7 +102,6 @@ fuzz:
 	done
 
 deps:
-	@$(PY) -c 'pass' 2>/dev/null || true
 	@sh tests/deps.sh
 
 check: deps
@@ -124,7 +123,12 @@ test-conformance:
 	@if [ -d tests/conformance ] && ls tests/conformance/*.test.mjs >/dev/null 2>&1; then \
 	  cd tests && node --test conformance/; else echo "conformance: none yet"; fi
 
-demo: deps $(BINS)
+# The pkg-config flags above are read when make parses this file, which is
+# before `deps` may have installed the packages: the targets that install
+# first hand the rest to a new make that parses the file again.
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+demo-run: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) demo/run.py
 
 bench: $(BINS)
