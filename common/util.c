@@ -2,6 +2,7 @@
  * util: see util.h.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/evp.h>
 
 #include "util.h"
@@ -211,4 +213,27 @@ util_wait_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(buf, len, "status 0x%x", status);
+}
+
+int
+util_timer_ms(struct event *ev, uint64_t ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+	return (evtimer_add(ev, &tv));
+}
+
+int
+util_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err != NULL && len > 0) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event;
+
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 uint64_t util_now_ms(void);		/* CLOCK_MONOTONIC, milliseconds */
@@ -19,5 +21,13 @@ int	 util_exe_dir(char *buf, size_t len);
 void	 util_wait_status(int status, char *buf, size_t len);
 int	 util_mkdir_p(const char *path, unsigned int mode);
 int	 util_self_digest(char out[13]);
+/* Arm a timer event ms milliseconds from now; evtimer_add()'s result. */
+int	 util_timer_ms(struct event *, uint64_t ms);
+/*
+ * Format an error into err (if not NULL) and return -1, so a parser can
+ * `return (util_err(err, len, "bad %s", what));`.
+ */
+int	 util_err(char *err, size_t len, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,0 +1,36 @@
+/*
+ * utf8: every cut of a text happens here, on a character boundary and,
+ * where that is cheap to see, not inside a grapheme cluster (a ZWJ emoji
+ * sequence, a base and its combining marks or variation selector, an emoji
+ * and its skin-tone modifier, a flag's pair of regional indicators, a tag
+ * sequence).  Platforms count characters (code points): Mattermost's post
+ * limit and Slack's text limits are in characters, not bytes.
+ *
+ * Input need not be valid UTF-8: a byte that does not start a well-formed
+ * sequence counts as one character of its own, so a cut never makes a
+ * valid text invalid and never loops on an invalid one.
+ */
+#ifndef COMMON_UTF8_H
+#define COMMON_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length in bytes of the character at s[0..len), at least 1 if len > 0. */
+size_t	 utf8_char(const char *s, size_t len, uint32_t *cp);
+/* Number of characters in s[0..len). */
+size_t	 utf8_count(const char *s, size_t len);
+/* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF)? */
+int	 utf8_valid(const char *s, size_t len);
+/*
+ * The longest prefix of s[0..len) of at most max characters (max_bytes
+ * bytes), as a byte length that ends on a boundary.  It steps back out of
+ * a grapheme cluster unless that would leave nothing, in which case the
+ * cut is at the last character boundary that fits.
+ */
+size_t	 utf8_cut_chars(const char *s, size_t len, size_t max);
+size_t	 utf8_cut_bytes(const char *s, size_t len, size_t max_bytes);
+/* May a text be cut between the characters a and b? */
+int	 utf8_breakable(uint32_t a, uint32_t b);
+
+#endif
