@@ -42,7 +42,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
 .PHONY: all deps check check-asan test-unit test-integration test-fuzz-corpus \
-	test-conformance fuzz bench demo demo-run install clean
+	test-conformance test-layering fuzz bench demo demo-run install clean
 
 all: $(BINS)
 
@@ -118,6 +118,10 @@ test-fuzz-corpus: $(FUZZ_RUNNERS)
 
 test-integration: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+# Calls go one way in each program (tests/layers.conf).
+test-layering: $(BINS)
+	@$(PY) tests/layering.py $(B)
 
 test-conformance:
 	@if [ -d tests/conformance ] && ls tests/conformance/*.test.mjs >/dev/null 2>&1; then \
