@@ -149,3 +149,28 @@ utf8_cut_bytes(const char *s, size_t len, size_t max_bytes)
 {
 	return (utf8_cut(s, len, max_bytes, 0));
 }
+
+size_t
+utf8_split(const char *s, size_t len, size_t max)
+{
+	size_t		 hard = utf8_cut_chars(s, len, max), off, nl = 0, sp = 0;
+	size_t		 floor = max * 3 / 10, chars = 0, n;
+	uint32_t	 cp;
+
+	if (hard == len)
+		return (len);
+	for (off = 0; off < hard; off += n, chars++) {
+		n = utf8_char(s + off, len - off, &cp);
+		if (chars < floor || off == 0)
+			continue;
+		if (cp == '\n')
+			nl = off;
+		else if (cp == ' ')
+			sp = off;
+	}
+	if (nl > 0)
+		return (nl);
+	if (sp > 0)
+		return (sp);
+	return (hard > 0 ? hard : utf8_char(s, len, &cp));
+}

@@ -30,6 +30,14 @@ int	 utf8_valid(const char *s, size_t len);
  */
 size_t	 utf8_cut_chars(const char *s, size_t len, size_t max);
 size_t	 utf8_cut_bytes(const char *s, size_t len, size_t max_bytes);
+/*
+ * Where to end a piece of at most max characters of s[0..len) that does
+ * not fit whole (len's characters > max): at the last newline past 30% of
+ * max, else the last space past 30%, else utf8_cut_chars().  The piece is
+ * s[0..returned); the next starts there (its leading white space may be
+ * dropped).  Returns len when everything fits.
+ */
+size_t	 utf8_split(const char *s, size_t len, size_t max);
 /* May a text be cut between the characters a and b? */
 int	 utf8_breakable(uint32_t a, uint32_t b);
 

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "sessiond.h"
+#include "stream.h"
 
 struct admin_req {
 	TAILQ_ENTRY(admin_req)	 entry;
@@ -23,6 +25,13 @@ struct admin_req {
 
 static TAILQ_HEAD(, admin_req)	reqs = TAILQ_HEAD_INITIALIZER(reqs);
 static int			next_ref;
+static struct ipc_chan		*admin_parent;
+
+void
+admin_init(struct ipc_chan *parent)
+{
+	admin_parent = parent;
+}
 
 static void
 admin_req_free(struct admin_req *r)
@@ -54,12 +63,11 @@ admin_request(const char *bot, const char *channel, const char *root,
 	}
 	r->ref = ++next_ref;
 	TAILQ_INSERT_TAIL(&reqs, r, entry);
-	if (ipc_send(proc->parent, IPC_ADMIN_REQUEST,
+	if (ipc_send(admin_parent, IPC_ADMIN_REQUEST,
 	    json_pack("{s:i,s:s,s:s,s:s?,s:s?,s:s,s:s}", "ref", r->ref,
 	    "cmd", cmd == CMD_RELOAD_BOT ? "reload bot" : "reload config",
 	    "arg", arg != NULL ? arg : "",
-	    "user", json_string_value(json_object_get(msg, "user")),
-	    "userId", json_string_value(json_object_get(msg, "userId")),
+	    "user", jx_str(msg, "user"), "userId", jx_str(msg, "userId"),
 	    "bot", bot, "channel", channel)) == -1) {
 		stream_post(bot, channel, root, "❌ Cannot reach the supervisor.");
 		admin_req_free(r);
@@ -67,22 +75,26 @@ admin_request(const char *bot, const char *channel, const char *root,
 }
 
 void
-admin_result(struct ipc_msg *m)
+admin_result(json_t *body)
 {
 	struct admin_req	*r;
-	int			 ref = (int)json_integer_value(json_object_get(m->body,
-				    "ref"));
-	json_t			*fin = json_object_get(m->body, "final");
+	json_int_t		 ref = jx_int(body, "ref", 0);
 
 	TAILQ_FOREACH(r, &reqs, entry)
 		if (r->ref == ref)
 			break;
 	if (r == NULL) {
-		log_debug("ADMIN_RESULT for unknown ref %d", ref);
+		log_debug("ADMIN_RESULT for unknown ref %lld", (long long)ref);
 		return;
 	}
-	stream_post(r->bot, r->channel, r->root,
-	    json_string_value(json_object_get(m->body, "text")));
-	if (fin == NULL || json_is_true(fin))
+	stream_post(r->bot, r->channel, r->root, jx_stre(body, "text"));
+	if (jx_bool(body, "final", 1))
 		admin_req_free(r);
+}
+
+void
+admin_free_all(void)
+{
+	while (!TAILQ_EMPTY(&reqs))
+		admin_req_free(TAILQ_FIRST(&reqs));
 }

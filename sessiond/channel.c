@@ -13,12 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/otel.h"
 #include "common/util.h"
 #include "backend.h"
+#include "conf.h"
 #include "hooks.h"
 #include "sessiond.h"
+#include "stream.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
 
@@ -67,6 +70,7 @@ struct chan {
 };
 
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
+static const struct backend	*be;	/* the conversation engine */
 
 static void	chan_run(struct chan *);
 static void	chan_turn(struct chan *, json_t *msg);
@@ -122,31 +126,47 @@ chan_say(struct chan *c, const char *root, const char *text)
 	stream_post(c->bot, c->id, root, text);
 }
 
-/* A provider entry of the config, as the runtime wants it. */
-static json_t *
-chan_provider(json_t *p)
+void
+chan_init(const struct backend *backend)
 {
-	json_t		*o;
-	const char	*k, *env;
+	be = backend;
+}
+
+/*
+ * A provider entry of the config, as the runtime wants it.  Secrets named
+ * by environment variable are read now, not stored.  NULL: none, or out
+ * of memory (logged).
+ */
+static json_t *
+chan_provider(const json_t *p)
+{
 	static const char *const keys[] = { "baseUrl", "apiKey", "bearerToken",
 			    "wireApi", "azure" };
+	const char	*k, *env;
+	json_t		*o, *v;
 	size_t		 i;
+	int		 bad;
 
-	if (p == NULL || (o = json_object()) == NULL)
+	if (p == NULL)
 		return (NULL);
-	json_object_set_new(o, "type", json_string(json_string_value(
-	    json_object_get(p, "type")) ?: "openai"));
+	if ((o = json_object()) == NULL)
+		goto oom;
+	bad = json_object_set_new(o, "type", json_string(jx_str(p, "type") ?:
+	    "openai"));
 	for (i = 0; i < nitems(keys); i++)
-		if (json_object_get(p, keys[i]) != NULL)
-			json_object_set(o, keys[i], json_object_get(p, keys[i]));
-	/* Secrets named by environment variable are read now, not stored. */
-	if ((k = json_string_value(json_object_get(p, "apiKeyEnv"))) != NULL &&
+		if ((v = json_object_get(p, keys[i])) != NULL)
+			bad |= json_object_set(o, keys[i], v);
+	if ((k = jx_str(p, "apiKeyEnv")) != NULL && (env = getenv(k)) != NULL)
+		bad |= json_object_set_new(o, "apiKey", json_string(env));
+	if ((k = jx_str(p, "bearerTokenEnv")) != NULL &&
 	    (env = getenv(k)) != NULL)
-		json_object_set_new(o, "apiKey", json_string(env));
-	if ((k = json_string_value(json_object_get(p, "bearerTokenEnv"))) != NULL &&
-	    (env = getenv(k)) != NULL)
-		json_object_set_new(o, "bearerToken", json_string(env));
-	return (o);
+		bad |= json_object_set_new(o, "bearerToken", json_string(env));
+	if (bad == 0)
+		return (o);
+	json_decref(o);
+oom:
+	log_warnx("out of memory: the session opens without its provider");
+	return (NULL);
 }
 
 static void
@@ -155,7 +175,7 @@ chan_open(struct chan *c, const char *session_id)
 	struct chan_conf	cc;
 	struct bsession_opts	o;
 
-	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1) {
+	if (conf_channel(c->id, c->bot, 1, &cc) == -1) {
 		log_warnx("channel %s: no config for %s", c->id, c->bot);
 		return;
 	}
@@ -169,7 +189,7 @@ chan_open(struct chan *c, const char *session_id)
 	c->st = CH_OPENING;
 	log_info("channel %s: %s session %s", c->id, session_id != NULL ?
 	    "resuming" : "creating", session_id != NULL ? session_id : "");
-	c->bs = sd->backend->open(&o, session_id, &chan_events, c);
+	c->bs = be->open(&o, session_id, &chan_events, c);
 	json_decref(o.provider);
 	if (c->bs == NULL) {
 		c->st = CH_CLOSED;
@@ -191,7 +211,7 @@ chan_close_session(struct chan *c)
 	while (!TAILQ_EMPTY(&c->calls))
 		hc_free(TAILQ_FIRST(&c->calls));
 	if (c->bs != NULL)
-		sd->backend->close(c->bs);
+		be->close(c->bs);
 	c->bs = NULL;
 	c->st = CH_CLOSED;
 }
@@ -245,8 +265,8 @@ hc_answer(struct hookcall *hc, json_t *output)
 	log_debug("channel %s: hook %s answered in %llu us", c->id,
 	    hook_type_name(hc->type),
 	    (unsigned long long)(util_now_us() - hc->t0_us));
-	if (c->bs != NULL && sd->backend->answer_hook != NULL)
-		sd->backend->answer_hook(c->bs, hc->tok, output);
+	if (c->bs != NULL && be->answer_hook != NULL)
+		be->answer_hook(c->bs, hc->tok, output);
 	else
 		json_decref(output);
 	hc_free(hc);
@@ -300,7 +320,7 @@ ev_hook(void *arg, void *tok, const char *type, const json_t *input)
 
 	if (t == -1 || hs == NULL || hs->ncmds[t] == 0 ||
 	    (hc = calloc(1, sizeof(*hc))) == NULL) {
-		sd->backend->answer_hook(c->bs, tok, NULL);
+		be->answer_hook(c->bs, tok, NULL);
 		return;
 	}
 	hc->chan = c;
@@ -332,7 +352,7 @@ chan_reload_hooks(struct chan *c, const char *root, const char *why,
 
 	otel_span_str(span, "channel", c->id);
 	otel_span_str(span, "trigger", why);
-	if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1)
+	if (conf_channel(c->id, c->bot, c->dm, &cc) == -1)
 		cc.cwd = NULL;
 	if ((rc = chook_load(&c->hooks, c, cc.cwd, chan_hooks_saved, msg,
 	    len)) == 0) {
@@ -342,16 +362,15 @@ chan_reload_hooks(struct chan *c, const char *root, const char *why,
 		    "in %llu ms", c->id, why, hooks_count(c->hooks.hs),
 		    c->hooks.hs->nfiles,
 		    (unsigned long long)(util_now_ms() - t0));
-		if (c->st == CH_OPEN && sd->backend->reload_hooks != NULL)
-			(void)sd->backend->reload_hooks(c->bs);
+		if (c->st == CH_OPEN && be->reload_hooks != NULL)
+			(void)be->reload_hooks(c->bs);
 	} else {
 		log_warnx("channel %s: hooks not reloaded (%s): %s", c->id,
 		    why, msg + strlen("❌ "));
 		otel_span_status(span, msg + strlen("❌ "));
 	}
 	otel_span_end(span);
-	if (manual || json_is_true(json_object_get(json_object_get(
-	    sd->config, "hooks"), "notifyOnAutoReload")))
+	if (manual || conf_get()->notify_hooks)
 		chan_say(c, root, msg);
 	return (rc);
 }
@@ -416,7 +435,7 @@ chan_config_changed(void)
 	TAILQ_FOREACH(c, &chans, entry) {
 		if (c->hooks.hs == NULL)
 			continue;
-		if (chan_conf_get(c->id, c->bot, c->dm, &cc) == -1) {
+		if (conf_channel(c->id, c->bot, c->dm, &cc) == -1) {
 			log_info("channel %s: no longer configured; its hooks "
 			    "are dropped", c->id);
 			chook_drop(&c->hooks, c);
@@ -472,7 +491,7 @@ chan_deny_pending(struct chan *c, int answer)
 		else if (p->hook != NULL)
 			hc_free(p->hook);
 		else if (answer && c->bs != NULL)
-			(void)sd->backend->answer_permission(c->bs, p->id, 0);
+			(void)be->answer_permission(c->bs, p->id, 0);
 		perm_free(c, p);
 	}
 }
@@ -527,7 +546,7 @@ ev_tool(void *arg, const char *name, const char *summary)
 	struct chan_conf	 cc;
 	char			 line[1024];
 
-	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1 || !cc.verbose)
+	if (conf_channel(c->id, c->bot, 1, &cc) == -1 || !cc.verbose)
 		return;
 	snprintf(line, sizeof(line), "🔧 `%s` %s", name, summary != NULL ?
 	    summary : "");
@@ -608,7 +627,7 @@ chan_answer_first(struct chan *c, int approve)
 	if (p->hook != NULL)
 		hc_decide(p->hook, approve);
 	else
-		(void)sd->backend->answer_permission(c->bs, p->id, approve);
+		(void)be->answer_permission(c->bs, p->id, approve);
 	perm_free(c, p);
 	return (0);
 }
@@ -629,7 +648,7 @@ chan_status(struct chan *c, const char *root)
 	char			text[1024];
 	const char		*sid = state_session(c->id);
 
-	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1)
+	if (conf_channel(c->id, c->bot, 1, &cc) == -1)
 		memset(&cc, 0, sizeof(cc));
 	snprintf(text, sizeof(text), "**Session** `%s`\n**Bot** %s · **Model** "
 	    "%s · **Directory** `%s` · %s", sid != NULL ? sid : "none yet",
@@ -650,7 +669,7 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 	switch (cmd) {
 	case CMD_STOP:
 		if (c->busy && c->bs != NULL) {
-			(void)sd->backend->abort(c->bs);
+			(void)be->abort(c->bs);
 			chan_say(c, root, "🛑 Task stopped.");
 		} else
 			chan_say(c, root, "Nothing is running.");
@@ -671,7 +690,7 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		return (1);
 	case CMD_NEW:
 		if (c->busy && c->bs != NULL)
-			(void)sd->backend->abort(c->bs);
+			(void)be->abort(c->bs);
 		chan_end_stream(c, NULL);
 		chan_deny_pending(c, 0);
 		chan_close_session(c);
@@ -723,8 +742,8 @@ chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
  * A reaction answers the channel's first pending permission prompt,
  * whichever post it is on, as upstream does (§2.6).
  */
-static void
-chan_reaction(const char *chid, const char *bot, const char *emoji)
+void
+chan_reaction(const char *bot, const char *chid, const char *emoji)
 {
 	static const char *const yes[] = { "+1", "thumbsup", "white_check_mark" };
 	static const char *const no[] = { "-1", "thumbsdown", "x", "no_entry_sign" };
@@ -767,7 +786,7 @@ chan_turn(struct chan *c, json_t *msg)
 	    json_object_get(msg, "id")));
 	otel_span_str(c->turn, "session.id", state_session(c->id));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
-	if (sd->backend->send(c->bs, text, 0) == -1) {
+	if (be->send(c->bs, text, 0) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
 		chan_turn_done(c, "cannot send the message to Copilot");
 	}
@@ -805,61 +824,34 @@ chan_run(struct chan *c)
 }
 
 /*
- * An INBOUND from a worker.  Acknowledge it (only now may the worker tell
- * the platform it was received), drop duplicates, apply the channel's
- * trigger rules, then act or queue.
+ * A message for a channel of bot's, past the gate (inbound.c): act on a
+ * command now, steer the running turn, or queue it.
  */
 void
-chan_inbound(struct link *l, json_t *m)
+chan_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 {
-	const char		*id = json_string_value(json_object_get(m, "id"));
-	const char		*chid = json_string_value(json_object_get(m, "channel"));
-	const char		*text = json_string_value(json_object_get(m, "text"));
-	const char		*root = json_string_value(json_object_get(m, "root"));
-	int			 dm = json_is_true(json_object_get(m, "isDM"));
-	struct chan_conf	 cc;
-	struct chan		*c;
-	enum cmd		 cmd;
+	const char	*id = jx_stre(m, "id");
+	const char	*chid = jx_stre(m, "channel");
+	const char	*text = jx_stre(m, "text");
+	const char	*root = jx_str(m, "root");
+	struct chan	*c;
+	enum cmd	 cmd;
 
-	(void)ipc_send(l->chan, IPC_INBOUND_ACK, json_pack("{s:s}", "id", id));
-	if (dedup_check(l->bot, id) == 1) {
-		log_debug("inbound %s from %s g%d: duplicate, dropped", id,
-		    l->bot, l->gen);
-		link_count(l->bot, 1, 0);
+	if ((c = chan_get(chid, bot)) == NULL) {
+		log_warnx("%s: out of memory: message %s is dropped", __func__,
+		    id);
 		return;
 	}
-	if (link_is_bridge_bot(json_string_value(json_object_get(m, "userId")))) {
-		log_debug("inbound %s: from a bot of this bridge, dropped", id);
-		return;
-	}
-	if (text == NULL || chan_conf_get(chid, l->bot, dm, &cc) == -1) {
-		log_debug("inbound %s: channel %s is not %s's", id, chid, l->bot);
-		return;
-	}
-	/* The channel is this bot's: remember where it stands (catch-up). */
-	if (json_integer_value(json_object_get(m, "createAt")) > 0)
-		state_set_cursor(chid, l->bot,
-		    json_integer_value(json_object_get(m, "createAt")));
-	if (json_object_get(m, "reaction") != NULL) {
-		chan_reaction(chid, l->bot, json_string_value(json_object_get(m,
-		    "reaction")));
-		return;
-	}
-	if (!cc.trigger_all && !json_is_true(json_object_get(m, "mentionsBot"))) {
-		log_debug("inbound %s: no mention in a mention-only channel", id);
-		return;
-	}
-	if ((c = chan_get(chid, l->bot)) == NULL) {
-		log_warnx("%s: out of memory", __func__);
-		return;
-	}
-	c->dm = dm;
-	log_debug("inbound %s in %s from %s", id, chid,
-	    json_string_value(json_object_get(m, "user")));
+	c->dm = cc->dm;
+	log_debug("inbound %s in %s from %s", id, chid, jx_stre(m, "user"));
 	/* Thread: a reply stays in its thread; a new post starts one if asked. */
-	json_object_set_new(m, "_root", json_string(root != NULL && *root != '\0' ?
-	    root : cc.threaded ? id : ""));
-	root = json_string_value(json_object_get(m, "_root"));
+	if (json_object_set_new(m, "_root", json_string(root != NULL &&
+	    *root != '\0' ? root : cc->threaded ? id : "")) == -1) {
+		log_warnx("%s: out of memory: message %s is dropped", __func__,
+		    id);
+		return;
+	}
+	root = jx_str(m, "_root");
 	cmd = cmd_parse(text, NULL);
 	if (cmd == CMD_NONE && !TAILQ_EMPTY(&c->perms)) {
 		/* A new message answers a pending prompt with "no". */
@@ -867,16 +859,21 @@ chan_inbound(struct link *l, json_t *m)
 	}
 	if (cmd != CMD_NONE && chan_command_now(c, cmd, root))
 		return;
-	if (cmd == CMD_NONE && c->busy && c->bs != NULL) {
-		(void)sd->backend->send(c->bs, text, 1);	/* steer */
+	/* Steer the running turn; a session that cannot take it now (its
+	 * runtime restarting) gets the message as the next turn instead. */
+	if (cmd == CMD_NONE && c->busy && c->bs != NULL &&
+	    be->send(c->bs, text, 1) == 0)
 		return;
-	}
 	if (json_array_size(c->queue) >= CHAN_QUEUE_MAX) {
 		chan_say(c, root, "⚠️ Too many messages waiting; this one was "
 		    "dropped. Try again when the current task is done.");
 		return;
 	}
-	json_array_append(c->queue, m);
+	if (json_array_append(c->queue, m) == -1) {
+		log_warnx("%s: out of memory: message %s is dropped", __func__,
+		    id);
+		return;
+	}
 	chan_run(c);
 }
 

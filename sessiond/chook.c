@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "conf.h"
 #include "hooks.h"
 #include "sessiond.h"
 
@@ -29,8 +30,7 @@ chook_is_dir(const char *path)
 static int
 chook_workspace_allowed(void)
 {
-	return (json_is_true(json_object_get(json_object_get(sd->config,
-	    "defaults"), "allowWorkspaceHooks")));
+	return (conf_get() != NULL && conf_get()->defaults.workspace_hooks);
 }
 
 /*

@@ -1,157 +1,433 @@
 /*
- * conf: the effective config of a channel, read from the live config on
- * every message, so a reload applies to the next message without touching
- * any session (upstream §1.11 "live-read semantics").
+ * conf: see conf.h.  The settings of a channel resolve as upstream's
+ * getChannelConfig does (docs/configuration.md): the channel's own value,
+ * then its bot's (model, agent), then "defaults", then the built-in.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "sessiond.h"
+#include "conf.h"
 
 #define CONF_DEFAULT_MODEL	"claude-sonnet-4.6"
 
-/* The bot that serves a static channel: its "bot", else the first bot. */
-static int
-conf_channel_is_ours(json_t *ch, const char *platform, const char *bot)
+static struct conf	*conf_now;
+
+static const char *const conf_src_names[] = {
+	[CONF_SRC_BUILTIN] = "built-in",
+	[CONF_SRC_DEFAULTS] = "defaults",
+	[CONF_SRC_BOT] = "bot",
+	[CONF_SRC_CHANNEL] = "channel",
+	[CONF_SRC_PREF] = "channel preference",
+	[CONF_SRC_SESSION] = "session",
+};
+
+const char *
+conf_src_name(enum conf_src s)
 {
-	json_t		*bots, *v;
+	return (s < nitems(conf_src_names) ? conf_src_names[s] : "?");
+}
+
+/* A string member copied, or NULL; -1 only when out of memory. */
+static int
+conf_dup(const json_t *o, const char *key, char **out)
+{
+	const char	*s = jx_str(o, key);
+
+	*out = NULL;
+	if (s == NULL)
+		return (0);
+	return ((*out = strdup(s)) == NULL ? -1 : 0);
+}
+
+/* "agent": absent, null (a value: no agent), or a name. */
+static int
+conf_agent(const json_t *o, int *has, char **out)
+{
+	*has = json_object_get(o, "agent") != NULL;
+	return (conf_dup(o, "agent", out));
+}
+
+static int
+conf_tri(const json_t *o, const char *key)
+{
+	const json_t	*v = json_object_get(o, key);
+
+	return (json_is_boolean(v) ? json_is_true(v) : CONF_UNSET);
+}
+
+static int
+conf_trigger(const json_t *o)
+{
+	const char	*t = jx_str(o, "triggerMode");
+
+	return (t == NULL ? CONF_UNSET : strcmp(t, "all") == 0);
+}
+
+static int
+conf_chan_cmp(const void *a, const void *b)
+{
+	const struct conf_channel	*x = a, *y = b;
+	int				 c = strcmp(x->id, y->id);
+
+	return (c != 0 ? c : strcmp(x->platform, y->platform));
+}
+
+static int
+conf_bot_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct conf_bot *)a)->key,
+	    ((const struct conf_bot *)b)->key));
+}
+
+/*
+ * The bot serving a channel with no usable "servedBy" (a projection from a
+ * supervisor that does not resolve it): its "bot", else the platform's
+ * first bot by name, else "default" (a platform with a botToken).
+ */
+static char *
+conf_served_by(const json_t *root, const json_t *ch, const char *platform)
+{
+	const json_t	*bots, *v;
 	const char	*b, *k, *first = NULL;
+	char		*out;
 
-	if ((b = json_string_value(json_object_get(ch, "bot"))) != NULL)
-		return (strcmp(b, bot) == 0);
-	bots = json_object_get(json_object_get(json_object_get(sd->config,
-	    "platforms"), platform), "bots");
-	json_object_foreach(bots, k, v)
-		if (first == NULL || strcmp(k, first) < 0)
-			first = k;
-	return (strcmp(first != NULL ? first : "default", bot) == 0);
+	if ((b = jx_str(ch, "servedBy")) != NULL)
+		return (strdup(b));
+	if ((b = jx_str(ch, "bot")) == NULL || *b == '\0') {
+		bots = json_object_get(json_object_get(json_object_get(root,
+		    "platforms"), platform), "bots");
+		json_object_foreach((json_t *)bots, k, v)
+			if (first == NULL || strcmp(k, first) < 0)
+				first = k;
+		b = first != NULL ? first : "default";
+	}
+	if (asprintf(&out, "%s:%s", platform, b) == -1)
+		return (NULL);
+	return (out);
 }
 
 static int
-conf_streq(json_t *obj, const char *key, const char *want)
+conf_parse_channel(const json_t *root, const json_t *ch,
+    struct conf_channel *c)
 {
-	const char	*v = json_string_value(json_object_get(obj, key));
+	const char	*id = jx_str(ch, "id"), *plat = jx_str(ch, "platform");
 
-	return (v != NULL && strcmp(v, want) == 0);
-}
-
-static json_t *
-conf_find_channel(const char *id, const char *platform)
-{
-	json_t	*ch;
-	size_t	 i;
-
-	json_array_foreach(json_object_get(sd->config, "channels"), i, ch)
-		if (conf_streq(ch, "id", id) && conf_streq(ch, "platform", platform))
-			return (ch);
-	return (NULL);
-}
-
-/* channel's key if set, else defaults' key. */
-static json_t *
-conf_value(json_t *ch, const char *key)
-{
-	json_t	*v = json_object_get(ch, key);
-
-	if (v == NULL || json_is_null(v))
-		v = json_object_get(json_object_get(sd->config, "defaults"), key);
-	return (v);
+	if (id == NULL || plat == NULL)
+		return (1);		/* not a channel we can serve: skipped */
+	if ((c->id = strdup(id)) == NULL || (c->platform = strdup(plat)) == NULL ||
+	    (c->served_by = conf_served_by(root, ch, plat)) == NULL ||
+	    conf_dup(ch, "name", &c->name) == -1 ||
+	    conf_dup(ch, "workingDirectory", &c->cwd) == -1 ||
+	    conf_dup(ch, "model", &c->model) == -1 ||
+	    conf_agent(ch, &c->has_agent, &c->agent) == -1)
+		return (-1);
+	c->trigger_all = conf_trigger(ch);
+	c->threaded = conf_tri(ch, "threadedReplies");
+	c->verbose = conf_tri(ch, "verbose");
+	return (0);
 }
 
 static int
-conf_bool(json_t *ch, const char *key, int dflt)
+conf_parse_channels(struct conf *c)
 {
-	json_t	*v = conf_value(ch, key);
+	const json_t	*chans = json_object_get(c->root, "channels"), *ch;
+	size_t		 i;
+	int		 rc;
 
-	return (json_is_boolean(v) ? json_is_true(v) : dflt);
+	if (json_array_size(chans) == 0)
+		return (0);
+	if ((c->chans = calloc(json_array_size(chans), sizeof(*c->chans))) ==
+	    NULL)
+		return (-1);
+	json_array_foreach((json_t *)chans, i, ch) {
+		/* Counted first, so conf_free() sees a half-parsed entry. */
+		rc = conf_parse_channel(c->root, ch, &c->chans[c->nchans++]);
+		if (rc == -1)
+			return (-1);
+		if (rc == 1)
+			c->nchans--;	/* skipped before anything was kept */
+	}
+	qsort(c->chans, c->nchans, sizeof(*c->chans), conf_chan_cmp);
+	return (0);
+}
+
+static int
+conf_parse_bots(struct conf *c)
+{
+	const json_t	*plats = json_object_get(c->root, "platforms"), *p, *b;
+	const char	*pk, *bk;
+	size_t		 n = 0;
+	struct conf_bot	*cb;
+
+	json_object_foreach((json_t *)plats, pk, p)
+		n += json_object_size(json_object_get(p, "bots"));
+	if (n == 0)
+		return (0);
+	if ((c->bots = calloc(n, sizeof(*c->bots))) == NULL)
+		return (-1);
+	json_object_foreach((json_t *)plats, pk, p) {
+		json_object_foreach(json_object_get(p, "bots"), bk, b) {
+			cb = &c->bots[c->nbots++];
+			if (asprintf(&cb->key, "%s:%s", pk, bk) == -1) {
+				cb->key = NULL;
+				return (-1);
+			}
+			if (conf_dup(b, "model", &cb->model) == -1 ||
+			    conf_agent(b, &cb->has_agent, &cb->agent) == -1)
+				return (-1);
+			cb->admin = jx_bool(b, "admin", 0);
+		}
+	}
+	qsort(c->bots, c->nbots, sizeof(*c->bots), conf_bot_cmp);
+	return (0);
+}
+
+static int
+conf_parse_defaults(struct conf *c)
+{
+	const json_t		*d = json_object_get(c->root, "defaults");
+	struct conf_defaults	*cd = &c->defaults;
+	const char		*pm = jx_str(d, "permissionMode");
+
+	if (conf_dup(d, "model", &cd->model) == -1 ||
+	    conf_agent(d, &cd->has_agent, &cd->agent) == -1)
+		return (-1);
+	cd->trigger_all = conf_trigger(d);
+	cd->threaded = conf_tri(d, "threadedReplies");
+	cd->verbose = conf_tri(d, "verbose");
+	cd->autopilot = pm == NULL ? CONF_UNSET : strcmp(pm, "autopilot") == 0;
+	cd->workspace_hooks = jx_bool(d, "allowWorkspaceHooks", 0);
+	return (0);
+}
+
+struct conf *
+conf_parse(json_t *root, char *err, size_t len)
+{
+	struct conf	*c;
+
+	if (!json_is_object(root)) {
+		(void)util_err(err, len, "the config is not an object");
+		return (NULL);
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		(void)util_err(err, len, "out of memory");
+		return (NULL);
+	}
+	c->root = json_incref(root);
+	c->providers = json_object_get(root, "providers");
+	c->telemetry = json_object_get(root, "telemetry");
+	c->notify_hooks = jx_bool(json_object_get(root, "hooks"),
+	    "notifyOnAutoReload", 0);
+	if (conf_parse_channels(c) == -1 || conf_parse_bots(c) == -1 ||
+	    conf_parse_defaults(c) == -1 ||
+	    (c->state_dir = strdup(jx_str(root, "stateDir") != NULL ?
+	    jx_str(root, "stateDir") : ".")) == NULL ||
+	    (c->backend = strdup(jx_str(json_object_get(root, "session"),
+	    "backend") != NULL ? jx_str(json_object_get(root, "session"),
+	    "backend") : "copilot")) == NULL) {
+		conf_free(c);
+		(void)util_err(err, len, "out of memory");
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nchans; i++) {
+		free(c->chans[i].id);
+		free(c->chans[i].platform);
+		free(c->chans[i].served_by);
+		free(c->chans[i].name);
+		free(c->chans[i].cwd);
+		free(c->chans[i].model);
+		free(c->chans[i].agent);
+	}
+	for (i = 0; i < c->nbots; i++) {
+		free(c->bots[i].key);
+		free(c->bots[i].model);
+		free(c->bots[i].agent);
+	}
+	free(c->chans);
+	free(c->bots);
+	free(c->defaults.model);
+	free(c->defaults.agent);
+	free(c->state_dir);
+	free(c->backend);
+	json_decref(c->root);
+	free(c);
+}
+
+void
+conf_set(struct conf *c)
+{
+	conf_free(conf_now);
+	conf_now = c;
+}
+
+const struct conf *
+conf_get(void)
+{
+	return (conf_now);
+}
+
+static const struct conf_channel *
+conf_find_channel(const struct conf *c, const char *id, const char *platform)
+{
+	struct conf_channel	key = { .id = (char *)id,
+				    .platform = (char *)platform };
+
+	if (c->nchans == 0)
+		return (NULL);
+	return (bsearch(&key, c->chans, c->nchans, sizeof(*c->chans),
+	    conf_chan_cmp));
+}
+
+static const struct conf_bot *
+conf_find_bot(const struct conf *c, const char *key)
+{
+	struct conf_bot	k = { .key = (char *)key };
+
+	if (c->nbots == 0)
+		return (NULL);
+	return (bsearch(&k, c->bots, c->nbots, sizeof(*c->bots), conf_bot_cmp));
 }
 
 /*
  * A model written "<provider>:<model>" selects that entry of "providers"
- * straight from the config (upstream needs a /model command for it).
+ * straight from the config.
  */
 static void
-conf_model(const char *model, struct chan_conf *out)
+conf_model(const struct conf *c, const char *model, struct chan_conf *out)
 {
 	const char	*colon = strchr(model, ':');
-	json_t		*prov;
-	char		 name[128];
-	size_t		 n;
+	const json_t	*prov;
+	const char	*k;
 
 	out->model = model;
 	out->provider = NULL;
-	if (colon == NULL || (n = (size_t)(colon - model)) >= sizeof(name))
+	out->provider_name = NULL;
+	if (colon == NULL)
 		return;
-	memcpy(name, model, n);
-	name[n] = '\0';
-	prov = json_object_get(json_object_get(sd->config, "providers"), name);
-	if (prov == NULL)
-		return;
-	out->provider = prov;
-	out->model = colon + 1;
+	json_object_foreach((json_t *)c->providers, k, prov)
+		if (strlen(k) == (size_t)(colon - model) &&
+		    strncmp(k, model, (size_t)(colon - model)) == 0) {
+			out->provider = prov;
+			out->provider_name = k;
+			out->model = colon + 1;
+			return;
+		}
 }
 
-/*
- * Fill out for channel as seen by bot ("platform:name").  Returns -1 when
- * the bot must not answer there: a configured channel of another bot, or an
- * unconfigured channel that is not a DM.
- */
+/* The first set of channel, default, built-in for a tri-state setting. */
+static void
+conf_pick(int ch, int def, int builtin, int *v, enum conf_src *src)
+{
+	if (ch != CONF_UNSET) {
+		*v = ch;
+		*src = CONF_SRC_CHANNEL;
+	} else if (def != CONF_UNSET) {
+		*v = def;
+		*src = CONF_SRC_DEFAULTS;
+	} else {
+		*v = builtin;
+		*src = CONF_SRC_BUILTIN;
+	}
+}
+
+/* agent: channel, then the bot's, then defaults (null is a value). */
+static void
+conf_pick_agent(const struct conf *c, const struct conf_channel *ch,
+    const struct conf_bot *b, struct chan_conf *out)
+{
+	if (ch != NULL && ch->has_agent) {
+		out->agent = ch->agent;
+		out->agent_src = CONF_SRC_CHANNEL;
+	} else if (b != NULL && b->has_agent) {
+		out->agent = b->agent;
+		out->agent_src = CONF_SRC_BOT;
+	} else {
+		out->agent = c->defaults.agent;
+		out->agent_src = c->defaults.has_agent ? CONF_SRC_DEFAULTS :
+		    CONF_SRC_BUILTIN;
+	}
+}
+
+/* model: channel, then the bot's, then defaults, then the built-in. */
+static void
+conf_pick_model(const struct conf *c, const struct conf_channel *ch,
+    const struct conf_bot *b, struct chan_conf *out)
+{
+	const char	*m;
+
+	if (ch != NULL && ch->model != NULL) {
+		m = ch->model;
+		out->model_src = CONF_SRC_CHANNEL;
+	} else if (b != NULL && b->model != NULL) {
+		m = b->model;
+		out->model_src = CONF_SRC_BOT;
+	} else if (c->defaults.model != NULL) {
+		m = c->defaults.model;
+		out->model_src = CONF_SRC_DEFAULTS;
+	} else {
+		m = CONF_DEFAULT_MODEL;
+		out->model_src = CONF_SRC_BUILTIN;
+	}
+	conf_model(c, m, out);
+}
+
 int
-chan_conf_get(const char *channel, const char *bot, int is_dm,
+conf_channel(const char *channel, const char *bot, int is_dm,
     struct chan_conf *out)
 {
-	static char	 dmdir[4096];
-	const char	*colon = strchr(bot, ':'), *sdir, *m;
-	char		 platform[64];
-	json_t		*ch, *v;
-	size_t		 n;
+	const struct conf		*c = conf_now;
+	const struct conf_channel	*ch;
+	const char			*colon = strchr(bot, ':');
+	char				 platform[64];
+	size_t				 n;
 
-	if (colon == NULL || (n = (size_t)(colon - bot)) >= sizeof(platform))
+	memset(out, 0, sizeof(*out));
+	if (c == NULL || colon == NULL ||
+	    (n = (size_t)(colon - bot)) >= sizeof(platform))
 		return (-1);
 	memcpy(platform, bot, n);
 	platform[n] = '\0';
-	memset(out, 0, sizeof(*out));
-	if ((ch = conf_find_channel(channel, platform)) != NULL) {
-		if (!conf_channel_is_ours(ch, platform, colon + 1))
+	if ((ch = conf_find_channel(c, channel, platform)) != NULL) {
+		if (strcmp(ch->served_by, bot) != 0)
 			return (-1);
-		out->cwd = json_string_value(json_object_get(ch, "workingDirectory"));
-		out->trigger_all = json_is_string(json_object_get(ch,
-		    "triggerMode")) ? conf_streq(ch, "triggerMode", "all") :
-		    conf_streq(json_object_get(sd->config, "defaults"),
-		    "triggerMode", "all");
-		out->threaded = conf_bool(ch, "threadedReplies", 1);
+		out->cwd = ch->cwd;
+		conf_pick(ch->trigger_all, c->defaults.trigger_all, 0,
+		    &out->trigger_all, &out->trigger_src);
+		conf_pick(ch->threaded, c->defaults.threaded, 1,
+		    &out->threaded, &out->threaded_src);
 	} else if (is_dm) {
 		/* A DM: always answered, never threaded, in the bot's workspace. */
-		sdir = json_string_value(json_object_get(sd->config, "stateDir"));
-		snprintf(dmdir, sizeof(dmdir), "%s/workspaces/%s",
-		    sdir != NULL ? sdir : ".", colon + 1);
-		if (util_mkdir_p(dmdir, 0700) == -1)
-			log_warn("cannot create %s", dmdir);
-		out->cwd = dmdir;
+		snprintf(out->dmdir, sizeof(out->dmdir), "%s/workspaces/%s",
+		    c->state_dir, colon + 1);
+		if (util_mkdir_p(out->dmdir, 0700) == -1)
+			log_warn("cannot create %s", out->dmdir);
+		out->cwd = out->dmdir;
+		out->dm = 1;
 		out->trigger_all = 1;
 		out->threaded = 0;
+		out->trigger_src = out->threaded_src = CONF_SRC_BUILTIN;
 	} else
 		return (-1);
-	out->verbose = conf_bool(ch, "verbose", 0);
-	/* agent: channel, then the bot's, then defaults (null is a value). */
-	if ((v = json_object_get(ch, "agent")) == NULL)
-		v = json_object_get(json_object_get(json_object_get(
-		    json_object_get(json_object_get(sd->config, "platforms"),
-		    platform), "bots"), colon + 1), "agent");
-	if (v == NULL)
-		v = json_object_get(json_object_get(sd->config, "defaults"),
-		    "agent");
-	out->agent = json_string_value(v);
-	/* model: channel, then the bot's, then defaults. */
-	m = json_string_value(json_object_get(ch, "model"));
-	if (m == NULL)
-		m = json_string_value(json_object_get(json_object_get(
-		    json_object_get(json_object_get(json_object_get(sd->config,
-		    "platforms"), platform), "bots"), colon + 1), "model"));
-	if (m == NULL)
-		m = json_string_value(conf_value(NULL, "model"));
-	conf_model(m != NULL ? m : CONF_DEFAULT_MODEL, out);
+	conf_pick(ch != NULL ? ch->verbose : CONF_UNSET, c->defaults.verbose,
+	    0, &out->verbose, &out->verbose_src);
+	/* permissionMode has no per-channel config key (a preference only). */
+	conf_pick(CONF_UNSET, c->defaults.autopilot, 0, &out->autopilot,
+	    &out->autopilot_src);
+	conf_pick_agent(c, ch, conf_find_bot(c, bot), out);
+	conf_pick_model(c, ch, conf_find_bot(c, bot), out);
 	return (0);
 }

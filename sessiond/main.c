@@ -1,72 +1,179 @@
 /*
  * copilot-bridge-sessiond: started by the supervisor with its channel on
  * fd 3.  Workers reach it over links the supervisor hands out (ATTACH).
+ *
+ * This file is the top of sessiond: it owns the process (event base,
+ * supervisor channel, the config in force, the backend) and dispatches
+ * what the supervisor and the workers send to the modules below, which
+ * get what they need from here when they are set up.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/otel.h"
 #include "backend.h"
+#include "conf.h"
 #include "hooks.h"
+#include "inbound.h"
+#include "link.h"
+#include "outbound.h"
+#include "route.h"
 #include "sessiond.h"
+#include "stream.h"
 
-static struct sessiond	 sd_store;
-struct sessiond		*sd = &sd_store;
+#define SD_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
+
 static struct proc	 sproc = { .role = "sessiond" };
+static const struct backend *sd_backend;	/* NULL until the first CONFIG */
+
+/*
+ * Tell a new worker generation where each of its bot's channels stood, so
+ * it catches up what was posted while no worker was connected.
+ */
+static void
+sd_link_hello(struct link *l)
+{
+	struct timespec	 ts;
+	json_t		*c;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return;
+	c = state_cursors(l->bot, (long long)ts.tv_sec * 1000 -
+	    SD_CURSOR_WINDOW_MS);
+	if (c == NULL)
+		return;
+	if (json_object_size(c) == 0) {
+		json_decref(c);
+		return;
+	}
+	log_debug("link %s g%d: %zu channel cursor(s)", l->bot, l->gen,
+	    json_object_size(c));
+	(void)link_send(l, IPC_CURSORS, json_pack("{s:o}", "channels", c));
+}
 
 static void
-sd_on_config(json_t *config, int first)
+sd_link_done(struct link *l, json_t *body)
+{
+	outbound_done(body);
+}
+
+/*
+ * A link goes: what its worker never answered goes to the routed
+ * generation, and when an older generation goes, its swap is over.
+ */
+static void
+sd_link_gone(struct link *l)
+{
+	json_t	*stats;
+
+	outbound_link_gone(l->bot, l->gen);
+	if ((stats = route_swap_over(l->bot, l->gen)) != NULL)
+		(void)ipc_send(sproc.parent, IPC_SWAP_STATS, stats);
+}
+
+static const struct link_events sd_link_events = {
+	.hello = sd_link_hello,
+	.inbound = inbound_msg,
+	.done = sd_link_done,
+	.gone = sd_link_gone,
+};
+
+/* The first CONFIG: everything that needs the config starts here. */
+static void
+sd_start(struct conf *c)
 {
 	char	hash[65];
 
-	const char	*be;
-
-	json_decref(sd->config);
-	sd->config = json_incref(config);
-	if (proc_config_hash(config, hash) == -1)
+	if (proc_config_hash(c->root, hash) == -1)
 		fatalx("cannot hash the config");
-	chook_config(config);
-	(void)otel_apply(sproc.base, json_object_get(config, "telemetry"),
-	    "sessiond", NULL, 0);
-	if (!first) {
-		log_info("config updated (%.8s)", hash);
-		chan_config_changed();
-		if (sd->backend->reconfigure != NULL)
-			sd->backend->reconfigure(config);
-		return;
-	}
+	link_init(sproc.base, &sd_link_events);
+	outbound_init(sproc.base);
+	stream_init(sproc.base);
+	admin_init(sproc.parent);
 	hookrun_init(sproc.base);
 	hookwatch_init(sproc.base);
-	be = json_string_value(json_object_get(json_object_get(config,
-	    "session"), "backend"));
-	sd->backend = be != NULL && strcmp(be, "echo") == 0 ? &backend_echo :
+	sd_backend = strcmp(c->backend, "echo") == 0 ? &backend_echo :
 	    &backend_copilot;
-	if (state_open(sproc.base, json_string_value(json_object_get(config,
-	    "stateDir"))) == -1)
+	chan_init(sd_backend);
+	if (state_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot open the state");
-	if (sd->backend->start(sproc.base, config) == -1) {
+	if (sd_backend->start(sproc.base, c->root) == -1) {
 		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
 		    "reason", "cannot start the Copilot runtime"));
 		(void)ipc_flush_blocking(sproc.parent, 1000);
 		exit(1);
 	}
-	log_info("backend %s started", sd->backend->name);
+	log_info("backend %s started", sd_backend->name);
 	(void)ipc_send(sproc.parent, IPC_READY, json_pack("{s:s}", "hash", hash));
 }
 
 static void
-sd_reload_hooks(struct ipc_msg *m)
+sd_on_config(json_t *config, int first)
+{
+	struct conf	*c;
+	char		 err[256], hash[65];
+
+	if ((c = conf_parse(config, err, sizeof(err))) == NULL) {
+		if (first)
+			fatalx("cannot use the config: %s", err);
+		log_warnx("config update not applied: %s", err);
+		return;
+	}
+	conf_set(c);
+	chook_config(c->root);
+	(void)otel_apply(sproc.base, c->telemetry, "sessiond", NULL, 0);
+	if (first) {
+		sd_start(c);
+		return;
+	}
+	if (proc_config_hash(c->root, hash) == 0)
+		log_info("config updated (%.8s)", hash);
+	chan_config_changed();
+	if (sd_backend->reconfigure != NULL)
+		sd_backend->reconfigure(c->root);
+}
+
+static void
+sd_reload_hooks(json_t *body)
 {
 	char	msg[1536];
 	int	ok;
 
-	ok = chan_ctl_reload_hooks(json_string_value(json_object_get(m->body,
-	    "channel")), msg, sizeof(msg)) == 0;
+	ok = chan_ctl_reload_hooks(jx_stre(body, "channel"), msg,
+	    sizeof(msg)) == 0;
 	(void)ipc_send(sproc.parent, IPC_HOOKS_RESULT, json_pack("{s:O,s:b,s:s}",
-	    "ref", json_object_get(m->body, "ref"), "ok", ok, "text", msg));
+	    "ref", json_object_get(body, "ref"), "ok", ok, "text", msg));
+}
+
+static void
+sd_attach(struct ipc_msg *m)
+{
+	int	fd = m->fd;
+
+	if (fd == -1) {
+		log_warnx("ATTACH for %s without a descriptor; ignored",
+		    jx_stre(m->body, "bot"));
+		return;
+	}
+	m->fd = -1;
+	(void)link_attach(fd, jx_stre(m->body, "bot"),
+	    (int)jx_int(m->body, "generation", 0));
+}
+
+static void
+sd_route(json_t *body)
+{
+	const char	*bot = jx_stre(body, "bot");
+	json_int_t	 max = jx_int(body, "postMax", 0);
+
+	route_set(bot, (int)jx_int(body, "generation", 0), jx_str(body,
+	    "userId"), max > 0 ? (size_t)max : 0);
+	outbound_flush(bot);
 }
 
 static void
@@ -74,24 +181,20 @@ sd_on_msg(struct ipc_msg *m)
 {
 	switch (m->hdr.type) {
 	case IPC_ATTACH:
-		(void)link_attach(m);
+		sd_attach(m);
 		break;
 	case IPC_ADMIN_RESULT:
-		admin_result(m);
+		admin_result(m->body);
 		break;
 	case IPC_NOTIFY:
-		stream_post(json_string_value(json_object_get(m->body, "bot")),
-		    json_string_value(json_object_get(m->body, "channel")), "",
-		    json_string_value(json_object_get(m->body, "text")));
+		stream_post(jx_stre(m->body, "bot"), jx_stre(m->body, "channel"),
+		    "", jx_stre(m->body, "text"));
 		break;
 	case IPC_RELOAD_HOOKS:
-		sd_reload_hooks(m);
+		sd_reload_hooks(m->body);
 		break;
 	case IPC_ROUTE:
-		link_route(json_string_value(json_object_get(m->body, "bot")),
-		    (int)json_integer_value(json_object_get(m->body,
-		    "generation")), json_string_value(json_object_get(m->body,
-		    "userId")));
+		sd_route(m->body);
 		break;
 	default:
 		log_warnx("unexpected %s from the supervisor; ignored",
@@ -107,14 +210,15 @@ sd_on_shutdown(const char *why)
 	chan_free_all();
 	hookrun_shutdown();
 	hookwatch_shutdown();
-	if (sd->backend != NULL)
-		sd->backend->stop();
+	if (sd_backend != NULL)
+		sd_backend->stop();
 	state_close();
+	admin_free_all();
 	outbound_free_all();
 	dedup_free();
 	link_free_all();
-	json_decref(sd->config);
-	sd->config = NULL;
+	route_free_all();
+	conf_set(NULL);
 	otel_shutdown(1000);
 	if (sproc.parent != NULL)
 		(void)ipc_flush_blocking(sproc.parent, 1000);
@@ -124,8 +228,6 @@ sd_on_shutdown(const char *why)
 int
 main(int argc, char *argv[])
 {
-	TAILQ_INIT(&sd->links);
-	TAILQ_INIT(&sd->routes);
 	sproc.on_config = sd_on_config;
 	sproc.on_msg = sd_on_msg;
 	sproc.on_shutdown = sd_on_shutdown;

@@ -13,12 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "sessiond.h"
+#include "ipc/ipc.h"
+#include "link.h"
+#include "outbound.h"
+#include "route.h"
 
 #define OUTBOUND_MAX	20000	/* ops waiting, all bots together */
 #define OUTBOUND_AUTH_WAIT_MS	30000	/* a 401 waits this long for a new worker */
+#define OUTBOUND_AUTH_TICK_MS	1000
 
 struct op {
 	TAILQ_ENTRY(op)	 entry;
@@ -36,6 +43,13 @@ static TAILQ_HEAD(, op)	ops = TAILQ_HEAD_INITIALIZER(ops);
 static size_t		nops;
 static uint32_t		next_ref;
 static struct event	*auth_timer;	/* expires ops waiting after a 401 */
+static struct event_base *ob_base;
+
+void
+outbound_init(struct event_base *base)
+{
+	ob_base = base;
+}
 
 static void
 op_free(struct op *o)
@@ -50,35 +64,35 @@ op_free(struct op *o)
 static void
 op_send(struct op *o)
 {
-	struct link	*l = link_for(o->bot);
+	struct link	*l = route_link(o->bot);
 
 	if (l == NULL || l->gen == o->denied_gen)
 		return;		/* sent when the bot is routed again */
-	if (ipc_send(l->chan, IPC_OUTBOUND, json_incref(o->body)) == 0)
+	if (link_send(l, IPC_OUTBOUND, json_incref(o->body)) == 0)
 		o->sent_gen = l->gen;
 }
 
-/*
- * Queue op (an object with "op" and its fields; this function takes the
- * reference) for bot's worker.  cb, if not NULL, gets the result.  Returns
- * -1, without calling cb, when the op cannot even be queued.
- */
 int
 outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 {
 	struct op	*o;
 
-	if (op == NULL)
+	if (op == NULL) {
+		log_warnx("outbound: an op for %s could not be built (out of "
+		    "memory, or text that is not UTF-8)", bot);
 		return (-1);
+	}
 	if (nops >= OUTBOUND_MAX) {
 		log_warnx("outbound: %zu ops waiting; dropping a %s for %s", nops,
-		    json_string_value(json_object_get(op, "op")), bot);
+		    jx_stre(op, "op"), bot);
 		json_decref(op);
 		return (-1);
 	}
 	if ((o = calloc(1, sizeof(*o))) == NULL || (o->bot = strdup(bot)) == NULL) {
 		free(o);
 		json_decref(op);
+		log_warnx("outbound: out of memory; a %s for %s is lost",
+		    jx_stre(op, "op"), bot);
 		return (-1);
 	}
 	if (++next_ref == 0)
@@ -88,6 +102,8 @@ outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 	o->cb = cb;
 	o->arg = arg;
 	if (json_object_set_new(op, "ref", json_integer(o->ref)) == -1) {
+		log_warnx("outbound: out of memory; a %s for %s is lost",
+		    jx_stre(op, "op"), bot);
 		json_decref(op);
 		free(o->bot);
 		free(o);
@@ -116,7 +132,6 @@ outbound_auth_expire(int fd, short ev, void *arg)
 {
 	struct op	*o, *next;
 	uint64_t	 now = util_now_ms();
-	struct timeval	 tv = { 1, 0 };
 	int		 waiting = 0;
 
 	for (o = TAILQ_FIRST(&ops); o != NULL; o = next) {
@@ -128,8 +143,8 @@ outbound_auth_expire(int fd, short ev, void *arg)
 		else
 			waiting = 1;
 	}
-	if (waiting)
-		evtimer_add(auth_timer, &tv);
+	if (waiting && util_timer_ms(auth_timer, OUTBOUND_AUTH_TICK_MS) == -1)
+		log_warnx("outbound: cannot arm the token-wait timer");
 }
 
 /* Did the platform refuse the bot's token?  Mattermost: 401; Slack: ok:false. */
@@ -157,33 +172,31 @@ op_auth_refused(const char *error)
 static int
 op_retry_after_401(struct op *o, const char *error)
 {
-	struct timeval	tv = { 1, 0 };
-
 	if (!op_auth_refused(error) || o->denied_gen != 0)
 		return (0);
 	if (auth_timer == NULL &&
-	    (auth_timer = evtimer_new(proc->base, outbound_auth_expire, NULL)) == NULL)
+	    (auth_timer = evtimer_new(ob_base, outbound_auth_expire, NULL)) == NULL)
 		return (0);
 	o->denied_gen = o->sent_gen;
 	o->denied_ms = util_now_ms();
 	o->sent_gen = 0;
 	log_info("outbound: %s refused the token of %s g%d; the op waits for "
-	    "the next generation", json_string_value(json_object_get(o->body,
-	    "op")), o->bot, o->denied_gen);
-	if (!evtimer_pending(auth_timer, NULL))
-		evtimer_add(auth_timer, &tv);
+	    "the next generation", jx_stre(o->body, "op"), o->bot,
+	    o->denied_gen);
+	if (!evtimer_pending(auth_timer, NULL) &&
+	    util_timer_ms(auth_timer, OUTBOUND_AUTH_TICK_MS) == -1)
+		log_warnx("outbound: cannot arm the token-wait timer");
 	op_send(o);
 	return (1);
 }
 
 void
-outbound_done(struct ipc_msg *m)
+outbound_done(json_t *body)
 {
 	struct op	*o;
-	uint32_t	 ref = (uint32_t)json_integer_value(json_object_get(m->body,
-			    "ref"));
-	int		 ok = json_is_true(json_object_get(m->body, "ok"));
-	const char	*error = json_string_value(json_object_get(m->body, "error"));
+	uint32_t	 ref = (uint32_t)jx_int(body, "ref", 0);
+	int		 ok = jx_bool(body, "ok", 0);
+	const char	*error = jx_str(body, "error");
 
 	TAILQ_FOREACH(o, &ops, entry)
 		if (o->ref == ref)
@@ -194,31 +207,28 @@ outbound_done(struct ipc_msg *m)
 	}
 	if (!ok && op_retry_after_401(o, error))
 		return;
-	op_finish(o, ok, json_string_value(json_object_get(m->body, "post")),
-	    error);
+	op_finish(o, ok, jx_str(body, "post"), error);
 }
 
-/* A worker generation is gone: what it never answered goes out again. */
 void
-outbound_link_gone(const struct link *l)
+outbound_link_gone(const char *bot, int gen)
 {
 	struct op	*o;
 	unsigned int	 n = 0;
 
 	TAILQ_FOREACH(o, &ops, entry)
-		if (o->sent_gen == l->gen && strcmp(o->bot, l->bot) == 0) {
+		if (o->sent_gen == gen && strcmp(o->bot, bot) == 0) {
 			o->sent_gen = 0;
 			n++;
 		}
 	if (n > 0) {
 		log_info("outbound: %u op(s) unanswered by %s g%d; re-sending",
-		    n, l->bot, l->gen);
-		link_count(l->bot, 0, n);
+		    n, bot, gen);
+		route_count(bot, 0, n);
 	}
-	outbound_flush(l->bot);
+	outbound_flush(bot);
 }
 
-/* Send bot's unsent ops, in order, to the generation it is routed to. */
 void
 outbound_flush(const char *bot)
 {
@@ -229,7 +239,6 @@ outbound_flush(const char *bot)
 			op_send(o);
 }
 
-/* arg is going away: its ops still run, but report to nobody. */
 void
 outbound_forget(void *arg)
 {

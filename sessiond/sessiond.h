@@ -1,6 +1,11 @@
 /*
  * sessiond: every Copilot session, streaming state, hooks and dedup.  It
  * never holds platform tokens: workers do the talking.
+ *
+ * Prototypes of the modules without a header of their own, grouped by
+ * file.  The layers, from the top: main.c (dispatch), channel.c, admin.c
+ * and chook.c, conf.c, stream.c, outbound.c, route.c, link.c; the backends
+ * and the pure modules below (tests/layers.conf).
  */
 #ifndef SESSIOND_SESSIOND_H
 #define SESSIOND_SESSIOND_H
@@ -13,40 +18,7 @@
 
 #include "ipc/ipc.h"
 
-/* A direct link to one worker generation, handed over by ATTACH. */
-struct link {
-	TAILQ_ENTRY(link)	 entry;
-	struct ipc_chan		*chan;
-	char			*bot;		/* "platform:name" */
-	int			 gen;
-	pid_t			 pid;		/* from the worker's HELLO, or 0 */
-};
-TAILQ_HEAD(linkq, link);
-
-/* Which generation of a bot new outbound work goes to. */
-struct route {
-	TAILQ_ENTRY(route)	 entry;
-	char			*bot;
-	int			 gen;
-	char			 user_id[64];	/* the bot's platform user id */
-	unsigned int		 dups;		/* duplicates dropped since the swap */
-	unsigned int		 resent;	/* ops re-sent since the swap */
-};
-TAILQ_HEAD(routeq, route);
-
-struct backend;
-
-struct sessiond {
-	json_t			*config;
-	struct linkq		 links;
-	struct routeq		 routes;
-	const struct backend	*backend;	/* NULL until the first CONFIG */
-};
-
-extern struct sessiond	*sd;
-
 #define DEDUP_TTL_MS	(15 * 60 * 1000)	/* > Slack's retry window */
-#define MM_POST_MAX	16383			/* Mattermost message length */
 
 enum cmd {
 	CMD_NONE,
@@ -62,61 +34,26 @@ enum cmd {
 	CMD_DENY
 };
 
-/* The effective config of one channel (static, grace, or a DM). */
-struct chan_conf {
-	const char	*cwd;
-	const char	*model;		/* model id as sent to the runtime */
-	json_t		*provider;	/* BYOK provider object, or NULL */
-	const char	*agent;
-	int		 trigger_all;	/* triggerMode "all" */
-	int		 threaded;	/* threadedReplies */
-	int		 verbose;
-};
-
-typedef void	(*outbound_cb)(void *arg, int ok, const char *post,
-		    const char *error);
-
-/* link.c */
-int		 link_attach(struct ipc_msg *);
-void		 link_route(const char *bot, int gen, const char *user_id);
-int		 link_is_bridge_bot(const char *user_id);
-void		 link_count(const char *bot, unsigned int dups,
-		    unsigned int resent);
-struct link	*link_for(const char *bot);
-void		 link_free_all(void);
-
-/* outbound.c */
-int		 outbound_op(const char *bot, json_t *op, outbound_cb, void *arg);
-void		 outbound_done(struct ipc_msg *);
-void		 outbound_link_gone(const struct link *);
-void		 outbound_flush(const char *bot);
-void		 outbound_forget(void *arg);
-void		 outbound_free_all(void);
-
-/* stream.c */
-struct stream;
-struct stream	*stream_new(const char *bot, const char *channel,
-		    const char *root, int placeholder);
-void		 stream_delta(struct stream *, const char *text);
-void		 stream_message(struct stream *, const char *text);
-int		 stream_empty(const struct stream *);
-void		 stream_finish(struct stream *, const char *error);
-void		 stream_post(const char *bot, const char *channel,
-		    const char *root, const char *text);
-
 /* channel.c */
-void		 chan_inbound(struct link *, json_t *msg);
+struct backend;
+void		 chan_init(const struct backend *);
+/* A new INBOUND for bot; the channel's config is cc. */
+struct chan_conf;
+void		 chan_inbound(const char *bot, json_t *msg,
+		    const struct chan_conf *);
+void		 chan_reaction(const char *bot, const char *channel,
+		    const char *emoji);
 void		 chan_free_all(void);
 void		 chan_config_changed(void);
 int		 chan_ctl_reload_hooks(const char *channel, char *msg,
 		    size_t len);
-int		 chan_conf_get(const char *channel, const char *bot, int is_dm,
-		    struct chan_conf *);
 
 /* admin.c */
+void		 admin_init(struct ipc_chan *parent);
 void		 admin_request(const char *bot, const char *channel,
 		    const char *root, enum cmd, const char *arg, json_t *msg);
-void		 admin_result(struct ipc_msg *);
+void		 admin_result(json_t *body);
+void		 admin_free_all(void);
 
 /* commands.c */
 enum cmd	 cmd_parse(const char *text, char **arg);

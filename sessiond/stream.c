@@ -1,53 +1,80 @@
 /*
- * stream: one reply, edited in place while it grows (upstream §4.4).
+ * stream: one reply, edited in place while it grows (docs/architecture.md,
+ * "Streaming").
  *
  * A placeholder "⏳ Working..." is posted when the turn starts; the text is
  * written into it at most every STREAM_THROTTLE_MS (trailing edge), and once
  * more, at once, when the turn ends: finishing never waits for the
- * throttle.  A reply longer than the platform allows is split over several
- * posts at the end.  An empty reply deletes its placeholder.
+ * throttle.
+ *
+ * A post carries at most the routed worker's post limit, in characters.
+ * When the text outgrows it, the post gets its final text (cut by
+ * utf8_split(): on a line or word boundary, never inside a character or a
+ * grapheme cluster), and the rest goes on in a new post.  A finished piece
+ * is no longer kept, so a long answer costs a post or two of memory, not
+ * its whole length.  Only the post being edited needs its id: a full
+ * piece found while no post is open is sent as a new post at once.
  *
  * A stream outlives stream_finish() until its last platform call returns,
- * then frees itself.
+ * then frees itself.  A call that fails is logged with its reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
-#include "sessiond.h"
+#include "outbound.h"
+#include "route.h"
+#include "stream.h"
 
 #define STREAM_THROTTLE_MS	500
 #define STREAM_PLACEHOLDER	"⏳ Working..."
-#define SLACK_POST_MAX		3900
+/*
+ * The limit when the routed worker did not say (an older worker): small
+ * enough for every platform this bridge knows.
+ */
+#define STREAM_POST_MAX_UNSAID	3900
 
 struct stream {
 	char		*bot;
 	char		*channel;
 	char		*root;		/* thread root, "" for none */
 	char		*post;		/* the post being edited, once created */
-	char		*text;		/* everything streamed so far */
+	char		*text;		/* what is not in a finished post yet */
 	size_t		 len;
 	size_t		 cap;
-	size_t		 seg;		/* where the current message starts */
+	size_t		 msg_start;	/* where the current message starts in text */
+	size_t		 msg_gone;	/* its bytes already in finished posts */
 	int		 need_sep;	/* a message ended: separate the next */
 	char		*shown;		/* what the post shows now */
 	char		*error;		/* set by stream_finish() */
 	struct event	*timer;
-	uint64_t	 last_edit_ms;
 	int		 inflight;	/* platform calls not yet answered */
 	int		 creating;	/* the post is being created */
 	int		 finished;
 };
 
+static struct event_base	*stream_base;
+
 static void	stream_flush(struct stream *);
 static void	stream_final(struct stream *);
 
-static size_t
-stream_limit(const char *bot)
+void
+stream_init(struct event_base *base)
 {
-	return (strncmp(bot, "slack:", 6) == 0 ? SLACK_POST_MAX : MM_POST_MAX);
+	stream_base = base;
+}
+
+static size_t
+stream_limit(const struct stream *s)
+{
+	size_t	max = route_post_max(s->bot);
+
+	return (max > 0 ? max : STREAM_POST_MAX_UNSAID);
 }
 
 static void
@@ -72,14 +99,63 @@ stream_timer_cb(int fd, short ev, void *arg)
 	stream_flush(arg);
 }
 
-static json_t *
-stream_op(const struct stream *s, const char *op, const char *text)
+static void
+stream_maybe_free(struct stream *s)
 {
-	return (json_pack("{s:s,s:s,s:s,s:s*,s:s*}", "op", op, "channel",
-	    s->channel, "root", s->root, "post", s->post, "text", text));
+	if (s->finished && s->inflight == 0 && !s->creating)
+		stream_free(s);
 }
 
-/* Set what the post shows; NULL when it already shows text. */
+static void
+stream_created(void *arg, int ok, const char *post, const char *error)
+{
+	struct stream	*s = arg;
+
+	s->inflight--;
+	s->creating = 0;
+	if (!ok || post == NULL)
+		log_warnx("stream %s: cannot post: %s", s->channel,
+		    error != NULL ? error : "no post id");
+	else if ((s->post = strdup(post)) == NULL)
+		log_warnx("stream %s: out of memory: the reply goes on in a "
+		    "new post", s->channel);
+	if (s->finished)
+		stream_final(s);
+	else
+		stream_flush(s);
+}
+
+static void
+stream_sent(void *arg, int ok, const char *post, const char *error)
+{
+	struct stream	*s = arg;
+
+	s->inflight--;
+	if (!ok)
+		log_warnx("stream %s: a post or edit failed: %s", s->channel,
+		    error != NULL ? error : "?");
+	stream_maybe_free(s);
+}
+
+/* One platform call; text may be NULL (delete). */
+static int
+stream_call(struct stream *s, const char *op, const char *post,
+    const char *text, outbound_cb cb)
+{
+	json_t	*body;
+
+	body = json_pack("{s:s,s:s,s:s,s:s*,s:s*}", "op", op, "channel",
+	    s->channel, "root", s->root, "post", post, "text", text);
+	if (outbound_op(s->bot, body, cb, s) == -1) {
+		log_warnx("stream %s: a %s of %zu bytes is lost", s->channel,
+		    op, text != NULL ? strlen(text) : 0);
+		return (-1);
+	}
+	s->inflight++;
+	return (0);
+}
+
+/* Remember what the post shows; 0 when it shows text[0..n) already. */
 static int
 stream_set_shown(struct stream *s, const char *text, size_t n)
 {
@@ -95,82 +171,87 @@ stream_set_shown(struct stream *s, const char *text, size_t n)
 	return (1);
 }
 
+/* Create the post showing text[0..n). */
 static void
-stream_created(void *arg, int ok, const char *post, const char *error)
+stream_create(struct stream *s, const char *text, size_t n)
 {
-	struct stream	*s = arg;
-
-	s->inflight--;
-	s->creating = 0;
-	if (!ok || post == NULL) {
-		log_warnx("stream %s: cannot post: %s", s->channel,
-		    error != NULL ? error : "no post id");
-	} else if ((s->post = strdup(post)) == NULL)
-		log_warnx("%s: out of memory", __func__);
-	if (s->finished)
-		stream_final(s);
-	else if (s->post != NULL && s->len > 0)
-		stream_flush(s);
+	if (!stream_set_shown(s, text, n))
+		return;
+	if (stream_call(s, "post", NULL, s->shown, stream_created) == 0)
+		s->creating = 1;
 }
 
+/* Drop text[0..n) (now in a finished post) and the white space after it. */
 static void
-stream_edited(void *arg, int ok, const char *post, const char *error)
+stream_consume(struct stream *s, size_t n)
 {
-	struct stream	*s = arg;
-
-	s->inflight--;
-	if (!ok)
-		log_warnx("stream %s: edit failed: %s", s->channel,
-		    error != NULL ? error : "?");
-	if (s->finished && s->inflight == 0 && s->creating == 0)
-		stream_free(s);
+	while (n < s->len && (s->text[n] == '\n' || s->text[n] == ' ' ||
+	    s->text[n] == '\t'))
+		n++;
+	if (n > s->msg_start) {
+		s->msg_gone += n - s->msg_start;
+		s->msg_start = 0;
+	} else
+		s->msg_start -= n;
+	memmove(s->text, s->text + n, s->len - n);
+	s->len -= n;
+	s->text[s->len] = '\0';
 }
 
+/*
+ * Finish the pieces that are full: the open post gets its final text, and
+ * a full piece found while no post is open goes out as a new post.  Stops
+ * when the rest fits, or while the post is being created (its id is
+ * needed to finish it).
+ */
 static void
-stream_call(struct stream *s, const char *op, const char *text,
-    outbound_cb cb)
+stream_split(struct stream *s)
 {
-	if (outbound_op(s->bot, stream_op(s, op, text), cb, s) == 0)
-		s->inflight++;
+	size_t	 limit = stream_limit(s), cut;
+	char	*piece;
+
+	while (!s->creating && (cut = utf8_split(s->text, s->len, limit)) <
+	    s->len) {
+		if ((piece = strndup(s->text, cut)) == NULL) {
+			log_warnx("stream %s: out of memory", s->channel);
+			return;
+		}
+		if (s->post != NULL)
+			(void)stream_call(s, "patch", s->post, piece, stream_sent);
+		else
+			(void)stream_call(s, "post", NULL, piece, stream_sent);
+		free(piece);
+		free(s->post);
+		s->post = NULL;
+		free(s->shown);
+		s->shown = NULL;
+		stream_consume(s, cut);
+	}
 }
 
-/* Create the post with text (the placeholder, or the first content). */
-static void
-stream_create(struct stream *s, const char *text)
-{
-	s->creating = 1;
-	stream_call(s, "post", text, stream_created);
-	if (s->inflight == 0)
-		s->creating = 0;
-}
-
-/* Show the text so far, if it changed, within the platform's limit. */
+/* Show the text so far, if it changed. */
 static void
 stream_flush(struct stream *s)
 {
-	size_t	n = s->len < stream_limit(s->bot) ? s->len : stream_limit(s->bot);
-
-	evtimer_del(s->timer);
+	(void)evtimer_del(s->timer);
+	stream_split(s);
 	if (s->creating || s->len == 0)
 		return;
-	if (s->post == NULL) {
-		if (stream_set_shown(s, s->text, n))
-			stream_create(s, s->shown);
-		return;
-	}
-	if (!stream_set_shown(s, s->text, n))
-		return;
-	s->last_edit_ms = util_now_ms();
-	stream_call(s, "patch", s->shown, stream_edited);
+	if (s->post == NULL)
+		stream_create(s, s->text, s->len);
+	else if (stream_set_shown(s, s->text, s->len))
+		(void)stream_call(s, "patch", s->post, s->shown, stream_sent);
 }
 
 static void
 stream_schedule(struct stream *s)
 {
-	struct timeval	tv = { 0, STREAM_THROTTLE_MS * 1000 };
-
-	if (!evtimer_pending(s->timer, NULL))
-		evtimer_add(s->timer, &tv);
+	if (!evtimer_pending(s->timer, NULL) &&
+	    util_timer_ms(s->timer, STREAM_THROTTLE_MS) == -1) {
+		log_warnx("stream %s: cannot arm the edit timer; editing now",
+		    s->channel);
+		stream_flush(s);
+	}
 }
 
 struct stream *
@@ -184,15 +265,14 @@ stream_new(const char *bot, const char *channel, const char *root,
 	s->bot = strdup(bot);
 	s->channel = strdup(channel);
 	s->root = strdup(root != NULL ? root : "");
-	s->timer = evtimer_new(proc->base, stream_timer_cb, s);
+	s->timer = evtimer_new(stream_base, stream_timer_cb, s);
 	if (s->bot == NULL || s->channel == NULL || s->root == NULL ||
 	    s->timer == NULL) {
 		stream_free(s);
 		return (NULL);
 	}
-	if (placeholder && stream_set_shown(s, STREAM_PLACEHOLDER,
-	    strlen(STREAM_PLACEHOLDER)))
-		stream_create(s, STREAM_PLACEHOLDER);
+	if (placeholder)
+		stream_create(s, STREAM_PLACEHOLDER, strlen(STREAM_PLACEHOLDER));
 	return (s);
 }
 
@@ -224,9 +304,10 @@ stream_begin_message(struct stream *s)
 	if (!s->need_sep)
 		return (0);
 	s->need_sep = 0;
-	if (stream_append(s, "\n\n", 2) == -1)
+	if (s->len > 0 && stream_append(s, "\n\n", 2) == -1)
 		return (-1);
-	s->seg = s->len;
+	s->msg_start = s->len;
+	s->msg_gone = 0;
 	return (0);
 }
 
@@ -237,15 +318,17 @@ stream_delta(struct stream *s, const char *text)
 		return;
 	if (stream_begin_message(s) == -1 ||
 	    stream_append(s, text, strlen(text)) == -1) {
-		log_warnx("%s: out of memory", __func__);
+		log_warnx("stream %s: out of memory: %zu bytes of the reply "
+		    "are lost", s->channel, strlen(text));
 		return;
 	}
 	stream_schedule(s);
 }
 
 /*
- * A complete assistant message: it replaces the deltas streamed for it, and
- * the next message starts after it.  An empty message never wipes text.
+ * A complete assistant message: it replaces the deltas streamed for it
+ * (what of it is in finished posts stays), and the next message starts
+ * after it.  An empty message never wipes text.
  */
 void
 stream_message(struct stream *s, const char *text)
@@ -257,69 +340,45 @@ stream_message(struct stream *s, const char *text)
 	if (stream_begin_message(s) == -1)
 		return;
 	n = strlen(text);
-	if (s->len - s->seg != n || memcmp(s->text + s->seg, text, n) != 0) {
-		s->len = s->seg;
-		if (stream_append(s, text, n) == -1) {
-			log_warnx("%s: out of memory", __func__);
-			return;
-		}
+	if (n < s->msg_gone) {
+		log_debug("stream %s: a message shorter than what was posted "
+		    "of it; kept what was streamed", s->channel);
+	} else if (s->len - s->msg_start != n - s->msg_gone ||
+	    memcmp(s->text + s->msg_start, text + s->msg_gone,
+	    n - s->msg_gone) != 0) {
+		s->len = s->msg_start;
+		if (s->text != NULL)
+			s->text[s->len] = '\0';
+		if (stream_append(s, text + s->msg_gone, n - s->msg_gone) == -1)
+			log_warnx("stream %s: out of memory: the end of the "
+			    "reply is lost", s->channel);
 	}
 	s->need_sep = 1;
 	stream_schedule(s);
 }
 
-int
-stream_empty(const struct stream *s)
-{
-	return (s == NULL || s->len == 0);
-}
-
-/* Post the parts of a long reply that do not fit in the first post. */
-static void
-stream_overflow(struct stream *s, const char *text, size_t len)
-{
-	size_t	limit = stream_limit(s->bot), off = limit, n;
-	char	*part;
-
-	while (off < len) {
-		n = len - off < limit ? len - off : limit;
-		if ((part = strndup(text + off, n)) == NULL)
-			return;
-		stream_call(s, "post", part, stream_edited);
-		free(part);
-		off += n;
-	}
-}
-
-/* The turn is over: one last edit, at once, or a delete when empty. */
+/* The turn is over: the last pieces at once, or a delete when empty. */
 static void
 stream_final(struct stream *s)
 {
-	char	*t = NULL;
-	size_t	 n, limit = stream_limit(s->bot);
-
-	if (s->error != NULL) {
-		if (asprintf(&t, "%s%s❌ Error: %s", s->text != NULL ? s->text :
-		    "", s->len > 0 ? "\n\n" : "", s->error) == -1)
-			t = NULL;
-	} else if (s->len > 0)
-		t = strdup(s->text);
-	if (t == NULL) {
-		if (s->post != NULL)
-			stream_call(s, "delete", NULL, stream_edited);
-	} else {
-		n = strlen(t);
-		if (s->post == NULL) {
-			s->creating = 0;
-			stream_set_shown(s, t, n < limit ? n : limit);
-			stream_call(s, "post", s->shown, stream_edited);
-		} else if (stream_set_shown(s, t, n < limit ? n : limit))
-			stream_call(s, "patch", s->shown, stream_edited);
-		stream_overflow(s, t, n);
-		free(t);
+	if (s->error != NULL && ((s->len > 0 && stream_append(s, "\n\n", 2) ==
+	    -1) || stream_append(s, "❌ Error: ", strlen("❌ Error: ")) == -1 ||
+	    stream_append(s, s->error, strlen(s->error)) == -1))
+		log_warnx("stream %s: out of memory: the error is not shown",
+		    s->channel);
+	stream_split(s);
+	if (!s->creating) {
+		if (s->len > 0 && s->post == NULL)
+			(void)stream_call(s, "post", NULL, s->text, stream_sent);
+		else if (s->len > 0 && stream_set_shown(s, s->text, s->len))
+			(void)stream_call(s, "patch", s->post, s->shown,
+			    stream_sent);
+		else if (s->len == 0 && s->post != NULL)
+			(void)stream_call(s, "delete", s->post, NULL,
+			    stream_sent);
+		s->len = 0;
 	}
-	if (s->inflight == 0)
-		stream_free(s);
+	stream_maybe_free(s);
 }
 
 /*
@@ -332,9 +391,10 @@ stream_finish(struct stream *s, const char *error)
 	if (s == NULL || s->finished)
 		return;
 	s->finished = 1;
-	evtimer_del(s->timer);
-	if (error != NULL)
-		s->error = strdup(error);
+	(void)evtimer_del(s->timer);
+	if (error != NULL && (s->error = strdup(error)) == NULL)
+		log_warnx("stream %s: out of memory: the error is not shown",
+		    s->channel);
 	if (!s->creating)
 		stream_final(s);
 }

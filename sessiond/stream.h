@@ -1,0 +1,20 @@
+/*
+ * stream: a reply edited in place while it grows, and one-off posts.
+ */
+#ifndef SESSIOND_STREAM_H
+#define SESSIOND_STREAM_H
+
+struct event_base;
+struct stream;
+
+void		 stream_init(struct event_base *);
+/* placeholder: post "⏳ Working..." at once. */
+struct stream	*stream_new(const char *bot, const char *channel,
+		    const char *root, int placeholder);
+void		 stream_delta(struct stream *, const char *text);
+void		 stream_message(struct stream *, const char *text);
+void		 stream_finish(struct stream *, const char *error);
+void		 stream_post(const char *bot, const char *channel,
+		    const char *root, const char *text);
+
+#endif
