@@ -3,6 +3,8 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "utf8.h"
 
@@ -173,4 +175,22 @@ utf8_split(const char *s, size_t len, size_t max)
 	if (sp > 0)
 		return (sp);
 	return (hard > 0 ? hard : utf8_char(s, len, &cp));
+}
+
+char *
+utf8_one_line(const char *in, size_t max)
+{
+	size_t	 n = strlen(in), i, cut;
+	char	*out;
+
+	cut = utf8_cut_bytes(in, n, max);
+	if ((out = malloc(cut + sizeof("…"))) == NULL)
+		return (NULL);
+	for (i = 0; i < cut; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' :
+		    in[i];
+	out[cut] = '\0';
+	if (cut < n)
+		memcpy(out + cut, "…", sizeof("…"));
+	return (out);
 }

@@ -38,6 +38,11 @@ size_t	 utf8_cut_bytes(const char *s, size_t len, size_t max_bytes);
  * dropped).  Returns len when everything fits.
  */
 size_t	 utf8_split(const char *s, size_t len, size_t max);
+/*
+ * The text on one line of at most max bytes (plus "…" when cut), cut on a
+ * character boundary, control characters as spaces; malloc'd, or NULL.
+ */
+char	*utf8_one_line(const char *s, size_t max);
 /* May a text be cut between the characters a and b? */
 int	 utf8_breakable(uint32_t a, uint32_t b);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "util.h"
 
@@ -236,4 +238,21 @@ util_err(char *err, size_t len, const char *fmt, ...)
 		va_end(ap);
 	}
 	return (-1);
+}
+
+int
+util_uuid_v4(char out[37])
+{
+	unsigned char	b[16];
+	ssize_t		n;
+
+	n = getrandom(b, sizeof(b), GRND_NONBLOCK);
+	if (n != (ssize_t)sizeof(b) && RAND_bytes(b, sizeof(b)) != 1)
+		return (-1);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return (0);
 }

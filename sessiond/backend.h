@@ -99,14 +99,6 @@ struct backend {
 extern const struct backend	backend_copilot;
 extern const struct backend	backend_echo;
 
-/*
- * copilot.c notices its runtime's exit through a pidfd, so sessiond needs
- * no SIGCHLD handler for it.  A process-wide reaper added later (waitpid(-1)
- * for hook commands) would steal that status: it must pass every pid it
- * does not know to copilot_child_exited(), which returns 1 if it was a
- * runtime (or reap only its own pids).
- */
-int	 copilot_child_exited(pid_t pid, int status);
 /* The pid of the runtime in use, or -1 (logs, status, tests). */
 pid_t	 copilot_runtime_pid(void);
 

@@ -1,0 +1,76 @@
+/*
+ * copilot: the parts of backend_copilot (copilot.c) that share a session:
+ * the session itself and the mapping of the runtime's events to the
+ * backend's callbacks (cpevent.c).  Nothing outside the backend includes
+ * this; sessiond sees backend.h.
+ */
+#ifndef SESSIOND_COPILOT_H
+#define SESSIOND_COPILOT_H
+
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "backend.h"
+
+#define CP_ID_MAX	128
+#define CP_REQUEST_MS	60000	/* per request; a wedged runtime is restarted */
+
+enum bs_state {
+	BS_OPENING,		/* create/resume to send or in flight */
+	BS_OPEN,
+	BS_FAILED,		/* opened() reported an error */
+	BS_LOST,		/* lost() reported */
+	BS_STOPPED		/* the engine was stopped */
+};
+
+/* A hooks.invoke waiting for the channel's answer. */
+struct hookreq {
+	TAILQ_ENTRY(hookreq)	 entry;
+	unsigned int		 gen;		/* the runtime it came from */
+	json_t			*id;
+};
+TAILQ_HEAD(hookreqq, hookreq);
+
+struct bsession {
+	TAILQ_ENTRY(bsession)		 entry;
+	struct hookreqq			 hookreqs;
+	const struct backend_events	*ev;
+	void				*arg;
+	char				*channel;
+	char				*cwd;
+	char				*model;
+	char				*agent;
+	json_t				*provider;	/* own copy: every resume sends it */
+	char				*want_id;	/* to resume on the first open */
+	char				 id[CP_ID_MAX];	/* "" until an open picks one */
+	enum bs_state			 state;
+	int				 reopen;	/* open after a runtime restart */
+	int				 recreate;	/* reopen by create, same id */
+	int				 history;	/* it had a turn: resume or lose it */
+	int				 inflight;	/* create/resume pending */
+	int				 busy;		/* a turn runs (until session.idle) */
+	int				 closed;
+	int				 refs;
+	unsigned int			 sweep;
+	uint64_t			 open_deadline;
+};
+
+/* Callbacks only reach a session its owner has not closed. */
+#define BS_CALL(s, fn, ...) do {					\
+	if (!(s)->closed && (s)->ev->fn != NULL)			\
+		(s)->ev->fn((s)->arg, __VA_ARGS__);			\
+} while (0)
+
+static inline const char *
+bs_name(const struct bsession *s)
+{
+	return (s->channel != NULL ? s->channel : "?");
+}
+
+/* cpevent.c */
+void		 cpevent_dispatch(struct bsession *, const json_t *event);
+
+#endif
