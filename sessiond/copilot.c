@@ -43,6 +43,7 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/runtime.h"
 #include "common/spawn.h"
 #include "common/util.h"
 #include "backend.h"
@@ -65,8 +66,6 @@
 #define CP_DETAIL_MAX		2000
 #define CP_ID_MAX		128
 #define CP_RUNTIME_NAME		"copilot-runtime"
-#define CP_RUNTIME_PKG		"tests/node_modules/@github/copilot-sdk-linux-x64/" \
-				"prebuilds/linux-x64/copilot-runtime"
 
 enum bs_state {
 	BS_OPENING,		/* create/resume to send or in flight */
@@ -298,67 +297,21 @@ json_one_line(const json_t *j, size_t max)
 
 /* -- the runtime binary ---------------------------------------------------- */
 
-static int
-is_exec(const char *path)
-{
-	struct stat	st;
-
-	return (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    access(path, X_OK) == 0);
-}
-
-static int
-search_path(const char *name, char *out, size_t len)
-{
-	const char	*p = getenv("PATH"), *e;
-	size_t		 n;
-
-	if (p == NULL || *p == '\0')
-		p = "/usr/local/bin:/usr/bin:/bin";
-	for (; p != NULL; p = e != NULL ? e + 1 : NULL) {
-		e = strchr(p, ':');
-		n = e != NULL ? (size_t)(e - p) : strlen(p);
-		if (n == 0)
-			continue;
-		if ((size_t)snprintf(out, len, "%.*s/%s", (int)n, p, name) >=
-		    len)
-			continue;
-		if (is_exec(out))
-			return (0);
-	}
-	return (-1);
-}
-
 /*
- * session.runtimePath, else copilot-runtime on PATH, else the pinned npm
- * package of the source tree (the binaries live in build/bin or
- * build/asan/bin, so two or three levels up).
+ * session.runtimePath, else the default places in order (common/runtime.c);
+ * where it looked is logged when it found nothing.
  */
 static int
 rt_resolve_path(const json_t *config, char *out, size_t len)
 {
 	const char	*cfg;
-	char		 dir[PATH_MAX];
-	const char	*ups[] = { "../..", "../../.." };
-	size_t		 i;
+	char		 places[4096];
 
 	cfg = jstr(json_object_get(config, "session"), "runtimePath");
-	if (cfg != NULL && *cfg != '\0') {
-		if (strchr(cfg, '/') == NULL)
-			return (search_path(cfg, out, len));
-		if ((size_t)snprintf(out, len, "%s", cfg) >= len ||
-		    !is_exec(out))
-			return (-1);
+	if (runtime_find(cfg, NULL, out, len) != RUNTIME_NONE)
 		return (0);
-	}
-	if (search_path(CP_RUNTIME_NAME, out, len) == 0)
-		return (0);
-	if (util_exe_dir(dir, sizeof(dir)) == -1)
-		return (-1);
-	for (i = 0; i < nitems(ups); i++)
-		if ((size_t)snprintf(out, len, "%s/%s/%s", dir, ups[i],
-		    CP_RUNTIME_PKG) < len && is_exec(out))
-			return (0);
+	runtime_places(cfg, NULL, places, sizeof(places));
+	log_warnx("no Copilot runtime at %s", places);
 	return (-1);
 }
 
