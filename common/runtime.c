@@ -106,7 +106,7 @@ runtime_places(const char *configured, const char *exedir, char *buf,
     size_t len)
 {
 	const char	*path = getenv("PATH");
-	char		 own[PATH_MAX], place[PATH_MAX];
+	char		 own[PATH_MAX], place[PATH_MAX], prev[PATH_MAX] = "";
 	size_t		 i, n = 0;
 
 	if (len == 0)
@@ -132,6 +132,10 @@ runtime_places(const char *configured, const char *exedir, char *buf,
 		else if (exedir == NULL ||
 		    runtime_place(i, exedir, place, sizeof(place)) == -1)
 			continue;
+		/* Near "/", two levels up and three are the same place. */
+		if (strcmp(place, prev) == 0)
+			continue;
+		memcpy(prev, place, sizeof(prev));
 		n += (size_t)snprintf(buf + n, len - n, "%s%s",
 		    n > 0 ? ", " : "", place);
 	}

@@ -220,6 +220,11 @@ test_places(void **state)
 	assert_string_equal(places, "session.runtimePath (/opt/rt)");
 	runtime_places("rt", exedir, places, sizeof(places));
 	assert_string_equal(places, "session.runtimePath (rt on PATH /p1:/p2)");
+	/* The same place is named once. */
+	runtime_places(NULL, "/bin", places, sizeof(places));
+	snprintf(want, sizeof(want), "/%s/%s, %s on PATH (/p1:/p2), /tests/%s",
+	    RUNTIME_INSTALL_DIR, RUNTIME_PKG_BIN, RUNTIME_NAME, RUNTIME_PKG_BIN);
+	assert_string_equal(places, want);
 	/* Cut, never overrun. */
 	runtime_places(NULL, exedir, places, 10);
 	assert_int_equal(strlen(places), 9);
