@@ -41,7 +41,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
-.PHONY: all deps check check-asan test-unit test-integration test-fuzz-corpus \
+# FORCE: see revision.h
+.PHONY: FORCE all deps check check-asan test-unit test-integration test-fuzz-corpus \
 	test-conformance test-layering fuzz bench demo demo-run install clean
 
 all: $(BINS)
@@ -49,6 +50,24 @@ all: $(BINS)
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# --version: the VERSION file and the build's git revision (REVISION=...
+# overrides it; "unknown" outside git).  The header is rewritten only when
+# they change, so a commit rebuilds version.o and nothing else.
+$(B)/gen/revision.h: FORCE
+	@mkdir -p $(dir $@)
+	@rev='$(REVISION)'; \
+	if [ -z "$$rev" ]; then \
+	  if [ -e .git ] && rev=$$(git rev-parse --short=12 HEAD 2>/dev/null); then \
+	    git diff --quiet HEAD -- 2>/dev/null || rev="$$rev-dirty"; \
+	  else rev=unknown; fi; \
+	fi; \
+	printf '#define VERSION_NUMBER "%s"\n#define VERSION_REVISION "%s"\n' \
+	    "$$(cat VERSION)" "$$rev" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(B)/obj/common/version.o: $(B)/gen/revision.h
+$(B)/obj/common/version.o: CPPFLAGS += -I$(B)/gen
+FORCE:
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
