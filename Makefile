@@ -64,7 +64,8 @@ FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
 # FORCE: see revision.h
 .PHONY: FORCE all deps check check-asan test-unit test-integration test-fuzz-corpus \
-	test-conformance test-layering fuzz bench demo demo-run install runtime clean
+	test-conformance test-layering fuzz bench demo demo-run install runtime \
+	deb clean
 
 all: $(BINS)
 
@@ -223,6 +224,11 @@ install: $(BINS) $(B)/gen/runtime/package-lock.json $(B)/gen/config.json
 runtime: $(B)/gen/runtime/package-lock.json
 	sh packaging/runtime/copilot-bridge-install-runtime -l $(B)/gen/runtime \
 	    $(DESTDIR)$(RUNTIMEDIR)
+
+# The Debian package (debian/), built with dpkg-buildpackage from a copy of
+# the tree: the .deb and lintian's report land in $(B)/deb.
+deb:
+	@sh packaging/deb.sh $(B)/deb
 
 clean:
 	rm -rf build

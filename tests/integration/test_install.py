@@ -167,6 +167,15 @@ def test_man_pages_complete():
         assert cls in text
 
 
+def test_version_matches_debian_changelog():
+    with open(os.path.join(TOP, "VERSION")) as f:
+        version = f.read().strip()
+    with open(os.path.join(TOP, "debian", "changelog")) as f:
+        first = f.readline()
+    m = re.match(r"copilot-bridge \(([^)]+)\) ", first)
+    assert m and m.group(1) == version, (first, version)
+
+
 FAKE_NPM = """#!/bin/sh
 # npm ci, offline: checks it got the lock and installs a stub runtime.
 [ "$1" = ci ] || exit 64
