@@ -18,12 +18,15 @@ PROGS = ("copilot-bridge", "copilot-bridge-sessiond", "copilot-bridge-worker")
 
 
 def make_install(tmp, prefix="/usr", root="root"):
-    """make install of the binaries under test into tmp/root."""
+    """make install of the binaries under test into tmp/root (not the
+    variables of a make this test may run under, as `make check`)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     r = subprocess.run(
         ["make", "--no-print-directory", "-C", TOP, "install",
          f"B={tmp}/b", f"DESTDIR={tmp}/{root}", f"PREFIX={prefix}",
          "BINS=" + " ".join(os.path.join(BIN, p) for p in PROGS)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return tmp / root, r.stdout
 
