@@ -4,7 +4,28 @@
 PY	 ?= /usr/bin/python3
 CC	 ?= cc
 B	 ?= build
+
+# Installation (`make install`, docs/operator-guide.md).  The programs stay
+# together in BINDIR: the supervisor starts the others from its own
+# directory, and finds the Copilot runtime in PREFIX/lib/copilot-bridge.
 PREFIX	 ?= /usr/local
+BINDIR	 := $(PREFIX)/bin
+MANDIR	 ?= $(PREFIX)/share/man
+DOCDIR	 ?= $(PREFIX)/share/doc/copilot-bridge
+SYSCONFDIR ?= /etc
+UNITDIR	 ?= $(PREFIX)/lib/systemd/system
+# systemd 252 (Debian 12) reads sysusers.d and tmpfiles.d from /usr/lib and
+# /etc only: /usr/lib for PREFIX=/usr, /etc for any other prefix.
+SYSTEMD_CONFDIR := $(if $(filter /usr,$(PREFIX)),/usr/lib,$(SYSCONFDIR))
+SYSUSERSDIR ?= $(SYSTEMD_CONFDIR)/sysusers.d
+TMPFILESDIR ?= $(SYSTEMD_CONFDIR)/tmpfiles.d
+RTLOCKDIR := $(PREFIX)/share/copilot-bridge/runtime
+RUNTIMEDIR := $(PREFIX)/lib/copilot-bridge/runtime
+DOCS	 := README.md docs/operator-guide.md docs/configuration.md \
+	    docs/architecture.md docs/copilot-runtime.md
+MAN5	 := man/copilot-bridge.json.5
+MAN8	 := man/copilot-bridge.8 man/copilot-bridge-sessiond.8 \
+	    man/copilot-bridge-worker.8 man/copilot-bridge-install-runtime.8
 
 PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -41,14 +62,29 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
-.PHONY: all deps check check-asan test-unit test-integration test-fuzz-corpus \
-	test-conformance test-layering fuzz bench demo demo-run install clean
+# FORCE: see revision.h
+.PHONY: FORCE all deps check check-asan test-unit test-integration test-fuzz-corpus \
+	test-conformance test-layering fuzz bench demo demo-run install runtime \
+	deb clean
 
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# --version: the VERSION file and the build's git revision
+# (packaging/revision.sh; REVISION=... overrides it).  The header is
+# rewritten only when they change, so a commit rebuilds version.o and
+# nothing else.
+$(B)/gen/revision.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define VERSION_NUMBER "%s"\n#define VERSION_REVISION "%s"\n' \
+	    "$$(cat VERSION)" "$$(REVISION='$(REVISION)' sh packaging/revision.sh)" >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(B)/obj/common/version.o: $(B)/gen/revision.h
+$(B)/obj/common/version.o: CPPFLAGS += -I$(B)/gen
+FORCE:
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -138,9 +174,61 @@ demo-run: $(BINS)
 bench: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) bench/run.py
 
-install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+# The Copilot runtime's package.json and lock, cut from tests/package-lock.json
+# so the version operators install is the one the tests pin.
+$(B)/gen/runtime/package-lock.json: tests/package-lock.json packaging/runtime/lock.py
+	$(PY) packaging/runtime/lock.py tests/package-lock.json $(dir $@)
+
+# The installed config.json is the sample with stateDir where the service
+# keeps its state (the unit's ExecReload names the socket there).
+$(B)/gen/config.json: etc/config.sample.json
+	@mkdir -p $(dir $@)
+	sed 's|^\(  "stateDir": \)"~/.copilot-bridge",$$|\1"/var/lib/copilot-bridge",|' $< >$@.tmp
+	grep -q '^  "stateDir": "/var/lib/copilot-bridge",$$' $@.tmp
+	mv $@.tmp $@
+
+# Files under SYSCONFDIR belong to the operator once there: installed only
+# when absent, never overwritten.
+install: $(BINS) $(B)/gen/runtime/package-lock.json $(B)/gen/config.json
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(RTLOCKDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/copilot-bridge
+	install -m 0755 $(BINS) packaging/runtime/copilot-bridge-install-runtime \
+	    $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(B)/gen/runtime/package.json \
+	    $(B)/gen/runtime/package-lock.json $(DESTDIR)$(RTLOCKDIR)/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 etc/config.sample.json $(DESTDIR)$(DOCDIR)/examples/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	    packaging/systemd/copilot-bridge.service.in >$(B)/gen/copilot-bridge.service
+	install -m 0644 $(B)/gen/copilot-bridge.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/copilot-bridge.conf
+	install -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/copilot-bridge.conf
+	@set -e; for f in "0640 $(B)/gen/config.json copilot-bridge/config.json" \
+	    "0644 packaging/logrotate.conf logrotate.d/copilot-bridge"; do \
+	  set -- $$f; \
+	  if [ -e "$(DESTDIR)$(SYSCONFDIR)/$$3" ]; then \
+	    echo "install: $(DESTDIR)$(SYSCONFDIR)/$$3 exists, left as it is"; \
+	  else \
+	    echo "install -m $$1 $$2 $(DESTDIR)$(SYSCONFDIR)/$$3"; \
+	    install -m "$$1" "$$2" "$(DESTDIR)$(SYSCONFDIR)/$$3"; \
+	  fi; \
+	done
+
+# The pinned Copilot runtime, with npm, into PREFIX/lib/copilot-bridge/runtime
+# (what copilot-bridge-install-runtime does once installed).
+runtime: $(B)/gen/runtime/package-lock.json
+	sh packaging/runtime/copilot-bridge-install-runtime -l $(B)/gen/runtime \
+	    $(DESTDIR)$(RUNTIMEDIR)
+
+# The Debian package (debian/), built with dpkg-buildpackage from a copy of
+# the tree: the .deb and lintian's report land in $(B)/deb.
+deb:
+	@sh packaging/deb.sh $(B)/deb
 
 clean:
 	rm -rf build

@@ -156,6 +156,43 @@ util_exe_dir(char *buf, size_t len)
 	return (0);
 }
 
+/* A regular file we may execute. */
+int
+util_is_exec(const char *path)
+{
+	struct stat	st;
+
+	return (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0);
+}
+
+/*
+ * name looked up in $PATH (UTIL_DEFAULT_PATH when it is unset or empty).
+ * Unlike execvp(3), empty entries are skipped: a daemon's current
+ * directory is no place to find programs.  The first regular executable
+ * file wins; -1 if there is none.
+ */
+int
+util_search_path(const char *name, char *out, size_t len)
+{
+	const char	*p = getenv("PATH"), *end;
+	int		 n;
+
+	if (p == NULL || *p == '\0')
+		p = UTIL_DEFAULT_PATH;
+	for (;; p = end + 1) {
+		end = strchrnul(p, ':');
+		if (end > p) {
+			n = snprintf(out, len, "%.*s/%s", (int)(end - p), p,
+			    name);
+			if (n > 0 && (size_t)n < len && util_is_exec(out))
+				return (0);
+		}
+		if (*end == '\0')
+			return (-1);
+	}
+}
+
 /*
  * The first 12 hex digits of the SHA-256 of our own executable: which
  * binary a process runs, so an upgrade by reload-bot can be seen.

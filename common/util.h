@@ -18,6 +18,11 @@ int	 util_set_cloexec(int fd, int on);
 char	*util_read_file(const char *path, size_t max, size_t *len);
 int	 util_sha256_hex(const void *buf, size_t len, char out[65]);
 int	 util_exe_dir(char *buf, size_t len);
+/* The search path when PATH is unset or empty. */
+#define UTIL_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+int	 util_is_exec(const char *path);
+/* name on $PATH, executable (empty entries skipped); -1 if nowhere. */
+int	 util_search_path(const char *name, char *out, size_t len);
 void	 util_wait_status(int status, char *buf, size_t len);
 int	 util_mkdir_p(const char *path, unsigned int mode);
 int	 util_self_digest(char out[13]);

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,6 +33,7 @@
 #include "common/backoff.h"
 #include "common/jx.h"
 #include "common/log.h"
+#include "common/runtime.h"
 #include "common/util.h"
 #include "copilot.h"
 #include "jsonrpc.h"
@@ -49,9 +49,6 @@
 #define CP_RESTART_BASE_MS	1000
 #define CP_RESTART_MAX_MS	60000
 #define CP_STABLE_MS		60000	/* up this long: the next crash starts over */
-#define CP_RUNTIME_NAME		"copilot-runtime"
-#define CP_RUNTIME_PKG		"tests/node_modules/@github/copilot-sdk-linux-x64/" \
-				"prebuilds/linux-x64/copilot-runtime"
 
 enum rt_state {
 	RT_OFF = 0,		/* not started, or stopped */
@@ -190,67 +187,23 @@ rt_release(void *arg)
 
 /* -- the runtime binary ------------------------------------------------------ */
 
-static int
-rt_is_exec(const char *path)
-{
-	struct stat	st;
-
-	return (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    access(path, X_OK) == 0);
-}
-
-static int
-rt_search_path(const char *name, char *out, size_t len)
-{
-	const char	*p = getenv("PATH"), *e;
-	size_t		 n;
-
-	if (p == NULL || *p == '\0')
-		p = "/usr/local/bin:/usr/bin:/bin";
-	for (; p != NULL; p = e != NULL ? e + 1 : NULL) {
-		e = strchr(p, ':');
-		n = e != NULL ? (size_t)(e - p) : strlen(p);
-		if (n == 0)
-			continue;
-		if ((size_t)snprintf(out, len, "%.*s/%s", (int)n, p, name) >=
-		    len)
-			continue;
-		if (rt_is_exec(out))
-			return (0);
-	}
-	return (-1);
-}
-
 /*
- * session.runtimePath, else copilot-runtime on PATH, else the pinned npm
- * package of the source tree (the binaries live in build/bin or
- * build/asan/bin, so two or three levels up).
+ * session.runtimePath, else the default places in order (common/runtime.c);
+ * where it looked is logged when it found nothing.
  */
 static int
 rt_resolve_path(const json_t *config, char *out, size_t len)
 {
 	const char	*cfg;
-	char		 dir[PATH_MAX];
-	const char	*ups[] = { "../..", "../../.." };
-	size_t		 i;
+	char		 places[4096];
 
 	cfg = jx_str(json_object_get(config, "session"), "runtimePath");
-	if (cfg != NULL && *cfg != '\0') {
-		if (strchr(cfg, '/') == NULL)
-			return (rt_search_path(cfg, out, len));
-		if ((size_t)snprintf(out, len, "%s", cfg) >= len ||
-		    !rt_is_exec(out))
-			return (-1);
+	if (runtime_find(cfg, NULL, out, len) != RUNTIME_NONE)
 		return (0);
-	}
-	if (rt_search_path(CP_RUNTIME_NAME, out, len) == 0)
-		return (0);
-	if (util_exe_dir(dir, sizeof(dir)) == -1)
-		return (-1);
-	for (i = 0; i < nitems(ups); i++)
-		if ((size_t)snprintf(out, len, "%s/%s/%s", dir, ups[i],
-		    CP_RUNTIME_PKG) < len && rt_is_exec(out))
-			return (0);
+	runtime_places(cfg, NULL, places, sizeof(places));
+	log_errorx("cannot find the Copilot runtime: looked at %s; install it "
+	    "with copilot-bridge-install-runtime or set session.runtimePath",
+	    places);
 	return (-1);
 }
 
@@ -830,11 +783,8 @@ copilot_start(struct event_base *base, json_t *config)
 		log_warnx("%s: already started", __func__);
 		return (0);
 	}
-	if (rt_resolve_path(config, rt.path, sizeof(rt.path)) == -1) {
-		log_errorx("cannot find the Copilot runtime: set "
-		    "session.runtimePath, or put %s on PATH", CP_RUNTIME_NAME);
+	if (rt_resolve_path(config, rt.path, sizeof(rt.path)) == -1)
 		return (-1);
-	}
 	rt.base = base;
 	if ((rt.envp = rtenv_build(config)) == NULL)
 		log_warnx("out of memory: the Copilot runtime gets our "

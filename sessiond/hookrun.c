@@ -182,30 +182,6 @@ hr_envp(const struct hook_cmd *cmd)
 	return (v);
 }
 
-/* name in $PATH, executable; -1 if nowhere. */
-static int
-hr_which(const char *name, char *buf, size_t len)
-{
-	const char	*path = getenv("PATH"), *p, *end;
-	int		 n;
-
-	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (p = path; ; p = end + 1) {
-		end = strchrnul(p, ':');
-		/* An empty entry means the current directory. */
-		if (end == p)
-			n = snprintf(buf, len, "./%s", name);
-		else
-			n = snprintf(buf, len, "%.*s/%s", (int)(end - p), p,
-			    name);
-		if (n > 0 && (size_t)n < len && access(buf, X_OK) == 0)
-			return (0);
-		if (*end == '\0')
-			return (-1);
-	}
-}
-
 /*
  * The interpreter.  PowerShell 7, the only one on Linux, installs itself
  * as pwsh; upstream runs "powershell", so that comes first.
@@ -217,8 +193,8 @@ hr_program(const struct hook_cmd *cmd, char *buf, size_t len)
 		snprintf(buf, len, "/bin/bash");
 		return (0);
 	}
-	if (hr_which("powershell", buf, len) == 0 ||
-	    hr_which("pwsh", buf, len) == 0)
+	if (util_search_path("powershell", buf, len) == 0 ||
+	    util_search_path("pwsh", buf, len) == 0)
 		return (0);
 	return (-1);
 }

@@ -3,6 +3,7 @@
  *
  *	copilot-bridge [run] [-c config] [--check]
  *	copilot-bridge ctl [-c config] [-s socket] command [arg]
+ *	copilot-bridge --help | --version
  *
  * Signals arrive through libevent, so every handler runs in the loop:
  * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGCHLD reaps,
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +21,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/otel.h"
+#include "common/runtime.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
+#include "common/version.h"
 #include "supervisor.h"
 
 static struct sup	 sup_store;
 struct sup		*sup = &sup_store;
 
+/* Asked for (--help): stdout and success; otherwise a usage error. */
 static int
-usage(void)
+usage(int asked)
 {
-	fprintf(stderr,
+	fprintf(asked ? stdout : stderr,
 	    "usage: copilot-bridge [run] [-c config] [--check]\n"
-	    "       copilot-bridge ctl [-c config] [-s socket] status | reload |"
-	    " reload-bot NAME | reopen-logs\n");
-	return (2);
+	    "       copilot-bridge ctl [-c config] [-s socket] status | reload |\n"
+	    "           reload-bot NAME | reload-hooks CHANNEL | reopen-logs\n"
+	    "       copilot-bridge --help | --version\n");
+	return (asked ? 0 : 2);
 }
 
 void
@@ -252,6 +259,28 @@ sup_ctl(const char *cfgarg, const char *sockarg, int argc, char *argv[])
 	return (ctl_main(sock, argc, argv));
 }
 
+/*
+ * --check: a copilot backend without a runtime to run passes (the runtime
+ * may be installed before the start) but is worth a warning.
+ */
+static void
+sup_check_runtime(const struct cfg *c)
+{
+	const json_t	*s = json_object_get(c->root, "session");
+	const char	*backend = jx_str(s, "backend");
+	const char	*configured = jx_str(s, "runtimePath");
+	char		 path[PATH_MAX], places[8192];
+
+	if (backend != NULL && strcmp(backend, "copilot") != 0)
+		return;
+	if (runtime_find(configured, NULL, path, sizeof(path)) != RUNTIME_NONE)
+		return;
+	runtime_places(configured, NULL, places, sizeof(places));
+	fprintf(stderr, "copilot-bridge: warning: no Copilot runtime found; "
+	    "looked at %s. Install it with copilot-bridge-install-runtime or "
+	    "set session.runtimePath.\n", places);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -259,6 +288,8 @@ main(int argc, char *argv[])
 		{ "check", no_argument, NULL, 't' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*cfgarg = NULL, *sockarg = NULL, *cmd = "run";
@@ -271,7 +302,7 @@ main(int argc, char *argv[])
 		argc--;
 		argv++;
 	}
-	while ((ch = getopt_long(argc, argv, "+c:s:t", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:s:th", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cfgarg = optarg;
@@ -282,16 +313,23 @@ main(int argc, char *argv[])
 		case 't':
 			check = 1;
 			break;
+		case 'h':
+			return (usage(1));
+		case 'V':
+			version_print(stdout);
+			return (0);
 		default:
-			return (usage());
+			return (usage(0));
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (strcmp(cmd, "ctl") == 0)
 		return (sup_ctl(cfgarg, sockarg, argc, argv));
+	if (strcmp(cmd, "help") == 0 && argc == 0)
+		return (usage(1));
 	if (strcmp(cmd, "run") != 0 || argc != 0)
-		return (usage());
+		return (usage(0));
 	if (cfg_resolve_path(cfgarg, sup->cfgpath, sizeof(sup->cfgpath)) == -1)
 		fatalx("cannot resolve the config path");
 	sup_absolute(sup->cfgpath, sizeof(sup->cfgpath));
@@ -305,6 +343,7 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	}
 	if (check) {
+		sup_check_runtime(sup->cfg);
 		printf("copilot-bridge: configuration file %s test is "
 		    "successful (%zu bot(s), config %.8s)\n", sup->cfgpath,
 		    sup->cfg->nbots, sup->cfg->hash);
