@@ -58,6 +58,13 @@ struct bsession_opts {
 	const char	*agent;		/* custom agent, or NULL */
 };
 
+/* The answers to a permission request. */
+enum bperm {
+	BPERM_REJECT,		/* denied in chat */
+	BPERM_APPROVE,		/* approved once */
+	BPERM_UNAVAILABLE	/* nobody can answer (shutting down) */
+};
+
 struct backend {
 	const char	*name;
 	/* Start the engine (spawn the runtime).  config is sessiond's config. */
@@ -74,7 +81,7 @@ struct backend {
 	int		(*send)(struct bsession *, const char *prompt, int immediate);
 	int		(*abort)(struct bsession *);
 	int		(*answer_permission)(struct bsession *,
-			    const char *request_id, int approve);
+			    const char *request_id, enum bperm);
 	/* Answer a hook() call; output (stolen) NULL: no opinion. */
 	void		(*answer_hook)(struct bsession *, void *tok, json_t *output);
 	/*
@@ -92,8 +99,13 @@ struct backend {
 	 * inside one of the session's own callbacks.
 	 */
 	void		(*close)(struct bsession *);
-	/* Stop the engine (runtime.shutdown), bounded in time. */
-	void		(*stop)(void);
+	/*
+	 * Stop the engine: what was queued goes out, then the runtime is
+	 * asked to shut down and must exit within a bound.  done(arg) runs
+	 * from the loop once it is gone; no session callback runs after
+	 * stop() was called.
+	 */
+	void		(*stop)(void (*done)(void *), void *arg);
 };
 
 extern const struct backend	backend_copilot;

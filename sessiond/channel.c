@@ -479,9 +479,12 @@ chan_ask(struct chan *c, const char *id, const char *kind, const char *detail,
 	return (0);
 }
 
-/* Answer (or, !answer, just forget) every pending question. */
+/*
+ * End every pending question: answered how (a hook's "ask" is denied), or
+ * with !answer just forgotten (the turn is over, nobody waits).
+ */
 static void
-chan_deny_pending(struct chan *c, int answer)
+chan_drop_pending(struct chan *c, int answer, enum bperm how)
 {
 	struct perm	*p;
 
@@ -491,7 +494,7 @@ chan_deny_pending(struct chan *c, int answer)
 		else if (p->hook != NULL)
 			hc_free(p->hook);
 		else if (answer && c->bs != NULL)
-			(void)be->answer_permission(c->bs, p->id, 0);
+			(void)be->answer_permission(c->bs, p->id, how);
 		perm_free(c, p);
 	}
 }
@@ -565,7 +568,7 @@ ev_idle(void *arg, int aborted)
 	struct chan	*c = arg;
 
 	chan_end_stream(c, NULL);
-	chan_deny_pending(c, 0);
+	chan_drop_pending(c, 0, BPERM_REJECT);
 	otel_span_int(c->turn, "aborted", aborted);
 	chan_turn_done(c, NULL);
 	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
@@ -627,7 +630,8 @@ chan_answer_first(struct chan *c, int approve)
 	if (p->hook != NULL)
 		hc_decide(p->hook, approve);
 	else
-		(void)be->answer_permission(c->bs, p->id, approve);
+		(void)be->answer_permission(c->bs, p->id, approve ?
+		    BPERM_APPROVE : BPERM_REJECT);
 	perm_free(c, p);
 	return (0);
 }
@@ -692,7 +696,7 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		if (c->busy && c->bs != NULL)
 			(void)be->abort(c->bs);
 		chan_end_stream(c, NULL);
-		chan_deny_pending(c, 0);
+		chan_drop_pending(c, 0, BPERM_REJECT);
 		chan_close_session(c);
 		if (c->busy)
 			chan_turn_done(c, "/new");
@@ -855,7 +859,7 @@ chan_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 	cmd = cmd_parse(text, NULL);
 	if (cmd == CMD_NONE && !TAILQ_EMPTY(&c->perms)) {
 		/* A new message answers a pending prompt with "no". */
-		chan_deny_pending(c, 1);
+		chan_drop_pending(c, 1, BPERM_REJECT);
 	}
 	if (cmd != CMD_NONE && chan_command_now(c, cmd, root))
 		return;
@@ -885,7 +889,7 @@ chan_free_all(void)
 	while ((c = TAILQ_FIRST(&chans)) != NULL) {
 		TAILQ_REMOVE(&chans, c, entry);
 		chan_end_stream(c, NULL);
-		chan_deny_pending(c, 0);
+		chan_drop_pending(c, 1, BPERM_UNAVAILABLE);
 		chan_close_session(c);
 		chook_drop(&c->hooks, c);
 		otel_span_drop(c->turn);

@@ -44,7 +44,9 @@
 #define CP_PROTOCOL		3
 #define CP_CONNECT_MS		20000	/* connect reply after spawn */
 #define CP_OPEN_WAIT_MS		60000	/* an open may wait this long for a runtime */
-#define CP_STOP_MS		3000	/* stop(): detach, shutdown, exit, else SIGKILL */
+#define CP_STOP_MS		400	/* stop(): shutdown and exit, else SIGKILL */
+#define CP_KILL_WAIT_MS		200	/* ... and its exit after SIGKILL */
+#define CP_RESTART_WAIT_MS	3000	/* a restart asked for: the old one's exit */
 #define CP_TICK_MS		1000
 #define CP_RESTART_BASE_MS	1000
 #define CP_RESTART_MAX_MS	60000
@@ -55,6 +57,7 @@ enum rt_state {
 	RT_CONNECTING,		/* spawned, connect sent */
 	RT_READY,
 	RT_DOWN,		/* torn down, waiting for the restart timer */
+	RT_STOPPING,		/* stop(): waiting for every runtime to exit */
 	RT__MAX
 };
 
@@ -63,6 +66,8 @@ enum rt_event {
 	RTE_CONNECTED,		/* connect answered with our protocol */
 	RTE_DOWN,		/* a failure, deferred to the loop */
 	RTE_STOP,		/* stop() */
+	RTE_GONE,		/* stopping, and no runtime is left */
+	RTE_DEADLINE,		/* stopping, and one did not exit in time */
 	RTE__MAX
 };
 
@@ -70,6 +75,8 @@ static void	rt_a_start(void);
 static void	rt_a_ready(void);
 static void	rt_a_down(void);
 static void	rt_a_stop(void);
+static void	rt_a_kill(void);
+static void	rt_a_stopped(void);
 
 /* The runtime's life: an event with no entry is ignored. */
 static const struct {
@@ -82,23 +89,27 @@ static const struct {
 	[RT_CONNECTING] = {
 		[RTE_CONNECTED] = { RT_READY, rt_a_ready },
 		[RTE_DOWN] = { RT_DOWN, rt_a_down },
-		[RTE_STOP] = { RT_OFF, rt_a_stop },
+		[RTE_STOP] = { RT_STOPPING, rt_a_stop },
 	},
 	[RT_READY] = {
 		[RTE_DOWN] = { RT_DOWN, rt_a_down },
-		[RTE_STOP] = { RT_OFF, rt_a_stop },
+		[RTE_STOP] = { RT_STOPPING, rt_a_stop },
 	},
 	[RT_DOWN] = {
 		[RTE_START] = { RT_CONNECTING, rt_a_start },
-		[RTE_STOP] = { RT_OFF, rt_a_stop },
+		[RTE_STOP] = { RT_STOPPING, rt_a_stop },
+	},
+	[RT_STOPPING] = {
+		[RTE_GONE] = { RT_OFF, rt_a_stopped },
+		[RTE_DEADLINE] = { RT_STOPPING, rt_a_kill },
 	},
 };
 
 static const char *const rt_state_names[RT__MAX] = {
-	"off", "connecting", "ready", "down"
+	"off", "connecting", "ready", "down", "stopping"
 };
 static const char *const rt_event_names[RTE__MAX] = {
-	"start", "connected", "down", "stop"
+	"start", "connected", "down", "stop", "gone", "deadline"
 };
 
 TAILQ_HEAD(bsessionq, bsession);
@@ -116,6 +127,12 @@ static struct {
 	struct event		*down_ev;	/* deferred teardown */
 	struct event		*restart_ev;
 	struct event		*tick_ev;
+	struct event		*stop_ev;	/* stop()'s deadline */
+	struct event		*done_ev;	/* stop()'s end, from the loop */
+	void			(*done)(void *);
+	void			*done_arg;
+	int			 killed;	/* stopping: SIGKILL sent */
+	uint64_t		 stop_t0;
 	uint64_t		 ready_ms;
 	char			 version[64];
 	char			**envp;		/* the runtime's environment, or NULL */
@@ -481,6 +498,8 @@ rt_exited_cb(pid_t pid, const char *status, int current)
 		rt_fail("runtime pid %ld exited (%s)", (long)pid, status);
 	else
 		log_info("runtime pid %ld exited (%s)", (long)pid, status);
+	if (rt.state == RT_STOPPING && !rtproc_running())
+		rt_event(RTE_GONE);
 }
 
 static const struct rtproc_events rt_proc_events = {
@@ -612,7 +631,7 @@ rt_a_down(void)
 	/* Asked for: let it exit cleanly (stdin is closed first). */
 	rtproc_release(rt.deliberate ? SIGTERM : SIGKILL);
 	rtrpc_reset();
-	rt.old_deadline = rt.deliberate ? now + CP_STOP_MS : 0;
+	rt.old_deadline = rt.deliberate ? now + CP_RESTART_WAIT_MS : 0;
 	if (rt.ready_ms != 0 && now - rt.ready_ms >= CP_STABLE_MS)
 		backoff_reset(&rt.backoff);
 	rt.ready_ms = 0;
@@ -635,7 +654,8 @@ rt_fail(const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (rt.failing || rt.state == RT_OFF || rt.state == RT_DOWN)
+	if (rt.failing || rt.state == RT_OFF || rt.state == RT_DOWN ||
+	    rt.state == RT_STOPPING)
 		return;
 	va_start(ap, fmt);
 	(void)vsnprintf(rt.why, sizeof(rt.why), fmt, ap);
@@ -906,7 +926,7 @@ copilot_abort(struct bsession *s)
 
 static int
 copilot_answer_permission(struct bsession *s, const char *request_id,
-    int approve)
+    enum bperm answer)
 {
 	json_t	*params;
 
@@ -917,11 +937,15 @@ copilot_answer_permission(struct bsession *s, const char *request_id,
 	 * the refusal as the tool's result, so the answer says what happened;
 	 * without it the turn just ends.
 	 */
-	params = approve ? json_pack("{s:s,s:s,s:{s:s}}", "sessionId", s->id,
-	    "requestId", request_id, "result", "kind", "approve-once") :
-	    json_pack("{s:s,s:s,s:{s:s,s:s}}", "sessionId", s->id,
-	    "requestId", request_id, "result", "kind", "reject", "feedback",
-	    "denied in chat");
+	if (answer == BPERM_REJECT)
+		params = json_pack("{s:s,s:s,s:{s:s,s:s}}", "sessionId", s->id,
+		    "requestId", request_id, "result", "kind", "reject",
+		    "feedback", "denied in chat");
+	else
+		params = json_pack("{s:s,s:s,s:{s:s}}", "sessionId", s->id,
+		    "requestId", request_id, "result", "kind",
+		    answer == BPERM_APPROVE ? "approve-once" :
+		    "user-not-available");
 	if (rtrpc_request("session.permissions.handlePendingPermissionRequest",
 	    params, s, cb_logged, CP_REQUEST_MS) == NULL)
 		return (-1);
@@ -1013,69 +1037,119 @@ copilot_close(struct bsession *s)
 		bs_free(s);
 }
 
-/* -- stop: bounded and blocking, at shutdown only -------------------------- */
+/* -- stop ----------------------------------------------------------------- */
 
-/* Detach every open session, then ask the runtime to shut down. */
 static void
-rt_stop_talk(uint64_t deadline)
+rt_free_stop_events(void)
 {
-	struct bsession		*s;
-	struct rtrpc_req	*r;
-	int64_t			*want;
-	size_t			 n = 1, nwant = 0;
-
-	TAILQ_FOREACH(s, &rt.sessions, entry)
-		n++;
-	if ((want = calloc(n, sizeof(*want))) == NULL)
-		return;
-	TAILQ_FOREACH(s, &rt.sessions, entry) {
-		if (s->closed || s->state != BS_OPEN)
-			continue;
-		if ((r = rtrpc_request("session.detach", json_pack("{s:s}",
-		    "sessionId", s->id), NULL, NULL, CP_REQUEST_MS)) != NULL)
-			want[nwant++] = r->id;
-	}
-	if (rtproc_sync_flush(deadline) == 0)
-		rtrpc_sync_wait(want, nwant, deadline - CP_STOP_MS / 2);
-	nwant = 0;
-	if ((r = rtrpc_request("runtime.shutdown", json_object(), NULL, NULL,
-	    CP_REQUEST_MS)) != NULL)
-		want[nwant++] = r->id;
-	if (rtproc_sync_flush(deadline) == 0)
-		rtrpc_sync_wait(want, nwant, deadline - CP_STOP_MS / 6);
-	free(want);
+	if (rt.stop_ev != NULL)
+		event_free(rt.stop_ev);
+	rt.stop_ev = NULL;
 }
 
-/* RTE_STOP */
+/* Its answer to runtime.shutdown: stdin EOF, and it exits. */
+static void
+cb_shutdown(struct rtrpc_req *r, const json_t *result, const char *error)
+{
+	if (rt.state == RT_STOPPING)
+		rtproc_release(0);
+}
+
+/*
+ * RTE_STOP: no session hears anything more.  What is queued goes out (the
+ * channels answered their permission prompts and detached their sessions
+ * before), then runtime.shutdown, then stdin EOF; a runtime not ready is
+ * asked with SIGTERM.  The runtime keeps every session on disk: the next
+ * start resumes them.
+ */
 static void
 rt_a_stop(void)
 {
-	uint64_t	 deadline = util_now_ms() + CP_STOP_MS;
 	struct bsession	*s;
 
 	rt.gen++;
-	if (rtrpc_is_open() && rt.ready_ms != 0)
-		rt_stop_talk(deadline);
-	rtrpc_set_open(0);
-	rtproc_shutdown();		/* stdin EOF: it exits */
-	rtrpc_fail_all("stopped", 1);
+	rt.stop_t0 = util_now_ms();
+	rt.killed = 0;
 	TAILQ_FOREACH(s, &rt.sessions, entry) {
 		s->state = BS_STOPPED;
 		s->busy = 0;
 		s->inflight = 0;
 	}
-	rtproc_sync_reap(deadline);
-	rt_free_events();
-	rtenv_free(rt.envp);
-	rt.envp = NULL;
-	rt.failing = 0;
-	log_info("Copilot runtime stopped in %llu ms", (unsigned long long)
-	    (util_now_ms() + CP_STOP_MS - deadline));
+	if (!rtrpc_is_open() || rt.ready_ms == 0 ||
+	    rtrpc_request("runtime.shutdown", json_object(), NULL, cb_shutdown,
+	    CP_STOP_MS) == NULL)
+		rtproc_release(SIGTERM);
+	if (!rtproc_running()) {
+		event_active(rt.stop_ev, EV_READ, 1);	/* nothing to wait for */
+		return;
+	}
+	if (util_timer_ms(rt.stop_ev, CP_STOP_MS) == -1)
+		log_warnx("%s: cannot arm the stop timer", __func__);
+}
+
+/* RTE_DEADLINE: it did not exit in time. */
+static void
+rt_a_kill(void)
+{
+	if (rt.killed) {
+		log_warnx("the Copilot runtime is still not reaped; going on");
+		rt_event(RTE_GONE);
+		return;
+	}
+	log_warnx("the Copilot runtime did not exit within %d ms; killing it",
+	    CP_STOP_MS);
+	rt.killed = 1;
+	rtproc_kill_all(SIGKILL);
+	if (util_timer_ms(rt.stop_ev, CP_KILL_WAIT_MS) == -1)
+		rt_event(RTE_GONE);
 }
 
 static void
-copilot_stop(void)
+rt_done_cb(int fd, short ev, void *arg)
 {
+	event_free(rt.done_ev);
+	rt.done_ev = NULL;
+	if (rt.done != NULL)
+		rt.done(rt.done_arg);
+}
+
+/* RTE_GONE: everything is released; stop()'s caller hears it from the loop. */
+static void
+rt_a_stopped(void)
+{
+	rtrpc_set_open(0);
+	rtproc_shutdown();
+	rtrpc_fail_all("stopped", 1);
+	rt_free_events();
+	rt_free_stop_events();
+	rtenv_free(rt.envp);
+	rt.envp = NULL;
+	rt.failing = 0;
+	rt.ready_ms = 0;
+	log_info("Copilot runtime stopped in %llu ms", (unsigned long long)
+	    (util_now_ms() - rt.stop_t0));
+	event_active(rt.done_ev, EV_READ, 1);
+}
+
+static void
+rt_stop_cb(int fd, short what, void *arg)
+{
+	rt_event(what & EV_TIMEOUT ? RTE_DEADLINE : RTE_GONE);
+}
+
+static void
+copilot_stop(void (*done)(void *), void *arg)
+{
+	if (rt.state == RT_OFF || rt.state == RT_STOPPING) {
+		if (rt.state == RT_OFF && done != NULL)
+			done(arg);	/* never started: no loop to run it */
+		return;
+	}
+	rt.done = done;
+	rt.done_arg = arg;
+	if ((rt.stop_ev = event_new(rt.base, -1, 0, rt_stop_cb, NULL)) == NULL ||
+	    (rt.done_ev = event_new(rt.base, -1, 0, rt_done_cb, NULL)) == NULL)
+		fatalx("%s: cannot set up the stop events", __func__);
 	rt_event(RTE_STOP);
 }
 

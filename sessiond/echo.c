@@ -58,6 +58,8 @@ TAILQ_HEAD(echo_sessionq, bsession);
 static struct {
 	struct event_base	*base;
 	int			 started;
+	void			(*done)(void *);	/* stop()'s */
+	void			*done_arg;
 	unsigned long		 nsessions;
 	unsigned long		 nperm;
 	struct echo_sessionq	 sessions;
@@ -325,7 +327,7 @@ echo_abort(struct bsession *s)
 
 static int
 echo_answer_permission(struct bsession *s, const char *request_id,
-    int approve)
+    enum bperm answer)
 {
 	struct echo_prompt	*p;
 	const char		*detail;
@@ -340,7 +342,8 @@ echo_answer_permission(struct bsession *s, const char *request_id,
 	len = strlen(detail) + sizeof("approved: ");
 	if ((reply = malloc(len)) == NULL)
 		return (-1);
-	snprintf(reply, len, "%s: %s", approve ? "approved" : "denied", detail);
+	snprintf(reply, len, "%s: %s", answer == BPERM_APPROVE ? "approved" :
+	    "denied", detail);
 	free(s->reply);
 	s->reply = reply;
 	s->pos = 0;
@@ -363,17 +366,32 @@ echo_close(struct bsession *s)
 		echo_free(s);
 }
 
-/* No callback after stop(); the owner still closes its sessions. */
 static void
-echo_stop(void)
+echo_stopped_cb(int fd, short ev, void *arg)
+{
+	echo.done(echo.done_arg);
+}
+
+/*
+ * No session callback after stop(); the owner still closes its sessions.
+ * done runs from the loop, as every callback does (at once if the engine
+ * never started: there is no loop to run it).
+ */
+static void
+echo_stop(void (*done)(void *), void *arg)
 {
 	struct bsession	*s;
 
 	TAILQ_FOREACH(s, &echo.sessions, entry) {
 		s->stopped = 1;
 		s->busy = 0;
-		evtimer_del(s->timer);
+		(void)evtimer_del(s->timer);
 	}
+	echo.done = done;
+	echo.done_arg = arg;
+	if (!echo.started || event_base_once(echo.base, -1, EV_TIMEOUT,
+	    echo_stopped_cb, NULL, NULL) == -1)
+		done(arg);
 	echo.started = 0;
 }
 

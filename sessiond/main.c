@@ -27,9 +27,12 @@
 #include "stream.h"
 
 #define SD_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
+#define SD_OTEL_WAIT_MS		200	/* the last spans, at exit */
+#define SD_FLUSH_MS		100	/* the last messages to the supervisor */
 
 static struct proc	 sproc = { .role = "sessiond" };
 static const struct backend *sd_backend;	/* NULL until the first CONFIG */
+static int		 sd_stopping;		/* SHUTDOWN: nothing new starts */
 
 /*
  * Tell a new worker generation where each of its bot's channels stood, so
@@ -76,9 +79,21 @@ sd_link_gone(struct link *l)
 		(void)ipc_send(sproc.parent, IPC_SWAP_STATS, stats);
 }
 
+/*
+ * While stopping, a message is not even acknowledged: the platform keeps
+ * it (Slack redelivers, Mattermost is caught up from the cursor) for the
+ * next start.
+ */
+static void
+sd_link_inbound(struct link *l, json_t *msg)
+{
+	if (!sd_stopping)
+		inbound_msg(l, msg);
+}
+
 static const struct link_events sd_link_events = {
 	.hello = sd_link_hello,
-	.inbound = inbound_msg,
+	.inbound = sd_link_inbound,
 	.done = sd_link_done,
 	.gone = sd_link_gone,
 };
@@ -204,14 +219,37 @@ sd_on_msg(struct ipc_msg *m)
 }
 
 static void
+sd_stopped(void *arg)
+{
+	if (event_base_loopexit(sproc.base, NULL) == -1)
+		fatalx("cannot leave the event loop");
+}
+
+/*
+ * Stop: the channels answer what waits for a user ("user not available")
+ * and let go of their sessions, then the backend stops its runtime; the
+ * loop runs meanwhile, and main() finishes once the backend says so.
+ */
+static void
 sd_on_shutdown(const char *why)
 {
+	if (sd_stopping)
+		return;
+	sd_stopping = 1;
 	log_info("stopping: %s", why);
 	chan_free_all();
 	hookrun_shutdown();
 	hookwatch_shutdown();
 	if (sd_backend != NULL)
-		sd_backend->stop();
+		sd_backend->stop(sd_stopped, NULL);
+	else
+		sd_stopped(NULL);
+}
+
+/* After the loop: what is left is freed, the last spans go out. */
+static void
+sd_exit(void)
+{
 	state_close();
 	admin_free_all();
 	outbound_free_all();
@@ -219,9 +257,10 @@ sd_on_shutdown(const char *why)
 	link_free_all();
 	route_free_all();
 	conf_set(NULL);
-	otel_shutdown(1000);
+	otel_shutdown(SD_OTEL_WAIT_MS);
 	if (sproc.parent != NULL)
-		(void)ipc_flush_blocking(sproc.parent, 1000);
+		(void)ipc_flush_blocking(sproc.parent, SD_FLUSH_MS);
+	log_info("stopped");
 	exit(0);
 }
 
@@ -234,5 +273,8 @@ main(int argc, char *argv[])
 	proc_init(&sproc, argc, argv);
 	if (event_base_dispatch(sproc.base) == -1)
 		fatalx("event loop failed");
+	if (!sd_stopping)
+		fatalx("the event loop ended with nothing to wait for");
+	sd_exit();
 	return (0);
 }

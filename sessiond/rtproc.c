@@ -13,12 +13,10 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -209,7 +207,7 @@ rtproc_free(struct rtp *p)
 static int
 rtproc_reap(struct rtp *p)
 {
-	pid_t	r;
+	pid_t	r, pid;
 	int	status, current;
 	char	st[96];
 
@@ -222,10 +220,9 @@ rtproc_reap(struct rtp *p)
 		status = -1;		/* ECHILD: another reaper took it */
 	util_wait_status(status, st, sizeof(st));
 	current = R.cur == p;
-	if (current)
-		R.cur = NULL;
-	R.ev->exited(p->pid, st, current);
+	pid = p->pid;
 	rtproc_free(p);
+	R.ev->exited(pid, st, current);
 	return (1);
 }
 
@@ -344,106 +341,7 @@ rtproc_poll(void)
 	}
 }
 
-/* -- synchronous, for stop() --------------------------------------------------- */
-
-static int
-rtproc_ms_left(uint64_t deadline)
-{
-	uint64_t	now = util_now_ms();
-
-	return (now >= deadline ? 0 : (int)(deadline - now));
-}
-
-/* Write out everything queued for its stdin, until the deadline. */
-int
-rtproc_sync_flush(uint64_t deadline)
-{
-	struct evbuffer	*ob;
-	struct pollfd	 pfd;
-
-	if (R.in == NULL)
-		return (-1);
-	ob = bufferevent_get_output(R.in);
-	while (evbuffer_get_length(ob) > 0) {
-		if (evbuffer_write(ob, R.infd) == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				return (-1);
-			pfd.fd = R.infd;
-			pfd.events = POLLOUT;
-			if (poll(&pfd, 1, rtproc_ms_left(deadline)) <= 0)
-				return (-1);
-		}
-	}
-	return (0);
-}
-
-/* Read what it wrote (buffered first), waiting until the deadline. */
-ssize_t
-rtproc_sync_read(void *buf, size_t len, uint64_t deadline)
-{
-	struct evbuffer	*ib;
-	struct pollfd	 pfd;
-	ssize_t		 n;
-
-	if (R.out == NULL)
-		return (-1);
-	ib = bufferevent_get_input(R.out);
-	if (evbuffer_get_length(ib) > 0)
-		return (evbuffer_remove(ib, buf, len));
-	for (;;) {
-		pfd.fd = R.outfd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, rtproc_ms_left(deadline)) <= 0)
-			return (-1);
-		n = read(R.outfd, buf, len);
-		if (n == -1 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		return (n);
-	}
-}
-
-/* Wait for p to exit until the deadline; 1 if it was reaped. */
-static int
-rtproc_sync_reap_one(struct rtp *p, uint64_t deadline)
-{
-	struct pollfd		pfd;
-	struct timespec		ts = { 0, 10 * 1000 * 1000 };
-
-	for (;;) {
-		if (rtproc_reap(p))
-			return (1);
-		if (rtproc_ms_left(deadline) == 0)
-			return (0);
-		if (p->pidfd != -1) {
-			pfd.fd = p->pidfd;
-			pfd.events = POLLIN;
-			(void)poll(&pfd, 1, rtproc_ms_left(deadline));
-		} else
-			(void)nanosleep(&ts, NULL);
-	}
-}
-
-/* Every runtime gone by the deadline, else killed (and waited 1 s more). */
-void
-rtproc_sync_reap(uint64_t deadline)
-{
-	struct rtp	*p;
-
-	R.cur = NULL;			/* an expected exit, not a failure */
-	while ((p = TAILQ_FIRST(&R.procs)) != NULL) {
-		if (rtproc_sync_reap_one(p, deadline))
-			continue;
-		log_warnx("runtime pid %ld did not exit in time; killing it",
-		    (long)p->pid);
-		(void)kill(p->pid, SIGKILL);
-		if (!rtproc_sync_reap_one(p, util_now_ms() + 1000)) {
-			log_warnx("runtime pid %ld not reaped", (long)p->pid);
-			rtproc_free(p);
-		}
-	}
-}
-
-/* Close the pipes; what is still running is left to rtproc_sync_reap(). */
+/* Close the pipes; what still runs stays watched until it is reaped. */
 void
 rtproc_shutdown(void)
 {

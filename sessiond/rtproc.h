@@ -45,10 +45,7 @@ int	 rtproc_running(void);		/* processes not reaped yet */
 void	 rtproc_kill_all(int sig);
 /* Reap those without a pidfd (called every second). */
 void	 rtproc_poll(void);
-/* stop(), which may block until deadline (util_now_ms() time). */
-int	 rtproc_sync_flush(uint64_t deadline);
-ssize_t	 rtproc_sync_read(void *, size_t, uint64_t deadline);
-void	 rtproc_sync_reap(uint64_t deadline);
+/* Close the pipes; what still runs stays watched until it is reaped. */
 void	 rtproc_shutdown(void);
 
 #endif

@@ -63,10 +63,5 @@ void		 rtrpc_fail_all(const char *why, int quiet);
 void		 rtrpc_forget(void *arg);
 /* The oldest request past its deadline, or NULL. */
 const struct rtrpc_req *rtrpc_overdue(uint64_t now);
-/*
- * stop(): wait until every id in want[] has its reply, EOF, or the
- * deadline.  Hook calls are answered {}; nothing else is dispatched.
- */
-void		 rtrpc_sync_wait(int64_t *want, size_t nwant, uint64_t deadline);
 
 #endif

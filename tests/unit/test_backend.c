@@ -208,6 +208,22 @@ loop_once(void)
 })
 
 static void
+stopped(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/* stop() is asynchronous: its done() comes from the loop, within 1 s. */
+static void
+stop_backend(const struct backend *b)
+{
+	int	done = 0;
+
+	b->stop(stopped, &done);
+	assert_true(RUN_UNTIL(done, 1000));
+}
+
+static void
 run_for(int ms)
 {
 	uint64_t	deadline = util_now_ms() + (uint64_t)ms;
@@ -280,7 +296,7 @@ test_echo_turn(void **state)
 	assert_int_equal(r2.after_close, 0);
 
 	backend_echo.close(s);
-	backend_echo.stop();
+	stop_backend(&backend_echo);
 }
 
 static void
@@ -313,7 +329,7 @@ test_echo_abort(void **state)
 	assert_int_equal(r.aborted, 0);
 	assert_string_equal(r.message, "again");
 	backend_echo.close(s);
-	backend_echo.stop();
+	stop_backend(&backend_echo);
 }
 
 static void
@@ -356,7 +372,7 @@ test_echo_permission(void **state)
 	assert_int_equal(r.aborted, 1);
 	assert_int_equal(backend_echo.answer_permission(s, r.perm_id, 1), -1);
 	backend_echo.close(s);
-	backend_echo.stop();
+	stop_backend(&backend_echo);
 }
 
 /* -- copilot: the real runtime and the fake LLM ---------------------------- */
@@ -591,7 +607,7 @@ group_teardown(void **state)
 static int
 cp_teardown(void **state)
 {
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	return (0);
 }
 
@@ -662,7 +678,7 @@ test_copilot_bad_path(void **state)
 	assert_int_equal(backend_copilot.start(base, c), -1);
 	json_decref(c);
 	assert_null(backend_copilot.open(&echo_opts, NULL, &events, NULL));
-	backend_copilot.stop();			/* harmless when not started */
+	stop_backend(&backend_copilot);			/* harmless when not started */
 
 	/* No runtimePath: PATH, else the npm package next to the build. */
 	if (!cp_init())
@@ -671,7 +687,7 @@ test_copilot_bad_path(void **state)
 	assert_int_equal(backend_copilot.start(base, c), 0);
 	json_decref(c);
 	assert_true(copilot_runtime_pid() > 0);
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	assert_int_equal(copilot_runtime_pid(), -1);
 }
 
@@ -765,7 +781,7 @@ test_copilot_turn(void **state)
 		fail_msg("steering text not seen by the model: %.300s", last);
 	free(last);
 
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	assert_int_equal(copilot_runtime_pid(), -1);
 	assert_int_equal(backend_copilot.send(s, "after stop", 0), -1);
 	backend_copilot.close(s);
@@ -788,7 +804,7 @@ test_copilot_resume(void **state)
 	cp_turn(s, &r, "remember the word banana");
 	assert_string_equal(r.message, "Noted.");
 	t0 = util_now_ms();
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	assert_true(util_now_ms() - t0 <= 3500);
 	r.closed = 1;
 	backend_copilot.close(s);
@@ -812,7 +828,7 @@ test_copilot_resume(void **state)
 	assert_string_equal(r2.message, "echo: fresh");
 	backend_copilot.close(s2);
 	backend_copilot.close(s);
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 }
 
 /* kill -9: restarted, resumed; the turn in flight ends with an error. */
@@ -891,7 +907,7 @@ test_copilot_crash(void **state)
 	assert_int_equal(r.nerrors, 0);
 	assert_string_equal(r.message, "echo: still there?");
 	backend_copilot.close(s);
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 }
 
 /* -- copilot: protocol edge cases against a fake runtime ------------------ */
@@ -1088,7 +1104,7 @@ test_copilot_protocol(void **state)
 	assert_int_equal(r.nopened, 1);		/* reopened silently */
 	backend_copilot.close(s);
 	r.closed = 1;
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	assert_int_equal(r.after_close, 0);
 }
 
@@ -1103,7 +1119,7 @@ test_copilot_protocol_version(void **state)
 	run_for(1500);
 	assert_int_equal(r.nopened, 0);
 	assert_int_equal(backend_copilot.send(s, "hi", 0), -1);
-	backend_copilot.stop();
+	stop_backend(&backend_copilot);
 	backend_copilot.close(s);
 	unsetenv("FAKE_RUNTIME_MODE");
 }
