@@ -6,7 +6,7 @@ CC	 ?= cc
 B	 ?= build
 PREFIX	 ?= /usr/local
 
-PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl
+PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
