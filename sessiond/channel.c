@@ -19,6 +19,7 @@
 #include "backend.h"
 #include "hooks.h"
 #include "sessiond.h"
+#include "store.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
 
@@ -499,7 +500,7 @@ ev_opened(void *arg, const char *sid, const char *error)
 		return;
 	}
 	c->st = CH_OPEN;
-	state_set_session(c->id, c->bot, sid);
+	store_set_session(c->id, NULL, c->bot, sid, NULL, NULL);
 	log_info("channel %s: session %s open", c->id, sid);
 	if (c->reply_new) {
 		c->reply_new = 0;
@@ -576,7 +577,7 @@ ev_lost(void *arg, const char *why)
 
 	log_warnx("channel %s: session lost: %s", c->id, why);
 	chan_close_session(c);
-	state_set_session(c->id, c->bot, NULL);
+	store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
 	if (c->busy) {
 		chan_end_stream(c, why);
 		chan_turn_done(c, why);
@@ -627,7 +628,7 @@ chan_status(struct chan *c, const char *root)
 {
 	struct chan_conf	cc;
 	char			text[1024];
-	const char		*sid = state_session(c->id);
+	const char		*sid = store_session(c->id, NULL);
 
 	if (chan_conf_get(c->id, c->bot, 1, &cc) == -1)
 		memset(&cc, 0, sizeof(cc));
@@ -678,7 +679,7 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		if (c->busy)
 			chan_turn_done(c, "/new");
 		json_array_clear(c->queue);
-		state_set_session(c->id, c->bot, NULL);
+		store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
 		free(c->root);
 		c->root = strdup(root);
 		c->reply_new = 1;
@@ -700,7 +701,7 @@ chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
 
 	switch (cmd) {
 	case CMD_RELOAD:
-		sid = state_session(c->id);
+		sid = store_session(c->id, NULL);
 		chan_close_session(c);
 		if (sid == NULL) {
 			chan_say(c, root, "No session to reload yet.");
@@ -765,7 +766,7 @@ chan_turn(struct chan *c, json_t *msg)
 	otel_span_str(c->turn, "bot", c->bot);
 	otel_span_str(c->turn, "message.id", json_string_value(
 	    json_object_get(msg, "id")));
-	otel_span_str(c->turn, "session.id", state_session(c->id));
+	otel_span_str(c->turn, "session.id", store_session(c->id, NULL));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
 	if (sd->backend->send(c->bs, text, 0) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
@@ -796,7 +797,7 @@ chan_run(struct chan *c)
 			/* Open first; the message runs once the session is. */
 			json_array_insert(c->queue, 0, msg);
 			json_decref(msg);
-			chan_open(c, state_session(c->id));
+			chan_open(c, store_session(c->id, NULL));
 			return;
 		}
 		chan_turn(c, msg);
@@ -838,7 +839,7 @@ chan_inbound(struct link *l, json_t *m)
 	}
 	/* The channel is this bot's: remember where it stands (catch-up). */
 	if (json_integer_value(json_object_get(m, "createAt")) > 0)
-		state_set_cursor(chid, l->bot,
+		store_set_cursor(chid, l->bot,
 		    json_integer_value(json_object_get(m, "createAt")));
 	if (json_object_get(m, "reaction") != NULL) {
 		chan_reaction(chid, l->bot, json_string_value(json_object_get(m,

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "sessiond.h"
+#include "store.h"
 
 #define LINK_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
 
@@ -76,7 +77,7 @@ link_send_cursors(struct link *l)
 	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
 		return;
 	hour_ago = (long long)ts.tv_sec * 1000 - LINK_CURSOR_WINDOW_MS;
-	if ((c = state_cursors(l->bot, hour_ago)) == NULL)
+	if ((c = store_cursors(l->bot, hour_ago)) == NULL)
 		return;
 	if (json_object_size(c) == 0) {
 		json_decref(c);

@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "hooks.h"
 #include "sessiond.h"
+#include "store.h"
 
 static struct sessiond	 sd_store;
 struct sessiond		*sd = &sd_store;
@@ -44,7 +45,7 @@ sd_on_config(json_t *config, int first)
 	    "session"), "backend"));
 	sd->backend = be != NULL && strcmp(be, "echo") == 0 ? &backend_echo :
 	    &backend_copilot;
-	if (state_open(sproc.base, json_string_value(json_object_get(config,
+	if (store_open(sproc.base, json_string_value(json_object_get(config,
 	    "stateDir"))) == -1)
 		fatalx("cannot open the state");
 	if (sd->backend->start(sproc.base, config) == -1) {
@@ -109,7 +110,7 @@ sd_on_shutdown(const char *why)
 	hookwatch_shutdown();
 	if (sd->backend != NULL)
 		sd->backend->stop();
-	state_close();
+	store_close();
 	outbound_free_all();
 	dedup_free();
 	link_free_all();
