@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "common/lag.h"
 #include "common/log.h"
 #include "common/otel.h"
 #include "backend.h"
@@ -131,6 +132,8 @@ main(int argc, char *argv[])
 	sproc.on_msg = sd_on_msg;
 	sproc.on_shutdown = sd_on_shutdown;
 	proc_init(&sproc, argc, argv);
+	if (lag_start(sproc.base) == -1)
+		log_warnx("cannot start the loop probe");
 	if (event_base_dispatch(sproc.base) == -1)
 		fatalx("event loop failed");
 	return (0);
