@@ -3,6 +3,7 @@
  *
  *	copilot-bridge [run] [-c config] [--check]
  *	copilot-bridge ctl [-c config] [-s socket] command [arg]
+ *	copilot-bridge import-state [-c config] [--force] PATH
  *
  * Signals arrive through libevent, so every handler runs in the loop:
  * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGCHLD reaps,
@@ -34,7 +35,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: copilot-bridge [run] [-c config] [--check]\n"
 	    "       copilot-bridge ctl [-c config] [-s socket] status | reload |"
-	    " reload-bot NAME | reopen-logs\n");
+	    " reload-bot NAME | reopen-logs\n"
+	    "       copilot-bridge import-state [-c config] [--force] PATH\n");
 	return (2);
 }
 
@@ -271,6 +273,8 @@ main(int argc, char *argv[])
 		argc--;
 		argv++;
 	}
+	if (strcmp(cmd, "import-state") == 0)
+		return (import_main(argc, argv));
 	while ((ch = getopt_long(argc, argv, "+c:s:t", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -177,4 +177,7 @@ void		 control_hooks_result(struct ipc_msg *);
 /* ctl.c */
 int		 ctl_main(const char *sockpath, int argc, char *argv[]);
 
+/* import.c */
+int		 import_main(int argc, char *argv[]);
+
 #endif
