@@ -3,14 +3,10 @@
  * upstream copilot-bridge's state.db taken into this bridge's
  * <stateDir>/state.db (common/db.c says what is taken and how).
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/db.h"
 #include "supervisor.h"
@@ -21,32 +17,6 @@ import_usage(void)
 	fprintf(stderr, "usage: copilot-bridge import-state [-c config] "
 	    "[--force] PATH/TO/state.db\n");
 	return (2);
-}
-
-/*
- * Does a bridge answer on its control socket?  1 yes, 0 no (nothing
- * listens there), -1 cannot tell (errno).
- */
-static int
-import_bridge_runs(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd, rc;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	(void)close(fd);
-	if (rc == 0)
-		return (1);
-	return (errno == ENOENT || errno == ECONNREFUSED ? 0 : -1);
 }
 
 int
@@ -87,7 +57,7 @@ import_main(int argc, char *argv[])
 		fprintf(stderr, "import-state: %s\n", err);
 		return (1);
 	}
-	if ((runs = import_bridge_runs(cfg->control_socket)) != 0 && !force) {
+	if ((runs = control_answers(cfg->control_socket)) != 0 && !force) {
 		if (runs == 1)
 			fprintf(stderr, "import-state: the bridge is running "
 			    "(%s answers). Stop it first, or give --force: the "

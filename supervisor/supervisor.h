@@ -170,6 +170,7 @@ void		 watch_stop(void);
 
 /* control.c */
 int		 control_start(const char *path);
+int		 control_answers(const char *path);
 void		 control_stop(void);
 char		*control_status_text(void);
 void		 control_hooks_result(struct ipc_msg *);
