@@ -27,7 +27,7 @@ MAN5	 := man/copilot-bridge.json.5
 MAN8	 := man/copilot-bridge.8 man/copilot-bridge-sessiond.8 \
 	    man/copilot-bridge-worker.8 man/copilot-bridge-install-runtime.8
 
-PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl
+PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Benchmarks: print a table, write bench/results/<name>.json.
 
-foundation (here), chat.py, swap.py, hooks.py, telemetry.py.
+foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
@@ -118,6 +118,9 @@ def main():
     from telemetry import bench_telemetry
     tl = bench_telemetry(int(os.environ.get("BENCH_TELEMETRY_ROUND_TRIPS", "400")), 8)
     (RESULTS / "telemetry.json").write_text(json.dumps(tl, indent=2) + "\n")
+    from state import bench_state
+    st = bench_state(int(os.environ.get("BENCH_STATE_BURST", "500")))
+    (RESULTS / "state.json").write_text(json.dumps(st, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -146,8 +149,14 @@ def main():
     print(f"{'round trip telemetry off (ms)':34} {rt['off']['median']:>10.3f}")
     print(f"{'round trip telemetry on (ms)':34} {rt['on']['median']:>10.3f}")
     print(f"{'  telemetry overhead (%)':34} {tl['overhead_pct']:>10.1f} {'< 5':>10}")
+    ls = st["loop_stall_ms"]
+    print(f"{'sessiond stall, state burst (ms)':34} {ls['max_not_waiting_for_cpu']:>10.2f} {'< 5':>10}")
+    print(f"{'  with waiting for a CPU (ms)':34} {ls['max']:>10.2f}")
+    print(f"{'  ticks stalled over 5 ms':34} {ls['ticks_over_5ms']:>10}")
+    print(f"{'  store writes / transactions':34} "
+          f"{str(sum(st['store']['writes'])) + ' / ' + str(sum(st['store']['transactions'])):>10}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json")
+          "telemetry.json, state.json")
 
 
 if __name__ == "__main__":

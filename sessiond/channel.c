@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "hooks.h"
 #include "sessiond.h"
+#include "store.h"
 #include "stream.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
@@ -521,7 +522,7 @@ ev_opened(void *arg, const char *sid, const char *error)
 		return;
 	}
 	c->st = CH_OPEN;
-	state_set_session(c->id, c->bot, sid);
+	(void)store_set_session(c->id, NULL, c->bot, sid, NULL, NULL);
 	log_info("channel %s: session %s open", c->id, sid);
 	if (c->reply_new) {
 		c->reply_new = 0;
@@ -598,7 +599,7 @@ ev_lost(void *arg, const char *why)
 
 	log_warnx("channel %s: session lost: %s", c->id, why);
 	chan_close_session(c);
-	state_set_session(c->id, c->bot, NULL);
+	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
 	if (c->busy) {
 		chan_end_stream(c, why);
 		chan_turn_done(c, why);
@@ -650,7 +651,7 @@ chan_status(struct chan *c, const char *root)
 {
 	struct chan_conf	cc;
 	char			text[1024];
-	const char		*sid = state_session(c->id);
+	const char		*sid = store_session(c->id, NULL);
 
 	if (conf_channel(c->id, c->bot, 1, &cc) == -1)
 		memset(&cc, 0, sizeof(cc));
@@ -701,7 +702,7 @@ chan_command_now(struct chan *c, enum cmd cmd, const char *root)
 		if (c->busy)
 			chan_turn_done(c, "/new");
 		json_array_clear(c->queue);
-		state_set_session(c->id, c->bot, NULL);
+		(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
 		free(c->root);
 		c->root = strdup(root);
 		c->reply_new = 1;
@@ -723,7 +724,7 @@ chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
 
 	switch (cmd) {
 	case CMD_RELOAD:
-		sid = state_session(c->id);
+		sid = store_session(c->id, NULL);
 		chan_close_session(c);
 		if (sid == NULL) {
 			chan_say(c, root, "No session to reload yet.");
@@ -788,7 +789,7 @@ chan_turn(struct chan *c, json_t *msg)
 	otel_span_str(c->turn, "bot", c->bot);
 	otel_span_str(c->turn, "message.id", json_string_value(
 	    json_object_get(msg, "id")));
-	otel_span_str(c->turn, "session.id", state_session(c->id));
+	otel_span_str(c->turn, "session.id", store_session(c->id, NULL));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
 	if (be->send(c->bs, text, 0) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
@@ -819,7 +820,7 @@ chan_run(struct chan *c)
 			/* Open first; the message runs once the session is. */
 			json_array_insert(c->queue, 0, msg);
 			json_decref(msg);
-			chan_open(c, state_session(c->id));
+			chan_open(c, store_session(c->id, NULL));
 			return;
 		}
 		chan_turn(c, msg);

@@ -14,6 +14,7 @@
 #include "link.h"
 #include "route.h"
 #include "sessiond.h"
+#include "store.h"
 
 void
 inbound_msg(struct link *l, json_t *m)
@@ -40,7 +41,7 @@ inbound_msg(struct link *l, json_t *m)
 		return;
 	}
 	if ((at = jx_int(m, "createAt", 0)) > 0)
-		state_set_cursor(chid, l->bot, at);
+		store_set_cursor(chid, l->bot, at);
 	if (jx_str(m, "reaction") != NULL) {
 		chan_reaction(l->bot, chid, jx_str(m, "reaction"));
 		return;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "common/jx.h"
+#include "common/lag.h"
 #include "common/log.h"
 #include "common/otel.h"
 #include "backend.h"
@@ -24,6 +25,7 @@
 #include "outbound.h"
 #include "route.h"
 #include "sessiond.h"
+#include "store.h"
 #include "stream.h"
 
 #define SD_CURSOR_WINDOW_MS	(60LL * 60 * 1000)	/* as the worker's catch-up */
@@ -46,7 +48,7 @@ sd_link_hello(struct link *l)
 
 	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
 		return;
-	c = state_cursors(l->bot, (long long)ts.tv_sec * 1000 -
+	c = store_cursors(l->bot, (long long)ts.tv_sec * 1000 -
 	    SD_CURSOR_WINDOW_MS);
 	if (c == NULL)
 		return;
@@ -115,8 +117,8 @@ sd_start(struct conf *c)
 	sd_backend = strcmp(c->backend, "echo") == 0 ? &backend_echo :
 	    &backend_copilot;
 	chan_init(sd_backend);
-	if (state_open(sproc.base, c->state_dir) == -1)
-		fatalx("cannot open the state");
+	if (store_open(sproc.base, c->state_dir) == -1)
+		fatalx("cannot set up the state store");
 	if (sd_backend->start(sproc.base, c->root) == -1) {
 		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
 		    "reason", "cannot start the Copilot runtime"));
@@ -250,7 +252,7 @@ sd_on_shutdown(const char *why)
 static void
 sd_exit(void)
 {
-	state_close();
+	store_close();
 	admin_free_all();
 	outbound_free_all();
 	dedup_free();
@@ -271,6 +273,8 @@ main(int argc, char *argv[])
 	sproc.on_msg = sd_on_msg;
 	sproc.on_shutdown = sd_on_shutdown;
 	proc_init(&sproc, argc, argv);
+	if (lag_start(sproc.base) == -1)
+		log_warnx("cannot start the loop probe");
 	if (event_base_dispatch(sproc.base) == -1)
 		fatalx("event loop failed");
 	if (!sd_stopping)

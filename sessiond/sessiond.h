@@ -91,15 +91,4 @@ void		 rtenv_free(char **);
 int		 dedup_check(const char *bot, const char *id);
 void		 dedup_free(void);
 
-/* state.c */
-int		 state_open(struct event_base *, const char *dir);
-const char	*state_session(const char *channel);
-void		 state_set_session(const char *channel, const char *bot,
-		    const char *sid);
-void		 state_set_cursor(const char *channel, const char *bot,
-		    long long ms);
-json_t		*state_cursors(const char *bot, long long since_ms);
-void		 state_flush(void);
-void		 state_close(void);
-
 #endif

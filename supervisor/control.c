@@ -246,6 +246,39 @@ ctl_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	(void)bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
 }
 
+static int
+control_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	strcpy(sun->sun_path, path);
+	return (0);
+}
+
+/*
+ * Does a bridge answer on path?  1 yes, 0 no (nothing listens there), -1
+ * cannot tell (errno).
+ */
+int
+control_answers(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd, rc;
+
+	if (control_addr(path, &sun) == -1 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	(void)close(fd);
+	if (rc == 0)
+		return (1);
+	return (errno == ENOENT || errno == ECONNREFUSED ? 0 : -1);
+}
+
 /*
  * Listen on path.  A stale socket from a previous run is replaced; one that
  * still answers belongs to a running bridge and makes us refuse to start.
@@ -255,23 +288,13 @@ control_start(const char *path)
 {
 	struct sockaddr_un	 sun;
 	mode_t			 old;
-	int			 fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
+	if (control_addr(path, &sun) == -1)
 		return (-1);
-	}
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		(void)close(fd);
+	if (control_answers(path) == 1) {
 		errno = EADDRINUSE;
 		return (-1);
 	}
-	(void)close(fd);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return (-1);
 	old = umask(0177);

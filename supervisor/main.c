@@ -4,6 +4,7 @@
  *	copilot-bridge [run] [-c config] [--check]
  *	copilot-bridge ctl [-c config] [-s socket] command [arg]
  *	copilot-bridge --help | --version
+ *	copilot-bridge import-state [-c config] [--force] PATH
  *
  * Signals arrive through libevent, so every handler runs in the loop:
  * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGCHLD reaps,
@@ -41,6 +42,7 @@ usage(int asked)
 	    "usage: copilot-bridge [run] [-c config] [--check]\n"
 	    "       copilot-bridge ctl [-c config] [-s socket] status | reload |\n"
 	    "           reload-bot NAME | reload-hooks CHANNEL | reopen-logs\n"
+	    "       copilot-bridge import-state [-c config] [--force] PATH\n"
 	    "       copilot-bridge --help | --version\n");
 	return (asked ? 0 : 2);
 }
@@ -302,6 +304,8 @@ main(int argc, char *argv[])
 		argc--;
 		argv++;
 	}
+	if (strcmp(cmd, "import-state") == 0)
+		return (import_main(argc, argv));
 	while ((ch = getopt_long(argc, argv, "+c:s:th", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

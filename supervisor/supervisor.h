@@ -170,11 +170,15 @@ void		 watch_stop(void);
 
 /* control.c */
 int		 control_start(const char *path);
+int		 control_answers(const char *path);
 void		 control_stop(void);
 char		*control_status_text(void);
 void		 control_hooks_result(struct ipc_msg *);
 
 /* ctl.c */
 int		 ctl_main(const char *sockpath, int argc, char *argv[]);
+
+/* import.c */
+int		 import_main(int argc, char *argv[]);
 
 #endif

@@ -1,9 +1,9 @@
 """A user talks to a bot on (fake) Mattermost and Copilot answers through the
 whole tree: worker, sessiond, the REAL Copilot runtime, the fake LLM."""
 
-import json
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -151,13 +151,22 @@ def test_long_answer_is_split_and_model_from_the_bot(chat):
     assert chat.llm.requests()[-1]["model"] == "fake-model"
 
 
+def stored_session(chat):
+    """The channel's session id in state.db (sessiond/store.c)."""
+    with sqlite3.connect(chat.bridge.tmp / "state" / "state.db") as db:
+        row = db.execute("SELECT session_id FROM channel_sessions WHERE "
+                         "channel_id = ?", (chat.chan,)).fetchone()
+    return row[0] if row else None
+
+
 def test_session_keeps_its_context_across_a_token_rotation(chat):
     """SC-001 with the real runtime: the bot's token is rotated and its
     worker replaced; the Copilot session of the channel is the same one."""
     chat.llm.script([])
     chat.say("remember the persimmon")
     chat.wait_text(lambda t: t == "echo: remember the persimmon")
-    sid = json.loads((chat.bridge.tmp / "state" / "sessions.json").read_text())
+    sid = stored_session(chat)
+    assert sid is not None
     old = chat.bridge.workers()["mattermost:a"]
     rot = chat.mm.control("POST", "/tokens/rotate", {"user": "a", "sockets": "keep"})
     chat.cfg["platforms"]["mattermost"]["bots"]["a"]["token"] = rot["token"]
@@ -168,6 +177,4 @@ def test_session_keeps_its_context_across_a_token_rotation(chat):
     chat.say("and now?")
     chat.wait_text(lambda t: t == "echo: and now?")
     assert "remember the persimmon" in user_texts(chat.llm.requests()[-1])
-    after = json.loads((chat.bridge.tmp / "state" / "sessions.json").read_text())
-    assert after["channels"][chat.chan]["sessionId"] == \
-        sid["channels"][chat.chan]["sessionId"]
+    assert stored_session(chat) == sid
