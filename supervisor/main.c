@@ -76,7 +76,7 @@ sup_shutdown(const char *why)
 		return;
 	sup->shutting_down = 1;
 	log_info("shutting down (%s)", why);
-	(void)sd_notifyf("STOPPING=1\nSTATUS=shutting down");
+	(void)sd_notify_status("STOPPING=1", "shutting down");
 	watch_stop();
 	control_stop();
 	if (sup->sess_restart_ev != NULL)
@@ -215,7 +215,8 @@ sup_run(void)
 		b->in_config = 1;
 		bot_start(b);
 	}
-	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", sup->cfg->hash);
+	(void)sd_notify_status("READY=1", "running, config %.8s",
+	    sup->cfg->hash);
 	if (event_base_dispatch(sup->base) == -1)
 		fatalx("event loop failed");
 	/*

@@ -260,7 +260,7 @@ reload_config(const char *trigger, char **text)
 	struct cfg		*newc, *oldc = sup->cfg;
 	struct cfg_diff		*d = NULL;
 	struct otel_span	*sp;
-	char			 err[CFG_ERR_MAX];
+	char			 err[CFG_ERR_MAX], state[64];
 	const char		*outcome = "invalid";
 	uint64_t		 t0 = util_now_us();
 
@@ -269,8 +269,9 @@ reload_config(const char *trigger, char **text)
 	sp = otel_span_start("reload.config", NULL);
 	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
 	otel_span_str(sp, "by", trigger);
-	(void)sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
-	    "config (%s)", (unsigned long long)t0, trigger);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)t0);
+	(void)sd_notify_status(state, "reloading config (%s)", trigger);
 	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) != NULL &&
 	    ((d = cfg_diff(oldc, newc)) == NULL ||
 	    cfg_carry_grace(newc, oldc) == -1)) {
@@ -285,7 +286,8 @@ reload_config(const char *trigger, char **text)
 		sup->reloads_failed++;
 		log_errorx("Config reload failed (%s): %s — keeping existing "
 		    "config", trigger, err);
-		(void)sd_notifyf("READY=1\nSTATUS=config reload failed: %s", err);
+		(void)sd_notify_status("READY=1", "config reload failed: %s",
+		    err);
 		if (text != NULL)
 			*text = reload_fail_text(err);
 		reload_span_end(sp, outcome, NULL, err);
@@ -320,6 +322,6 @@ reload_config(const char *trigger, char **text)
 	reload_span_end(sp, cfg_diff_empty(d) ? "unchanged" : "ok", d, NULL);
 	cfg_diff_free(d);
 	cfg_free(oldc);
-	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", newc->hash);
+	(void)sd_notify_status("READY=1", "running, config %.8s", newc->hash);
 	return (0);
 }
