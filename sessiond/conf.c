@@ -12,21 +12,18 @@
 
 #define CONF_DEFAULT_MODEL	"claude-sonnet-4.6"
 
-/* The bot that serves a static channel: its "bot", else the first bot. */
+/*
+ * The bot that serves a static channel is decided by the supervisor, which
+ * says it in the channel's "servedBy" ("platform:name").
+ */
 static int
 conf_channel_is_ours(json_t *ch, const char *platform, const char *bot)
 {
-	json_t		*bots, *v;
-	const char	*b, *k, *first = NULL;
+	const char	*by = json_string_value(json_object_get(ch, "servedBy"));
+	size_t		 n = strlen(platform);
 
-	if ((b = json_string_value(json_object_get(ch, "bot"))) != NULL)
-		return (strcmp(b, bot) == 0);
-	bots = json_object_get(json_object_get(json_object_get(sd->config,
-	    "platforms"), platform), "bots");
-	json_object_foreach(bots, k, v)
-		if (first == NULL || strcmp(k, first) < 0)
-			first = k;
-	return (strcmp(first != NULL ? first : "default", bot) == 0);
+	return (by != NULL && strncmp(by, platform, n) == 0 && by[n] == ':' &&
+	    strcmp(by + n + 1, bot) == 0);
 }
 
 static int

@@ -17,81 +17,32 @@
 #include "common/util.h"
 #include "supervisor.h"
 
-/*
- * The config sessiond gets: the whole document without platform tokens
- * (sessiond never holds them), with channels still in their grace period
- * appended, since they keep being served.
- */
-json_t *
-reload_sessiond_config(const struct cfg *c)
-{
-	json_t		*root, *plats, *p, *bots, *bot, *chans, *g;
-	const char	*pk, *bk;
-	size_t		 i;
-
-	if ((root = json_deep_copy(c->root)) == NULL)
-		return (NULL);
-	plats = json_object_get(root, "platforms");
-	json_object_foreach(plats, pk, p) {
-		json_object_del(p, "botToken");
-		bots = json_object_get(p, "bots");
-		json_object_foreach(bots, bk, bot) {
-			json_object_del(bot, "token");
-			json_object_del(bot, "appToken");
-		}
-	}
-	/* Paths as resolved, so sessiond needs no ~ expansion of its own. */
-	if (json_object_set_new(root, "stateDir",
-	    json_string(c->state_dir)) == -1 ||
-	    json_object_set_new(root, "logDir", c->log_dir != NULL ?
-	    json_string(c->log_dir) : json_null()) == -1) {
-		json_decref(root);
-		return (NULL);
-	}
-	chans = json_object_get(root, "channels");
-	if (!json_is_array(chans)) {
-		chans = json_array();
-		if (json_object_set_new(root, "channels", chans) == -1) {
-			json_decref(root);
-			return (NULL);
-		}
-	}
-	json_array_foreach(c->grace, i, g)
-		if (json_array_append(chans, g) == -1) {
-			json_decref(root);
-			return (NULL);
-		}
-	return (root);
-}
-
 /* Tell sessiond and every worker about the live part of the config. */
 void
-reload_push(void)
+reload_push(struct sup *sup)
 {
-	const struct cfg_bot	*cb;
-	struct child		*c;
-	json_t			*j;
+	struct child	*c;
+	json_t		*j;
 
 	TAILQ_FOREACH(c, &sup->children, entry) {
 		if (c->chan == NULL || c->state == CS_SPAWNED ||
 		    c->state == CS_DRAINING)
 			continue;
 		if (c->role == ROLE_SESSIOND)
-			j = reload_sessiond_config(sup->cfg);
-		else if ((cb = cfg_find_bot(sup->cfg, c->bot->key)) != NULL)
-			j = cfg_worker_json(sup->cfg, cb);
+			j = project_sessiond(sup->cfg);
+		else if (cfg_find_bot(sup->cfg, c->bot->key) != NULL)
+			j = project_worker(sup->cfg, c->bot->key);
 		else
 			continue;	/* removed bot: keeps its last config */
 		if (j == NULL || ipc_send(c->chan, IPC_CONFIG_UPDATE,
 		    json_pack("{s:o}", "config", j)) == -1)
 			log_warnx("%s: cannot update %s g%d", __func__,
-			    c->role == ROLE_SESSIOND ? "sessiond" : c->bot->key,
-			    c->gen);
+			    child_name(c), c->gen);
 	}
 }
 
 static void
-reload_log(const char *trigger, const struct cfg_diff *d)
+reload_log(struct sup *sup, const char *trigger, const struct cfg_diff *d)
 {
 	size_t	i, j;
 
@@ -120,17 +71,17 @@ reload_log(const char *trigger, const struct cfg_diff *d)
 }
 
 /*
- * Tell the admins in chat (upstream §1.11): for every admin bot, its first
- * configured channel that is not a DM gets the reload's "needs action"
- * items, only when there are some.
+ * Tell the admins in chat, as upstream does: for every admin bot, its
+ * first configured channel that names it as its "bot" and is not a DM gets
+ * the reload's "needs action" items, only when there are some.
  */
 static void
-reload_notify_admins(const struct cfg_diff *d)
+reload_notify_admins(struct sup *sup, const struct cfg_diff *d)
 {
 	const struct cfg_bot	*b;
-	json_t			*ch;
+	const struct cfg_chan	*ch;
 	char			*text = NULL, *md;
-	const char		*cb, *cp, *blk;
+	const char		*blk;
 	size_t			 i, j;
 
 	if ((d->nbots == 0 && d->restart.n == 0) || sup->sessiond == NULL ||
@@ -150,16 +101,14 @@ reload_notify_admins(const struct cfg_diff *d)
 		b = &sup->cfg->bots[i];
 		if (!b->admin)
 			continue;
-		json_array_foreach(json_object_get(sup->cfg->root, "channels"), j, ch) {
-			cb = json_string_value(json_object_get(ch, "bot"));
-			cp = json_string_value(json_object_get(ch, "platform"));
-			if (cb == NULL || cp == NULL || strcmp(cb, b->name) != 0 ||
-			    strcmp(cp, b->platform) != 0 ||
-			    json_is_true(json_object_get(ch, "isDM")))
+		for (j = 0; j < sup->cfg->nchans; j++) {
+			ch = &sup->cfg->chans[j];
+			if (ch->bot == NULL || strcmp(ch->bot, b->name) != 0 ||
+			    strcmp(ch->platform, b->platform) != 0 || ch->is_dm)
 				continue;
-			(void)ipc_send(sup->sessiond->chan, IPC_NOTIFY, json_pack(
-			    "{s:s,s:s,s:s}", "bot", b->key, "channel",
-			    json_string_value(json_object_get(ch, "id")), "text", text));
+			(void)ipc_send(sup->sessiond->chan, IPC_NOTIFY,
+			    json_pack("{s:s,s:s,s:s}", "bot", b->key, "channel",
+			    ch->id, "text", text));
 			break;
 		}
 	}
@@ -177,7 +126,7 @@ reload_auto_reply(void *arg, int ok, const char *text)
 
 /* Mark which bots the new config wants; swap the changed ones if asked. */
 static void
-reload_bots(const struct cfg_diff *d)
+reload_bots(struct sup *sup, const struct cfg_diff *d)
 {
 	struct bot	*b;
 	size_t		 i, j;
@@ -186,13 +135,13 @@ reload_bots(const struct cfg_diff *d)
 	TAILQ_FOREACH(b, &sup->bots, entry)
 		b->in_config = cfg_find_bot(sup->cfg, b->key) != NULL;
 	for (i = 0; i < sup->cfg->nbots; i++)
-		if ((b = bot_get(sup->cfg->bots[i].key)) != NULL &&
+		if ((b = bot_get(sup, sup->cfg->bots[i].key)) != NULL &&
 		    !b->in_config)
 			b->in_config = 1;
 	if (!sup->cfg->auto_reload_bots)
 		return;
 	for (i = 0; i < d->nbots; i++) {
-		if ((b = bot_find(d->bots[i].key)) == NULL)
+		if ((b = bot_find(sup, d->bots[i].key)) == NULL)
 			continue;
 		why[0] = '\0';
 		for (j = 0; j < d->bots[i].reasons.n; j++)
@@ -203,10 +152,6 @@ reload_bots(const struct cfg_diff *d)
 	}
 }
 
-/*
- * Where spans go, for the log line.  Mirrors otel_configure()'s choice; the
- * Authorization value (authEnv's variable) is never shown.
- */
 /* The span's trigger: one word per way into reload_config(). */
 static const char *
 reload_trigger_name(const char *trigger)
@@ -255,7 +200,7 @@ reload_fail_text(const char *err)
  * reply for the requester (caller frees).
  */
 int
-reload_config(const char *trigger, char **text)
+reload_config(struct sup *sup, const char *trigger, char **text)
 {
 	struct cfg		*newc, *oldc = sup->cfg;
 	struct cfg_diff		*d = NULL;
@@ -299,21 +244,21 @@ reload_config(const char *trigger, char **text)
 	    (newc->log_dir != NULL && strcmp(newc->log_dir, oldc->log_dir) != 0))
 		if (log_open(newc->log_dir, "supervisor.log") == -1)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
-	reload_log(trigger, d);
+	reload_log(sup, trigger, d);
 	/* Before any swap starts, so its reload.bot span has an exporter. */
-	if (otel_apply(sup->base, json_object_get(sup->cfg->root, "telemetry"),
-	    "supervisor", NULL, 0) && sp == NULL) {
+	if (otel_apply(sup->base, newc->telemetry, "supervisor", NULL, 0) &&
+	    sp == NULL) {
 		/* Telemetry just came on: this reload is its first span. */
 		sp = otel_span_start("reload.config", NULL);
 		otel_span_str(sp, "trigger", reload_trigger_name(trigger));
 		otel_span_str(sp, "by", trigger);
 	}
-	reload_bots(d);
+	reload_bots(sup, d);
 	if (text == NULL)	/* watcher and SIGHUP: nobody gets a reply */
-		reload_notify_admins(d);
+		reload_notify_admins(sup, d);
 	/* A telemetry change is in the diff: it reaches every worker too. */
 	if (!cfg_diff_empty(d))
-		reload_push();
+		reload_push(sup);
 	sup->reloads_ok++;
 	if (text != NULL)
 		*text = cfg_diff_markdown(d);

@@ -258,7 +258,12 @@ test_signals_clean(void **state)
 	assert_false(sigismember(&set, SIGTERM));
 	wait_exec(sp.pid);
 	assert_int_equal(status_hex(sp.pid, "SigBlk"), 0);
-	assert_int_equal(status_hex(sp.pid, "SigIgn"), 0);
+	/*
+	 * Signals 32 and 33 are the C library's own: its sigaction() refuses
+	 * them (whoever started us, make for one, may have ignored them) and
+	 * every program's libc sets them up itself.
+	 */
+	assert_int_equal(status_hex(sp.pid, "SigIgn") & ~0x180000000ULL, 0);
 	kill_reap(sp.pid);
 	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
 	assert_int_equal(sigaction(SIGPIPE, &osa, NULL), 0);
