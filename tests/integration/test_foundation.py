@@ -248,6 +248,50 @@ def test_sd_notify_protocol(bridge_factory, tmp_path):
     s.close()
 
 
+def test_sd_notify_ready_after_a_long_config_error(bridge_factory, tmp_path):
+    """A config error of 4 KiB (multi-byte text) on `ctl reload`: systemd
+    still sees RELOADING=1 and then READY=1, so the unit is never left
+    "reloading"; ctl gets the whole error."""
+    path = str(tmp_path / "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(5)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        b = bridge_factory()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+
+    def recv():
+        return s.recv(65536).decode()
+    assert recv().startswith("READY=1")
+    name = "é" * 2048
+
+    def reload_pair(ready):
+        msg = recv()
+        assert msg.startswith("RELOADING=1\nMONOTONIC_USEC="), msg[:80]
+        msg = recv()
+        assert msg.startswith("READY=1\nSTATUS=" + ready), msg[:80]
+        status = msg.split("\nSTATUS=", 1)[1]
+        assert "\n" not in status and len(status.encode()) <= 1024
+    cfg = json.loads(json.dumps(b.config))
+    cfg["channels"][0]["platform"] = name
+    b.write_config(cfg)
+    # The file watcher's reload first, then ours.
+    b.wait_log(r"Config reload failed \(file watch\)")
+    reload_pair("config reload failed: ")
+    r = b.ctl("reload")
+    assert r.returncode == 1
+    assert f'references unknown platform "{name}"' in r.stderr
+    reload_pair("config reload failed: Channel ")
+    # The running config stays, and a good file reloads as before.
+    cfg["channels"][0]["platform"] = "mattermost"
+    b.write_config(cfg)
+    b.wait_log(r"Config reloaded \(file watch\)|no effective differences")
+    reload_pair("running, config ")
+    s.close()
+
+
 def test_auto_reload_bots_swaps_only_the_changed_bot(bridge_factory, tmp_path):
     b = bridge_factory(start=False)
     cfg = b.config

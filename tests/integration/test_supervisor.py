@@ -1,0 +1,182 @@
+"""The supervisor's children as the system sees them: which descriptors they
+inherit, the supervisor as PID 1 of a PID namespace (a container), and which
+bot serves a channel."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from bridge import (Bridge, FakeMM, children_of, copy_bin, fake_mm_seed,
+                    mm_config, wait_for)
+
+
+def zombies_of(pid):
+    """Pids of the zombie children of pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def fd_targets(pid):
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+    return out
+
+
+def echo_chat(tmp_path, bots=("a", "b")):
+    """A fake Mattermost and a config whose town-square answers every post."""
+    mm = FakeMM(tmp_path, seed=fake_mm_seed(bots=bots, humans=("alice",)))
+    cfg = mm_config(tmp_path, mm, bots=bots)
+    chan = mm.channel("town-square")["id"]
+    cfg["channels"][0].update(id=chan, triggerMode="all",
+                              threadedReplies=False)
+    return mm, cfg, chan
+
+
+def bot_texts(mm, chan, bot):
+    uid = mm.user(bot)["id"]
+    posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
+    return [p["message"] for p in posts if p["user_id"] == uid]
+
+
+def test_children_inherit_no_stray_descriptor(bridge_factory, tmp_path):
+    """The supervisor holds a descriptor without O_CLOEXEC (inherited from
+    whoever started it); none of its children has it, and each has its
+    channel on fd 3."""
+    bindir = copy_bin(tmp_path)
+    marker = tmp_path / "inherited-marker"
+    marker.write_text("x")
+    real = bindir / "copilot-bridge.real"
+    os.rename(bindir / "copilot-bridge", real)
+    wrapper = bindir / "copilot-bridge"
+    wrapper.write_text(f"#!/bin/sh\nexec 7<'{marker}'\nexec '{real}' \"$@\"\n")
+    wrapper.chmod(0o755)
+    b = bridge_factory(bindir=str(bindir))
+    sup_fds = fd_targets(b.proc.pid)
+    assert sup_fds.get(7) == str(marker), sup_fds
+    kids = b.children()
+    assert len(kids) == 4, kids
+    for pid in kids:
+        fds = fd_targets(pid)
+        assert str(marker) not in fds.values(), (pid, fds)
+        assert fds[3].startswith("socket:"), (pid, fds)
+
+
+def test_channel_with_empty_bot_is_served_by_the_first_bot(bridge_factory,
+                                                          tmp_path):
+    """"bot": "" is no bot (upstream's falsy test): the platform's first bot
+    serves the channel, and only that one answers."""
+    mm, cfg, chan = echo_chat(tmp_path)
+    cfg["channels"][0]["bot"] = ""
+    try:
+        bridge_factory(config=cfg)
+        mm.post("alice", chan, "who serves this")
+        wait_for(lambda: "who serves this" in bot_texts(mm, chan, "a"),
+                 timeout=10, what="bot a answers")
+        time.sleep(0.5)
+        assert bot_texts(mm, chan, "b") == []
+    finally:
+        mm.stop()
+
+
+class Pid1Bridge(Bridge):
+    """The supervisor as PID 1 of a new PID namespace (unshare), as in a
+    container; self.pid is its pid as we see it."""
+
+    def start(self, wait_ready=True):
+        self.stderr = open(self.tmp / "stderr.log", "wb")
+        self.proc = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc",
+             os.path.join(self.bindir, "copilot-bridge"), "run", "-c",
+             str(self.cfgpath)], stdout=self.stderr, stderr=self.stderr,
+            stdin=subprocess.DEVNULL)
+        self.pid = wait_for(lambda: next(iter(children_of(self.proc.pid)),
+                                         None), what="the supervisor")
+        if wait_ready:
+            wait_for(lambda: self.count_state("active") == 3, timeout=10,
+                     what="all children active")
+        return self
+
+    def children(self):
+        return children_of(self.pid)
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def stop(self, timeout=10):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.kill(self.pid, signal.SIGKILL)  # takes the namespace along
+                self.proc.wait(5)
+            self.stderr.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None
+                    or shutil.which("nsenter") is None,
+                    reason="needs root, unshare and nsenter")
+def test_supervisor_as_pid1(tmp_path):
+    """PID 1 of a PID namespace: its children start (a child does not take
+    its parent being PID 1 for being orphaned), bots answer, a worker killed
+    with SIGKILL is restarted, and an orphan re-parented to it is reaped."""
+    mm, cfg, chan = echo_chat(tmp_path)
+    b = Pid1Bridge(tmp_path, cfg)
+    try:
+        b.start()
+        with open(f"/proc/{b.pid}/status") as f:
+            nspid = next(l for l in f if l.startswith("NSpid:")).split()
+        assert nspid[-1] == "1", nspid
+        assert "as PID 1" in b.log()
+
+        mm.post("alice", chan, "hello from pid 1")
+        wait_for(lambda: "hello from pid 1" in bot_texts(mm, chan, "a"),
+                 timeout=10, what="an answer")
+
+        old = b.workers()["mattermost:b"]
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: b.status().get("mattermost:b", {}).get("gen") == "2"
+                 and b.status()["mattermost:b"]["state"] == "active",
+                 timeout=8, what="mattermost:b restarted as g2")
+        assert b.workers()["mattermost:b"] != old
+
+        # An orphan: its shell exits at once, so it is re-parented to the
+        # namespace's PID 1, which must reap it when it exits.
+        r = subprocess.run(["nsenter", "--target", str(b.pid), "--pid",
+                            "/bin/sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 & echo $!"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: any(a and a[0].endswith(b"sleep")
+                             for a in b.children().values()),
+                 timeout=5, what="the orphan re-parented to the supervisor")
+        wait_for(lambda: not any(a and a[0].endswith(b"sleep")
+                                 for a in b.children().values())
+                 and not zombies_of(b.pid), timeout=5,
+                 what="the orphan reaped")
+        b.wait_log(r"reaped orphan pid \d+")
+        assert not zombies_of(b.pid)
+        assert b.status()["sessiond"]["state"] == "active"
+    finally:
+        b.stop()
+        mm.stop()
