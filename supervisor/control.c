@@ -174,8 +174,8 @@ ctl_dispatch(struct ctl_conn *cc, const char *line)
 	int		 ok;
 
 	req = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	arg = json_string_value(json_object_get(req, "arg"));
+	cmd = jx_str(req, "cmd");
+	arg = jx_str(req, "arg");
 	if (cmd == NULL) {
 		ctl_reply(cc, 0, "bad request");
 	} else if (strcmp(cmd, "status") == 0) {

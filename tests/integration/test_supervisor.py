@@ -2,6 +2,7 @@
 inherit, the supervisor as PID 1 of a PID namespace (a container), and which
 bot serves a channel."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,8 +11,8 @@ import time
 
 import pytest
 
-from bridge import (Bridge, FakeMM, children_of, copy_bin, fake_mm_seed,
-                    mm_config, wait_for)
+from bridge import (Bridge, FakeMM, base_config, children_of, copy_bin,
+                    fake_mm_seed, mm_config, wait_for)
 
 
 def zombies_of(pid):
@@ -180,3 +181,94 @@ def test_supervisor_as_pid1(tmp_path):
     finally:
         b.stop()
         mm.stop()
+
+
+# A stand-in for sessiond and the workers: it speaks the supervisor's
+# channel (docs/ipc.md) on fd 3 and writes down every message it gets.
+# Worker mattermost:a says postMax in READY, mattermost:b (an older worker)
+# does not.
+FAKE_CHILD = r"""#!/usr/bin/python3
+import json, os, socket, struct, sys
+role = "worker" if "-b" in sys.argv else "sessiond"
+bot = sys.argv[sys.argv.index("-b") + 1] if role == "worker" else None
+s = socket.socket(fileno=3)
+seq = 0
+def send(t, body):
+    global seq
+    seq += 1
+    b = json.dumps(body).encode()
+    s.send(struct.pack("=IHHII", 1, t, 0, seq, len(b)) + b)
+send(1, {"proto": 1, "role": role, "pid": os.getpid()})
+while True:
+    data, anc, _, _ = s.recvmsg(1 << 17, socket.CMSG_SPACE(16))
+    if not data:
+        break
+    for _, _, fds in anc:
+        for i in range(0, len(fds), 4):
+            os.close(int.from_bytes(fds[i:i + 4], sys.byteorder))
+    _, t, _, _, n = struct.unpack("=IHHII", data[:16])
+    body = json.loads(data[16:16 + n])
+    with open(os.environ["FAKE_CHILD_LOG"], "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), "role": role, "type": t,
+                            "body": body}) + "\n")
+    if t == 2:                                  # CONFIG
+        ready = {"hash": "0" * 64}
+        if role == "worker":
+            ready["userId"] = "u-" + bot
+            if bot == "mattermost:a":
+                ready["postMax"] = 16383
+        send(3, ready)                          # READY
+    elif t == 7:                                # DRAIN
+        send(8, {})                             # DRAINED
+        break
+    elif t == 20:                               # SHUTDOWN
+        break
+"""
+
+IPC_ROUTE = 6
+
+
+def test_route_carries_the_workers_post_max(bridge_factory, tmp_path):
+    """The post limit a worker says in READY goes with every ROUTE of it to
+    sessiond: at its start, after a swap and after sessiond restarts; a
+    worker that said none is routed without one."""
+    bindir = copy_bin(tmp_path)
+    for name in ("copilot-bridge-worker", "copilot-bridge-sessiond"):
+        (bindir / name).unlink()
+        (bindir / name).write_text(FAKE_CHILD)
+        (bindir / name).chmod(0o755)
+    log = tmp_path / "fake-children.jsonl"
+    os.environ["FAKE_CHILD_LOG"] = str(log)
+    try:
+        b = bridge_factory(config=base_config(tmp_path, bots=("a", "b")),
+                           bindir=str(bindir))
+    finally:
+        del os.environ["FAKE_CHILD_LOG"]
+
+    def routes():
+        out = []
+        for line in log.read_text().splitlines():
+            m = json.loads(line)
+            if m["role"] == "sessiond" and m["type"] == IPC_ROUTE:
+                out.append(m["body"])
+        return out
+
+    def route_of(bot, gen):
+        return next((r for r in routes() if r["bot"] == bot
+                     and r["generation"] == gen), None)
+    a = wait_for(lambda: route_of("mattermost:a", 1), what="ROUTE of a")
+    assert a["postMax"] == 16383 and a["userId"] == "u-mattermost:a", a
+    b1 = wait_for(lambda: route_of("mattermost:b", 1), what="ROUTE of b")
+    assert "postMax" not in b1, b1
+
+    r = b.ctl("reload-bot", "mattermost:a")
+    assert r.returncode == 0, r.stderr
+    assert route_of("mattermost:a", 2)["postMax"] == 16383
+
+    before = len(routes())
+    os.kill(int(b.status()["sessiond"]["pid"]), signal.SIGKILL)
+    wait_for(lambda: len(routes()) >= before + 2, timeout=10,
+             what="the workers routed to the new sessiond")
+    again = routes()[before:]
+    assert {r["bot"]: r.get("postMax") for r in again} == \
+        {"mattermost:a": 16383, "mattermost:b": None}, again
