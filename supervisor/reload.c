@@ -183,61 +183,66 @@ reload_span_end(struct otel_span *sp, const char *outcome,
 	otel_span_end(sp);
 }
 
-static char *
-reload_fail_text(const char *err)
+static struct otel_span *
+reload_span_start(const char *trigger)
 {
-	char	*t;
+	struct otel_span	*sp = otel_span_start("reload.config", NULL);
 
-	if (asprintf(&t, "❌ Config reload failed: %s\nExisting config is "
-	    "unchanged.", err) == -1)
-		return (NULL);
-	return (t);
+	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
+	otel_span_str(sp, "by", trigger);
+	return (sp);
 }
 
 /*
- * Reload the config file.  Returns 0 when the new config is in force, -1
- * when it was rejected.  *text, if text is not NULL, gets the markdown
- * reply for the requester (caller frees).
+ * Load and diff the file.  NULL, with the complaint in err and the span's
+ * outcome in *outcome, when it cannot be put in force.
  */
-int
-reload_config(struct sup *sup, const char *trigger, char **text)
+static struct cfg *
+reload_load(struct sup *sup, struct cfg_diff **dp, char *err, size_t len,
+    const char **outcome)
 {
-	struct cfg		*newc, *oldc = sup->cfg;
-	struct cfg_diff		*d = NULL;
-	struct otel_span	*sp;
-	char			 err[CFG_ERR_MAX], state[64];
-	const char		*outcome = "invalid";
-	uint64_t		 t0 = util_now_us();
+	struct cfg	*newc;
 
-	if (text != NULL)
-		*text = NULL;
-	sp = otel_span_start("reload.config", NULL);
-	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
-	otel_span_str(sp, "by", trigger);
-	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)t0);
-	(void)sd_notify_status(state, "reloading config (%s)", trigger);
-	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) != NULL &&
-	    ((d = cfg_diff(oldc, newc)) == NULL ||
-	    cfg_carry_grace(newc, oldc) == -1)) {
-		/* Without its grace channels the new config would drop some. */
-		snprintf(err, sizeof(err), "out of memory");
-		outcome = "error";
-		cfg_diff_free(d);
+	*dp = NULL;
+	*outcome = "invalid";
+	if ((newc = cfg_load(sup->cfgpath, err, len)) == NULL)
+		return (NULL);
+	/* Without its grace channels the new config would drop some. */
+	if ((*dp = cfg_diff(sup->cfg, newc)) == NULL ||
+	    cfg_carry_grace(newc, sup->cfg) == -1) {
+		snprintf(err, len, "out of memory");
+		*outcome = "error";
+		cfg_diff_free(*dp);
+		*dp = NULL;
 		cfg_free(newc);
-		newc = NULL;
+		return (NULL);
 	}
-	if (newc == NULL) {
-		sup->reloads_failed++;
-		log_errorx("Config reload failed (%s): %s — keeping existing "
-		    "config", trigger, err);
-		(void)sd_notify_status("READY=1", "config reload failed: %s",
-		    err);
-		if (text != NULL)
-			*text = reload_fail_text(err);
-		reload_span_end(sp, outcome, NULL, err);
-		return (-1);
-	}
+	return (newc);
+}
+
+static int
+reload_refused(struct sup *sup, const char *trigger, const char *err,
+    const char *outcome, struct otel_span *sp, char **text)
+{
+	sup->reloads_failed++;
+	log_errorx("Config reload failed (%s): %s — keeping existing config",
+	    trigger, err);
+	(void)sd_notify_status("READY=1", "config reload failed: %s", err);
+	if (text != NULL &&
+	    asprintf(text, "❌ Config reload failed: %s\nExisting config is "
+	    "unchanged.", err) == -1)
+		*text = NULL;
+	reload_span_end(sp, outcome, NULL, err);
+	return (-1);
+}
+
+/* Put newc in force: our log, telemetry, the bots, the children. */
+static void
+reload_install(struct sup *sup, struct cfg *newc, const struct cfg_diff *d,
+    const char *trigger, struct otel_span **sp, int replied)
+{
+	struct cfg	*oldc = sup->cfg;
+
 	sup->cfg = newc;
 	log_set_level(newc->log_level);
 	if ((newc->log_dir == NULL) != (oldc->log_dir == NULL) ||
@@ -247,18 +252,42 @@ reload_config(struct sup *sup, const char *trigger, char **text)
 	reload_log(sup, trigger, d);
 	/* Before any swap starts, so its reload.bot span has an exporter. */
 	if (otel_apply(sup->base, newc->telemetry, "supervisor", NULL, 0) &&
-	    sp == NULL) {
-		/* Telemetry just came on: this reload is its first span. */
-		sp = otel_span_start("reload.config", NULL);
-		otel_span_str(sp, "trigger", reload_trigger_name(trigger));
-		otel_span_str(sp, "by", trigger);
-	}
+	    *sp == NULL)
+		*sp = reload_span_start(trigger);  /* telemetry just came on */
 	reload_bots(sup, d);
-	if (text == NULL)	/* watcher and SIGHUP: nobody gets a reply */
+	if (!replied)	/* watcher and SIGHUP: the admins hear of it in chat */
 		reload_notify_admins(sup, d);
 	/* A telemetry change is in the diff: it reaches every worker too. */
 	if (!cfg_diff_empty(d))
 		reload_push(sup);
+	cfg_free(oldc);
+}
+
+/*
+ * Reload the config file.  Returns 0 when the new config is in force, -1
+ * when it was rejected.  *text, if text is not NULL, gets the markdown
+ * reply for the requester (caller frees).  systemd hears RELOADING=1 and,
+ * whatever happens, READY=1.
+ */
+int
+reload_config(struct sup *sup, const char *trigger, char **text)
+{
+	struct cfg		*newc;
+	struct cfg_diff		*d;
+	struct otel_span	*sp;
+	char			 err[CFG_ERR_MAX], state[64];
+	const char		*outcome;
+	uint64_t		 t0 = util_now_us();
+
+	if (text != NULL)
+		*text = NULL;
+	sp = reload_span_start(trigger);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)t0);
+	(void)sd_notify_status(state, "reloading config (%s)", trigger);
+	if ((newc = reload_load(sup, &d, err, sizeof(err), &outcome)) == NULL)
+		return (reload_refused(sup, trigger, err, outcome, sp, text));
+	reload_install(sup, newc, d, trigger, &sp, text != NULL);
 	sup->reloads_ok++;
 	if (text != NULL)
 		*text = cfg_diff_markdown(d);
@@ -266,7 +295,6 @@ reload_config(struct sup *sup, const char *trigger, char **text)
 	    (unsigned long long)(util_now_us() - t0));
 	reload_span_end(sp, cfg_diff_empty(d) ? "unchanged" : "ok", d, NULL);
 	cfg_diff_free(d);
-	cfg_free(oldc);
 	(void)sd_notify_status("READY=1", "running, config %.8s", newc->hash);
 	return (0);
 }

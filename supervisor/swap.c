@@ -207,6 +207,18 @@ swap_child_ready(struct child *c)
 	    (unsigned long long)(s->t_ready - s->t0), c->hash);
 }
 
+/* The candidate did not come up: whatever served before serves on. */
+static void
+swap_failed(struct swap *s, const char *why)
+{
+	if (s->kind == SWAP_REPLACE)
+		swap_finish(s, why, "❌ Reload of %s failed, kept the running "
+		    "connection: %s", s->bot->key, why);
+	else
+		swap_finish(s, why, "❌ Reload of %s failed: %s", s->bot->key,
+		    why);
+}
+
 /* The candidate failed its handshake: keep generation N serving. */
 void
 swap_child_failed(struct child *c, const char *reason)
@@ -219,12 +231,7 @@ swap_child_failed(struct child *c, const char *reason)
 	c->expected = 1;
 	b->candidate = NULL;
 	s->cand = NULL;
-	if (s->kind == SWAP_REPLACE)
-		swap_finish(s, reason, "❌ Reload of %s failed, kept the "
-		    "running connection: %s", b->key, reason);
-	else
-		swap_finish(s, reason, "❌ Reload of %s failed: %s", b->key,
-		    reason);
+	swap_failed(s, reason);
 }
 
 /* A child of a bot exited; it may be the candidate or the drained one. */
@@ -241,12 +248,7 @@ swap_child_exited(struct child *c)
 		s->cand = NULL;
 		snprintf(why, sizeof(why), "worker exited during the "
 		    "handshake (%s)", c->reason);
-		if (s->kind == SWAP_REPLACE)
-			swap_finish(s, why, "❌ Reload of %s failed, kept the "
-			    "running connection: %s", b->key, why);
-		else
-			swap_finish(s, why, "❌ Reload of %s failed: %s", b->key,
-			    why);
+		swap_failed(s, why);
 		return;
 	}
 	if (s->old != c)

@@ -17,18 +17,16 @@ from bridge import (Bridge, FakeMM, base_config, children_of, copy_bin,
 
 def zombies_of(pid):
     """Pids of the zombie children of pid."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = f.read().split()
     out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
+    for k in kids:
         try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
+            with open(f"/proc/{k}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    out.append(int(k))
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            out.append(int(d))
     return out
 
 

@@ -223,6 +223,39 @@ wait_gone(pid_t pid, int *status)
 }
 
 /*
+ * sh -c "<cmd> & echo $!; exit 0" in its own group: the pid of the shell,
+ * and in *bg the pid of what it left running.  Not spawn: the script writes
+ * to a pipe of ours, which spawn would close.
+ */
+static pid_t
+sh_bg(const char *cmd, pid_t *bg)
+{
+	char	script[128], buf[32];
+	int	p[2];
+	pid_t	pid;
+	ssize_t	n;
+
+	assert_int_equal(pipe(p), 0);
+	snprintf(script, sizeof(script), "%s & echo $! >&%d; exit 0", cmd,
+	    p[1]);
+	if ((pid = fork()) == 0) {
+		(void)setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	(void)setpgid(pid, pid);
+	(void)close(p[1]);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	(void)close(p[0]);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	*bg = (pid_t)strtol(buf, NULL, 10);
+	assert_true(*bg > 0);
+	return (pid);
+}
+
+/*
  * KILLGROUP: what the child left running in its group dies with it.  We
  * are a subreaper, so the straggler comes to us and we see how it died.
  */
@@ -231,38 +264,17 @@ test_killgroup(void **state)
 {
 	struct rec	r = { 0 };
 	pid_t		pid, straggler;
-	int		p[2], status;
-	char		script[128];
-	char		buf[32];
-	ssize_t		n;
+	int		status;
 
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	assert_int_equal(pipe(p), 0);
-	snprintf(script, sizeof(script), "sleep 30 & echo $! >&%d; exit 0",
-	    p[1]);
-	/* Not spawn: the script needs the pipe, which spawn would close. */
-	pid = fork();
-	if (pid == 0) {
-		(void)setpgid(0, 0);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	(void)setpgid(pid, pid);
-	(void)close(p[1]);
+	pid = sh_bg("sleep 30", &straggler);
 	r.w = pidwatch_new(base, pid, PIDWATCH_KILLGROUP, on_exit_cb, &r);
 	assert_non_null(r.w);
-	n = read(p[0], buf, sizeof(buf) - 1);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	straggler = (pid_t)strtol(buf, NULL, 10);
-	assert_true(straggler > 0);
 	loop_until(&r);
 	assert_true(WIFEXITED(r.status));
 	assert_true(wait_gone(straggler, &status));
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGKILL);
-	(void)close(p[0]);
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
@@ -276,26 +288,11 @@ test_orphans(void **state)
 	struct rec	 r = { 0 };
 	struct pidwatch	*w;
 	pid_t		 pid, orphan;
-	int		 p[2];
-	char		 script[128], buf[32];
-	ssize_t		 n;
 	siginfo_t	 si;
 	uint64_t	 end = util_now_ms() + WAIT_MS;
 
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	assert_int_equal(pipe(p), 0);
-	snprintf(script, sizeof(script), "sleep 0.2 & echo $! >&%d; exit 0",
-	    p[1]);
-	if ((pid = fork()) == 0) {
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
-	(void)close(p[1]);
-	n = read(p[0], buf, sizeof(buf) - 1);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	orphan = (pid_t)strtol(buf, NULL, 10);
-	(void)close(p[0]);
+	pid = sh_bg("sleep 0.2", &orphan);
 	/* The shell is ours and watched; its sleep becomes an orphan of ours. */
 	assert_non_null(w = pidwatch_new(base, pid, 0, on_exit_cb, &r));
 	memset(&si, 0, sizeof(si));
