@@ -20,7 +20,7 @@
 /* A pending chat request: where its answers go. */
 struct admin_ctx {
 	struct sup	*sup;
-	int		 ref;
+	json_int_t	 ref;		/* sessiond's, echoed as it came */
 };
 
 static int
@@ -138,14 +138,16 @@ admin_reload_bot(struct sup *sup, const char *name, const char *by,
 }
 
 static void
-admin_send(struct sup *sup, int ref, int ok, const char *text, int final)
+admin_send(struct sup *sup, json_int_t ref, int ok, const char *text,
+    int final)
 {
 	if (sup->sessiond == NULL || sup->sessiond->chan == NULL) {
-		log_warnx("admin: no sessiond to answer request %d: %s", ref, text);
+		log_warnx("admin: no sessiond to answer request %lld: %s",
+		    (long long)ref, text);
 		return;
 	}
 	(void)ipc_send(sup->sessiond->chan, IPC_ADMIN_RESULT, json_pack(
-	    "{s:i,s:b,s:s,s:b}", "ref", ref, "ok", ok, "text", text, "final",
+	    "{s:I,s:b,s:s,s:b}", "ref", ref, "ok", ok, "text", text, "final",
 	    final));
 }
 
@@ -170,7 +172,7 @@ admin_chat_reply(void *arg, int ok, const char *text)
 void
 admin_request(struct sup *sup, struct ipc_msg *m)
 {
-	int		 ref = (int)jx_int(m->body, "ref", 0);
+	json_int_t	 ref = jx_int(m->body, "ref", 0);
 	const char	*cmd = jx_stre(m->body, "cmd");
 	const char	*arg = jx_stre(m->body, "arg");
 	const char	*user = jx_str(m->body, "user");

@@ -5,12 +5,22 @@
  * the bot table, sessiond's restarts, admin requests and the control
  * socket.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/jx.h"
 #include "common/log.h"
 #include "supervisor.h"
+
+/* A counter from a peer, as an unsigned int however large it says it is. */
+static unsigned int
+dispatch_count(const json_t *body, const char *key)
+{
+	json_int_t	n = jx_int(body, key, 0);
+
+	return (n < 0 ? 0 : n > UINT_MAX ? UINT_MAX : (unsigned int)n);
+}
 
 /* SWAP_STATS: what the last swap's overlap cost, for ctl status. */
 static void
@@ -20,8 +30,8 @@ dispatch_swap_stats(struct sup *sup, struct ipc_msg *m)
 
 	if ((b = bot_find(sup, jx_stre(m->body, "bot"))) == NULL)
 		return;
-	b->swap_dups = (unsigned int)jx_int(m->body, "dups", 0);
-	b->swap_resent = (unsigned int)jx_int(m->body, "resent", 0);
+	b->swap_dups = dispatch_count(m->body, "dups");
+	b->swap_resent = dispatch_count(m->body, "resent");
 }
 
 static int
