@@ -1,9 +1,13 @@
 /*
- * config: upstream copilot-bridge's config.json, parsed, validated, diffed.
+ * config: upstream copilot-bridge's config.json, loaded, validated and
+ * diffed (config.c: load and build; cfg_valid.c: the validation table;
+ * cfg_diff.c: the diff of two loads; cfg_js.c: JavaScript's view of JSON).
  *
  * A struct cfg is immutable once returned by cfg_load()/cfg_parse(): nothing
  * (handle resolution, DM discovery, ...) writes into it, so a diff of two
- * configs only ever shows what changed in the file.
+ * configs only ever shows what changed in the file.  What the supervisor
+ * reads of it is typed below; root is the validated document, for the diff
+ * and for the projections sent to the other processes (supervisor/project.c).
  */
 #ifndef COMMON_CONFIG_H
 #define COMMON_CONFIG_H
@@ -15,10 +19,18 @@
 #include "log.h"
 
 #define CFG_FILE_MAX		(4 * 1024 * 1024)
-#define CFG_ERR_MAX		1024
+#define CFG_ERR_MAX		8192
 #define CFG_DEFAULT_DRAIN_MS	10000
 #define CFG_DEFAULT_RECONNECT_MS 10000
 #define CFG_DEFAULT_SLACK_API	"https://slack.com/api/"
+
+/* One entry of "platforms".  JSON members point into root. */
+struct cfg_platform {
+	char	*name;		/* key under "platforms" */
+	json_t	*access;	/* platform-level access, or NULL */
+	json_t	*admins;	/* platform-level admins (normalised), or NULL */
+	char	*api_url;	/* Slack: apiUrl ending in one '/', else NULL */
+};
 
 struct cfg_bot {
 	char	*platform;	/* key under "platforms" */
@@ -29,22 +41,42 @@ struct cfg_bot {
 	char	*url;		/* platform url (non-Slack), else NULL */
 	int	 admin;		/* bots.<b>.admin */
 	int	 has_adapter;	/* platform is "mattermost" or "slack" */
+	size_t	 plat;		/* index in cfg.platforms */
+	json_t	*obj;		/* its object under "bots", or NULL (botToken) */
+	json_t	*access;	/* bot-level access, or NULL */
+	json_t	*admins;	/* bot-level admins (normalised), or NULL */
+};
+
+/* A static channel (or one in its grace period).  Strings point into JSON. */
+struct cfg_chan {
+	const char	*id;
+	const char	*platform;
+	const char	*bot;		/* "bot" if a non-empty string, else NULL */
+	int		 is_dm;		/* "isDM": true */
+	json_t		*obj;		/* the channel's object */
 };
 
 struct cfg {
-	json_t		*root;		/* the validated document, access entries normalised */
-	json_t		*grace;		/* array: static channels removed from the file, kept serving */
-	char		*path;		/* file it was read from, or NULL */
-	struct cfg_bot	*bots;
-	size_t		 nbots;
-	enum log_level	 log_level;
-	int		 drain_timeout_ms;	/* reloadDrainTimeoutMs */
-	int		 reconnect_timeout_ms;	/* reconnectTimeoutMs */
-	int		 auto_reload_bots;	/* autoReloadBots */
-	char		*state_dir;	/* stateDir, ~ expanded; default ~/.copilot-bridge */
-	char		*log_dir;	/* logDir, ~ expanded; NULL = stderr */
-	char		*control_socket; /* controlSocket; default <stateDir>/control.sock */
-	char		 hash[65];	/* sha256 hex of the canonical root */
+	json_t			*root;		/* the validated document, access entries normalised */
+	json_t			*grace;		/* array: static channels removed from the file, kept serving */
+	char			*path;		/* file it was read from, or NULL */
+	struct cfg_platform	*platforms;	/* sorted by name */
+	size_t			 nplatforms;
+	struct cfg_bot		*bots;		/* by platform, then name */
+	size_t			 nbots;
+	struct cfg_chan		*chans;		/* "channels", in file order */
+	size_t			 nchans;
+	struct cfg_chan		*grace_chans;	/* grace, in order */
+	size_t			 ngrace;
+	json_t			*telemetry;	/* "telemetry", or NULL */
+	enum log_level		 log_level;
+	int			 drain_timeout_ms;	/* reloadDrainTimeoutMs */
+	int			 reconnect_timeout_ms;	/* reconnectTimeoutMs */
+	int			 auto_reload_bots;	/* autoReloadBots */
+	char			*state_dir;	/* stateDir, ~ expanded; default ~/.copilot-bridge */
+	char			*log_dir;	/* logDir, ~ expanded; NULL = stderr */
+	char			*control_socket; /* controlSocket; default <stateDir>/control.sock */
+	char			 hash[65];	/* sha256 hex of the canonical root */
 };
 
 struct cfg_strlist {
@@ -67,6 +99,7 @@ struct cfg_diff {
 	struct cfg_strlist	 restart;	/* restartNeeded: what cannot change live */
 };
 
+/* config.c */
 int		 cfg_resolve_path(const char *arg, char *out, size_t len);
 int		 cfg_control_socket_hint(const char *path, char *out, size_t len);
 struct cfg	*cfg_load(const char *path, char *err, size_t errlen);
@@ -75,8 +108,10 @@ struct cfg	*cfg_parse(const char *buf, size_t len, const char *path,
 void		 cfg_free(struct cfg *);
 int		 cfg_carry_grace(struct cfg *newc, const struct cfg *oldc);
 const struct cfg_bot *cfg_find_bot(const struct cfg *, const char *key);
-json_t		*cfg_worker_json(const struct cfg *, const struct cfg_bot *);
+const struct cfg_platform *cfg_find_platform(const struct cfg *,
+		    const char *name);
 
+/* cfg_diff.c */
 struct cfg_diff	*cfg_diff(const struct cfg *oldc, const struct cfg *newc);
 int		 cfg_diff_empty(const struct cfg_diff *);
 char		*cfg_diff_markdown(const struct cfg_diff *);

@@ -53,7 +53,7 @@ log_open(const char *dir, const char *file)
 
 	if (dir == NULL || *dir == '\0') {
 		if (L.fd != 2)
-			close(L.fd);
+			(void)close(L.fd);
 		L.fd = 2;
 		L.path[0] = '\0';
 		return (0);
@@ -67,7 +67,7 @@ log_open(const char *dir, const char *file)
 	if (fd == -1)
 		return (-1);
 	if (L.fd != 2)
-		close(L.fd);
+		(void)close(L.fd);
 	L.fd = fd;
 	memcpy(L.path, path, (size_t)n + 1);
 	return (0);
@@ -85,7 +85,7 @@ log_reopen(void)
 	if (fd == -1)
 		return (-1);
 	if (L.fd != 2)
-		close(L.fd);
+		(void)close(L.fd);
 	L.fd = fd;
 	return (0);
 }
@@ -108,14 +108,25 @@ log_get_level(void)
 	return (L.level);
 }
 
+static const char *const log_level_names[] = { "debug", "info", "warn",
+    "error" };
+
+/* The config's name of a level ("debug", ...). */
+const char *
+log_level_name(enum log_level lvl)
+{
+	return ((size_t)lvl < sizeof(log_level_names) /
+	    sizeof(log_level_names[0]) ? log_level_names[lvl] : "info");
+}
+
 int
 log_parse_level(const char *s, enum log_level *out)
 {
-	static const char *const names[] = { "debug", "info", "warn", "error" };
 	size_t	i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (s != NULL && strcmp(s, names[i]) == 0) {
+	for (i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]);
+	    i++)
+		if (s != NULL && strcmp(s, log_level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return (0);
 		}
@@ -145,6 +156,9 @@ log_advance(size_t off, int m, size_t cap)
 		return (cap - 1);
 	return (off + (size_t)m);
 }
+
+static void	log_vwrite(enum log_level, int, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
 
 static void
 log_vwrite(enum log_level lvl, int errnum, const char *fmt, va_list ap)

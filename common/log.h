@@ -26,6 +26,7 @@ const char *log_path(void);
 void	 log_set_level(enum log_level);
 enum log_level log_get_level(void);
 int	 log_parse_level(const char *, enum log_level *);
+const char *log_level_name(enum log_level);
 const char *log_redact(const char *secret, char *buf, size_t len);
 
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));

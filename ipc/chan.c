@@ -127,8 +127,8 @@ ipc_shut(struct ipc_chan *ch, const char *why)
 	if (ch->dead)
 		return;
 	ch->dead = 1;
-	event_del(ch->rev);
-	event_del(ch->wev);
+	if (event_del(ch->rev) == -1 || event_del(ch->wev) == -1)
+		log_warnx("ipc: %s: cannot stop watching the socket", ch->peer);
 	ipc_drop_queue(ch);
 	(void)close(ch->fd);
 	ch->fd = -1;
@@ -284,7 +284,8 @@ ipc_fail(struct ipc_chan *ch, const char *why)
 	ch->broken = 1;
 	snprintf(ch->why, sizeof(ch->why), "%s", why);
 	ipc_drop_queue(ch);
-	event_del(ch->wev);
+	if (event_del(ch->wev) == -1)
+		log_warnx("ipc: %s: cannot stop watching the socket", ch->peer);
 	event_active(ch->wev, EV_WRITE, 0);
 }
 
@@ -296,8 +297,9 @@ ipc_write_cb(int fd, short ev, void *arg)
 	ch->in_cb++;
 	if (ch->broken)
 		ipc_shut(ch, ch->why);
-	else if (ipc_flush(ch) == 1 && !ch->dead)
-		(void)event_add(ch->wev, NULL);
+	else if (ipc_flush(ch) == 1 && !ch->dead &&
+	    event_add(ch->wev, NULL) == -1)
+		ipc_shut(ch, "cannot wait for the socket to be writable");
 	(void)ipc_leave(ch);
 }
 
@@ -395,8 +397,11 @@ ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
 	case -1:
 		return (-1);
 	case 1:
-		if (event_add(ch->wev, NULL) == -1)
+		/* Queued but never flushed would be a silent loss: close. */
+		if (event_add(ch->wev, NULL) == -1) {
+			ipc_fail(ch, "cannot wait for the socket to be writable");
 			return (-1);
+		}
 		break;
 	}
 	return (0);

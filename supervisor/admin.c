@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "supervisor.h"
 
@@ -18,7 +19,8 @@
 
 /* A pending chat request: where its answers go. */
 struct admin_ctx {
-	int	ref;
+	struct sup	*sup;
+	json_int_t	 ref;		/* sessiond's, echoed as it came */
 };
 
 static int
@@ -38,23 +40,29 @@ admin_listed(json_t *list, const char *user, const char *user_id)
 	return (0);
 }
 
-/* Is user an admin of bot key ("platform:name"), at either level? */
+/*
+ * Is user an admin of bot key ("platform:name"), at either level?  The
+ * platform's admins count even for a bot no longer in the config.
+ */
 static int
-admin_is_admin(const char *key, const char *user, const char *user_id)
+admin_is_admin(struct sup *sup, const char *key, const char *user,
+    const char *user_id)
 {
-	const char	*colon = strchr(key, ':');
-	json_t		*p;
-	char		 plat[64];
-	size_t		 n;
+	const struct cfg_platform	*p;
+	const struct cfg_bot		*b;
+	const char			*colon = strchr(key, ':');
+	char				 plat[64];
+	size_t				 n;
 
 	if (colon == NULL || (n = (size_t)(colon - key)) >= sizeof(plat))
 		return (0);
 	memcpy(plat, key, n);
 	plat[n] = '\0';
-	p = json_object_get(json_object_get(sup->cfg->root, "platforms"), plat);
-	return (admin_listed(json_object_get(p, "admins"), user, user_id) ||
-	    admin_listed(json_object_get(json_object_get(json_object_get(p,
-	    "bots"), colon + 1), "admins"), user, user_id));
+	if ((p = cfg_find_platform(sup->cfg, plat)) == NULL)
+		return (0);
+	b = cfg_find_bot(sup->cfg, key);
+	return (admin_listed(p->admins, user, user_id) ||
+	    (b != NULL && admin_listed(b->admins, user, user_id)));
 }
 
 /*
@@ -62,7 +70,7 @@ admin_is_admin(const char *key, const char *user, const char *user_id)
  * the bots still running.  Returns the key, or NULL with why filled in.
  */
 static const char *
-admin_resolve(const char *name, char *why, size_t len)
+admin_resolve(struct sup *sup, const char *name, char *why, size_t len)
 {
 	struct bot	*b;
 	const char	*found = NULL, *colon;
@@ -103,25 +111,25 @@ admin_resolve(const char *name, char *why, size_t len)
  * if not NULL, gets "🔄 Reloading bot …" first.  Used by chat and ctl.
  */
 void
-admin_reload_bot(const char *name, const char *by, sup_reply_fn notice,
-    sup_reply_fn reply, void *arg)
+admin_reload_bot(struct sup *sup, const char *name, const char *by,
+    sup_reply_fn notice, sup_reply_fn reply, void *arg)
 {
 	const char	*key;
 	struct bot	*b;
 	char		*text = NULL, why[1200];
 
-	if (reload_config(by, &text) == -1) {
+	if (reload_config(sup, by, &text) == -1) {
 		reply(arg, 0, text != NULL ? text : "❌ Config reload failed");
 		free(text);
 		return;
 	}
 	free(text);
 	/* Resolved after the re-read, so a bot just added is found. */
-	if ((key = admin_resolve(name, why, sizeof(why))) == NULL) {
+	if ((key = admin_resolve(sup, name, why, sizeof(why))) == NULL) {
 		reply(arg, 0, why);
 		return;
 	}
-	b = bot_find(key);
+	b = bot_find(sup, key);
 	if (b->swap == NULL && notice != NULL) {
 		snprintf(why, sizeof(why), "🔄 Reloading bot %s …", key);
 		notice(arg, 1, why);
@@ -130,77 +138,83 @@ admin_reload_bot(const char *name, const char *by, sup_reply_fn notice,
 }
 
 static void
-admin_send(int ref, int ok, const char *text, int final)
+admin_send(struct sup *sup, json_int_t ref, int ok, const char *text,
+    int final)
 {
 	if (sup->sessiond == NULL || sup->sessiond->chan == NULL) {
-		log_warnx("admin: no sessiond to answer request %d: %s", ref, text);
+		log_warnx("admin: no sessiond to answer request %lld: %s",
+		    (long long)ref, text);
 		return;
 	}
 	(void)ipc_send(sup->sessiond->chan, IPC_ADMIN_RESULT, json_pack(
-	    "{s:i,s:b,s:s,s:b}", "ref", ref, "ok", ok, "text", text, "final",
+	    "{s:I,s:b,s:s,s:b}", "ref", ref, "ok", ok, "text", text, "final",
 	    final));
 }
 
 static void
 admin_chat_notice(void *arg, int ok, const char *text)
 {
-	admin_send(((struct admin_ctx *)arg)->ref, ok, text, 0);
+	struct admin_ctx	*ctx = arg;
+
+	admin_send(ctx->sup, ctx->ref, ok, text, 0);
 }
 
 static void
 admin_chat_reply(void *arg, int ok, const char *text)
 {
-	admin_send(((struct admin_ctx *)arg)->ref, ok, text, 1);
-	free(arg);
+	struct admin_ctx	*ctx = arg;
+
+	admin_send(ctx->sup, ctx->ref, ok, text, 1);
+	free(ctx);
 }
 
 /* ADMIN_REQUEST from sessiond: a chat user typed /reload config or bot. */
 void
-admin_request(struct ipc_msg *m)
+admin_request(struct sup *sup, struct ipc_msg *m)
 {
-	int		 ref = (int)json_integer_value(json_object_get(m->body, "ref"));
-	const char	*cmd = json_string_value(json_object_get(m->body, "cmd"));
-	const char	*arg = json_string_value(json_object_get(m->body, "arg"));
-	const char	*user = json_string_value(json_object_get(m->body, "user"));
-	const char	*uid = json_string_value(json_object_get(m->body, "userId"));
-	const char	*via = json_string_value(json_object_get(m->body, "bot"));
+	json_int_t	 ref = jx_int(m->body, "ref", 0);
+	const char	*cmd = jx_stre(m->body, "cmd");
+	const char	*arg = jx_stre(m->body, "arg");
+	const char	*user = jx_str(m->body, "user");
+	const char	*uid = jx_str(m->body, "userId");
+	const char	*via = jx_stre(m->body, "bot");
 	const char	*target, *key;
 	struct admin_ctx *ctx;
 	char		 by[160], why[1200];
 
-	via = via != NULL ? via : "";
-	arg = arg != NULL ? arg : "";
 	/* The bot concerned: the one named if it exists, else the one asked. */
 	target = via;
 	if (strcmp(cmd, "reload bot") == 0 && *arg != '\0' &&
-	    (key = admin_resolve(arg, why, sizeof(why))) != NULL)
+	    (key = admin_resolve(sup, arg, why, sizeof(why))) != NULL)
 		target = key;
-	if (!admin_is_admin(target, user, uid)) {
+	if (!admin_is_admin(sup, target, user, uid)) {
 		log_info("admin: %s (%s) is not an admin of %s: refused \"%s %s\"",
 		    user != NULL ? user : "?", uid != NULL ? uid : "?", target,
 		    cmd, arg);
-		admin_send(ref, 0, ADMIN_DENIED, 1);
+		admin_send(sup, ref, 0, ADMIN_DENIED, 1);
 		return;
 	}
 	snprintf(by, sizeof(by), "@%s", user != NULL ? user : "?");
 	if (strcmp(cmd, "reload config") == 0) {
 		char	*text = NULL;
 
-		admin_send(ref, 1, "🔄 Reloading config...", 0);
-		(void)reload_config(by, &text);
-		admin_send(ref, text != NULL, text != NULL ? text :
+		admin_send(sup, ref, 1, "🔄 Reloading config...", 0);
+		(void)reload_config(sup, by, &text);
+		admin_send(sup, ref, text != NULL, text != NULL ? text :
 		    "❌ Config reload failed: out of memory", 1);
 		free(text);
 		return;
 	}
 	if (strcmp(cmd, "reload bot") != 0 || *arg == '\0') {
-		admin_send(ref, 0, "Usage: `/reload bot NAME`", 1);
+		admin_send(sup, ref, 0, "Usage: `/reload bot NAME`", 1);
 		return;
 	}
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
-		admin_send(ref, 0, "❌ out of memory", 1);
+		admin_send(sup, ref, 0, "❌ out of memory", 1);
 		return;
 	}
+	ctx->sup = sup;
 	ctx->ref = ref;
-	admin_reload_bot(arg, by, admin_chat_notice, admin_chat_reply, ctx);
+	admin_reload_bot(sup, arg, by, admin_chat_notice, admin_chat_reply,
+	    ctx);
 }

@@ -21,6 +21,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor.h"
@@ -30,29 +31,32 @@
 #define CTL_HOOKS_MS	10000	/* sessiond answers a reload-hooks at once */
 
 struct ctl_conn {
+	struct control		*ctl;
 	struct bufferevent	*bev;
 	int			 waiting;	/* an async reply is pending */
 	int			 replied;	/* reply queued: close once sent */
 	int64_t			 hooks_ref;	/* reload-hooks sent to sessiond */
 	struct event		*hooks_tmo;
-	TAILQ_ENTRY(ctl_conn)	 hooks_entry;	/* in C.hooks while waiting */
+	TAILQ_ENTRY(ctl_conn)	 hooks_entry;	/* in ctl->hooks while waiting */
 };
 
-static struct {
+struct control {
+	struct sup		*sup;
 	struct evconnlistener	*lis;
 	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	TAILQ_HEAD(, ctl_conn)	 hooks;		/* waiting for HOOKS_RESULT */
-} C = { .hooks = TAILQ_HEAD_INITIALIZER(C.hooks) };
+	int64_t			 next_ref;
+};
 
 static void
 ctl_conn_free(struct ctl_conn *cc)
 {
 	if (cc->hooks_ref != 0)
-		TAILQ_REMOVE(&C.hooks, cc, hooks_entry);
+		TAILQ_REMOVE(&cc->ctl->hooks, cc, hooks_entry);
 	if (cc->hooks_tmo != NULL)
 		event_free(cc->hooks_tmo);
 	if (cc->waiting)
-		swap_cancel_reply(cc);
+		swap_cancel_reply(cc->ctl->sup, cc);
 	bufferevent_free(cc->bev);
 	free(cc);
 }
@@ -77,10 +81,10 @@ ctl_reply(void *arg, int ok, const char *text)
 	cc->waiting = 0;
 	cc->replied = 1;
 	if (cc->hooks_ref != 0)
-		TAILQ_REMOVE(&C.hooks, cc, hooks_entry);
+		TAILQ_REMOVE(&cc->ctl->hooks, cc, hooks_entry);
 	cc->hooks_ref = 0;
-	if (cc->hooks_tmo != NULL)
-		evtimer_del(cc->hooks_tmo);
+	if (cc->hooks_tmo != NULL && evtimer_del(cc->hooks_tmo) == -1)
+		log_warnx("%s: cannot stop a reload-hooks timer", __func__);
 	j = json_pack("{s:b,s:s}", "ok", ok, "text", text != NULL ? text : "");
 	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
@@ -105,7 +109,7 @@ ctl_reload_bot(struct ctl_conn *cc, const char *name)
 		return;
 	}
 	cc->waiting = 1;
-	admin_reload_bot(name, "ctl", NULL, ctl_reply, cc);
+	admin_reload_bot(cc->ctl->sup, name, "ctl", NULL, ctl_reply, cc);
 }
 
 static void
@@ -118,8 +122,8 @@ ctl_hooks_tmo(int fd, short ev, void *arg)
 static void
 ctl_reload_hooks(struct ctl_conn *cc, const char *channel)
 {
-	static int64_t	next_ref;
-	struct timeval	tv = { CTL_HOOKS_MS / 1000, 0 };
+	struct control	*ctl = cc->ctl;
+	struct sup	*sup = ctl->sup;
 
 	if (channel == NULL) {
 		ctl_reply(cc, 0, "usage: ctl reload-hooks CHANNEL");
@@ -130,10 +134,10 @@ ctl_reload_hooks(struct ctl_conn *cc, const char *channel)
 		ctl_reply(cc, 0, "sessiond is not running");
 		return;
 	}
-	cc->hooks_ref = ++next_ref;
-	TAILQ_INSERT_TAIL(&C.hooks, cc, hooks_entry);
+	cc->hooks_ref = ++ctl->next_ref;
+	TAILQ_INSERT_TAIL(&ctl->hooks, cc, hooks_entry);
 	if ((cc->hooks_tmo = evtimer_new(sup->base, ctl_hooks_tmo, cc)) ==
-	    NULL || evtimer_add(cc->hooks_tmo, &tv) == -1 ||
+	    NULL || util_timer_ms(cc->hooks_tmo, CTL_HOOKS_MS) == -1 ||
 	    ipc_send(sup->sessiond->chan, IPC_RELOAD_HOOKS, json_pack(
 	    "{s:I,s:s}", "ref", (json_int_t)cc->hooks_ref, "channel",
 	    channel)) == -1) {
@@ -145,16 +149,17 @@ ctl_reload_hooks(struct ctl_conn *cc, const char *channel)
 
 /* sessiond's answer to a reload-hooks: reply to whoever still waits. */
 void
-control_hooks_result(struct ipc_msg *m)
+control_hooks_result(struct sup *sup, struct ipc_msg *m)
 {
-	json_int_t	 ref = json_integer_value(json_object_get(m->body, "ref"));
+	json_int_t	 ref = jx_int(m->body, "ref", 0);
 	struct ctl_conn	*cc;
 
-	TAILQ_FOREACH(cc, &C.hooks, hooks_entry)
+	if (sup->control == NULL)
+		return;
+	TAILQ_FOREACH(cc, &sup->control->hooks, hooks_entry)
 		if (cc->hooks_ref == ref) {
-			ctl_reply(cc, json_is_true(json_object_get(m->body,
-			    "ok")), json_string_value(json_object_get(m->body,
-			    "text")));
+			ctl_reply(cc, jx_bool(m->body, "ok", 0),
+			    jx_str(m->body, "text"));
 			return;
 		}
 }
@@ -162,28 +167,29 @@ control_hooks_result(struct ipc_msg *m)
 static void
 ctl_dispatch(struct ctl_conn *cc, const char *line)
 {
+	struct sup	*sup = cc->ctl->sup;
 	json_t		*req;
 	const char	*cmd, *arg;
 	char		*text = NULL;
 	int		 ok;
 
 	req = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	arg = json_string_value(json_object_get(req, "arg"));
+	cmd = jx_str(req, "cmd");
+	arg = jx_str(req, "arg");
 	if (cmd == NULL) {
 		ctl_reply(cc, 0, "bad request");
 	} else if (strcmp(cmd, "status") == 0) {
-		text = control_status_text();
+		text = control_status_text(sup);
 		ctl_reply(cc, text != NULL, text != NULL ? text : "out of memory");
 	} else if (strcmp(cmd, "reload") == 0) {
-		ok = reload_config("ctl reload", &text) == 0;
+		ok = reload_config(sup, "ctl reload", &text) == 0;
 		ctl_reply(cc, ok, text != NULL ? text : "out of memory");
 	} else if (strcmp(cmd, "reload-bot") == 0) {
 		ctl_reload_bot(cc, arg);
 	} else if (strcmp(cmd, "reload-hooks") == 0) {
 		ctl_reload_hooks(cc, arg);
 	} else if (strcmp(cmd, "reopen-logs") == 0) {
-		sup_reopen_logs();
+		child_reopen_logs(sup);
 		ctl_reply(cc, 1, "logs reopened");
 	} else
 		ctl_reply(cc, 0, "unknown command");
@@ -207,7 +213,11 @@ ctl_read(struct bufferevent *bev, void *arg)
 			ctl_conn_free(cc);
 		return;
 	}
-	bufferevent_disable(bev, EV_READ);
+	if (bufferevent_disable(bev, EV_READ) == -1) {
+		free(line);
+		ctl_conn_free(cc);
+		return;
+	}
 	ctl_dispatch(cc, line);
 	free(line);
 }
@@ -223,6 +233,7 @@ static void
 ctl_accept(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	struct control	*ctl = arg;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
 	struct ctl_conn	*cc;
@@ -235,15 +246,19 @@ ctl_accept(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
-	    (cc->bev = bufferevent_socket_new(sup->base, fd,
+	    (cc->bev = bufferevent_socket_new(ctl->sup->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		free(cc);
 		(void)close(fd);
 		return;
 	}
+	cc->ctl = ctl;
 	bufferevent_setcb(cc->bev, ctl_read, ctl_write_done, ctl_event, cc);
 	bufferevent_setwatermark(cc->bev, EV_READ, 0, CTL_LINE_MAX + 1);
-	(void)bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
+	if (bufferevent_enable(cc->bev, EV_READ | EV_WRITE) == -1) {
+		log_warnx("control: cannot read from a client");
+		ctl_conn_free(cc);
+	}
 }
 
 static int
@@ -283,43 +298,49 @@ control_answers(const char *path)
  * Listen on path.  A stale socket from a previous run is replaced; one that
  * still answers belongs to a running bridge and makes us refuse to start.
  */
-int
-control_start(const char *path)
+struct control *
+control_start(struct sup *sup, const char *path)
 {
 	struct sockaddr_un	 sun;
+	struct control		*ctl;
 	mode_t			 old;
 
 	if (control_addr(path, &sun) == -1)
-		return (-1);
+		return (NULL);
 	if (control_answers(path) == 1) {
 		errno = EADDRINUSE;
-		return (-1);
+		return (NULL);
 	}
 	if (unlink(path) == -1 && errno != ENOENT)
-		return (-1);
+		return (NULL);
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
+		return (NULL);
+	ctl->sup = sup;
+	TAILQ_INIT(&ctl->hooks);
+	strcpy(ctl->path, path);
 	old = umask(0177);
-	C.lis = evconnlistener_new_bind(sup->base, ctl_accept, NULL,
+	ctl->lis = evconnlistener_new_bind(sup->base, ctl_accept, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
 	    (struct sockaddr *)&sun, sizeof(sun));
 	(void)umask(old);
-	if (C.lis == NULL)
-		return (-1);
-	if (chmod(path, 0600) == -1) {
-		control_stop();
-		return (-1);
+	if (ctl->lis == NULL || chmod(path, 0600) == -1) {
+		control_stop(ctl);
+		return (NULL);
 	}
-	strcpy(C.path, path);
-	return (0);
+	return (ctl);
 }
 
+/* No new client; the ones being answered keep their connection. */
 void
-control_stop(void)
+control_stop(struct control *ctl)
 {
-	if (C.lis == NULL)
+	if (ctl == NULL)
 		return;
-	evconnlistener_free(C.lis);
-	C.lis = NULL;
-	(void)unlink(C.path);
+	if (ctl->lis != NULL) {
+		evconnlistener_free(ctl->lis);
+		(void)unlink(ctl->path);
+	}
+	ctl->lis = NULL;
 }
 
 static void
@@ -355,7 +376,7 @@ control_row(FILE *f, const char *name, const char *state, const struct child *c,
 
 /* The table `ctl status` prints.  Caller frees. */
 char *
-control_status_text(void)
+control_status_text(struct sup *sup)
 {
 	struct bot	*b;
 	const char	*st;

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/jx.h"
 #include "common/util.h"
 #include "supervisor.h"
 
@@ -128,8 +129,8 @@ ctl_main(const char *sockpath, int argc, char *argv[])
 		return (1);
 	rep = json_loads(reply, JSON_DISABLE_EOF_CHECK, NULL);
 	free(reply);
-	text = json_string_value(json_object_get(rep, "text"));
-	ok = json_is_true(json_object_get(rep, "ok"));
+	text = jx_str(rep, "text");
+	ok = jx_bool(rep, "ok", 0);
 	if (text == NULL) {
 		fprintf(stderr, "ctl: malformed reply\n");
 		json_decref(rep);

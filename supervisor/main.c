@@ -7,8 +7,13 @@
  *	copilot-bridge import-state [-c config] [--force] PATH
  *
  * Signals arrive through libevent, so every handler runs in the loop:
- * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGCHLD reaps,
- * SIGUSR1 reopens the logs.
+ * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGUSR1 reopens the
+ * logs.  Children are reaped by their pidfd watchers (child.c); SIGCHLD
+ * matters only to a supervisor that is PID 1 (in a container), which must
+ * also reap the orphans re-parented to it.
+ *
+ * main() owns the one struct sup and hands it down; nothing below reaches
+ * it any other way.
  */
 #include <sys/stat.h>
 
@@ -26,13 +31,11 @@
 #include "common/log.h"
 #include "common/otel.h"
 #include "common/runtime.h"
+#include "common/pidwatch.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "supervisor.h"
-
-static struct sup	 sup_store;
-struct sup		*sup = &sup_store;
 
 /* Asked for (--help): stdout and success; otherwise a usage error. */
 static int
@@ -47,37 +50,24 @@ usage(int asked)
 	return (asked ? 0 : 2);
 }
 
-void
-sup_reopen_logs(void)
-{
-	struct child	*c;
-
-	if (log_reopen() == -1)
-		log_warn("cannot reopen %s", log_path());
-	TAILQ_FOREACH(c, &sup->children, entry)
-		if (c->chan != NULL)
-			(void)ipc_send(c->chan, IPC_LOG_REOPEN, json_object());
-	log_info("logs reopened");
-}
-
 static void
 sup_kill_all(int fd, short ev, void *arg)
 {
+	struct sup	*sup = arg;
 	struct child	*c;
 
 	TAILQ_FOREACH(c, &sup->children, entry) {
 		log_warnx("%s pid %ld did not stop in time; killing it",
-		    c->role == ROLE_SESSIOND ? "sessiond" : c->bot->key,
-		    (long)c->pid);
-		(void)kill(c->pid, SIGKILL);
+		    child_name(c), (long)c->pid);
+		child_kill(c, SIGKILL, NULL);
 	}
-	event_base_loopexit(sup->base, NULL);
+	if (event_base_loopexit(sup->base, NULL) == -1)
+		fatalx("event_base_loopexit failed");
 }
 
 static void
-sup_shutdown(const char *why)
+sup_shutdown(struct sup *sup, const char *why)
 {
-	struct timeval	 tv = { SUP_SHUTDOWN_MS / 1000 + 1, 0 };
 	struct child	*c;
 	struct bot	*b;
 
@@ -85,27 +75,35 @@ sup_shutdown(const char *why)
 		return;
 	sup->shutting_down = 1;
 	log_info("shutting down (%s)", why);
-	(void)sd_notifyf("STOPPING=1\nSTATUS=shutting down");
-	watch_stop();
-	control_stop();
-	if (sup->sess_restart_ev != NULL)
-		evtimer_del(sup->sess_restart_ev);
+	(void)sd_notify_status("STOPPING=1", "shutting down");
+	watch_stop(sup->watch);
+	sup->watch = NULL;
+	control_stop(sup->control);
+	if (evtimer_del(sup->sess_restart_ev) == -1)
+		log_warnx("%s: cannot cancel sessiond's restart", __func__);
 	TAILQ_FOREACH(b, &sup->bots, entry)
-		evtimer_del(b->restart_ev);
+		if (evtimer_del(b->restart_ev) == -1)
+			log_warnx("%s: cannot cancel the restart of %s",
+			    __func__, b->key);
+	/* Exits are reaped later, from the loop: the list stays as it is. */
 	TAILQ_FOREACH(c, &sup->children, entry)
-		child_send_shutdown(c);
+		child_event(c, CE_SHUTDOWN);
 	if (TAILQ_EMPTY(&sup->children)) {
-		event_base_loopexit(sup->base, NULL);
+		if (event_base_loopexit(sup->base, NULL) == -1)
+			fatalx("event_base_loopexit failed");
 		return;
 	}
-	if ((sup->shutdown_ev = evtimer_new(sup->base, sup_kill_all, NULL)) ==
-	    NULL || evtimer_add(sup->shutdown_ev, &tv) == -1)
-		sup_kill_all(-1, 0, NULL);
+	if ((sup->shutdown_ev = evtimer_new(sup->base, sup_kill_all,
+	    sup)) == NULL || util_timer_ms(sup->shutdown_ev,
+	    SUP_SHUTDOWN_MS + 1000) == -1)
+		sup_kill_all(-1, 0, sup);
 }
 
 static void
 sup_signal(int sig, short ev, void *arg)
 {
+	struct sup	*sup = arg;
+
 	switch (sig) {
 	case SIGHUP:
 		/*
@@ -115,33 +113,27 @@ sup_signal(int sig, short ev, void *arg)
 		if (sup->shutting_down)
 			log_info("SIGHUP ignored: shutting down");
 		else
-			(void)reload_config("SIGHUP", NULL);
+			(void)reload_config(sup, "SIGHUP", NULL);
 		break;
 	case SIGTERM:
 	case SIGINT:
-		sup_shutdown(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		sup_shutdown(sup, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGCHLD:
-		child_reap();
+		/* Our own children's exits go to their watchers. */
+		if (sup->pid1)
+			(void)pidwatch_reap_orphans();
 		break;
 	case SIGUSR1:
-		sup_reopen_logs();
+		child_reopen_logs(sup);
 		break;
 	}
 }
 
 static void
-sup_spawn_sessiond(int fd, short ev, void *arg)
+sup_config_changed(void *arg)
 {
-	if (sup->shutting_down || sup->sessiond != NULL)
-		return;
-	if ((sup->sessiond = child_spawn(ROLE_SESSIOND, NULL)) == NULL) {
-		struct timeval tv = { backoff_next(&sup->sess_backoff) / 1000, 0 };
-
-		log_warnx("cannot spawn sessiond; retrying in %ld s",
-		    (long)tv.tv_sec);
-		evtimer_add(sup->sess_restart_ev, &tv);
-	}
+	(void)reload_config(arg, "file watch", NULL);
 }
 
 /*
@@ -161,7 +153,7 @@ sup_absolute(char *path, size_t len)
 
 /* Everything `run` needs before the loop; fatal on any error. */
 static void
-sup_setup(void)
+sup_setup(struct sup *sup)
 {
 	static const int	 sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD, SIGUSR1 };
 	struct event		*ev;
@@ -182,56 +174,64 @@ sup_setup(void)
 	if ((sup->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	for (i = 0; i < nitems(sigs); i++)
-		if ((ev = evsignal_new(sup->base, sigs[i], sup_signal, NULL)) ==
+		if ((ev = evsignal_new(sup->base, sigs[i], sup_signal, sup)) ==
 		    NULL || event_add(ev, NULL) == -1)
 			fatalx("cannot handle signal %d", sigs[i]);
-	if ((sup->sess_restart_ev = evtimer_new(sup->base, sup_spawn_sessiond,
-	    NULL)) == NULL)
-		fatalx("evtimer_new failed");
-	if (control_start(sup->cfg->control_socket) == -1)
+	if ((sup->control = control_start(sup, sup->cfg->control_socket)) ==
+	    NULL)
 		fatal("control socket %s", sup->cfg->control_socket);
-	if (watch_start(sup->cfgpath) == -1)
+	if ((sup->watch = watch_start(sup->base, sup->cfgpath,
+	    sup_config_changed, sup)) == NULL)
 		log_warn("cannot watch %s for changes; use SIGHUP or ctl reload",
 		    sup->cfgpath);
 }
 
-static int
-sup_run(void)
+/* Every bot of the config that has an adapter gets its worker. */
+static void
+sup_start_bots(struct sup *sup)
 {
 	struct bot	*b;
 	size_t		 i;
 
-	TAILQ_INIT(&sup->bots);
-	TAILQ_INIT(&sup->children);
-	backoff_init(&sup->sess_backoff, SUP_BACKOFF_BASE_MS, SUP_BACKOFF_MAX_MS);
-	sup->started_ms = util_now_ms();
-	srandom((unsigned int)(time(NULL) ^ getpid()));
-	sup_setup();
-	log_set_level(sup->cfg->log_level);
-	(void)otel_apply(sup->base, json_object_get(sup->cfg->root,
-	    "telemetry"), "supervisor", NULL, 0);
-	log_info("starting: config %s (%.8s), %zu bot(s)", sup->cfgpath,
-	    sup->cfg->hash, sup->cfg->nbots);
-	sup_spawn_sessiond(-1, 0, NULL);
 	for (i = 0; i < sup->cfg->nbots; i++) {
 		if (!sup->cfg->bots[i].has_adapter) {
 			log_warnx("No adapter for platform \"%s\" — skipping",
 			    sup->cfg->bots[i].platform);
 			continue;
 		}
-		if ((b = bot_get(sup->cfg->bots[i].key)) == NULL)
+		if ((b = bot_get(sup, sup->cfg->bots[i].key)) == NULL)
 			fatalx("out of memory");
 		b->in_config = 1;
 		bot_start(b);
 	}
-	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", sup->cfg->hash);
+}
+
+static int
+sup_run(struct sup *sup)
+{
+	TAILQ_INIT(&sup->bots);
+	TAILQ_INIT(&sup->children);
+	dispatch_init(sup);
+	sup->started_ms = util_now_ms();
+	sup->pid1 = getpid() == 1;
+	srandom((unsigned int)(time(NULL) ^ getpid()));
+	sup_setup(sup);
+	log_set_level(sup->cfg->log_level);
+	(void)otel_apply(sup->base, sup->cfg->telemetry, "supervisor", NULL, 0);
+	log_info("starting: config %s (%.8s), %zu bot(s)%s", sup->cfgpath,
+	    sup->cfg->hash, sup->cfg->nbots, sup->pid1 ? ", as PID 1" : "");
+	if (sess_start(sup) == -1)
+		fatalx("cannot start sessiond");
+	sup_start_bots(sup);
+	(void)sd_notify_status("READY=1", "running, config %.8s",
+	    sup->cfg->hash);
 	if (event_base_dispatch(sup->base) == -1)
 		fatalx("event loop failed");
 	/*
 	 * otel_shutdown() runs the loop itself, so only here, once dispatch
 	 * has returned: from a callback it would be a reentrant loop.
 	 */
-	swap_abandon_all();
+	swap_abandon_all(sup);
 	otel_shutdown(2000);
 	log_info("stopped");
 	return (0);
@@ -294,6 +294,8 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static struct sup	 sup_store;
+	struct sup	*sup = &sup_store;
 	const char	*cfgarg = NULL, *sockarg = NULL, *cmd = "run";
 	char		 err[CFG_ERR_MAX];
 	int		 ch, check = 0;
@@ -354,5 +356,5 @@ main(int argc, char *argv[])
 		cfg_free(sup->cfg);
 		return (0);
 	}
-	return (sup_run());
+	return (sup_run(sup));
 }

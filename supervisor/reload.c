@@ -17,81 +17,32 @@
 #include "common/util.h"
 #include "supervisor.h"
 
-/*
- * The config sessiond gets: the whole document without platform tokens
- * (sessiond never holds them), with channels still in their grace period
- * appended, since they keep being served.
- */
-json_t *
-reload_sessiond_config(const struct cfg *c)
-{
-	json_t		*root, *plats, *p, *bots, *bot, *chans, *g;
-	const char	*pk, *bk;
-	size_t		 i;
-
-	if ((root = json_deep_copy(c->root)) == NULL)
-		return (NULL);
-	plats = json_object_get(root, "platforms");
-	json_object_foreach(plats, pk, p) {
-		json_object_del(p, "botToken");
-		bots = json_object_get(p, "bots");
-		json_object_foreach(bots, bk, bot) {
-			json_object_del(bot, "token");
-			json_object_del(bot, "appToken");
-		}
-	}
-	/* Paths as resolved, so sessiond needs no ~ expansion of its own. */
-	if (json_object_set_new(root, "stateDir",
-	    json_string(c->state_dir)) == -1 ||
-	    json_object_set_new(root, "logDir", c->log_dir != NULL ?
-	    json_string(c->log_dir) : json_null()) == -1) {
-		json_decref(root);
-		return (NULL);
-	}
-	chans = json_object_get(root, "channels");
-	if (!json_is_array(chans)) {
-		chans = json_array();
-		if (json_object_set_new(root, "channels", chans) == -1) {
-			json_decref(root);
-			return (NULL);
-		}
-	}
-	json_array_foreach(c->grace, i, g)
-		if (json_array_append(chans, g) == -1) {
-			json_decref(root);
-			return (NULL);
-		}
-	return (root);
-}
-
 /* Tell sessiond and every worker about the live part of the config. */
 void
-reload_push(void)
+reload_push(struct sup *sup)
 {
-	const struct cfg_bot	*cb;
-	struct child		*c;
-	json_t			*j;
+	struct child	*c;
+	json_t		*j;
 
 	TAILQ_FOREACH(c, &sup->children, entry) {
 		if (c->chan == NULL || c->state == CS_SPAWNED ||
 		    c->state == CS_DRAINING)
 			continue;
 		if (c->role == ROLE_SESSIOND)
-			j = reload_sessiond_config(sup->cfg);
-		else if ((cb = cfg_find_bot(sup->cfg, c->bot->key)) != NULL)
-			j = cfg_worker_json(sup->cfg, cb);
+			j = project_sessiond(sup->cfg);
+		else if (cfg_find_bot(sup->cfg, c->bot->key) != NULL)
+			j = project_worker(sup->cfg, c->bot->key);
 		else
 			continue;	/* removed bot: keeps its last config */
 		if (j == NULL || ipc_send(c->chan, IPC_CONFIG_UPDATE,
 		    json_pack("{s:o}", "config", j)) == -1)
 			log_warnx("%s: cannot update %s g%d", __func__,
-			    c->role == ROLE_SESSIOND ? "sessiond" : c->bot->key,
-			    c->gen);
+			    child_name(c), c->gen);
 	}
 }
 
 static void
-reload_log(const char *trigger, const struct cfg_diff *d)
+reload_log(struct sup *sup, const char *trigger, const struct cfg_diff *d)
 {
 	size_t	i, j;
 
@@ -120,17 +71,17 @@ reload_log(const char *trigger, const struct cfg_diff *d)
 }
 
 /*
- * Tell the admins in chat (upstream §1.11): for every admin bot, its first
- * configured channel that is not a DM gets the reload's "needs action"
- * items, only when there are some.
+ * Tell the admins in chat, as upstream does: for every admin bot, its
+ * first configured channel that names it as its "bot" and is not a DM gets
+ * the reload's "needs action" items, only when there are some.
  */
 static void
-reload_notify_admins(const struct cfg_diff *d)
+reload_notify_admins(struct sup *sup, const struct cfg_diff *d)
 {
 	const struct cfg_bot	*b;
-	json_t			*ch;
+	const struct cfg_chan	*ch;
 	char			*text = NULL, *md;
-	const char		*cb, *cp, *blk;
+	const char		*blk;
 	size_t			 i, j;
 
 	if ((d->nbots == 0 && d->restart.n == 0) || sup->sessiond == NULL ||
@@ -150,16 +101,14 @@ reload_notify_admins(const struct cfg_diff *d)
 		b = &sup->cfg->bots[i];
 		if (!b->admin)
 			continue;
-		json_array_foreach(json_object_get(sup->cfg->root, "channels"), j, ch) {
-			cb = json_string_value(json_object_get(ch, "bot"));
-			cp = json_string_value(json_object_get(ch, "platform"));
-			if (cb == NULL || cp == NULL || strcmp(cb, b->name) != 0 ||
-			    strcmp(cp, b->platform) != 0 ||
-			    json_is_true(json_object_get(ch, "isDM")))
+		for (j = 0; j < sup->cfg->nchans; j++) {
+			ch = &sup->cfg->chans[j];
+			if (ch->bot == NULL || strcmp(ch->bot, b->name) != 0 ||
+			    strcmp(ch->platform, b->platform) != 0 || ch->is_dm)
 				continue;
-			(void)ipc_send(sup->sessiond->chan, IPC_NOTIFY, json_pack(
-			    "{s:s,s:s,s:s}", "bot", b->key, "channel",
-			    json_string_value(json_object_get(ch, "id")), "text", text));
+			(void)ipc_send(sup->sessiond->chan, IPC_NOTIFY,
+			    json_pack("{s:s,s:s,s:s}", "bot", b->key, "channel",
+			    ch->id, "text", text));
 			break;
 		}
 	}
@@ -177,7 +126,7 @@ reload_auto_reply(void *arg, int ok, const char *text)
 
 /* Mark which bots the new config wants; swap the changed ones if asked. */
 static void
-reload_bots(const struct cfg_diff *d)
+reload_bots(struct sup *sup, const struct cfg_diff *d)
 {
 	struct bot	*b;
 	size_t		 i, j;
@@ -186,13 +135,13 @@ reload_bots(const struct cfg_diff *d)
 	TAILQ_FOREACH(b, &sup->bots, entry)
 		b->in_config = cfg_find_bot(sup->cfg, b->key) != NULL;
 	for (i = 0; i < sup->cfg->nbots; i++)
-		if ((b = bot_get(sup->cfg->bots[i].key)) != NULL &&
+		if ((b = bot_get(sup, sup->cfg->bots[i].key)) != NULL &&
 		    !b->in_config)
 			b->in_config = 1;
 	if (!sup->cfg->auto_reload_bots)
 		return;
 	for (i = 0; i < d->nbots; i++) {
-		if ((b = bot_find(d->bots[i].key)) == NULL)
+		if ((b = bot_find(sup, d->bots[i].key)) == NULL)
 			continue;
 		why[0] = '\0';
 		for (j = 0; j < d->bots[i].reasons.n; j++)
@@ -203,10 +152,6 @@ reload_bots(const struct cfg_diff *d)
 	}
 }
 
-/*
- * Where spans go, for the log line.  Mirrors otel_configure()'s choice; the
- * Authorization value (authEnv's variable) is never shown.
- */
 /* The span's trigger: one word per way into reload_config(). */
 static const char *
 reload_trigger_name(const char *trigger)
@@ -238,80 +183,111 @@ reload_span_end(struct otel_span *sp, const char *outcome,
 	otel_span_end(sp);
 }
 
-static char *
-reload_fail_text(const char *err)
+static struct otel_span *
+reload_span_start(const char *trigger)
 {
-	char	*t;
+	struct otel_span	*sp = otel_span_start("reload.config", NULL);
 
-	if (asprintf(&t, "❌ Config reload failed: %s\nExisting config is "
-	    "unchanged.", err) == -1)
-		return (NULL);
-	return (t);
+	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
+	otel_span_str(sp, "by", trigger);
+	return (sp);
 }
 
 /*
- * Reload the config file.  Returns 0 when the new config is in force, -1
- * when it was rejected.  *text, if text is not NULL, gets the markdown
- * reply for the requester (caller frees).
+ * Load and diff the file.  NULL, with the complaint in err and the span's
+ * outcome in *outcome, when it cannot be put in force.
  */
-int
-reload_config(const char *trigger, char **text)
+static struct cfg *
+reload_load(struct sup *sup, struct cfg_diff **dp, char *err, size_t len,
+    const char **outcome)
 {
-	struct cfg		*newc, *oldc = sup->cfg;
-	struct cfg_diff		*d = NULL;
-	struct otel_span	*sp;
-	char			 err[CFG_ERR_MAX];
-	const char		*outcome = "invalid";
-	uint64_t		 t0 = util_now_us();
+	struct cfg	*newc;
 
-	if (text != NULL)
-		*text = NULL;
-	sp = otel_span_start("reload.config", NULL);
-	otel_span_str(sp, "trigger", reload_trigger_name(trigger));
-	otel_span_str(sp, "by", trigger);
-	(void)sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
-	    "config (%s)", (unsigned long long)t0, trigger);
-	if ((newc = cfg_load(sup->cfgpath, err, sizeof(err))) != NULL &&
-	    ((d = cfg_diff(oldc, newc)) == NULL ||
-	    cfg_carry_grace(newc, oldc) == -1)) {
-		/* Without its grace channels the new config would drop some. */
-		snprintf(err, sizeof(err), "out of memory");
-		outcome = "error";
-		cfg_diff_free(d);
+	*dp = NULL;
+	*outcome = "invalid";
+	if ((newc = cfg_load(sup->cfgpath, err, len)) == NULL)
+		return (NULL);
+	/* Without its grace channels the new config would drop some. */
+	if ((*dp = cfg_diff(sup->cfg, newc)) == NULL ||
+	    cfg_carry_grace(newc, sup->cfg) == -1) {
+		snprintf(err, len, "out of memory");
+		*outcome = "error";
+		cfg_diff_free(*dp);
+		*dp = NULL;
 		cfg_free(newc);
-		newc = NULL;
+		return (NULL);
 	}
-	if (newc == NULL) {
-		sup->reloads_failed++;
-		log_errorx("Config reload failed (%s): %s — keeping existing "
-		    "config", trigger, err);
-		(void)sd_notifyf("READY=1\nSTATUS=config reload failed: %s", err);
-		if (text != NULL)
-			*text = reload_fail_text(err);
-		reload_span_end(sp, outcome, NULL, err);
-		return (-1);
-	}
+	return (newc);
+}
+
+static int
+reload_refused(struct sup *sup, const char *trigger, const char *err,
+    const char *outcome, struct otel_span *sp, char **text)
+{
+	sup->reloads_failed++;
+	log_errorx("Config reload failed (%s): %s — keeping existing config",
+	    trigger, err);
+	(void)sd_notify_status("READY=1", "config reload failed: %s", err);
+	if (text != NULL &&
+	    asprintf(text, "❌ Config reload failed: %s\nExisting config is "
+	    "unchanged.", err) == -1)
+		*text = NULL;
+	reload_span_end(sp, outcome, NULL, err);
+	return (-1);
+}
+
+/* Put newc in force: our log, telemetry, the bots, the children. */
+static void
+reload_install(struct sup *sup, struct cfg *newc, const struct cfg_diff *d,
+    const char *trigger, struct otel_span **sp, int replied)
+{
+	struct cfg	*oldc = sup->cfg;
+
 	sup->cfg = newc;
 	log_set_level(newc->log_level);
 	if ((newc->log_dir == NULL) != (oldc->log_dir == NULL) ||
 	    (newc->log_dir != NULL && strcmp(newc->log_dir, oldc->log_dir) != 0))
 		if (log_open(newc->log_dir, "supervisor.log") == -1)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
-	reload_log(trigger, d);
+	reload_log(sup, trigger, d);
 	/* Before any swap starts, so its reload.bot span has an exporter. */
-	if (otel_apply(sup->base, json_object_get(sup->cfg->root, "telemetry"),
-	    "supervisor", NULL, 0) && sp == NULL) {
-		/* Telemetry just came on: this reload is its first span. */
-		sp = otel_span_start("reload.config", NULL);
-		otel_span_str(sp, "trigger", reload_trigger_name(trigger));
-		otel_span_str(sp, "by", trigger);
-	}
-	reload_bots(d);
-	if (text == NULL)	/* watcher and SIGHUP: nobody gets a reply */
-		reload_notify_admins(d);
+	if (otel_apply(sup->base, newc->telemetry, "supervisor", NULL, 0) &&
+	    *sp == NULL)
+		*sp = reload_span_start(trigger);  /* telemetry just came on */
+	reload_bots(sup, d);
+	if (!replied)	/* watcher and SIGHUP: the admins hear of it in chat */
+		reload_notify_admins(sup, d);
 	/* A telemetry change is in the diff: it reaches every worker too. */
 	if (!cfg_diff_empty(d))
-		reload_push();
+		reload_push(sup);
+	cfg_free(oldc);
+}
+
+/*
+ * Reload the config file.  Returns 0 when the new config is in force, -1
+ * when it was rejected.  *text, if text is not NULL, gets the markdown
+ * reply for the requester (caller frees).  systemd hears RELOADING=1 and,
+ * whatever happens, READY=1.
+ */
+int
+reload_config(struct sup *sup, const char *trigger, char **text)
+{
+	struct cfg		*newc;
+	struct cfg_diff		*d;
+	struct otel_span	*sp;
+	char			 err[CFG_ERR_MAX], state[64];
+	const char		*outcome;
+	uint64_t		 t0 = util_now_us();
+
+	if (text != NULL)
+		*text = NULL;
+	sp = reload_span_start(trigger);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)t0);
+	(void)sd_notify_status(state, "reloading config (%s)", trigger);
+	if ((newc = reload_load(sup, &d, err, sizeof(err), &outcome)) == NULL)
+		return (reload_refused(sup, trigger, err, outcome, sp, text));
+	reload_install(sup, newc, d, trigger, &sp, text != NULL);
 	sup->reloads_ok++;
 	if (text != NULL)
 		*text = cfg_diff_markdown(d);
@@ -319,7 +295,6 @@ reload_config(const char *trigger, char **text)
 	    (unsigned long long)(util_now_us() - t0));
 	reload_span_end(sp, cfg_diff_empty(d) ? "unchanged" : "ok", d, NULL);
 	cfg_diff_free(d);
-	cfg_free(oldc);
-	(void)sd_notifyf("READY=1\nSTATUS=running, config %.8s", newc->hash);
+	(void)sd_notify_status("READY=1", "running, config %.8s", newc->hash);
 	return (0);
 }

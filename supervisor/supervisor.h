@@ -3,7 +3,13 @@
  * the per-bot swap; it never talks to a chat platform or to Copilot.
  *
  * One header for the whole program, prototypes grouped by file, so every
- * module boundary is visible in one place.
+ * module boundary is visible in one place.  The files are layered (see
+ * tests/layers.conf): main.c and dispatch.c at the top call down into
+ * control, admin, reload, swap, bot and sess, which call child.c, which
+ * calls project.c and the mechanisms of common/ and ipc/.  A lower file
+ * reports upward only through the callbacks it was given (child_hooks,
+ * watch's callback).  Every file reaches the process's state through the
+ * one struct sup it is handed, never through a global.
  */
 #ifndef SUPERVISOR_SUPERVISOR_H
 #define SUPERVISOR_SUPERVISOR_H
@@ -35,13 +41,14 @@ enum child_role {
 };
 
 /*
- * Child lifecycle.  HELLO is not a resting state: a HELLO is answered with
- * CONFIG at once, so the child moves from SPAWNED to CONNECTING.
+ * Child lifecycle (docs/architecture.md, "The child state machine").  HELLO
+ * is not a resting state: a HELLO is answered with CONFIG at once, so the
+ * child moves from SPAWNED to CONNECTING.
  */
 enum child_state {
 	CS_SPAWNED,	/* exec'd, waiting for HELLO */
 	CS_CONNECTING,	/* has its config; waiting for READY */
-	CS_READY,	/* READY, not routed yet (a swap candidate) */
+	CS_READY,	/* a worker's READY, not routed yet */
 	CS_ACTIVE,	/* serving */
 	CS_DRAINING,	/* told to DRAIN or SHUTDOWN; waiting for exit */
 	CS_EXITED,
@@ -49,36 +56,59 @@ enum child_state {
 };
 
 enum child_event {
+	/* from the child */
 	CE_HELLO,
 	CE_READY,
 	CE_FAILED,
 	CE_DRAINED,
+	/* from the supervisor */
 	CE_TIMEOUT,
 	CE_EXIT,
+	CE_ROUTE,	/* sessiond gets new work for the bot here */
+	CE_DRAIN,	/* finish what you hold, then exit */
+	CE_SHUTDOWN,	/* stop now */
 	CE__MAX
 };
 
 struct bot;
+struct pidwatch;
+struct sup;
 
 struct child {
 	TAILQ_ENTRY(child)	 entry;
+	struct sup		*sup;
 	enum child_role		 role;
 	struct bot		*bot;		/* NULL for sessiond */
 	int			 gen;		/* generation, per bot */
 	pid_t			 pid;
 	enum child_state	 state;
 	struct ipc_chan		*chan;		/* NULL once closed */
+	struct pidwatch		*pw;		/* its exit */
 	struct event		*timer;		/* hello / handshake / drain / kill */
 	uint64_t		 spawned_ms;
 	uint64_t		 ready_ms;	/* 0 until READY */
 	char			 hash[65];	/* config hash the child reported */
 	char			 user_id[64];	/* the bot's platform user id (READY) */
 	char			 binary[16];	/* digest of the binary it runs (READY) */
+	int			 post_max;	/* its platform's post limit (READY), 0: unsaid */
 	char			 reason[256];	/* FAILED reason or exit description */
 	int			 expected;	/* we asked it to go: not a crash */
 	int			 killed;	/* SIGKILL sent */
 };
 TAILQ_HEAD(childq, child);
+
+/*
+ * What child.c reports upward.  msg gets every message but the lifecycle
+ * ones (HELLO, READY, FAILED, DRAINED) and returns -1 for one the child
+ * had no business sending; ready and failed come after the state changed;
+ * exited comes once the child is off the list, before it is freed.
+ */
+struct child_hooks {
+	int	(*msg)(struct child *, struct ipc_msg *);
+	void	(*ready)(struct child *);
+	void	(*failed)(struct child *);
+	void	(*exited)(struct child *);
+};
 
 /* A completion for an asynchronous admin request (ctl or chat). */
 typedef void	(*sup_reply_fn)(void *arg, int ok, const char *text);
@@ -87,6 +117,7 @@ struct swap;
 
 struct bot {
 	TAILQ_ENTRY(bot)	 entry;
+	struct sup		*sup;
 	char			*key;		/* "platform:name" */
 	struct child		*active;	/* serving generation, or NULL */
 	struct child		*candidate;	/* generation being brought up */
@@ -97,7 +128,7 @@ struct bot {
 	unsigned int		 ncrashes;
 	unsigned int		 restarts;	/* unexpected exits, total */
 	struct backoff		 backoff;
-	struct event		*restart_ev;	/* pending restart, or NULL */
+	struct event		*restart_ev;	/* pending restart */
 	uint64_t		 up_ms;		/* when the active child became ready */
 	char			 last_reload[320];
 	unsigned int		 swap_dups;	/* last swap: duplicates dropped */
@@ -106,6 +137,10 @@ struct bot {
 };
 TAILQ_HEAD(botq, bot);
 
+struct control;
+struct watch;
+
+/* The supervisor: one of it, made by main() and handed to every file. */
 struct sup {
 	struct event_base	*base;
 	char			 cfgpath[4096];
@@ -113,9 +148,13 @@ struct sup {
 	struct botq		 bots;
 	struct childq		 children;	/* every live child */
 	struct child		*sessiond;
+	const struct child_hooks *hooks;	/* set by dispatch_init() */
 	struct backoff		 sess_backoff;
 	struct event		*sess_restart_ev;
+	struct control		*control;
+	struct watch		*watch;
 	char			 exedir[4096];
+	int			 pid1;		/* we are PID 1: reap orphans */
 	int			 shutting_down;
 	struct event		*shutdown_ev;
 	uint64_t		 started_ms;
@@ -123,31 +162,36 @@ struct sup {
 	unsigned int		 reloads_failed;
 };
 
-extern struct sup	*sup;
-
-/* main.c */
-void		 sup_reopen_logs(void);
+/* dispatch.c */
+void		 dispatch_init(struct sup *);
 
 /* child.c */
-struct child	*child_spawn(enum child_role, struct bot *);
+struct child	*child_spawn(struct sup *, enum child_role, struct bot *);
 void		 child_event(struct child *, enum child_event);
-void		 child_send_shutdown(struct child *);
-void		 child_drain(struct child *);
-void		 child_reap(void);
+void		 child_kill(struct child *, int sig, const char *why);
+const char	*child_name(const struct child *);
 const char	*child_state_name(enum child_state);
 void		 child_attach(struct child *);
-void		 child_attach_all(void);
+void		 child_attach_all(struct sup *);
 void		 child_route(struct child *);
+void		 child_reopen_logs(struct sup *);
+struct child	*child_by_pid(struct sup *, pid_t);
 
 /* bot.c */
-struct bot	*bot_find(const char *key);
-struct bot	*bot_get(const char *key);
-void		 bot_free(struct bot *);
+struct bot	*bot_find(struct sup *, const char *key);
+struct bot	*bot_get(struct sup *, const char *key);
+void		 bot_remove(struct bot *);
 void		 bot_start(struct bot *);
+void		 bot_crashed(struct bot *, struct child *);
+
+/* sess.c */
+int		 sess_start(struct sup *);
+void		 sess_ready(struct sup *);
+void		 sess_exited(struct sup *, struct child *);
 
 /* admin.c */
-void		 admin_request(struct ipc_msg *);
-void		 admin_reload_bot(const char *name, const char *by,
+void		 admin_request(struct sup *, struct ipc_msg *);
+void		 admin_reload_bot(struct sup *, const char *name, const char *by,
 		    sup_reply_fn notice, sup_reply_fn reply, void *arg);
 
 /* swap.c */
@@ -156,24 +200,28 @@ int		 swap_start(struct bot *, const char *by, const char *why,
 void		 swap_child_ready(struct child *);
 void		 swap_child_failed(struct child *, const char *reason);
 void		 swap_child_exited(struct child *);
-void		 swap_cancel_reply(void *arg);
-void		 swap_abandon_all(void);
+void		 swap_cancel_reply(struct sup *, void *arg);
+void		 swap_abandon_all(struct sup *);
 
 /* reload.c */
-json_t		*reload_sessiond_config(const struct cfg *);
-int		 reload_config(const char *trigger, char **text);
-void		 reload_push(void);
+int		 reload_config(struct sup *, const char *trigger, char **text);
+void		 reload_push(struct sup *);
+
+/* project.c */
+json_t		*project_sessiond(const struct cfg *);
+json_t		*project_worker(const struct cfg *, const char *key);
 
 /* watch.c */
-int		 watch_start(const char *path);
-void		 watch_stop(void);
+struct watch	*watch_start(struct event_base *, const char *path,
+		    void (*changed)(void *), void *arg);
+void		 watch_stop(struct watch *);
 
 /* control.c */
-int		 control_start(const char *path);
+struct control	*control_start(struct sup *, const char *path);
+void		 control_stop(struct control *);
+char		*control_status_text(struct sup *);
+void		 control_hooks_result(struct sup *, struct ipc_msg *);
 int		 control_answers(const char *path);
-void		 control_stop(void);
-char		*control_status_text(void);
-void		 control_hooks_result(struct ipc_msg *);
 
 /* ctl.c */
 int		 ctl_main(const char *sockpath, int argc, char *argv[]);

@@ -1,11 +1,13 @@
 /*
- * swap: replace one bot's worker without losing a message (DESIGN.md §6).
+ * swap: replace one bot's worker without losing a message (see "The swap"
+ * in docs/architecture.md).
  *
  * Make before break: generation N keeps serving while N+1 connects; only
  * once N+1 is READY does sessiond route the bot to it, and only then is N
  * drained.  Any failure before that point kills N+1 and leaves N alone.
  * One swap per bot at a time.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,20 +69,28 @@ swap_span_end(struct swap *s, const char *error)
 	s->span = NULL;
 }
 
+static void	swap_finish(struct swap *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
 /*
  * End the swap: one structured log line, the bot's "last reload" for ctl
- * status, and the reply to whoever asked.
+ * status, and the reply (fmt and its arguments) to whoever asked.  error
+ * is NULL on success, else what failed (for the span).
  */
 static void
-swap_finish(struct swap *s, int ok, const char *fmt, const char *detail)
+swap_finish(struct swap *s, const char *error, const char *fmt, ...)
 {
 	struct bot	*b = s->bot;
 	char		 text[512], when[32];
 	uint64_t	 now = util_now_ms();
 	time_t		 t = time(NULL);
 	struct tm	 tm;
+	va_list		 ap;
+	int		 ok = error == NULL;
 
-	snprintf(text, sizeof(text), fmt, b->key, detail);
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
 	log_info("swap: bot=%s by=%s reason=%s outcome=%s gen=%d->%d "
 	    "handshake_ms=%llu total_ms=%llu", b->key, s->by, s->why,
 	    ok ? "ok" : "failed", s->old_gen,
@@ -93,7 +103,7 @@ swap_finish(struct swap *s, int ok, const char *fmt, const char *detail)
 	    "(%s)", when, ok ? "ok" : "failed", (unsigned long long)(now - s->t0),
 	    s->by, s->why);
 	b->swap_dups = b->swap_resent = 0;	/* sessiond reports them */
-	swap_span_end(s, ok ? NULL : detail);
+	swap_span_end(s, error);
 	if (s->reply != NULL)
 		s->reply(s->arg, ok, text);
 	b->swap = NULL;
@@ -143,12 +153,12 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 	if (!b->in_config) {
 		s->kind = SWAP_REMOVE;
 		if ((s->old = b->active) == NULL) {
-			swap_finish(s, 1, "✅ Removed %s%s", "");
+			swap_finish(s, NULL, "✅ Removed %s", b->key);
 			return (0);
 		}
 		b->active = NULL;
 		swap_event(s, "drain", s->old->gen);
-		child_drain(s->old);
+		child_event(s->old, CE_DRAIN);
 		return (0);
 	}
 	/* An operator's reload clears FAILED and any pending restart. */
@@ -156,11 +166,14 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 	b->ncrashes = 0;
 	memset(b->crashes, 0, sizeof(b->crashes));
 	backoff_reset(&b->backoff);
-	evtimer_del(b->restart_ev);
+	if (evtimer_del(b->restart_ev) == -1)
+		log_warnx("%s: cannot cancel the restart of %s", __func__,
+		    b->key);
 	s->kind = b->active != NULL ? SWAP_REPLACE : SWAP_ADD;
-	if ((s->cand = b->candidate = child_spawn(ROLE_WORKER, b)) == NULL) {
-		swap_finish(s, 0, "❌ Reload of %s failed: %s",
-		    "cannot spawn a worker");
+	if ((s->cand = b->candidate = child_spawn(b->sup, ROLE_WORKER,
+	    b)) == NULL) {
+		swap_finish(s, "cannot spawn a worker", "❌ Reload of %s "
+		    "failed: cannot spawn a worker", b->key);
 		return (-1);
 	}
 	s->new_gen = s->cand->gen;
@@ -174,7 +187,6 @@ swap_child_ready(struct child *c)
 {
 	struct bot	*b = c->bot;
 	struct swap	*s = b->swap;
-	char		 detail[64];
 
 	if (s == NULL || s->cand != c)
 		return;
@@ -184,17 +196,27 @@ swap_child_ready(struct child *c)
 	b->active = c;
 	b->candidate = NULL;
 	b->up_ms = s->t_ready;
-	c->state = CS_ACTIVE;
-	child_route(c);
+	child_event(c, CE_ROUTE);
 	swap_event(s, "route", c->gen);
 	if (s->old != NULL) {
 		swap_event(s, "drain", s->old->gen);
-		child_drain(s->old);
+		child_event(s->old, CE_DRAIN);
 		return;
 	}
-	snprintf(detail, sizeof(detail), " in %llu ms (config %.6s)",
+	swap_finish(s, NULL, "✅ Added %s in %llu ms (config %.6s)", b->key,
 	    (unsigned long long)(s->t_ready - s->t0), c->hash);
-	swap_finish(s, 1, "✅ Added %s%s", detail);
+}
+
+/* The candidate did not come up: whatever served before serves on. */
+static void
+swap_failed(struct swap *s, const char *why)
+{
+	if (s->kind == SWAP_REPLACE)
+		swap_finish(s, why, "❌ Reload of %s failed, kept the running "
+		    "connection: %s", s->bot->key, why);
+	else
+		swap_finish(s, why, "❌ Reload of %s failed: %s", s->bot->key,
+		    why);
 }
 
 /* The candidate failed its handshake: keep generation N serving. */
@@ -209,9 +231,7 @@ swap_child_failed(struct child *c, const char *reason)
 	c->expected = 1;
 	b->candidate = NULL;
 	s->cand = NULL;
-	swap_finish(s, 0, s->kind == SWAP_REPLACE ?
-	    "❌ Reload of %s failed, kept the running connection: %s" :
-	    "❌ Reload of %s failed: %s", reason);
+	swap_failed(s, reason);
 }
 
 /* A child of a bot exited; it may be the candidate or the drained one. */
@@ -220,17 +240,15 @@ swap_child_exited(struct child *c)
 {
 	struct bot	*b = c->bot;
 	struct swap	*s = b->swap;
-	char		 detail[300];
+	char		 why[300];
 
 	if (s == NULL)
 		return;
 	if (s->cand == c) {
 		s->cand = NULL;
-		snprintf(detail, sizeof(detail), "worker exited during the "
+		snprintf(why, sizeof(why), "worker exited during the "
 		    "handshake (%s)", c->reason);
-		swap_finish(s, 0, s->kind == SWAP_REPLACE ?
-		    "❌ Reload of %s failed, kept the running connection: %s" :
-		    "❌ Reload of %s failed: %s", detail);
+		swap_failed(s, why);
 		return;
 	}
 	if (s->old != c)
@@ -238,18 +256,17 @@ swap_child_exited(struct child *c)
 	s->old = NULL;
 	swap_event(s, "reaped", c->gen);
 	if (s->kind == SWAP_REMOVE) {
-		swap_finish(s, 1, "✅ Removed %s%s", "");
+		swap_finish(s, NULL, "✅ Removed %s", b->key);
 		return;
 	}
-	snprintf(detail, sizeof(detail), " in %llu ms (config %.6s)",
+	swap_finish(s, NULL, "✅ Reloaded %s in %llu ms (config %.6s)", b->key,
 	    (unsigned long long)(util_now_ms() - s->t0),
 	    b->active != NULL ? b->active->hash : "");
-	swap_finish(s, 1, "✅ Reloaded %s%s", detail);
 }
 
 /* The requester went away (a ctl client hung up): drop its reply. */
 void
-swap_cancel_reply(void *arg)
+swap_cancel_reply(struct sup *sup, void *arg)
 {
 	struct bot	*b;
 
@@ -263,7 +280,7 @@ swap_cancel_reply(void *arg)
  * so the collector sees them (nobody is left to get a reply).
  */
 void
-swap_abandon_all(void)
+swap_abandon_all(struct sup *sup)
 {
 	struct bot	*b;
 

@@ -1,7 +1,9 @@
 /*
- * libFuzzer target for common/config.c.  Any input must either be refused
- * with a non-empty message or yield a cfg that diffs (both ways) against a
- * fixed valid config, renders, builds every worker view and frees cleanly.
+ * libFuzzer target for the config (common/config.c, cfg_valid.c,
+ * cfg_diff.c) and its projections (supervisor/project.c).  Any input must
+ * either be refused with a non-empty message or yield a cfg that diffs
+ * (both ways) against a fixed valid config, renders, builds every worker's
+ * and sessiond's view and frees cleanly.
  * Two invariants are checked: a cfg diffed with itself, and two parses of
  * the same bytes, report nothing (the diff sees only the file).
  */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "supervisor/supervisor.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -78,7 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)cfg_carry_grace(again, base);
 	for (i = 0; i < again->nbots; i++)
-		json_decref(cfg_worker_json(again, &again->bots[i]));
+		json_decref(project_worker(again, again->bots[i].key));
+	json_decref(project_sessiond(again));
 	cfg_free(again);
 	cfg_free(c);
 	return (0);

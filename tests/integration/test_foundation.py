@@ -217,9 +217,9 @@ def test_garbage_on_a_link_is_rejected_and_sessiond_survives(bridge):
     assert bridge.status()["mattermost:a"]["state"] == "active"
 
 
-def test_sd_notify_protocol(bridge_factory, tmp_path):
-    """READY=1 at start, RELOADING=1 with MONOTONIC_USEC then READY=1 on a
-    reload, STOPPING=1 on SIGTERM, as systemd's Type=notify expects."""
+def notified_bridge(bridge_factory, tmp_path):
+    """A bridge started under a notify socket of ours, as systemd would:
+    (bridge, the socket, a function returning the next datagram)."""
     path = str(tmp_path / "notify.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
@@ -229,9 +229,13 @@ def test_sd_notify_protocol(bridge_factory, tmp_path):
         b = bridge_factory()
     finally:
         del os.environ["NOTIFY_SOCKET"]
+    return b, s, lambda: s.recv(65536).decode()
 
-    def recv():
-        return s.recv(4096).decode()
+
+def test_sd_notify_protocol(bridge_factory, tmp_path):
+    """READY=1 at start, RELOADING=1 with MONOTONIC_USEC then READY=1 on a
+    reload, STOPPING=1 on SIGTERM, as systemd's Type=notify expects."""
+    b, s, recv = notified_bridge(bridge_factory, tmp_path)
     assert recv().startswith("READY=1")
     b.signal(signal.SIGHUP)
     msg = recv()
@@ -245,6 +249,39 @@ def test_sd_notify_protocol(bridge_factory, tmp_path):
             assert b"NOTIFY_SOCKET" not in f.read()
     b.signal(signal.SIGTERM)
     assert recv().startswith("STOPPING=1")
+    s.close()
+
+
+def test_sd_notify_ready_after_a_long_config_error(bridge_factory, tmp_path):
+    """A config error of 4 KiB (multi-byte text) on `ctl reload`: systemd
+    still sees RELOADING=1 and then READY=1, so the unit is never left
+    "reloading"; ctl gets the whole error."""
+    b, s, recv = notified_bridge(bridge_factory, tmp_path)
+    assert recv().startswith("READY=1")
+    name = "é" * 2048
+
+    def reload_pair(ready):
+        msg = recv()
+        assert msg.startswith("RELOADING=1\nMONOTONIC_USEC="), msg[:80]
+        msg = recv()
+        assert msg.startswith("READY=1\nSTATUS=" + ready), msg[:80]
+        status = msg.split("\nSTATUS=", 1)[1]
+        assert "\n" not in status and len(status.encode()) <= 1024
+    cfg = json.loads(json.dumps(b.config))
+    cfg["channels"][0]["platform"] = name
+    b.write_config(cfg)
+    # The file watcher's reload first, then ours.
+    b.wait_log(r"Config reload failed \(file watch\)")
+    reload_pair("config reload failed: ")
+    r = b.ctl("reload")
+    assert r.returncode == 1
+    assert f'references unknown platform "{name}"' in r.stderr
+    reload_pair("config reload failed: Channel ")
+    # The running config stays, and a good file reloads as before.
+    cfg["channels"][0]["platform"] = "mattermost"
+    b.write_config(cfg)
+    b.wait_log(r"Config reloaded \(file watch\)|no effective differences")
+    reload_pair("running, config ")
     s.close()
 
 

@@ -22,6 +22,8 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "supervisor/supervisor.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 static char		*arena[64];
@@ -630,6 +632,233 @@ test_bad_input(void **state)
 	assert_null(cfg_parse("[]", 2, "c.json", NULL, 0));
 }
 
+
+/*
+ * Numbers of any size: jansson refuses what does not fit a json_int_t or
+ * a double, validation refuses what is out of range, and nothing that is
+ * accepted is converted beyond its range.
+ */
+static void
+test_huge_numbers(void **state)
+{
+	static const char *const refused[] = {
+		"reloadDrainTimeoutMs", "9223372036854775807",
+		"reloadDrainTimeoutMs", "-9223372036854775808",
+		"reloadDrainTimeoutMs", "1e300",
+		"reloadDrainTimeoutMs", "600001",
+		"reconnectTimeoutMs", "600000.5",
+		"reconnectTimeoutMs", "0",
+		NULL
+	};
+	const char	*e;
+	struct cfg	*c;
+	size_t		 i;
+
+	for (i = 0; refused[i] != NULL; i += 2) {
+		e = parse_err(variant(BASE, refused[i], refused[i + 1], NULL));
+		assert_non_null(strstr(e, "must be an integer between 1 and "
+		    "600000"));
+	}
+	/* Beyond what JSON numbers hold here: a parse error with a place. */
+	e = parse_err("{'reloadDrainTimeoutMs':99999999999999999999,"
+	    "'platforms':{}}");
+	assert_non_null(strstr(e, "test.json:1:"));
+	e = parse_err("{'reloadDrainTimeoutMs':1e400,'platforms':{}}");
+	assert_non_null(strstr(e, "test.json:1:"));
+	/* The largest accepted values arrive whole. */
+	c = T_o = parse_q(variant(BASE, "reloadDrainTimeoutMs", "600000",
+	    "reconnectTimeoutMs", "600000.0", NULL));
+	assert_int_equal(c->drain_timeout_ms, 600000);
+	assert_int_equal(c->reconnect_timeout_ms, 600000);
+	/* Numbers nobody converts may be as large as JSON allows. */
+	T_n = parse_q(variant(BASE, "interAgent", "{'enabled':true,"
+	    "'maxDepth':1e300,'defaultTimeout':9223372036854775807}",
+	    "logging", "{'maxSize':1e308}", NULL));
+}
+
+/* The typed view: platforms, bots, channels, telemetry. */
+static void
+test_typed(void **state)
+{
+	struct cfg			*c;
+	const struct cfg_platform	*p;
+
+	c = T_o = parse_q("{'platforms':{'slack':{'apiUrl':'http://x/api//',"
+	    "'admins':['@a'],'bots':{'s':{'token':'t','appToken':'a',"
+	    "'admins':['b']}}},'mattermost':{'url':'http://m/',"
+	    "'botToken':'t','access':{'mode':'open'}}},'channels':["
+	    "{'id':'c1','platform':'slack','workingDirectory':'/w',"
+	    "'bot':''},{'id':'c2','platform':'mattermost','bot':'default',"
+	    "'workingDirectory':'/w','isDM':true}],'telemetry':{}}");
+	assert_int_equal(c->nplatforms, 2);
+	assert_string_equal(c->platforms[0].name, "mattermost");
+	assert_null(c->platforms[0].api_url);
+	assert_non_null(c->platforms[0].access);
+	p = cfg_find_platform(c, "slack");
+	assert_non_null(p);
+	assert_string_equal(p->api_url, "http://x/api/");
+	assert_string_equal(json_string_value(json_array_get(p->admins, 0)),
+	    "a");
+	assert_null(cfg_find_platform(c, "irc"));
+	assert_int_equal(c->nbots, 2);
+	assert_string_equal(c->bots[0].key, "mattermost:default");
+	assert_null(c->bots[0].obj);
+	assert_int_equal(c->bots[1].plat, 1);
+	assert_non_null(c->bots[1].admins);
+	assert_int_equal(c->nchans, 2);
+	assert_string_equal(c->chans[0].id, "c1");
+	assert_null(c->chans[0].bot);		/* "": no bot */
+	assert_false(c->chans[0].is_dm);
+	assert_string_equal(c->chans[1].bot, "default");
+	assert_true(c->chans[1].is_dm);
+	assert_ptr_equal(c->telemetry, json_object_get(c->root, "telemetry"));
+	T_n = parse_q(SLACK);
+	assert_null(T_n->telemetry);
+	assert_int_equal(T_n->nchans, 0);
+}
+
+static const char *
+served_by(json_t *chans, const char *id)
+{
+	json_t	*ch;
+	size_t	 i;
+
+	json_array_foreach(chans, i, ch)
+		if (strcmp(json_string_value(json_object_get(ch, "id")), id) ==
+		    0)
+			return (json_string_value(json_object_get(ch,
+			    "servedBy")));
+	fail_msg("no channel %s", id);
+	return (NULL);
+}
+
+/*
+ * The bot that serves a channel is decided once, by the supervisor: its
+ * "bot", or the platform's first bot when that is absent or falsy, as
+ * upstream's `ch.bot || first bot` (so "bot": "" is the first bot).
+ * sessiond reads it from "servedBy"; each worker gets exactly its own.
+ */
+static void
+test_served_by(void **state)
+{
+	const char	*chans = "[{'id':'c1','platform':'mattermost',"
+	    "'workingDirectory':'/1','bot':'b'},{'id':'c2','platform':"
+	    "'mattermost','workingDirectory':'/2','bot':''},{'id':'c3',"
+	    "'platform':'mattermost','workingDirectory':'/3'},{'id':'c4',"
+	    "'platform':'mattermost','workingDirectory':'/4','bot':null},"
+	    "{'id':'c5','platform':'slack','workingDirectory':'/5'}]";
+	const char	*two = "{'platforms':{'mattermost':{'url':'http://m',"
+	    "'bots':{'b':{'token':'tb'},'a':{'token':'ta'}}},'slack':{'bots':"
+	    "{'s':{'token':'xoxb','appToken':'xapp'}}}},'channels':%s}";
+	char		 buf[2048];
+	json_t		*sd, *w, *arr;
+	size_t		 i;
+	struct cfg	*g;
+
+	snprintf(buf, sizeof(buf), two, chans);
+	T_o = parse_q(buf);
+	sd = project_sessiond(T_o);
+	assert_non_null(sd);
+	arr = json_object_get(sd, "channels");
+	assert_int_equal(json_array_size(arr), 5);
+	assert_string_equal(served_by(arr, "c1"), "mattermost:b");
+	assert_string_equal(served_by(arr, "c2"), "mattermost:a");
+	assert_string_equal(served_by(arr, "c3"), "mattermost:a");
+	assert_string_equal(served_by(arr, "c4"), "mattermost:a");
+	assert_string_equal(served_by(arr, "c5"), "slack:s");
+	/* Nothing else of the channel changes: "bot" stays as written. */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    arr, 1), "bot")), "");
+	json_decref(sd);
+	/* Each worker gets the channels it serves, and no others. */
+	w = project_worker(T_o, "mattermost:a");
+	arr = json_object_get(w, "channels");
+	assert_int_equal(json_array_size(arr), 3);
+	for (i = 0; i < 3; i++)
+		assert_null(json_object_get(json_array_get(arr, i),
+		    "servedBy"));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    arr, 0), "id")), "c2");
+	json_decref(w);
+	w = project_worker(T_o, "mattermost:b");
+	assert_int_equal(json_array_size(json_object_get(w, "channels")), 1);
+	json_decref(w);
+
+	/* A channel in its grace period is served, and says by whom. */
+	snprintf(buf, sizeof(buf), two, "[]");
+	T_n = parse_q(buf);
+	assert_int_equal(cfg_carry_grace(T_n, T_o), 0);
+	assert_int_equal(T_n->ngrace, 5);
+	sd = project_sessiond(T_n);
+	arr = json_object_get(sd, "channels");
+	assert_int_equal(json_array_size(arr), 5);
+	assert_string_equal(served_by(arr, "c2"), "mattermost:a");
+	assert_string_equal(served_by(arr, "c1"), "mattermost:b");
+	json_decref(sd);
+	/* ...by the bots of the config in force: "a" gone, "b" is first. */
+	g = parse_q("{'platforms':{'mattermost':{'url':'http://m','bots':{"
+	    "'b':{'token':'tb'}}}}}");
+	assert_int_equal(cfg_carry_grace(g, T_n), 0);
+	sd = project_sessiond(g);
+	assert_string_equal(served_by(json_object_get(sd, "channels"), "c3"),
+	    "mattermost:b");
+	json_decref(sd);
+	cfg_free(g);
+}
+
+/* sessiond's view: the document without any token, paths resolved. */
+static void
+test_sessiond_view(void **state)
+{
+	json_t	*sd;
+	char	*s;
+
+	T_o = parse_q("{'stateDir':'/s','platforms':{'mattermost':{'url':"
+	    "'http://m','botToken':'secret-1'},'slack':{'bots':{'x':{'token':"
+	    "'secret-2','appToken':'secret-3','admin':true}}}}}");
+	sd = project_sessiond(T_o);
+	assert_non_null(sd);
+	s = json_dumps(sd, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_null(strstr(s, "secret"));
+	assert_string_equal(s, "{\"channels\":[],\"logDir\":null,"
+	    "\"platforms\":{\"mattermost\":{\"url\":\"http://m\"},\"slack\":"
+	    "{\"bots\":{\"x\":{\"admin\":true}}}},\"stateDir\":\"/s\"}");
+	free(s);
+	json_decref(sd);
+	/* The loaded config is untouched. */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_object_get(T_o->root, "platforms"), "mattermost"),
+	    "botToken")), "secret-1");
+}
+
+/*
+ * A long complaint arrives whole; one cut by a small buffer ends on a
+ * whole character, so it can go into a JSON reply.
+ */
+static void
+test_long_error(void **state)
+{
+	char		 name[4097], *js, err[CFG_ERR_MAX], small[64];
+	size_t		 i, n;
+
+	for (i = 0; i + 2 <= 4096; i += 2)
+		memcpy(name + i, "\xc3\xa9", 2);
+	name[i] = '\0';
+	n = strlen(name) + 256;
+	assert_non_null(js = malloc(n));
+	snprintf(js, n, "{\"platforms\":{},\"channels\":[{\"id\":\"c\","
+	    "\"platform\":\"%s\",\"workingDirectory\":\"/w\"}]}", name);
+	assert_null(cfg_parse(js, strlen(js), "c.json", err, sizeof(err)));
+	assert_true(strlen(err) > 4096);
+	assert_non_null(strstr(err, name));
+	for (n = 20; n < sizeof(small); n++) {
+		assert_null(cfg_parse(js, strlen(js), "c.json", small, n));
+		assert_true(utf8_valid(small, strlen(small)));
+		assert_true(strlen(small) + 2 >= n - 1);
+	}
+	free(js);
+}
+
 /* ------------------------------------------------------------ load */
 
 static char	tmpdir[PATH_MAX];
@@ -818,7 +1047,7 @@ test_normalised_twice_empty(void **state)
 	/* Using a cfg never changes it: its root still hashes the same. */
 	root_hash(T_n, h);
 	assert_string_equal(h, T_n->hash);
-	json_decref(cfg_worker_json(T_n, &T_n->bots[0]));
+	json_decref(project_worker(T_n, T_n->bots[0].key));
 	cfg_diff_free(cfg_diff(T_n, T_o));
 	free(cfg_diff_markdown(d));
 	root_hash(T_n, h);
@@ -919,7 +1148,7 @@ test_grace(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(
 	    b->grace, 0), "id")), "ch2");
 	/* The worker still gets ch2 (effective bot: first one, copilot). */
-	w = cfg_worker_json(b, &b->bots[0]);
+	w = project_worker(b, b->bots[0].key);
 	assert_int_equal(json_array_size(json_object_get(w, "channels")), 2);
 	json_decref(w);
 
@@ -1209,7 +1438,7 @@ test_worker_json(void **state)
 	    "'bot':'b','workingDirectory':'/2'},{'id':'c3','platform':'slack',"
 	    "'workingDirectory':'/3'}]}");
 	assert_string_equal(c->bots[1].key, "mattermost:b");
-	w = cfg_worker_json(c, &c->bots[1]);
+	w = project_worker(c, c->bots[1].key);
 	assert_non_null(w);
 	s = json_dumps(w, JSON_SORT_KEYS | JSON_COMPACT);
 	assert_string_equal(s, "{\"access\":{\"mode\":\"allowlist\","
@@ -1223,7 +1452,7 @@ test_worker_json(void **state)
 	free(s);
 	json_decref(w);
 	/* Channel without "bot": the first bot in sorted order, "a". */
-	w = cfg_worker_json(c, &c->bots[0]);
+	w = project_worker(c, c->bots[0].key);
 	s = json_dumps(json_object_get(w, "channels"), JSON_COMPACT);
 	assert_string_equal(s, "[{\"id\":\"c1\",\"platform\":\"mattermost\","
 	    "\"workingDirectory\":\"/1\"}]");
@@ -1231,7 +1460,7 @@ test_worker_json(void **state)
 	assert_true(json_is_null(json_object_get(w, "botAccess")));
 	assert_false(json_is_true(json_object_get(w, "admin")));
 	json_decref(w);
-	w = cfg_worker_json(c, &c->bots[2]);
+	w = project_worker(c, c->bots[2].key);
 	s = json_dumps(w, JSON_SORT_KEYS | JSON_COMPACT);
 	assert_string_equal(s, "{\"access\":null,\"admin\":false,\"admins\":[],"
 	    "\"apiUrl\":\"http://127.0.0.1:9/api/\",\"appToken\":\"xapp\","
@@ -1243,14 +1472,14 @@ test_worker_json(void **state)
 	free(s);
 	json_decref(w);
 	T_n = parse_q(SLACK);
-	w = cfg_worker_json(T_n, &T_n->bots[0]);
+	w = project_worker(T_n, T_n->bots[0].key);
 	assert_string_equal(json_string_value(json_object_get(w, "apiUrl")),
 	    "https://slack.com/api/");
 	assert_true(json_is_null(json_object_get(w, "logDir")));
 	assert_int_equal(json_integer_value(json_object_get(w,
 	    "reconnectTimeoutMs")), 10000);
 	json_decref(w);
-	assert_null(cfg_worker_json(T_n, NULL));
+	assert_null(project_worker(T_n, NULL));
 }
 
 /*
@@ -1274,12 +1503,12 @@ test_worker_json_telemetry(void **state)
 	assert_list(&d->changes, "telemetry config updated", NULL);
 	assert_false(cfg_diff_empty(d));
 
-	w = cfg_worker_json(T_o, &T_o->bots[0]);
+	w = project_worker(T_o, T_o->bots[0].key);
 	assert_non_null(w);
 	assert_true(json_is_null(json_object_get(w, "telemetry")));
 	json_decref(w);
 
-	w = cfg_worker_json(T_n, &T_n->bots[0]);
+	w = project_worker(T_n, T_n->bots[0].key);
 	assert_non_null(w);
 	t = json_object_get(w, "telemetry");
 	assert_true(json_is_object(t));
@@ -1362,6 +1591,11 @@ main(void)
 		cmocka_unit_test_teardown(test_access_normalised, teardown),
 		cmocka_unit_test_teardown(test_validation_texts, teardown),
 		cmocka_unit_test_teardown(test_bad_input, teardown),
+		cmocka_unit_test_teardown(test_huge_numbers, teardown),
+		cmocka_unit_test_teardown(test_typed, teardown),
+		cmocka_unit_test_teardown(test_served_by, teardown),
+		cmocka_unit_test_teardown(test_sessiond_view, teardown),
+		cmocka_unit_test_teardown(test_long_error, teardown),
 		cmocka_unit_test_setup_teardown(test_load, mk_tmpdir,
 		    rm_tmpdir),
 		cmocka_unit_test_setup_teardown(test_resolve_path, mk_tmpdir,
