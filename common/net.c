@@ -322,6 +322,20 @@ net_parse_retry_after(const char *v)
 	return (t > now ? (long)(t - now) : 0);
 }
 
+uint32_t
+net_retry_after_ms(const struct net_resp *r, uint32_t max_ms)
+{
+	long	s = r->retry_after;
+
+	if (s < 0)
+		return (NET_RETRY_AFTER_MS < max_ms ? NET_RETRY_AFTER_MS :
+		    max_ms);
+	/* Compared in seconds first: s * 1000 may not fit. */
+	if ((unsigned long)s >= max_ms / 1000 + 1)
+		return (max_ms);
+	return ((uint32_t)s * 1000 < max_ms ? (uint32_t)s * 1000 : max_ms);
+}
+
 static int
 net_setup_method(CURL *e, const char *method, const char *body)
 {

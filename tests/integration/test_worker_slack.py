@@ -106,6 +106,8 @@ def test_echo_reply_streams_with_post_and_update(bridge_factory, fake,
                                                  tmp_path):
     b = bridge_factory(config=slack_config(tmp_path, fake))
     assert "ready in" in b.log("worker-slack-a.log")
+    # READY's postMax: characters of Markdown one post or edit carries.
+    assert "posts of 3900 characters" in b.log("worker-slack-a.log")
     fake.post("hello from slack")
     m = reply_with(fake, "hello from slack")
     assert "thread_ts" not in m
