@@ -150,15 +150,13 @@ static int
 net_timer_cb(CURLM *multi, long ms, void *userp)
 {
 	struct net	*net = userp;
-	struct timeval	 tv;
 
 	if (ms < 0) {
-		(void)evtimer_del(net->timer);
+		if (evtimer_del(net->timer) == -1)
+			log_warnx("net: cannot disarm the curl timer");
 		return (0);
 	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (evtimer_add(net->timer, &tv) == -1) {
+	if (util_timer_ms(net->timer, (uint64_t)ms) == -1) {
 		log_warnx("net: cannot arm the curl timer");
 		return (-1);
 	}
