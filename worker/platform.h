@@ -10,9 +10,52 @@
 
 #include <jansson.h>
 
+#include "common/backoff.h"
 #include "worker/adapter.h"
 
 struct event;
+struct event_base;
+
+/*
+ * A platform connection's life, the same for every adapter: the first one
+ * must say hello within the deadline (else the worker fails, with the last
+ * error), and a drop is retried after a backoff (1 s doubling to 30 s).
+ */
+struct platform_link {
+	const struct adapter_events *ev;
+	const char	*name;		/* in logs: "websocket" */
+	const char	*hello;		/* in the failure: "WebSocket" */
+	struct event	*reconnect_ev, *deadline_ev;
+	struct backoff	 bo;
+	int		 deadline_ms;
+	int		 ready;		/* the first hello came */
+	char		 last_err[256];
+};
+
+int	platform_link_init(struct platform_link *, struct event_base *,
+	    const json_t *config, const struct adapter_events *,
+	    const char *name, const char *hello,
+	    void (*reconnect)(int, short, void *), void *arg);
+/* The first connection starts: so does its deadline. */
+int	platform_link_start(struct platform_link *);
+/* Reconnect after the next backoff. */
+void	platform_link_retry(struct platform_link *, const char *why);
+/* A hello: the backoff starts over; 1 for the first one (ready). */
+int	platform_link_up(struct platform_link *);
+/* No more reconnects and no deadline (drain). */
+void	platform_link_stop(struct platform_link *);
+void	platform_link_free(struct platform_link *);
+
+/*
+ * text without the mentions at() finds (its length at p, or 0), each with
+ * a ':' or ',' right after it; the spaces around them folded and the ends
+ * trimmed; *found (if not NULL) says if there was one.  The caller frees
+ * it; NULL when out of memory.
+ */
+typedef size_t	(*platform_mention_at)(const char *text, const char *p,
+		    const void *arg);
+char	*platform_strip_mentions(const char *text, platform_mention_at,
+	    const void *arg, int *found);
 
 void	platform_failed(const struct adapter_events *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

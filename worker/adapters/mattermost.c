@@ -104,6 +104,13 @@ mm_mentions(const char *text, const char *username)
 	return (0);
 }
 
+/* The length of a mention of arg (a username) at p, or 0. */
+static size_t
+mm_mention_len(const char *text, const char *p, const void *arg)
+{
+	return (mm_mention_at(text, p, arg));
+}
+
 /*
  * text without its @username mentions (and a ':' or ',' right after one),
  * with the spaces around them folded and the ends trimmed.  The caller
@@ -112,34 +119,7 @@ mm_mentions(const char *text, const char *username)
 char *
 mm_strip_mention(const char *text, const char *username)
 {
-	const char	*p = text != NULL ? text : "";
-	char		*out, *o;
-	size_t		 m;
-
-	if ((out = malloc(strlen(p) + 1)) == NULL)
-		return (NULL);
-	o = out;
-	while (*p != '\0') {
-		if (username == NULL ||
-		    (m = mm_mention_at(text, p, username)) == 0) {
-			*o++ = *p++;
-			continue;
-		}
-		p += m;
-		if (*p == ':' || *p == ',')
-			p++;
-		if (o == out || o[-1] == ' ' || o[-1] == '\t' ||
-		    o[-1] == '\n')
-			while (*p == ' ' || *p == '\t')
-				p++;
-	}
-	while (o > out && isspace((unsigned char)o[-1]))
-		o--;
-	*o = '\0';
-	for (p = out; isspace((unsigned char)*p); p++)
-		;
-	memmove(out, p, strlen(p) + 1);
-	return (out);
+	return (platform_strip_mentions(text, mm_mention_len, username, NULL));
 }
 
 /*
@@ -649,11 +629,10 @@ struct mm {
 	char			 conn_id[MM_ID_LEN + 1];
 	json_int_t		 next_seq;	/* of the next event */
 	json_int_t		 ping_seq, ping_wait;
-	int			 open, confirmed, ready, draining;
-	int			 ping_ms, deadline_ms;
-	struct event		*ping_ev, *reconnect_ev, *deadline_ev;
-	struct backoff		 bo;
-	char			 last_err[256];
+	int			 open, confirmed, draining;
+	int			 ping_ms;
+	struct event		*ping_ev;
+	struct platform_link	 link;		/* deadline, reconnects */
 	json_int_t		 server_ms;	/* newest server time seen */
 	json_int_t		 down_ms;	/* wall clock of the drop */
 	/* inbound */
@@ -914,7 +893,7 @@ mm_catchup_cursors(struct mm *mm)
 	json_t		*v;
 	json_int_t	 from = 0;
 
-	if (mm->cursors == NULL || !mm->ready)
+	if (mm->cursors == NULL || !mm->link.ready)
 		return;
 	json_object_foreach(mm->cursors, id, v) {
 		/* A time before 1970 is no cursor (and would underflow). */
@@ -1197,18 +1176,6 @@ static const struct ws_conn_cbs mm_ws_cbs = {
 };
 
 static void
-mm_reconnect_later(struct mm *mm, const char *why)
-{
-	uint32_t	ms = backoff_next(&mm->bo);
-
-	if (mm->ready)
-		log_warnx("websocket: %s; reconnecting in %u ms", why, ms);
-	else
-		log_info("websocket: %s; retrying in %u ms", why, ms);
-	(void)platform_arm(mm->ev, mm->reconnect_ev, ms, "reconnect");
-}
-
-static void
 mm_reconnect_cb(int fd, short what, void *arg)
 {
 	mm_connect(arg);
@@ -1232,9 +1199,9 @@ mm_connect(struct mm *mm)
 	log_debug("websocket: connecting to %s", url);
 	mm->confirmed = 0;
 	if ((mm->conn = ws_connect(mm->ws, url, hdrs, &mm_ws_cbs, mm)) == NULL) {
-		snprintf(mm->last_err, sizeof(mm->last_err), "cannot open a "
+		snprintf(mm->link.last_err, sizeof(mm->link.last_err), "cannot open a "
 		    "WebSocket to %.200s", url);
-		mm_reconnect_later(mm, mm->last_err);
+		platform_link_retry(&mm->link, mm->link.last_err);
 	}
 }
 
@@ -1297,10 +1264,10 @@ mm_ws_closed(struct ws_conn *c, const char *reason, void *arg)
 	platform_disarm(mm->ping_ev, "ping");
 	if (mm->draining)
 		return;
-	snprintf(mm->last_err, sizeof(mm->last_err), "%s", reason);
-	if (mm->ready && mm->down_ms == 0)
+	snprintf(mm->link.last_err, sizeof(mm->link.last_err), "%s", reason);
+	if (mm->link.ready && mm->down_ms == 0)
 		mm->down_ms = mm_wall_ms();
-	mm_reconnect_later(mm, reason);
+	platform_link_retry(&mm->link, reason);
 }
 
 /*
@@ -1313,8 +1280,7 @@ mm_confirmed(struct mm *mm)
 	if (mm->confirmed)
 		return;
 	mm->confirmed = 1;
-	backoff_reset(&mm->bo);
-	mm->last_err[0] = '\0';
+	(void)platform_link_up(&mm->link);
 	if (mm->down_ms != 0)
 		log_info("websocket: resumed connection %s at seq %" PRId64,
 		    mm->conn_id, (int64_t)mm->next_seq);
@@ -1325,11 +1291,9 @@ static void
 mm_hello(struct mm *mm, const struct mm_event *ev)
 {
 	mm->next_seq = ev->seq + 1;
-	if (!mm->ready) {
+	if (!mm->link.ready) {
 		memcpy(mm->conn_id, ev->conn_id, MM_ID_LEN + 1);
-		mm->ready = 1;
-		mm_confirmed(mm);
-		platform_disarm(mm->deadline_ev, "deadline");
+		mm_confirmed(mm);	/* the link is up: ready */
 		log_info("websocket: hello, connection %s", mm->conn_id);
 		mm->ev->ready(mm->ev->arg, mm->me_id, mm->me_name);
 		mm_catchup_cursors(mm);
@@ -1368,7 +1332,7 @@ mm_reply(struct mm *mm, const struct mm_event *ev)
 	}
 	if (ev->server_time > mm->server_ms)
 		mm->server_ms = ev->server_time;
-	if (mm->ready)
+	if (mm->link.ready)
 		mm_confirmed(mm);
 }
 
@@ -1397,7 +1361,7 @@ mm_frame(struct mm *mm, const struct mm_event *ev)
 		return;
 	}
 	mm->next_seq = ev->seq + 1;
-	if (mm->ready)
+	if (mm->link.ready)
 		mm_confirmed(mm);
 	if (ev->kind == MM_EV_POSTED)
 		mm_posted(mm, ev);
@@ -1421,16 +1385,6 @@ mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
 	}
 	mm_frame(mm, &ev);
 	mm_event_clear(&ev);
-}
-
-static void
-mm_deadline_cb(int fd, short what, void *arg)
-{
-	struct mm	*mm = arg;
-
-	platform_failed(mm->ev, "no WebSocket hello within %d ms%s%s",
-	    mm->deadline_ms,
-	    mm->last_err[0] != '\0' ? ": " : "", mm->last_err);
 }
 
 static void
@@ -1561,12 +1515,10 @@ mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 	mm->self.username = mm->me_name;
 	mm->self.key = mm->key;
 	mm->ping_ms = mm_ping_interval();
-	mm->deadline_ms = platform_deadline_ms(config);
-	backoff_init(&mm->bo, 1000, 30000);
-	if ((mm->ping_ev = evtimer_new(base, mm_ping_cb, mm)) == NULL ||
-	    (mm->reconnect_ev = evtimer_new(base, mm_reconnect_cb, mm)) ==
-	    NULL || (mm->deadline_ev = evtimer_new(base, mm_deadline_cb, mm)) ==
-	    NULL || (mm->calls = call_set_new(base)) == NULL ||
+	if (platform_link_init(&mm->link, base, config, mm->ev, "websocket",
+	    "WebSocket", mm_reconnect_cb, mm) == -1 ||
+	    (mm->ping_ev = evtimer_new(base, mm_ping_cb, mm)) == NULL ||
+	    (mm->calls = call_set_new(base)) == NULL ||
 	    (mm->ws = ws_new(base)) == NULL)
 		return (-1);
 	return (0);
@@ -1594,8 +1546,7 @@ mm_start(struct event_base *base, const json_t *config,
 	log_info("connecting to %s (token %s, ping every %d ms)",
 	    mm->base_url, log_redact(jx_str(config, "token"), red, sizeof(red)),
 	    mm->ping_ms);
-	if (platform_arm(ev, mm->deadline_ev, (uint64_t)mm->deadline_ms,
-	    "deadline") == -1 || mm_rest(mm, "GET", "/users/me", NULL, 3,
+	if (platform_link_start(&mm->link) == -1 || mm_rest(mm, "GET", "/users/me", NULL, 3,
 	    mm_me_done, mm) == NULL) {
 		mm_stop(mm);
 		return (NULL);
@@ -1626,8 +1577,7 @@ mm_drain(void *arg)
 
 	mm->draining = 1;
 	platform_disarm(mm->ping_ev, "ping");
-	platform_disarm(mm->reconnect_ev, "reconnect");
-	platform_disarm(mm->deadline_ev, "deadline");
+	platform_link_stop(&mm->link);
 	mm_cu_free(mm);
 	if (mm->conn != NULL)
 		ws_close(mm->conn, 0);
@@ -1655,10 +1605,7 @@ mm_stop(void *arg)
 	ws_free(mm->ws);	/* joins the service thread; no callbacks */
 	if (mm->ping_ev != NULL)
 		event_free(mm->ping_ev);
-	if (mm->reconnect_ev != NULL)
-		event_free(mm->reconnect_ev);
-	if (mm->deadline_ev != NULL)
-		event_free(mm->deadline_ev);
+	platform_link_free(&mm->link);
 	json_decref(mm->config);
 	free(mm->auth);
 	free(mm);

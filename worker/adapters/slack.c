@@ -122,12 +122,12 @@ slack_ts_ms(const char *ts)
 	return (ms);
 }
 
-/* Length of <@UID> or <@UID|name> at p, or 0. */
+/* Length of <@UID> or <@UID|name> at p (arg is UID), or 0. */
 static size_t
-slack_mention_at(const char *p, const char *uid)
+slack_mention_at(const char *text, const char *p, const void *arg)
 {
+	const char	*uid = arg, *q;
 	size_t		 n = strlen(uid);
-	const char	*q;
 
 	if (n == 0 || strncmp(p, "<@", 2) != 0 || strncmp(p + 2, uid, n) != 0)
 		return (0);
@@ -145,34 +145,8 @@ slack_mention_at(const char *p, const char *uid)
 char *
 slack_strip_mention(const char *text, const char *user_id, int *mentioned)
 {
-	const char	*p = text != NULL ? text : "";
-	char		*out, *o;
-	size_t		 m;
-
-	*mentioned = 0;
-	if ((out = malloc(strlen(p) + 1)) == NULL)
-		return (NULL);
-	o = out;
-	while (*p != '\0') {
-		if (user_id == NULL || (m = slack_mention_at(p, user_id)) == 0) {
-			*o++ = *p++;
-			continue;
-		}
-		*mentioned = 1;
-		p += m;
-		if (*p == ':' || *p == ',')
-			p++;
-		if (o == out || o[-1] == ' ' || o[-1] == '\t' || o[-1] == '\n')
-			while (*p == ' ' || *p == '\t')
-				p++;
-	}
-	while (o > out && isspace((unsigned char)o[-1]))
-		o--;
-	*o = '\0';
-	for (p = out; isspace((unsigned char)*p); p++)
-		;
-	memmove(out, p, strlen(p) + 1);
-	return (out);
+	return (platform_strip_mentions(text, slack_mention_at, user_id,
+	    mentioned));
 }
 
 /* Slack escapes exactly these three in text; anything else stays. */
@@ -732,10 +706,8 @@ struct slack {
 	TAILQ_HEAD(, slack_conn) conns;
 	unsigned int		 serial;
 	struct call		*open_call;	/* apps.connections.open */
-	int			 ready, draining, deadline_ms;
-	struct event		*reconnect_ev, *deadline_ev;
-	struct backoff		 bo;
-	char			 last_err[256];
+	int			 draining;
+	struct platform_link	 link;		/* deadline, reconnects */
 	TAILQ_HEAD(, slack_ack)	 acks;
 	unsigned int		 nacks;
 	/* outbound */
@@ -1271,17 +1243,10 @@ slack_conn_live(const struct slack *sl)
 static void
 slack_reconnect_later(struct slack *sl, const char *why)
 {
-	uint32_t	ms;
-
 	if (sl->draining || sl->open_call != NULL || slack_conn_live(sl) ||
-	    evtimer_pending(sl->reconnect_ev, NULL))
+	    evtimer_pending(sl->link.reconnect_ev, NULL))
 		return;
-	ms = backoff_next(&sl->bo);
-	if (sl->ready)
-		log_warnx("socket mode: %s; reconnecting in %u ms", why, ms);
-	else
-		log_info("socket mode: %s; retrying in %u ms", why, ms);
-	(void)platform_arm(sl->ev, sl->reconnect_ev, ms, "reconnect");
+	platform_link_retry(&sl->link, why);
 }
 
 static void
@@ -1315,8 +1280,8 @@ slack_connect(struct slack *sl, const char *url)
 	    (c->retire_ev = evtimer_new(sl->base, slack_retire_cb, c)) ==
 	    NULL) {
 		free(c);
-		snprintf(sl->last_err, sizeof(sl->last_err), "out of memory");
-		slack_reconnect_later(sl, sl->last_err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "out of memory");
+		slack_reconnect_later(sl, sl->link.last_err);
 		return;
 	}
 	c->sl = sl;
@@ -1326,9 +1291,9 @@ slack_connect(struct slack *sl, const char *url)
 	log_debug("connection %u: connecting", c->serial);
 	if ((c->ws = ws_connect(sl->ws, url, hdrs, &slack_ws_cbs, c)) == NULL) {
 		slack_conn_free(c);
-		snprintf(sl->last_err, sizeof(sl->last_err), "cannot open a "
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "cannot open a "
 		    "WebSocket");
-		slack_reconnect_later(sl, sl->last_err);
+		slack_reconnect_later(sl, sl->link.last_err);
 	}
 }
 
@@ -1347,9 +1312,9 @@ slack_opened(const struct call_result *r, void *arg)
 	    strncasecmp(url, "wss://", 6) != 0)))
 		err = "apps.connections.open: no ws:// or wss:// url";
 	if (err != NULL) {
-		snprintf(sl->last_err, sizeof(sl->last_err), "%.200s", err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "%.200s", err);
 		/* A refused app token will not get better by retrying. */
-		if (!sl->ready && json_is_object(json) &&
+		if (!sl->link.ready && json_is_object(json) &&
 		    json_is_false(json_object_get(json, "ok"))) {
 			platform_failed(sl->ev, "%s", err);
 			return;
@@ -1366,12 +1331,12 @@ slack_open(struct slack *sl)
 {
 	if (sl->draining || sl->open_call != NULL)
 		return;
-	platform_disarm(sl->reconnect_ev, "reconnect");
+	platform_disarm(sl->link.reconnect_ev, "reconnect");
 	sl->open_call = slack_api(sl, "apps.connections.open", sl->app_auth,
 	    NULL, 0, SLACK_TRIES, slack_opened, sl);
 	if (sl->open_call == NULL) {
-		snprintf(sl->last_err, sizeof(sl->last_err), "out of memory");
-		slack_reconnect_later(sl, sl->last_err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "out of memory");
+		slack_reconnect_later(sl, sl->link.last_err);
 	}
 }
 
@@ -1392,7 +1357,7 @@ slack_ws_closed(struct ws_conn *w, const char *reason, void *arg)
 
 	if (expected)
 		log_info("connection %u: closed (%s)", c->serial, reason);
-	snprintf(sl->last_err, sizeof(sl->last_err), "%s", reason);
+	snprintf(sl->link.last_err, sizeof(sl->link.last_err), "%s", reason);
 	slack_conn_free(c);
 	if (sl->draining) {
 		slack_check_drained(sl);
@@ -1410,10 +1375,10 @@ slack_hello(struct slack *sl, struct slack_conn *c,
     const struct slack_frame *f)
 {
 	struct slack_conn	*o, *next;
+	int			 first;
 
 	c->hello = 1;
-	backoff_reset(&sl->bo);
-	sl->last_err[0] = '\0';
+	first = platform_link_up(&sl->link);
 	log_info("connection %u: hello (%" PRId64 " connection(s) open)",
 	    c->serial, (int64_t)f->num_connections);
 	for (o = TAILQ_FIRST(&sl->conns); o != NULL; o = next) {
@@ -1421,9 +1386,7 @@ slack_hello(struct slack *sl, struct slack_conn *c,
 		if (o != c && !o->retiring)
 			slack_conn_retire(o);
 	}
-	if (!sl->ready) {
-		sl->ready = 1;
-		platform_disarm(sl->deadline_ev, "deadline");
+	if (first) {
 		sl->ev->ready(sl->ev->arg, sl->me_id, sl->me_name);
 		slack_discover_dms(sl);
 	}
@@ -1494,16 +1457,6 @@ slack_ws_text(struct ws_conn *w, const char *msg, size_t len, void *arg)
 }
 
 static void
-slack_deadline_cb(int fd, short what, void *arg)
-{
-	struct slack	*sl = arg;
-
-	platform_failed(sl->ev, "no Socket Mode hello within %d ms%s%s",
-	    sl->deadline_ms,
-	    sl->last_err[0] != '\0' ? ": " : "", sl->last_err);
-}
-
-static void
 slack_auth_done(const struct call_result *r, void *arg)
 {
 	struct slack	*sl = arg;
@@ -1523,9 +1476,9 @@ slack_auth_done(const struct call_result *r, void *arg)
 	snprintf(sl->me_name, sizeof(sl->me_name), "%s", name);
 	log_info("authenticated as @%s (%s)", sl->me_name, sl->me_id);
 	if (slack_resolve(sl))
-		(void)platform_arm(sl->ev, sl->reconnect_ev,
-		    (uint64_t)(sl->deadline_ms / 2 < SLACK_FIRST_OPEN_MS ?
-		    sl->deadline_ms / 2 : SLACK_FIRST_OPEN_MS), "first open");
+		(void)platform_arm(sl->ev, sl->link.reconnect_ev,
+		    (uint64_t)(sl->link.deadline_ms / 2 < SLACK_FIRST_OPEN_MS ?
+		    sl->link.deadline_ms / 2 : SLACK_FIRST_OPEN_MS), "first open");
 	else
 		slack_open_first(sl);
 }
@@ -1658,11 +1611,9 @@ slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 	snprintf(sl->key, sizeof(sl->key), "%s", jx_stre(config, "key"));
 	sl->self.user_id = sl->me_id;
 	sl->self.key = sl->key;
-	sl->deadline_ms = platform_deadline_ms(config);
-	backoff_init(&sl->bo, 1000, 30000);
-	if ((sl->reconnect_ev = evtimer_new(base, slack_reconnect_cb, sl)) ==
-	    NULL || (sl->deadline_ev = evtimer_new(base, slack_deadline_cb,
-	    sl)) == NULL || (sl->calls = call_set_new(base)) == NULL ||
+	if (platform_link_init(&sl->link, base, config, sl->ev, "socket mode",
+	    "Socket Mode", slack_reconnect_cb, sl) == -1 ||
+	    (sl->calls = call_set_new(base)) == NULL ||
 	    (sl->ws = ws_new(base)) == NULL)
 		return (-1);
 	return (0);
@@ -1693,8 +1644,7 @@ slack_start(struct event_base *base, const json_t *config,
 	log_info("connecting to %s (token %s, app token %s)", sl->api_url,
 	    log_redact(jx_str(config, "token"), red, sizeof(red)),
 	    log_redact(jx_str(config, "appToken"), red2, sizeof(red2)));
-	if (platform_arm(ev, sl->deadline_ev, (uint64_t)sl->deadline_ms,
-	    "deadline") == -1 || slack_api(sl, "auth.test", sl->auth, NULL, 0,
+	if (platform_link_start(&sl->link) == -1 || slack_api(sl, "auth.test", sl->auth, NULL, 0,
 	    3, slack_auth_done, sl) == NULL) {
 		slack_stop(sl);
 		return (NULL);
@@ -1724,8 +1674,7 @@ slack_drain(void *arg)
 	struct slack_conn	*c, *next;
 
 	sl->draining = 1;
-	platform_disarm(sl->reconnect_ev, "reconnect");
-	platform_disarm(sl->deadline_ev, "deadline");
+	platform_link_stop(&sl->link);
 	slack_list_free(sl->users_list);
 	slack_list_free(sl->dms_list);
 	call_cancel(sl->open_call);
@@ -1759,10 +1708,7 @@ slack_stop(void *arg)
 		TAILQ_REMOVE(&sl->acks, a, entry);
 		free(a);
 	}
-	if (sl->reconnect_ev != NULL)
-		event_free(sl->reconnect_ev);
-	if (sl->deadline_ev != NULL)
-		event_free(sl->deadline_ev);
+	platform_link_free(&sl->link);
 	json_decref(sl->config);
 	json_decref(sl->access);
 	json_decref(sl->bot_access);
