@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/call.h"
+#include "worker/platform.h"
 
 #define CALL_HDRS_MAX	4
 #define CALL_BACKOFF_MS	250
@@ -133,6 +134,8 @@ call_done(const struct net_resp *resp, void *arg)
 	r.ok = v == CALL_OK;
 	if (v != CALL_OK && r.error[0] == '\0')
 		snprintf(r.error, sizeof(r.error), "%s: failed", c->label);
+	/* The error goes into JSON: a character cut by snprintf() goes. */
+	r.error[platform_valid_prefix(r.error, strlen(r.error))] = '\0';
 	if (v == CALL_RETRY_AFTER && c->limited++ < CALL_LIMITED_MAX) {
 		ms = net_retry_after_ms(resp, CALL_RETRY_AFTER_MAX_MS);
 		log_warnx("%s: rate limited; retrying in %u ms", c->label, ms);

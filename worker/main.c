@@ -24,6 +24,7 @@
 #include "common/otel.h"
 #include "common/util.h"
 #include "worker/adapter.h"
+#include "worker/platform.h"
 #include "worker/worker.h"
 
 /* Inbound held while sessiond's link is down (at start, or a relink). */
@@ -80,8 +81,8 @@ worker_failed(void *arg, const char *reason)
 	if (w->exiting)
 		return;
 	log_errorx("failed: %s", reason);
-	(void)ipc_send(w->proc.parent, IPC_FAILED, json_pack("{s:s}", "reason",
-	    reason));
+	(void)ipc_send(w->proc.parent, IPC_FAILED, json_pack("{s:s%}",
+	    "reason", reason, platform_valid_prefix(reason, strlen(reason))));
 	worker_exit(w, 1);
 }
 
@@ -220,8 +221,10 @@ worker_outbound_done(void *arg, const struct adapter_answer *a)
 	if (b != NULL && a->post != NULL &&
 	    json_object_set_new(b, "post", json_string(a->post)) == -1)
 		b = (json_decref(b), NULL);
+	/* A text cut inside a character keeps what is whole. */
 	if (b != NULL && !a->ok && a->error != NULL &&
-	    json_object_set_new(b, "error", json_string(a->error)) == -1)
+	    json_object_set_new(b, "error", json_stringn(a->error,
+	    platform_valid_prefix(a->error, strlen(a->error)))) == -1)
 		b = (json_decref(b), NULL);
 	/* The op waits for the bot's next generation (a rotated token). */
 	if (b != NULL && !a->ok && a->token_refused &&

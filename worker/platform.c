@@ -11,6 +11,7 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "worker/platform.h"
 
@@ -184,4 +185,12 @@ platform_strip_mentions(const char *text, platform_mention_at at,
 		;
 	memmove(out, p, strlen(p) + 1);
 	return (out);
+}
+
+size_t
+platform_valid_prefix(const char *s, size_t len)
+{
+	while (len > 0 && !utf8_valid(s, len))
+		len--;
+	return (len);
 }

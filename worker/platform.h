@@ -52,6 +52,12 @@ void	platform_link_free(struct platform_link *);
  * trimmed; *found (if not NULL) says if there was one.  The caller frees
  * it; NULL when out of memory.
  */
+/*
+ * The longest prefix of s[0..len) that is valid UTF-8: what a text cut by
+ * snprintf() may keep of itself in JSON (jansson refuses the rest).
+ */
+size_t	platform_valid_prefix(const char *s, size_t len);
+
 typedef size_t	(*platform_mention_at)(const char *text, const char *p,
 		    const void *arg);
 char	*platform_strip_mentions(const char *text, platform_mention_at,

@@ -24,6 +24,7 @@
 #include "worker/adapter.h"
 #include "worker/adapters/mattermost.h"
 #include "worker/call.h"
+#include "worker/platform.h"
 #include "worker/ws.h"
 
 #define BOT	"bbbbbbbbbbbbbbbbbbbbbbbbbb"	/* the bot's user id */
@@ -643,6 +644,41 @@ test_classify(void **state)
 	}
 }
 
+/*
+ * A server message too long for an error is cut by snprintf(), maybe
+ * inside a character; what goes into OUTBOUND_DONE keeps what is whole.
+ */
+static void
+test_error_cut_stays_utf8(void **state)
+{
+	struct net_resp		 r;
+	struct call_result	 cr;
+	char			 body[2048], *p = body;
+	size_t			 i, n;
+
+	p += snprintf(p, sizeof(body), "{\"message\":\"");
+	for (i = 0; i < 300; i++)
+		p += snprintf(p, sizeof(body) - (size_t)(p - body), "\xe6\xbc\xa2");
+	snprintf(p, sizeof(body) - (size_t)(p - body), "\"}");
+	memset(&r, 0, sizeof(r));
+	memset(&cr, 0, sizeof(cr));
+	r.status = 400;
+	r.body = body;
+	r.bodylen = strlen(body);
+	snprintf(r.ctype, sizeof(r.ctype), "application/json");
+	cr.resp = &r;
+	cr.label = "POST /posts";
+	cr.what = "/posts";
+	assert_int_equal(mm_classify(&cr), CALL_FAIL);
+	n = platform_valid_prefix(cr.error, strlen(cr.error));
+	assert_true(n > 0 && n <= strlen(cr.error));
+	assert_true(utf8_valid(cr.error, n));
+	assert_true(strlen(cr.error) - n < 3);
+	assert_int_equal(platform_valid_prefix("ok", 2), 2);
+	assert_int_equal(platform_valid_prefix("\xe6\xbc", 2), 0);
+	json_decref(cr.json);
+}
+
 /* ------------------------------------------------------------ URLs, ids */
 
 static void
@@ -830,6 +866,7 @@ main(void)
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_op_request_at_the_limit),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_error_cut_stays_utf8),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_seen_ring),
