@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "jx.h"
 #include "log.h"
 #include "otel_int.h"
 #include "util.h"
@@ -65,7 +66,7 @@ otel_span_end(struct otel_span *s)
 static const char *
 otel_conf_str(const json_t *t, const char *key)
 {
-	const char	*v = json_string_value(json_object_get(t, key));
+	const char	*v = jx_str(t, key);
 
 	return (v != NULL && *v != '\0' ? v : NULL);
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "jx.h"
 #include "otel_int.h"
 #include "utf8.h"
 
@@ -161,7 +162,7 @@ otel_enc_attr_set(json_t **list, const char *key, json_t *value)
 		return;
 	}
 	json_array_foreach(*list, i, kv) {
-		if (strcmp(json_string_value(json_object_get(kv, "key")),
+		if (strcmp(jx_stre(kv, "key"),
 		    key) == 0) {
 			(void)json_object_set_new(kv, "value", value);
 			return;
