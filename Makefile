@@ -123,18 +123,27 @@ $(B)/fuzz-run/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/driver.o $(ALL_LIBS
 
 FUZZ_CC	 ?= clang
 FUZZ_TIME ?= 30
+# The first finding stops the run: UBSan does not recover, so a report is
+# never a clean run.  A target's output (its own log lines too) goes to
+# build/fuzz/NAME.log, shown when it fails.
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found"; exit 1; }
-	$(MAKE) B=build/fuzz CC=$(FUZZ_CC) SAN="-fsanitize=address,undefined,fuzzer-no-link" \
+	$(MAKE) B=build/fuzz CC=$(FUZZ_CC) SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
 	    $(patsubst tests/fuzz/%.c,build/fuzz/obj/tests/fuzz/%.o,$(FUZZ_SRC)) \
 	    build/fuzz/libsupervisor.a build/fuzz/libsessiond.a build/fuzz/libworker.a \
 	    build/fuzz/libcommon.a
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o build/fuzz/$$n \
+	  $(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o build/fuzz/$$n \
 	    build/fuzz/obj/tests/fuzz/$$n.o build/fuzz/libsupervisor.a build/fuzz/libsessiond.a \
 	    build/fuzz/libworker.a build/fuzz/libcommon.a $(LIBS); \
 	  mkdir -p build/fuzz/corpus-$$n; \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$$n tests/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_TIME) s"; \
+	  if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	      build/fuzz/$$n -max_total_time=$(FUZZ_TIME) \
+	      build/fuzz/corpus-$$n tests/fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1; then \
+	    tail -n 60 build/fuzz/$$n.log; echo "fuzz: $$n failed (build/fuzz/$$n.log)"; exit 1; \
+	  fi; grep '^Done' build/fuzz/$$n.log; \
 	done
 
 deps:

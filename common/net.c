@@ -150,15 +150,13 @@ static int
 net_timer_cb(CURLM *multi, long ms, void *userp)
 {
 	struct net	*net = userp;
-	struct timeval	 tv;
 
 	if (ms < 0) {
-		(void)evtimer_del(net->timer);
+		if (evtimer_del(net->timer) == -1)
+			log_warnx("net: cannot disarm the curl timer");
 		return (0);
 	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (evtimer_add(net->timer, &tv) == -1) {
+	if (util_timer_ms(net->timer, (uint64_t)ms) == -1) {
 		log_warnx("net: cannot arm the curl timer");
 		return (-1);
 	}
@@ -320,6 +318,20 @@ net_parse_retry_after(const char *v)
 	if ((t = curl_getdate(v, NULL)) == -1 || (now = time(NULL)) == -1)
 		return (-1);
 	return (t > now ? (long)(t - now) : 0);
+}
+
+uint32_t
+net_retry_after_ms(const struct net_resp *r, uint32_t max_ms)
+{
+	long	s = r->retry_after;
+
+	if (s < 0)
+		return (NET_RETRY_AFTER_MS < max_ms ? NET_RETRY_AFTER_MS :
+		    max_ms);
+	/* Compared in seconds first: s * 1000 may not fit. */
+	if ((unsigned long)s >= max_ms / 1000 + 1)
+		return (max_ms);
+	return ((uint32_t)s * 1000 < max_ms ? (uint32_t)s * 1000 : max_ms);
 }
 
 static int

@@ -51,5 +51,13 @@ long		 net_request_sync(const char *method, const char *url,
 		    const struct net_opts *);
 unsigned int	 net_pending(const struct net *);
 long		 net_parse_retry_after(const char *value);
+/*
+ * How long an answer asking to slow down (429, 503) wants us to wait: its
+ * Retry-After (seconds or an HTTP date), NET_RETRY_AFTER_MS without one,
+ * at most max_ms.  The one rule for every platform call and span export.
+ */
+uint32_t	 net_retry_after_ms(const struct net_resp *, uint32_t max_ms);
+
+#define NET_RETRY_AFTER_MS	1000	/* a 429 without Retry-After */
 
 #endif

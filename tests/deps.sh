@@ -5,7 +5,7 @@ set -eu
 
 PKGS="make gcc pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev
 libwebsockets-dev libssl-dev libcmocka-dev libsqlite3-dev python3-pytest
-python3-aiohttp mandoc man-db"
+python3-aiohttp mandoc man-db clang libclang-rt-dev"
 # Node.js may come from elsewhere on the machine; use Debian's only if absent.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -4,32 +4,58 @@
  * The worker core (main.c) owns the IPC channels; an adapter owns the
  * platform connection.  The core calls the adapter through struct
  * adapter_ops, always from the libevent thread; the adapter reports back
- * through the worker_*() functions declared in worker.h:
+ * only through the struct adapter_events it was started with (calls go
+ * down, reports come up through callbacks):
  *
- *   start()           connect; then worker_ready() once the platform has
- *                     confirmed the connection (Mattermost: /users/me and
- *                     the WebSocket hello), or worker_failed(reason)
+ *   start()           connect; then ready() once the platform has confirmed
+ *                     the connection (Mattermost: /users/me and the
+ *                     WebSocket hello), or failed(reason)
  *   config_update()   a reloaded config: apply only its live part (access,
  *                     channels); never tokens or URLs (botReloadNeeded)
  *   outbound()        one OUTBOUND body ({ref, op, ...}); answer it, now or
- *                     later, with exactly one worker_outbound_done()
+ *                     later, with exactly one outbound_done()
  *   inbound_ack()     sessiond has inbound message id (Slack acks now)
  *   drain()           stop reading events, finish the outbound held, then
- *                     worker_drained()
+ *                     drained()
  *   stop()            free everything now (SHUTDOWN, exit); no callbacks
  *
- * Inbound messages go to worker_inbound().
+ * Inbound messages go to inbound().  post_max is a platform fact the core
+ * sends in READY: the longest text, in characters, that one post or edit
+ * of the platform carries whole.
  */
 #ifndef WORKER_ADAPTER_H
 #define WORKER_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 struct event_base;
 
+/* The answer to one OUTBOUND. */
+struct adapter_answer {
+	json_int_t	 ref;
+	int		 ok;
+	int		 token_refused;	/* not ok: the platform refused the token */
+	const char	*post;		/* the post made, or NULL */
+	const char	*error;		/* not ok: why */
+};
+
+struct adapter_events {
+	void	*arg;
+	void	(*ready)(void *arg, const char *user_id, const char *username);
+	void	(*failed)(void *arg, const char *reason);
+	void	(*inbound)(void *arg, json_t *msg);	/* msg is taken */
+	void	(*outbound_done)(void *arg, const struct adapter_answer *);
+	void	(*drained)(void *arg);
+};
+
 struct adapter_ops {
 	const char	*platform;
-	void		*(*start)(struct event_base *, const json_t *config);
+	size_t		 post_max;
+	void		*(*start)(struct event_base *, const json_t *config,
+			    const struct adapter_events *);
 	void		 (*config_update)(void *, const json_t *config);
 	void		 (*outbound)(void *, const json_t *op);
 	void		 (*inbound_ack)(void *, const char *id);
@@ -42,14 +68,7 @@ struct adapter_ops {
 extern const struct adapter_ops	mm_adapter;
 extern const struct adapter_ops	slack_adapter;
 
+/* The adapter serving platform, or NULL (no adapter: the worker FAILs). */
 const struct adapter_ops	*adapter_find(const char *platform);
-
-/*
- * Access control (upstream's checkUserAccess): platform-level then
- * bot-level access objects {mode, users}; users match by id or username,
- * case-insensitively.  Shared by every adapter.
- */
-int	access_allowed(const json_t *platform_access, const json_t *bot_access,
-	    const char *user_id, const char *username);
 
 #endif

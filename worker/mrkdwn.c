@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "worker/mrkdwn.h"
 
 /* A growing string; one failed allocation poisons it (p becomes NULL). */
@@ -52,45 +53,6 @@ mk_init(struct mk_buf *b, size_t hint)
 		return (-1);
 	b->p[0] = '\0';
 	return (0);
-}
-
-/* UTF-8 characters in text. */
-size_t
-mrkdwn_runes(const char *text)
-{
-	size_t	n = 0;
-
-	for (; *text != '\0'; text++)
-		if (((unsigned char)*text & 0xc0) != 0x80)
-			n++;
-	return (n);
-}
-
-/* UTF-8 characters in the first n bytes of s. */
-static size_t
-mk_runes_n(const char *s, size_t n)
-{
-	size_t	i, runes = 0;
-
-	for (i = 0; i < n && s[i] != '\0'; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			runes++;
-	return (runes);
-}
-
-/* Byte offset of character n of s (its length if s is shorter). */
-static size_t
-mk_offset(const char *s, size_t n)
-{
-	size_t	i, runes = 0;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (((unsigned char)s[i] & 0xc0) == 0x80)
-			continue;
-		if (runes++ == n)
-			break;
-	}
-	return (i);
 }
 
 static const char *
@@ -310,6 +272,12 @@ mk_last(const char *s, size_t lim, char c)
 	return (-1);
 }
 
+size_t
+mrkdwn_max_len(size_t n)
+{
+	return (n + MRKDWN_TABLE_GROWTH * ((n + 2) / MRKDWN_TABLE_MIN));
+}
+
 /*
  * Upstream's chunkMessage: while more than max characters remain, cut at
  * the last newline within the first max (if it is past 30% of max), else
@@ -321,21 +289,22 @@ size_t
 mrkdwn_chunk(const char *text, size_t max, char ***chunks)
 {
 	char		**v = NULL, **nv;
-	size_t		  n = 0, wl, cut;
+	size_t		  n = 0, wl, cut, len = strlen(text);
 	long		  at;
 
 	*chunks = NULL;
 	if (max == 0)
 		return (0);
 	for (;;) {
-		wl = mk_offset(text, max);
-		if (text[wl] == '\0')
+		/* The window: max characters, not ending inside a cluster. */
+		wl = utf8_cut_chars(text, len, max);
+		if (wl == len)
 			cut = wl;
 		else if ((at = mk_last(text, wl, '\n')) >= 0 &&
-		    mk_runes_n(text, (size_t)at) * 10 >= max * 3)
+		    utf8_count(text, (size_t)at) * 10 >= max * 3)
 			cut = (size_t)at;
 		else if ((at = mk_last(text, wl, ' ')) >= 0 &&
-		    mk_runes_n(text, (size_t)at) * 10 >= max * 3)
+		    utf8_count(text, (size_t)at) * 10 >= max * 3)
 			cut = (size_t)at;
 		else
 			cut = wl;
@@ -347,10 +316,13 @@ mrkdwn_chunk(const char *text, size_t max, char ***chunks)
 		v = nv;
 		n++;
 		text += cut;
+		len -= cut;
 		if (*text == '\0')
 			break;
-		if (*text == '\n')
+		if (*text == '\n') {
 			text++;
+			len--;
+		}
 	}
 	*chunks = v;
 	return (n);
@@ -364,24 +336,4 @@ mrkdwn_chunks_free(char **chunks, size_t n)
 	for (i = 0; chunks != NULL && i < n; i++)
 		free(chunks[i]);
 	free(chunks);
-}
-
-/*
- * An update cannot continue in another message: over SLACK_TEXT_MAX
- * characters it is cut to SLACK_UPDATE_MAX and marked (upstream).
- */
-char *
-mrkdwn_truncate_update(const char *text)
-{
-	size_t	 cut;
-	char	*out;
-
-	if (mrkdwn_runes(text) <= SLACK_TEXT_MAX)
-		return (strdup(text));
-	cut = mk_offset(text, SLACK_UPDATE_MAX);
-	if ((out = malloc(cut + sizeof(SLACK_TRUNCATED))) == NULL)
-		return (NULL);
-	memcpy(out, text, cut);
-	memcpy(out + cut, SLACK_TRUNCATED, sizeof(SLACK_TRUNCATED));
-	return (out);
 }

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "opq.h"
-#include "worker.h"
+#include "common/jx.h"
+#include "worker/opq.h"
 
 #define OPQ_CHANNEL_MAX	64
 
@@ -31,6 +31,7 @@ struct opq_chan {
 struct opq {
 	const struct opq_cbs	*cb;
 	void			*arg;
+	const struct adapter_events *ev;
 	size_t			 datasize;
 	unsigned int		 max, n;
 	TAILQ_HEAD(, opq_chan)	 chans;
@@ -46,14 +47,14 @@ opq_entry_of(struct opq_op *op)
 static const char *
 opq_name(const struct opq_op *op)
 {
-	const char	*s = json_string_value(json_object_get(op->body, "op"));
+	const char	*s = jx_str(op->body, "op");
 
 	return (s != NULL ? s : "?");
 }
 
 struct opq *
-opq_new(const struct opq_cbs *cb, void *arg, size_t datasize,
-    unsigned int max)
+opq_new(const struct opq_cbs *cb, void *arg, const struct adapter_events *ev,
+    size_t datasize, unsigned int max)
 {
 	struct opq	*q;
 
@@ -61,6 +62,7 @@ opq_new(const struct opq_cbs *cb, void *arg, size_t datasize,
 		return (NULL);
 	q->cb = cb;
 	q->arg = arg;
+	q->ev = ev;
 	q->datasize = datasize;
 	q->max = max;
 	TAILQ_INIT(&q->chans);
@@ -87,18 +89,35 @@ opq_entry_free(struct opq *q, struct opq_entry *e)
 
 /* Answer an op (exactly once) and forget it. */
 static void
-opq_finish(struct opq *q, struct opq_entry *e, int ok, const char *post,
-    const char *err)
+opq_finish(struct opq *q, struct opq_entry *e, const struct adapter_answer *a)
 {
-	if (ok)
+	struct adapter_answer	ans = *a;
+
+	ans.ref = e->op.ref;
+	if (!ans.ok && ans.error == NULL)
+		ans.error = "failed";
+	if (ans.ok)
 		log_debug("outbound %" PRId64 " %s done%s%s",
-		    (int64_t)e->op.ref, opq_name(&e->op), post != NULL ?
-		    ": " : "", post != NULL ? post : "");
+		    (int64_t)ans.ref, opq_name(&e->op), ans.post != NULL ?
+		    ": " : "", ans.post != NULL ? ans.post : "");
 	else
-		log_warnx("outbound %" PRId64 " %s failed: %s",
-		    (int64_t)e->op.ref, opq_name(&e->op), err);
-	worker_outbound_done(e->op.ref, ok, post, ok ? NULL : err);
+		log_warnx("outbound %" PRId64 " %s failed: %s%s",
+		    (int64_t)ans.ref, opq_name(&e->op), ans.error,
+		    ans.token_refused ? " (the token was refused)" : "");
+	if (ans.ok)
+		ans.error = NULL;
+	q->ev->outbound_done(q->ev->arg, &ans);
 	opq_entry_free(q, e);
+}
+
+/* Answer ref at once, without an entry (it never got one). */
+static void
+opq_refuse(struct opq *q, json_int_t ref, const char *err)
+{
+	struct adapter_answer	a = { .ref = ref, .error = err };
+
+	log_warnx("outbound %" PRId64 " refused: %s", (int64_t)ref, err);
+	q->ev->outbound_done(q->ev->arg, &a);
 }
 
 /*
@@ -109,6 +128,7 @@ static void
 opq_run(struct opq *q, struct opq_chan *c)
 {
 	struct opq_entry	*e;
+	struct adapter_answer	 a;
 	char			 err[160];
 	int			 rc;
 
@@ -118,8 +138,10 @@ opq_run(struct opq *q, struct opq_chan *c)
 			e->running = 1;
 			return;
 		}
-		opq_finish(q, e, rc == 1, NULL, err[0] != '\0' ? err :
-		    "cannot start the call");
+		memset(&a, 0, sizeof(a));
+		a.ok = rc == 1;
+		a.error = err[0] != '\0' ? err : "cannot start the call";
+		opq_finish(q, e, &a);
 	}
 	if (e == NULL) {
 		TAILQ_REMOVE(&q->chans, c, entry);
@@ -147,17 +169,13 @@ opq_chan(struct opq *q, const char *channel)
 void
 opq_push(struct opq *q, const json_t *body)
 {
-	json_int_t		 ref = json_integer_value(json_object_get(body,
-				    "ref"));
-	const char		*ch = json_string_value(json_object_get(body,
-				    "channel"));
+	json_int_t		 ref = jx_int(body, "ref", 0);
+	const char		*ch = jx_str(body, "channel");
 	struct opq_chan		*c;
 	struct opq_entry	*e = NULL;
 
 	if (q->n >= q->max) {
-		log_warnx("outbound %" PRId64 ": %u ops queued already",
-		    (int64_t)ref, q->n);
-		worker_outbound_done(ref, 0, NULL, "too many ops queued");
+		opq_refuse(q, ref, "too many ops queued");
 		return;
 	}
 	if ((c = opq_chan(q, ch != NULL ? ch : "")) == NULL ||
@@ -168,7 +186,7 @@ opq_push(struct opq *q, const json_t *body)
 			TAILQ_REMOVE(&q->chans, c, entry);
 			free(c);
 		}
-		worker_outbound_done(ref, 0, NULL, "out of memory");
+		opq_refuse(q, ref, "out of memory");
 		return;
 	}
 	e->q = c;
@@ -181,13 +199,12 @@ opq_push(struct opq *q, const json_t *body)
 
 /* op's call is over: answer it and start the next op of its channel. */
 void
-opq_done(struct opq *q, struct opq_op *op, int ok, const char *post,
-    const char *err)
+opq_done(struct opq *q, struct opq_op *op, const struct adapter_answer *a)
 {
 	struct opq_entry	*e = opq_entry_of(op);
 	struct opq_chan		*c = e->q;
 
-	opq_finish(q, e, ok, post, err);
+	opq_finish(q, e, a);
 	opq_run(q, c);
 }
 

@@ -6,7 +6,8 @@
  * sessiond exactly once (OUTBOUND_DONE), unless the queue is freed.
  *
  * The adapter says how to start an op and is told nothing else: it calls
- * opq_done() when the op's platform call is over.
+ * opq_done() when the op's platform call is over.  The answers go up
+ * through the adapter's events (outbound_done).
  */
 #ifndef WORKER_OPQ_H
 #define WORKER_OPQ_H
@@ -14,6 +15,8 @@
 #include <stddef.h>
 
 #include <jansson.h>
+
+#include "worker/adapter.h"
 
 struct opq;
 
@@ -36,11 +39,13 @@ struct opq_cbs {
 	void	(*answered)(void *arg);
 };
 
-struct opq	*opq_new(const struct opq_cbs *, void *arg, size_t datasize,
+struct opq	*opq_new(const struct opq_cbs *, void *arg,
+		    const struct adapter_events *, size_t datasize,
 		    unsigned int max);
 void		 opq_push(struct opq *, const json_t *body);
-void		 opq_done(struct opq *, struct opq_op *, int ok,
-		    const char *post, const char *err);
+/* op's call is over; a's ref is op's (filled in here). */
+void		 opq_done(struct opq *, struct opq_op *,
+		    const struct adapter_answer *a);
 unsigned int	 opq_len(const struct opq *);
 void		 opq_free(struct opq *);
 

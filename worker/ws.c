@@ -177,6 +177,9 @@ ws_post(struct ws *ws, enum ws_ev_kind kind, int level, struct ws_conn *c,
 	return (0);
 }
 
+static void	ws_postf(struct ws *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
 static void
 ws_postf(struct ws *ws, int level, const char *fmt, ...)
 {

@@ -218,6 +218,9 @@ class App:
         self.app_id = spec["app_id"]
         self.events = set(spec.get("events", ("message", "app_mention")))
         self.conns = OrderedDict()   # conn id -> Conn
+        # (time, "open"|"close", conn id, connections open after it): the
+        # record of every change, so an overlap is seen however short.
+        self.conn_events = deque(maxlen=LOG_MAX)
         self.pending = deque()       # envelopes waiting for a connection
         self.unacked = OrderedDict()  # envelope_id -> {"env", "conn", "deadline", "sent_at"}
         self.retry_wait = []         # [(due, env)] scheduled redeliveries
@@ -1038,6 +1041,7 @@ class FakeSlack:
             await ws.close(code=1000)
             return ws
         app.conns[conn.id] = conn
+        app.conn_events.append((time.time(), "open", conn.id, len(app.conns)))
         life = 360 if conn.debug_reconnects else int(self.config["connection_time"])
         conn.send(OrderedDict([
             ("type", "hello"), ("num_connections", len(app.conns)),
@@ -1088,6 +1092,7 @@ class FakeSlack:
         app = self.apps.get(conn.app_id)
         if app is not None and app.conns.get(conn.id) is conn:
             del app.conns[conn.id]
+            app.conn_events.append((time.time(), "close", conn.id, len(app.conns)))
         me = asyncio.current_task() if asyncio.get_event_loop().is_running() else None
         for task in conn.tasks:
             if task is not me:

@@ -7,17 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "worker/worker.h"
+#include "worker/adapters/mattermost.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* mattermost.o calls back into worker main.c, which is not linked here. */
-void	worker_ready(const char *u, const char *n) { }
-void	worker_failed(const char *fmt, ...) { }
-void	worker_inbound(json_t *m) { json_decref(m); }
-void	worker_outbound_done(json_int_t r, int ok, const char *p,
-	    const char *e) { }
-void	worker_drained(void) { }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

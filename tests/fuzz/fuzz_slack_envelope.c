@@ -7,34 +7,40 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/utf8.h"
+#include "worker/adapters/slack.h"
 #include "worker/mrkdwn.h"
-#include "worker/worker.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* slack.o calls back into worker main.c, which is not linked here. */
-void	worker_ready(const char *u, const char *n) { }
-void	worker_failed(const char *fmt, ...) { }
-void	worker_inbound(json_t *m) { json_decref(m); }
-void	worker_outbound_done(json_int_t r, int ok, const char *p,
-	    const char *e) { }
-void	worker_drained(void) { }
+#define FUZZ_CHUNK	64
 
 static void
 fuzz_text(const char *text)
 {
 	char	**chunks, *md;
-	size_t	  n;
+	size_t	  n, i, mdlen;
 	int	  m;
 
 	free(slack_strip_mention(text, "UBOT", &m));
 	free(slack_decode_entities(text));
 	if ((md = mrkdwn_from_markdown(text)) == NULL)
 		return;
-	n = mrkdwn_chunk(md, 64, &chunks);
+	mdlen = strlen(md);
+	/* The bound the Slack limits rest on (worker/mrkdwn.h). */
+	if (utf8_count(md, mdlen) > mrkdwn_max_len(utf8_count(text,
+	    strlen(text))))
+		abort();
+	n = mrkdwn_chunk(md, FUZZ_CHUNK, &chunks);
+	for (i = 0; i < n; i++)
+		/* Within the limit; a valid text stays valid once cut. */
+		if (utf8_count(chunks[i], strlen(chunks[i])) > FUZZ_CHUNK ||
+		    (utf8_valid(md, mdlen) && !utf8_valid(chunks[i],
+		    strlen(chunks[i]))))
+			abort();
 	mrkdwn_chunks_free(chunks, n);
-	free(mrkdwn_truncate_update(md));
 	free(md);
 }
 

@@ -204,6 +204,7 @@ def test_ready_carries_identity_and_hash(worker_factory, fake):
     me = fake.user("a")
     assert r["userId"] == me["id"] and r["username"] == "a"
     assert len(r["hash"]) == 64 and r["connectMs"] >= 0
+    assert r["postMax"] == 16383     # characters, the platform's fact
     log = w.log()
     assert log.index("websocket: hello") < log.index("ready in")
     assert mm_token("a") not in log
@@ -257,6 +258,7 @@ def test_outbound_errors_are_answered(worker_factory, fake):
     ch = town(fake)
     d = w.outbound(1, "patch", channel=ch, post="x" * 26, text="t")
     assert d["ok"] is False and d["error"].startswith("404 from /posts/")
+    assert "tokenRefused" not in d
     d = w.outbound(2, "frobnicate", channel=ch)
     assert d == {"ref": 2, "ok": False, "error": 'unknown op "frobnicate"'}
     d = w.outbound(3, "post", channel="../../users/me", text="t")
@@ -450,6 +452,7 @@ def test_401_on_rest_is_answered_and_the_worker_serves_on(worker_factory,
     assert d["ok"] is False
     assert d["error"] == ("401 from /posts: Invalid or expired session, "
                           "please login again.")
+    assert d["tokenRefused"] is True
     w.wait_log(r"outbound 1 post failed: 401 from /posts")
     p = fake.post("alice", "town-square", "still listening")
     w.inbound(pred=lambda b: b["id"] == p["id"])

@@ -17,21 +17,19 @@
 
 #include <cmocka.h>
 
-#include "common/util.h"
-#include "worker/adapter.h"
 #include "common/net.h"
-#include "worker/worker.h"
+#include "common/utf8.h"
+#include "common/util.h"
+#include "worker/access.h"
+#include "worker/adapter.h"
+#include "worker/adapters/mattermost.h"
+#include "worker/call.h"
+#include "worker/platform.h"
 #include "worker/ws.h"
 
-/* mattermost.o calls back into worker main.c, which tests do not link. */
-void	worker_ready(const char *u, const char *n) { }
-void	worker_failed(const char *fmt, ...) { }
-void	worker_inbound(json_t *m) { json_decref(m); }
-void	worker_outbound_done(json_int_t r, int ok, const char *p,
-	    const char *e) { }
-void	worker_drained(void) { }
-
 #define BOT	"bbbbbbbbbbbbbbbbbbbbbbbbbb"	/* the bot's user id */
+/* U+1F469 ZWJ U+1F4BB: one cluster of 3 characters, 11 bytes. */
+#define WOMAN_DEV "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb"
 #define ALICE	"aaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define CHAN	"cccccccccccccccccccccccccc"
 #define POST	"pppppppppppppppppppppppppp"
@@ -108,6 +106,11 @@ test_parse_event_table(void **state)
 		  "without a valid seq" },
 		{ "{'event':'posted','data':{},'seq':1.5}", -1, 0, 0,
 		  "without a valid seq" },
+		/* seq + 1 must not overflow. */
+		{ "{'event':'posted','data':{},'seq':9223372036854775807}", -1,
+		  0, 0, "without a valid seq" },
+		{ "{'status':'OK','seq_reply':9223372036854775807}", -1, 0, 0,
+		  "seq_reply is out of range" },
 		{ "{'event':'hello','data':{},'seq':0}", -1, 0, 0,
 		  "valid connection_id" },
 		{ "{'event':'hello','data':{'connection_id':'short'},'seq':0}",
@@ -507,6 +510,14 @@ test_truncate(void **state)
 		{ "\xc3\xa9\xc3\xa9\xc3\xa9", 2, "\xc3\xa9\xc3\xa9" },
 		{ "a\xf0\x9f\x98\x80" "b", 2, "a\xf0\x9f\x98\x80" },
 		{ "", 3, "" },
+		/* Never inside a cluster: a ZWJ sequence (woman, ZWJ,
+		 * laptop), a base and its combining mark. */
+		{ WOMAN_DEV WOMAN_DEV, 4, WOMAN_DEV },
+		{ WOMAN_DEV WOMAN_DEV, 6, WOMAN_DEV WOMAN_DEV },
+		/* A cluster longer than the limit: the last boundary. */
+		{ WOMAN_DEV, 2, "\xf0\x9f\x91\xa9\xe2\x80\x8d" },
+		{ "e\xcc\x81" "e\xcc\x81", 3, "e\xcc\x81" },
+		{ "\xe6\xbc\xa2\xe5\xad\x97", 1, "\xe6\xbc\xa2" },
 	};
 	size_t	 i;
 	char	*s;
@@ -518,6 +529,154 @@ test_truncate(void **state)
 			fail_msg("case %zu: \"%s\"", i, s);
 		free(s);
 	}
+}
+
+/* A text of n characters: 4-byte emoji, a ZWJ sequence, CJK, a combining
+ * mark, in turn; the caller frees it. */
+static char *
+mixed(size_t n)
+{
+	static const char *const parts[] = { "\xf0\x9f\x98\x80",
+	    WOMAN_DEV, "\xe6\xbc\xa2", "e\xcc\x81", "a" };
+	static const size_t	 chars[] = { 1, 3, 1, 2, 1 };
+	char			*s = malloc(n * 4 + 1), *p = s;
+	size_t			 i = 0, k, len;
+
+	assert_non_null(s);
+	while (n > 0) {
+		k = i++ % nitems(parts);
+		if (chars[k] > n)
+			k = nitems(parts) - 1;
+		len = strlen(parts[k]);
+		memcpy(p, parts[k], len);
+		p += len;
+		n -= chars[k];
+	}
+	*p = '\0';
+	return (s);
+}
+
+/*
+ * A post or an edit carries up to MM_POST_MAX characters whole, whatever
+ * their bytes, and fails (never cuts) one character more.
+ */
+static void
+test_op_request_at_the_limit(void **state)
+{
+	static const char *const ops[] = { "post", "patch" };
+	char		 method[8], path[160], err[160], *text;
+	json_t		*op, *body;
+	size_t		 i, n;
+	int		 rc;
+
+	for (i = 0; i < nitems(ops); i++)
+		for (n = MM_POST_MAX - 1; n <= MM_POST_MAX + 1; n++) {
+			text = mixed(n);
+			assert_int_equal(utf8_count(text, strlen(text)), n);
+			op = json_pack("{s:s,s:s,s:s,s:s}", "op", ops[i],
+			    "channel", CHAN, "post", POST, "text", text);
+			assert_non_null(op);
+			rc = mm_op_request(op, BOT, method, sizeof(method),
+			    path, sizeof(path), &body, err, sizeof(err));
+			if (n <= MM_POST_MAX) {
+				assert_int_equal(rc, 0);
+				assert_string_equal(json_string_value(
+				    json_object_get(body, "message")), text);
+			} else {
+				assert_int_equal(rc, -1);
+				assert_null(body);
+				assert_non_null(strstr(err, "over the 16383"));
+			}
+			json_decref(body);
+			json_decref(op);
+			free(text);
+		}
+}
+
+/* What an answer means: retries, failures, a refused token. */
+static void
+test_classify(void **state)
+{
+	static const struct {
+		long		 status;
+		const char	*ctype, *body;
+		enum call_verdict v;
+		int		 refused;
+		const char	*error;
+	} t[] = {
+		{ 201, "application/json", "{\"id\":\"x\"}", CALL_OK, 0, "" },
+		{ 200, "text/plain", "", CALL_OK, 0, "" },
+		{ 401, "application/json", "{\"message\":\"Invalid or "
+		  "expired session, please login again.\"}", CALL_FAIL, 1,
+		  "401 from /posts: Invalid or expired session, please login "
+		  "again." },
+		{ 404, "application/json", "{\"message\":\"Unable to get "
+		  "the post.\"}", CALL_FAIL, 0, "404 from /posts: Unable to get "
+		  "the post." },
+		{ 403, "text/html", "<h1>no</h1>\nmore", CALL_FAIL, 0,
+		  "403 from /posts: <h1>no</h1>" },
+		{ 429, "text/plain; charset=utf-8", "limit exceeded\n",
+		  CALL_RETRY_AFTER, 0, "429 from /posts: limit exceeded" },
+		{ 503, "", "", CALL_RETRY, 0, "503 from /posts: no message" },
+		{ 0, "", "", CALL_RETRY, 0, "POST /posts: Failed to connect" },
+	};
+	struct net_resp		 r;
+	struct call_result	 cr;
+	size_t			 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		memset(&r, 0, sizeof(r));
+		memset(&cr, 0, sizeof(cr));
+		r.status = t[i].status;
+		r.body = (char *)t[i].body;
+		r.bodylen = strlen(t[i].body);
+		r.retry_after = -1;
+		r.error = t[i].status == 0 ? "Failed to connect" : NULL;
+		snprintf(r.ctype, sizeof(r.ctype), "%s", t[i].ctype);
+		cr.resp = &r;
+		cr.label = "POST /posts";
+		cr.what = "/posts";
+		if (mm_classify(&cr) != t[i].v || cr.token_refused !=
+		    t[i].refused || strcmp(cr.error, t[i].error) != 0)
+			fail_msg("case %zu: \"%s\" refused %d", i, cr.error,
+			    cr.token_refused);
+		json_decref(cr.json);
+	}
+}
+
+/*
+ * A server message too long for an error is cut by snprintf(), maybe
+ * inside a character; what goes into OUTBOUND_DONE keeps what is whole.
+ */
+static void
+test_error_cut_stays_utf8(void **state)
+{
+	struct net_resp		 r;
+	struct call_result	 cr;
+	char			 body[2048], *p = body;
+	size_t			 i, n;
+
+	p += snprintf(p, sizeof(body), "{\"message\":\"");
+	for (i = 0; i < 300; i++)
+		p += snprintf(p, sizeof(body) - (size_t)(p - body), "\xe6\xbc\xa2");
+	snprintf(p, sizeof(body) - (size_t)(p - body), "\"}");
+	memset(&r, 0, sizeof(r));
+	memset(&cr, 0, sizeof(cr));
+	r.status = 400;
+	r.body = body;
+	r.bodylen = strlen(body);
+	snprintf(r.ctype, sizeof(r.ctype), "application/json");
+	cr.resp = &r;
+	cr.label = "POST /posts";
+	cr.what = "/posts";
+	assert_int_equal(mm_classify(&cr), CALL_FAIL);
+	n = platform_valid_prefix(cr.error, strlen(cr.error));
+	assert_true(n > 0 && n <= strlen(cr.error));
+	assert_true(utf8_valid(cr.error, n));
+	assert_true(strlen(cr.error) - n < 3);
+	assert_int_equal(platform_valid_prefix("ok", 2), 2);
+	assert_int_equal(platform_valid_prefix("\xe6\xbc", 2), 0);
+	json_decref(cr.json);
 }
 
 /* ------------------------------------------------------------ URLs, ids */
@@ -629,6 +788,22 @@ test_retry_after(void **state)
 	assert_int_equal(net_parse_retry_after("-1"), -1);
 	assert_int_equal(net_parse_retry_after("soon"), -1);
 	assert_int_equal(net_parse_retry_after("99999999999999999999"), -1);
+	/* The wait: 1 s without one, capped, never overflowing. */
+	{
+		struct net_resp	 r = { .retry_after = -1 };
+
+		assert_int_equal(net_retry_after_ms(&r, 30000), 1000);
+		r.retry_after = 0;
+		assert_int_equal(net_retry_after_ms(&r, 30000), 0);
+		r.retry_after = 7;
+		assert_int_equal(net_retry_after_ms(&r, 30000), 7000);
+		r.retry_after = 30;
+		assert_int_equal(net_retry_after_ms(&r, 30000), 30000);
+		r.retry_after = 4294968;	/* * 1000 wraps 32 bits */
+		assert_int_equal(net_retry_after_ms(&r, 30000), 30000);
+		r.retry_after = 9223372036854775807L;
+		assert_int_equal(net_retry_after_ms(&r, 30000), 30000);
+	}
 }
 
 static void
@@ -689,6 +864,9 @@ main(void)
 		cmocka_unit_test(test_inbound_truncates_to_the_post_limit),
 		cmocka_unit_test(test_op_request_table),
 		cmocka_unit_test(test_truncate),
+		cmocka_unit_test(test_op_request_at_the_limit),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_error_cut_stays_utf8),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_seen_ring),

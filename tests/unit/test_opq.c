@@ -14,30 +14,37 @@
 #include <jansson.h>
 
 #include "worker/opq.h"
-#include "worker/worker.h"
 
 /* The worker's side, recorded. */
 static json_int_t	 answered[32];
 static int		 answered_ok[32];
+static int		 answered_refused[32];
 static char		 answered_post[32][32];
 static int		 nanswered, nidle, ncleared;
 static struct opq_op	*started[32];
 static int		 nstarted;
 
-void	worker_ready(const char *u, const char *n) { }
-void	worker_failed(const char *fmt, ...) { }
-void	worker_inbound(json_t *m) { json_decref(m); }
-void	worker_drained(void) { }
+static void
+t_done(void *arg, const struct adapter_answer *a)
+{
+	answered[nanswered] = a->ref;
+	answered_ok[nanswered] = a->ok;
+	answered_refused[nanswered] = a->token_refused;
+	snprintf(answered_post[nanswered], sizeof(answered_post[0]), "%s",
+	    a->post != NULL ? a->post : "");
+	nanswered++;
+}
 
-void
-worker_outbound_done(json_int_t ref, int ok, const char *post,
+static const struct adapter_events t_ev = { .outbound_done = t_done };
+
+/* opq_done() with the answer's fields. */
+static void
+done(struct opq *q, struct opq_op *op, int ok, const char *post,
     const char *err)
 {
-	answered[nanswered] = ref;
-	answered_ok[nanswered] = ok;
-	snprintf(answered_post[nanswered], sizeof(answered_post[0]), "%s",
-	    post != NULL ? post : "");
-	nanswered++;
+	struct adapter_answer	a = { .ok = ok, .post = post, .error = err };
+
+	opq_done(q, op, &a);
 }
 
 /* "typing" needs no call, "bad" cannot start, anything else runs. */
@@ -90,7 +97,7 @@ reset(void)
 static void
 test_order_per_channel(void **state)
 {
-	struct opq	*q = opq_new(&t_cbs, NULL, sizeof(int), 100);
+	struct opq	*q = opq_new(&t_cbs, NULL, &t_ev, sizeof(int), 100);
 
 	reset();
 	push(q, 1, "A", "post");
@@ -102,14 +109,14 @@ test_order_per_channel(void **state)
 	assert_int_equal(started[1]->ref, 3);
 	assert_int_equal(*(int *)started[0]->data, 42);
 	assert_int_equal(opq_len(q), 3);
-	opq_done(q, started[0], 1, "p1", NULL);
+	done(q, started[0], 1, "p1", NULL);
 	assert_int_equal(nanswered, 1);
 	assert_int_equal(answered[0], 1);
 	assert_string_equal(answered_post[0], "p1");
 	assert_int_equal(nstarted, 3);
 	assert_int_equal(started[2]->ref, 2);
-	opq_done(q, started[2], 0, NULL, "boom");
-	opq_done(q, started[1], 1, NULL, NULL);
+	done(q, started[2], 0, NULL, "boom");
+	done(q, started[1], 1, NULL, NULL);
 	assert_int_equal(nanswered, 3);
 	assert_int_equal(answered[1], 2);
 	assert_false(answered_ok[1]);
@@ -120,10 +127,32 @@ test_order_per_channel(void **state)
 	opq_free(q);
 }
 
+/* A refused token reaches sessiond as such; only a failure carries it. */
+static void
+test_token_refused_is_carried(void **state)
+{
+	struct opq		*q = opq_new(&t_cbs, NULL, &t_ev, sizeof(int),
+				    100);
+	struct adapter_answer	 a = { .ok = 0, .error = "401 from /posts",
+				    .token_refused = 1 };
+
+	reset();
+	push(q, 1, "A", "post");
+	push(q, 2, "A", "post");
+	opq_done(q, started[0], &a);
+	done(q, started[1], 1, "p2", NULL);
+	assert_int_equal(nanswered, 2);
+	assert_false(answered_ok[0]);
+	assert_true(answered_refused[0]);
+	assert_true(answered_ok[1]);
+	assert_false(answered_refused[1]);
+	opq_free(q);
+}
+
 static void
 test_no_call_bad_and_full(void **state)
 {
-	struct opq	*q = opq_new(&t_cbs, NULL, sizeof(int), 2);
+	struct opq	*q = opq_new(&t_cbs, NULL, &t_ev, sizeof(int), 2);
 
 	reset();
 	push(q, 1, "A", "typing");	/* answered ok at once */
@@ -149,6 +178,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_per_channel),
+		cmocka_unit_test(test_token_refused_is_carried),
 		cmocka_unit_test(test_no_call_bad_and_full),
 	};
 

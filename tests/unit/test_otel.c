@@ -841,6 +841,26 @@ http_basic(void)
 	json_decref(st);
 }
 
+/*
+ * A 429 that says how long to wait is waited for, not just the backoff
+ * (500 ms): the rule every platform call follows (net_retry_after_ms()).
+ */
+static void
+http_retry_after(void)
+{
+	uint64_t	t0;
+
+	json_decref(fake_call("POST", "/fail",
+	    "{\"status\":429,\"count\":1,\"retryAfter\":2}"));
+	end_n(1, "http.retry-after");
+	want_sent += 1;
+	t0 = util_now_ms();
+	otel_flush();
+	run_loop(8000, reached);
+	assert_true(reached());
+	assert_true(util_now_ms() - t0 >= 1900);
+}
+
 static void
 http_retry_and_refusal(void)
 {
@@ -868,6 +888,7 @@ http_retry_and_refusal(void)
 	otel_get_stats(&st);
 	assert_int_equal(st.dropped, 2);
 	assert_int_equal(st.retries, 2);
+	http_retry_after();
 }
 
 static void

@@ -1,6 +1,7 @@
 /*
  * Unit tests for the pure parts of the Slack worker: Markdown to mrkdwn,
- * upstream's 3900-character chunking and the update truncation, Socket
+ * upstream's 3900-character chunking, the limits (an update is never cut,
+ * the conversion's growth is bounded), multibyte text at the cuts, Socket
  * Mode frame parsing (bad input included), event filtering, mention
  * stripping, entity decoding, the INBOUND an event becomes, and OUTBOUND
  * ops as Web API calls.  Table-driven.
@@ -18,18 +19,22 @@
 
 #include <cmocka.h>
 
+#include "common/net.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "worker/adapter.h"
+#include "worker/adapters/slack.h"
+#include "worker/call.h"
 #include "worker/mrkdwn.h"
-#include "worker/worker.h"
 
-/* slack.o calls back into worker main.c, which tests do not link. */
-void	worker_ready(const char *u, const char *n) { }
-void	worker_failed(const char *fmt, ...) { }
-void	worker_inbound(json_t *m) { json_decref(m); }
-void	worker_outbound_done(json_int_t r, int ok, const char *p,
-	    const char *e) { }
-void	worker_drained(void) { }
+/* U+1F469 ZWJ U+1F4BB: one cluster of 3 characters. */
+#define WOMAN_DEV "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb"
+
+static size_t
+runes(const char *s)
+{
+	return (utf8_count(s, strlen(s)));
+}
 
 static const struct slack_self me = { "UBOT", "slack:b" };
 
@@ -158,7 +163,7 @@ test_chunk_rules(void **state)
 	s = repeat("é", SLACK_TEXT_MAX + 1);
 	n = mrkdwn_chunk(s, SLACK_TEXT_MAX, &c);
 	assert_int_equal(n, 2);
-	assert_int_equal(mrkdwn_runes(c[0]), SLACK_TEXT_MAX);
+	assert_int_equal(runes(c[0]), SLACK_TEXT_MAX);
 	assert_string_equal(c[1], "é");
 	mrkdwn_chunks_free(c, n);
 	free(s);
@@ -167,34 +172,146 @@ test_chunk_rules(void **state)
 	n = mrkdwn_chunk(t, SLACK_TEXT_MAX, &c);
 	assert_true(n >= 3);
 	for (size_t i = 0; i < n; i++) {
-		assert_true(mrkdwn_runes(c[i]) <= SLACK_TEXT_MAX);
+		assert_true(runes(c[i]) <= SLACK_TEXT_MAX);
 		assert_true(c[i][0] != '\n');
 	}
 	mrkdwn_chunks_free(c, n);
 	free(t);
 }
 
+/*
+ * An update is never cut: up to SLACK_MSG_MAX characters of mrkdwn go
+ * whole, one more fails with the reason; and the longest text sessiond
+ * sends (SLACK_POST_MAX of Markdown) cannot grow past that, even made of
+ * nothing but tables, the one construct the conversion lengthens.
+ */
 static void
-test_truncate_update(void **state)
+test_update_is_never_cut(void **state)
 {
-	char	*s, *t;
+	struct slack_req	 r;
+	json_t			*op;
+	char			*s, *md, err[160];
+	size_t			 n;
 
-	t = mrkdwn_truncate_update("short");
-	assert_string_equal(t, "short");
-	free(t);
-	s = repeat("x", SLACK_TEXT_MAX);
-	t = mrkdwn_truncate_update(s);
-	assert_string_equal(t, s);
-	free(t);
+	s = repeat("\xc3\xbc", SLACK_MSG_MAX);
+	op = json_pack("{s:s,s:s,s:s,s:s}", "op", "patch", "channel", "C1",
+	    "post", "1.2", "text", s);
+	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), 0);
+	assert_string_equal(json_string_value(json_object_get(r.body, "text")),
+	    s);
+	slack_req_clear(&r);
+	json_decref(op);
 	free(s);
-	s = repeat("ü", SLACK_TEXT_MAX + 1);
-	t = mrkdwn_truncate_update(s);
-	assert_int_equal(mrkdwn_runes(t), SLACK_UPDATE_MAX +
-	    strlen(SLACK_TRUNCATED));
-	assert_non_null(strstr(t, "\n\n_(truncated)_"));
-	assert_int_equal(strncmp(t, s, SLACK_UPDATE_MAX * 2), 0);
-	free(t);
+	s = repeat("\xc3\xbc", SLACK_MSG_MAX + 1);
+	op = json_pack("{s:s,s:s,s:s,s:s}", "op", "patch", "channel", "C1",
+	    "post", "1.2", "text", s);
+	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "over the 40000"));
+	slack_req_clear(&r);
+	json_decref(op);
 	free(s);
+	/* The worst case: a table every MRKDWN_TABLE_MIN characters. */
+	s = repeat("|\n|-\n\n", SLACK_POST_MAX / MRKDWN_TABLE_MIN);
+	assert_int_equal(runes(s), SLACK_POST_MAX);
+	md = mrkdwn_from_markdown(s);
+	assert_non_null(md);
+	n = runes(md);
+	assert_true(n > SLACK_POST_MAX);
+	assert_true(n <= mrkdwn_max_len(SLACK_POST_MAX));
+	assert_true(mrkdwn_max_len(SLACK_POST_MAX) <= SLACK_MSG_MAX);
+	free(md);
+	free(s);
+}
+
+/*
+ * Multibyte text at the chunk limit: every chunk is within it, valid
+ * UTF-8, starts on a cluster, and the chunks joined are the text.
+ */
+static void
+test_chunk_multibyte(void **state)
+{
+	static const char *const units[] = { "\xf0\x9f\x98\x80",
+	    WOMAN_DEV, "\xe6\xbc\xa2\xe5\xad\x97", "e\xcc\x81" };
+	char		**c, *s, *joined;
+	size_t		  n, i, u, len;
+	uint32_t	  cp;
+
+	for (u = 0; u < nitems(units); u++) {
+		s = repeat(units[u], SLACK_TEXT_MAX + 1);	/* over it */
+		len = strlen(s);
+		n = mrkdwn_chunk(s, SLACK_TEXT_MAX, &c);
+		assert_true(n >= 2);
+		joined = calloc(1, len + 1);
+		assert_non_null(joined);
+		for (i = 0; i < n; i++) {
+			assert_true(runes(c[i]) <= SLACK_TEXT_MAX);
+			assert_true(utf8_valid(c[i], strlen(c[i])));
+			(void)utf8_char(c[i], strlen(c[i]), &cp);
+			assert_true(cp != 0x200D && cp != 0x0301);
+			strcat(joined, c[i]);
+		}
+		assert_string_equal(joined, s);
+		free(joined);
+		mrkdwn_chunks_free(c, n);
+		free(s);
+	}
+}
+
+/* What a Web API answer means: retries, failures, a refused token. */
+static void
+test_classify(void **state)
+{
+	static const struct {
+		long		 status;
+		const char	*body;
+		enum call_verdict v;
+		int		 refused;
+		const char	*error;
+	} t[] = {
+		{ 200, "{\"ok\":true,\"ts\":\"1.2\"}", CALL_OK, 0, "" },
+		{ 200, "{\"ok\":false,\"error\":\"invalid_auth\"}", CALL_FAIL,
+		  1, "chat.update: invalid_auth" },
+		{ 200, "{\"ok\":false,\"error\":\"token_revoked\"}",
+		  CALL_FAIL, 1, "chat.update: token_revoked" },
+		{ 200, "{\"ok\":false,\"error\":\"not_authed\"}", CALL_FAIL,
+		  1, "chat.update: not_authed" },
+		{ 200, "{\"ok\":false,\"error\":\"account_inactive\"}",
+		  CALL_FAIL, 1, "chat.update: account_inactive" },
+		{ 200, "{\"ok\":false,\"error\":\"token_expired\"}",
+		  CALL_FAIL, 1, "chat.update: token_expired" },
+		{ 200, "{\"ok\":false,\"error\":\"message_not_found\"}",
+		  CALL_FAIL, 0, "chat.update: message_not_found" },
+		{ 200, "{\"ok\":false}", CALL_FAIL, 0, "chat.update: not ok" },
+		{ 200, "<html>", CALL_FAIL, 0,
+		  "chat.update: the answer is not JSON" },
+		{ 429, "{\"ok\":false,\"error\":\"ratelimited\"}",
+		  CALL_RETRY_AFTER, 0, "chat.update: HTTP 429 ratelimited" },
+		{ 502, "", CALL_RETRY, 0, "chat.update: HTTP 502" },
+		{ 404, "", CALL_FAIL, 0, "chat.update: HTTP 404" },
+		{ 0, "", CALL_RETRY, 0, "chat.update: Failed to connect" },
+	};
+	struct net_resp		 r;
+	struct call_result	 cr;
+	size_t			 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		memset(&r, 0, sizeof(r));
+		memset(&cr, 0, sizeof(cr));
+		r.status = t[i].status;
+		r.body = (char *)t[i].body;
+		r.bodylen = strlen(t[i].body);
+		r.retry_after = -1;
+		r.error = t[i].status == 0 ? "Failed to connect" : NULL;
+		cr.resp = &r;
+		cr.label = cr.what = "chat.update";
+		if (slack_classify(&cr) != t[i].v || cr.token_refused !=
+		    t[i].refused || strcmp(cr.error, t[i].error) != 0)
+			fail_msg("case %zu: \"%s\" refused %d", i, cr.error,
+			    cr.token_refused);
+		json_decref(cr.json);
+	}
+	assert_false(slack_token_refused(NULL));
+	assert_false(slack_token_refused("invalid_auth_x"));
 }
 
 static void
@@ -466,6 +583,10 @@ test_ts(void **state)
 	assert_int_equal(slack_ts_ms("1.5"), 1500);
 	assert_int_equal(slack_ts_ms("2.0459"), 2045);
 	assert_int_equal(slack_ts_ms("x"), 0);
+	/* Seconds whose milliseconds would not fit (found by fuzzing). */
+	assert_int_equal(slack_ts_ms("10177000171700000.000100"), 0);
+	assert_int_equal(slack_ts_ms("1234567890123.5"), 0);
+	assert_int_equal(slack_ts_ms("999999999999.999"), 999999999999999LL);
 }
 
 static void
@@ -542,7 +663,7 @@ test_op_request_table(void **state)
 	}
 }
 
-/* A long post is chunked; a long patch is truncated. */
+/* A long post is chunked; a long patch goes whole. */
 static void
 test_op_request_long(void **state)
 {
@@ -555,7 +676,7 @@ test_op_request_long(void **state)
 	    "C1", "text", text);
 	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.nchunks, 3);
-	assert_true(mrkdwn_runes(r.chunks[0]) <= SLACK_TEXT_MAX);
+	assert_true(runes(r.chunks[0]) <= SLACK_TEXT_MAX);
 	assert_string_equal(json_string_value(json_object_get(r.body, "text")),
 	    r.chunks[0]);
 	slack_req_clear(&r);
@@ -564,8 +685,8 @@ test_op_request_long(void **state)
 	    "channel", "C1", "post", "1.2", "text", text);
 	assert_int_equal(slack_op_request(op, &r, err, sizeof(err)), 0);
 	assert_null(r.chunks);
-	assert_int_equal(mrkdwn_runes(json_string_value(json_object_get(r.body,
-	    "text"))), SLACK_UPDATE_MAX + strlen(SLACK_TRUNCATED));
+	assert_string_equal(json_string_value(json_object_get(r.body, "text")),
+	    text);
 	slack_req_clear(&r);
 	json_decref(op);
 	free(text);
@@ -654,7 +775,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mrkdwn_table),
 		cmocka_unit_test(test_chunk_rules),
-		cmocka_unit_test(test_truncate_update),
+		cmocka_unit_test(test_update_is_never_cut),
+		cmocka_unit_test(test_chunk_multibyte),
+		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_parse_frame_table),
 		cmocka_unit_test(test_parse_frame_fields),
 		cmocka_unit_test(test_strip_and_decode),

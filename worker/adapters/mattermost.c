@@ -23,7 +23,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,28 +32,20 @@
 #include <event2/event.h>
 
 #include "common/backoff.h"
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/utf8.h"
 #include "common/util.h"
+#include "worker/access.h"
 #include "worker/adapter.h"
+#include "worker/adapters/mattermost.h"
+#include "worker/call.h"
 #include "worker/opq.h"
-#include "worker/worker.h"
+#include "worker/platform.h"
 #include "worker/ws.h"
 
 /* ------------------------------------------------------------ pure part */
-
-static int
-mm_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return (-1);
-}
 
 /* A Mattermost id: 26 characters of [a-z0-9]. */
 int
@@ -69,22 +60,6 @@ mm_valid_id(const char *s)
 		    isdigit((unsigned char)s[i])))
 			return (0);
 	return (i == MM_ID_LEN);
-}
-
-/* A string member, or NULL when missing or not a string. */
-static const char *
-mm_str(const json_t *o, const char *key)
-{
-	return (json_string_value(json_object_get(o, key)));
-}
-
-/* A string member, or "" when missing or not a string. */
-static const char *
-mm_stre(const json_t *o, const char *key)
-{
-	const char	*s = mm_str(o, key);
-
-	return (s != NULL ? s : "");
 }
 
 static int
@@ -129,6 +104,13 @@ mm_mentions(const char *text, const char *username)
 	return (0);
 }
 
+/* The length of a mention of arg (a username) at p, or 0. */
+static size_t
+mm_mention_len(const char *text, const char *p, const void *arg)
+{
+	return (mm_mention_at(text, p, arg));
+}
+
 /*
  * text without its @username mentions (and a ':' or ',' right after one),
  * with the spaces around them folded and the ends trimmed.  The caller
@@ -137,54 +119,17 @@ mm_mentions(const char *text, const char *username)
 char *
 mm_strip_mention(const char *text, const char *username)
 {
-	const char	*p = text != NULL ? text : "";
-	char		*out, *o;
-	size_t		 m;
-
-	if ((out = malloc(strlen(p) + 1)) == NULL)
-		return (NULL);
-	o = out;
-	while (*p != '\0') {
-		if (username == NULL ||
-		    (m = mm_mention_at(text, p, username)) == 0) {
-			*o++ = *p++;
-			continue;
-		}
-		p += m;
-		if (*p == ':' || *p == ',')
-			p++;
-		if (o == out || o[-1] == ' ' || o[-1] == '\t' ||
-		    o[-1] == '\n')
-			while (*p == ' ' || *p == '\t')
-				p++;
-	}
-	while (o > out && isspace((unsigned char)o[-1]))
-		o--;
-	*o = '\0';
-	for (p = out; isspace((unsigned char)*p); p++)
-		;
-	memmove(out, p, strlen(p) + 1);
-	return (out);
+	return (platform_strip_mentions(text, mm_mention_len, username, NULL));
 }
 
-/* A copy of text cut to at most max_runes UTF-8 characters. */
+/*
+ * A copy of text cut to at most max_chars characters, on a character
+ * boundary and out of a grapheme cluster (common/utf8.h).
+ */
 char *
-mm_truncate(const char *text, size_t max_runes)
+mm_truncate(const char *text, size_t max_chars)
 {
-	size_t	i, runes = 0;
-	char	*out;
-
-	for (i = 0; text[i] != '\0'; i++) {
-		if (((unsigned char)text[i] & 0xc0) == 0x80)
-			continue;	/* a continuation byte */
-		if (runes++ == max_runes)
-			break;
-	}
-	if ((out = malloc(i + 1)) == NULL)
-		return (NULL);
-	memcpy(out, text, i);
-	out[i] = '\0';
-	return (out);
+	return (strndup(text, utf8_cut_chars(text, strlen(text), max_chars)));
 }
 
 /* The server URL without trailing slashes; http(s) only. */
@@ -251,20 +196,20 @@ mm_parse_posted(struct mm_event *ev, const json_t *data, char *err,
 	json_t		*m;
 	size_t		 i;
 
-	if ((s = mm_str(data, "post")) == NULL)
-		return (mm_err(err, errlen, "posted without a data.post "
+	if ((s = jx_str(data, "post")) == NULL)
+		return (util_err(err, errlen, "posted without a data.post "
 		    "string"));
 	if ((ev->post = json_loads(s, 0, &jerr)) == NULL)
-		return (mm_err(err, errlen, "posted: data.post is not JSON "
+		return (util_err(err, errlen, "posted: data.post is not JSON "
 		    "(%s)", jerr.text));
-	if (!json_is_object(ev->post) || mm_str(ev->post, "id") == NULL ||
-	    mm_str(ev->post, "channel_id") == NULL ||
-	    mm_str(ev->post, "user_id") == NULL)
-		return (mm_err(err, errlen, "posted: data.post is not a post"));
-	ev->channel_type = mm_stre(data, "channel_type");
-	ev->sender_name = mm_stre(data, "sender_name");
+	if (!json_is_object(ev->post) || jx_str(ev->post, "id") == NULL ||
+	    jx_str(ev->post, "channel_id") == NULL ||
+	    jx_str(ev->post, "user_id") == NULL)
+		return (util_err(err, errlen, "posted: data.post is not a post"));
+	ev->channel_type = jx_stre(data, "channel_type");
+	ev->sender_name = jx_stre(data, "sender_name");
 	/* mentions is optional and only a hint: a bad one is ignored. */
-	if ((s = mm_str(data, "mentions")) != NULL &&
+	if ((s = jx_str(data, "mentions")) != NULL &&
 	    (ev->mentions = json_loads(s, 0, NULL)) != NULL) {
 		json_array_foreach(ev->mentions, i, m)
 			if (!json_is_string(m))
@@ -285,12 +230,12 @@ mm_parse_reaction(struct mm_event *ev, const json_t *data, char *err,
 {
 	const char	*s;
 
-	if ((s = mm_str(data, "reaction")) == NULL ||
+	if ((s = jx_str(data, "reaction")) == NULL ||
 	    (ev->post = json_loads(s, 0, NULL)) == NULL ||
-	    !json_is_object(ev->post) || mm_str(ev->post, "user_id") == NULL ||
-	    mm_str(ev->post, "post_id") == NULL ||
-	    mm_str(ev->post, "emoji_name") == NULL)
-		return (mm_err(err, errlen, "reaction_added without a valid "
+	    !json_is_object(ev->post) || jx_str(ev->post, "user_id") == NULL ||
+	    jx_str(ev->post, "post_id") == NULL ||
+	    jx_str(ev->post, "emoji_name") == NULL)
+		return (util_err(err, errlen, "reaction_added without a valid "
 		    "data.reaction"));
 	return (0);
 }
@@ -299,16 +244,19 @@ static int
 mm_parse_reply(struct mm_event *ev, const json_t *f, char *err, size_t errlen)
 {
 	const json_t	*v = json_object_get(f, "seq_reply");
-	const char	*status = mm_str(f, "status");
+	const char	*status = jx_str(f, "status");
 
 	if (v != NULL && !json_is_integer(v))
-		return (mm_err(err, errlen, "seq_reply is not an integer"));
+		return (util_err(err, errlen, "seq_reply is not an integer"));
+	if (v != NULL && (json_integer_value(v) < 0 ||
+	    json_integer_value(v) > MM_SEQ_MAX))
+		return (util_err(err, errlen, "seq_reply is out of range"));
 	if (status == NULL)
-		return (mm_err(err, errlen, "a reply without a status"));
+		return (util_err(err, errlen, "a reply without a status"));
 	ev->kind = MM_EV_REPLY;
 	ev->seq_reply = v != NULL ? json_integer_value(v) : 0;
 	ev->ok = strcmp(status, "OK") == 0;
-	ev->error_id = mm_str(json_object_get(f, "error"), "id");
+	ev->error_id = jx_str(json_object_get(f, "error"), "id");
 	ev->server_time = json_integer_value(json_object_get(
 	    json_object_get(f, "data"), "server_time"));
 	return (0);
@@ -331,14 +279,14 @@ mm_parse_event(const char *buf, size_t len, struct mm_event *ev, char *err,
 	memset(ev, 0, sizeof(*ev));
 	ev->seq = -1;
 	if ((ev->frame = json_loadb(buf, len, 0, &jerr)) == NULL)
-		return (mm_err(err, errlen, "not JSON (%s)", jerr.text));
+		return (util_err(err, errlen, "not JSON (%s)", jerr.text));
 	if (!json_is_object(ev->frame))
-		rc = mm_err(err, errlen, "not a JSON object");
-	else if ((ev->name = mm_str(ev->frame, "event")) == NULL)
+		rc = util_err(err, errlen, "not a JSON object");
+	else if ((ev->name = jx_str(ev->frame, "event")) == NULL)
 		rc = mm_parse_reply(ev, ev->frame, err, errlen);
 	else if (!json_is_integer(seq = json_object_get(ev->frame, "seq")) ||
-	    json_integer_value(seq) < 0)
-		rc = mm_err(err, errlen, "%s event without a valid seq",
+	    json_integer_value(seq) < 0 || json_integer_value(seq) > MM_SEQ_MAX)
+		rc = util_err(err, errlen, "%s event without a valid seq",
 		    ev->name);
 	else {
 		ev->seq = json_integer_value(seq);
@@ -346,9 +294,9 @@ mm_parse_event(const char *buf, size_t len, struct mm_event *ev, char *err,
 		ev->kind = MM_EV_OTHER;
 		if (strcmp(ev->name, "hello") == 0) {
 			ev->kind = MM_EV_HELLO;
-			if (!mm_valid_id(ev->conn_id = mm_str(data,
+			if (!mm_valid_id(ev->conn_id = jx_str(data,
 			    "connection_id")))
-				rc = mm_err(err, errlen, "hello without a "
+				rc = util_err(err, errlen, "hello without a "
 				    "valid connection_id");
 		} else if (strcmp(ev->name, "posted") == 0) {
 			ev->kind = MM_EV_POSTED;
@@ -396,8 +344,8 @@ mm_inbound(const struct mm_self *me, const json_t *post,
     const char *channel_type, const char *sender_name, const json_t *mentions,
     json_t **out, const char **why)
 {
-	const char	*id = mm_str(post, "id"), *ch = mm_str(post, "channel_id");
-	const char	*uid = mm_str(post, "user_id"), *msg;
+	const char	*id = jx_str(post, "id"), *ch = jx_str(post, "channel_id");
+	const char	*uid = jx_str(post, "user_id"), *msg;
 	char		*stripped, *text;
 	int		 dm, mention;
 
@@ -408,12 +356,12 @@ mm_inbound(const struct mm_self *me, const json_t *post,
 		return (-1);
 	}
 	*why = strcmp(uid, me->id) == 0 ? "own post" :
-	    *mm_stre(post, "type") != '\0' ? "system post" :
+	    *jx_stre(post, "type") != '\0' ? "system post" :
 	    json_integer_value(json_object_get(post, "delete_at")) != 0 ?
 	    "deleted post" : NULL;
 	if (*why != NULL)
 		return (0);
-	msg = mm_stre(post, "message");
+	msg = jx_stre(post, "message");
 	dm = strcmp(channel_type, "D") == 0 || strcmp(channel_type, "G") == 0;
 	mention = mm_mentions(msg, me->username) || mm_listed(mentions, me->id);
 	if (*sender_name == '@')
@@ -426,7 +374,7 @@ mm_inbound(const struct mm_self *me, const json_t *post,
 		*out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:I}",
 		    "id", id, "channel", ch, "bot", me->key, "user",
 		    sender_name, "userId", uid, "text", text, "root",
-		    mm_stre(post, "root_id"), "isDM", dm, "mentionsBot",
+		    jx_stre(post, "root_id"), "isDM", dm, "mentionsBot",
 		    mention, "createAt",
 		    json_integer_value(json_object_get(post, "create_at")));
 	free(text);
@@ -437,16 +385,25 @@ mm_inbound(const struct mm_self *me, const json_t *post,
 	return (1);
 }
 
+/*
+ * A post's message: never cut (sessiond splits long text by the post_max
+ * the worker's READY gave it), so text over MM_POST_MAX characters is an
+ * op that cannot be made.
+ */
 static json_t *
-mm_message_json(const char *text)
+mm_message_json(const char *name, const char *text, char *err, size_t errlen)
 {
-	char	*t;
+	size_t	n = utf8_count(text, strlen(text));
 	json_t	*j;
 
-	if ((t = mm_truncate(text, MM_POST_MAX)) == NULL)
+	if (n > MM_POST_MAX) {
+		(void)util_err(err, errlen, "%s: a text of %zu characters is "
+		    "over the %d a post carries", name, n, MM_POST_MAX);
 		return (NULL);
-	j = json_string(t);
-	free(t);
+	}
+	if ((j = json_string(text)) == NULL)
+		(void)util_err(err, errlen, "%s: out of memory (or not UTF-8)",
+		    name);
 	return (j);
 }
 
@@ -454,18 +411,21 @@ static int
 mm_op_post(const json_t *op, char *path, size_t pathlen, json_t **body,
     char *err, size_t errlen)
 {
-	const char	*ch = mm_str(op, "channel"), *root = mm_stre(op, "root");
-	const char	*text = mm_str(op, "text");
+	const char	*ch = jx_str(op, "channel"), *root = jx_stre(op, "root");
+	const char	*text = jx_str(op, "text");
+	json_t		*msg;
 
 	if (!mm_valid_id(ch))
-		return (mm_err(err, errlen, "post: bad channel id"));
+		return (util_err(err, errlen, "post: bad channel id"));
 	if (*root != '\0' && !mm_valid_id(root))
-		return (mm_err(err, errlen, "post: bad root id"));
+		return (util_err(err, errlen, "post: bad root id"));
 	if (text == NULL)
-		return (mm_err(err, errlen, "post: no text"));
+		return (util_err(err, errlen, "post: no text"));
+	if ((msg = mm_message_json("post", text, err, errlen)) == NULL)
+		return (-1);
 	snprintf(path, pathlen, "/posts");
-	*body = json_pack("{s:s,s:o,s:s}", "channel_id", ch, "message",
-	    mm_message_json(text), "root_id", root);
+	*body = json_pack("{s:s,s:o,s:s}", "channel_id", ch, "message", msg,
+	    "root_id", root);
 	return (0);
 }
 
@@ -473,21 +433,21 @@ static int
 mm_op_react(const json_t *op, const char *bot_id, char *path, size_t pathlen,
     json_t **body, char *err, size_t errlen)
 {
-	const char	*post = mm_str(op, "post"), *e = mm_stre(op, "emoji");
+	const char	*post = jx_str(op, "post"), *e = jx_stre(op, "emoji");
 	char		 emoji[65];
 	size_t		 n, i;
 
 	if (!mm_valid_id(post))
-		return (mm_err(err, errlen, "react: bad post id"));
+		return (util_err(err, errlen, "react: bad post id"));
 	if (*e == ':')
 		e++;
 	n = strcspn(e, ":");
 	if (n == 0 || n >= sizeof(emoji) || (e[n] == ':' && e[n + 1] != '\0'))
-		return (mm_err(err, errlen, "react: bad emoji name"));
+		return (util_err(err, errlen, "react: bad emoji name"));
 	for (i = 0; i < n; i++)
 		if (!(islower((unsigned char)e[i]) ||
 		    isdigit((unsigned char)e[i]) || strchr("_+-", e[i]) != NULL))
-			return (mm_err(err, errlen, "react: bad emoji name"));
+			return (util_err(err, errlen, "react: bad emoji name"));
 	memcpy(emoji, e, n);
 	emoji[n] = '\0';
 	snprintf(path, pathlen, "/reactions");
@@ -506,8 +466,9 @@ mm_op_request(const json_t *op, const char *bot_id, char *method,
     size_t methodlen, char *path, size_t pathlen, json_t **body, char *err,
     size_t errlen)
 {
-	const char	*name = mm_stre(op, "op"), *post = mm_str(op, "post");
-	const char	*ch = mm_str(op, "channel"), *text = mm_str(op, "text");
+	const char	*name = jx_stre(op, "op"), *post = jx_str(op, "post");
+	const char	*ch = jx_str(op, "channel"), *text = jx_str(op, "text");
+	json_t		*msg;
 	int		 rc = 0;
 
 	*body = NULL;
@@ -516,29 +477,32 @@ mm_op_request(const json_t *op, const char *bot_id, char *method,
 		rc = mm_op_post(op, path, pathlen, body, err, errlen);
 	else if (strcmp(name, "patch") == 0) {
 		if (!mm_valid_id(post) || text == NULL)
-			return (mm_err(err, errlen, "patch: bad post id or no "
+			return (util_err(err, errlen, "patch: bad post id or no "
 			    "text"));
+		if ((msg = mm_message_json("patch", text, err, errlen)) ==
+		    NULL)
+			return (-1);
 		snprintf(method, methodlen, "PUT");
 		snprintf(path, pathlen, "/posts/%s/patch", post);
-		*body = json_pack("{s:o}", "message", mm_message_json(text));
+		*body = json_pack("{s:o}", "message", msg);
 	} else if (strcmp(name, "delete") == 0) {
 		if (!mm_valid_id(post))
-			return (mm_err(err, errlen, "delete: bad post id"));
+			return (util_err(err, errlen, "delete: bad post id"));
 		snprintf(method, methodlen, "DELETE");
 		snprintf(path, pathlen, "/posts/%s", post);
 		return (0);
 	} else if (strcmp(name, "typing") == 0) {
 		if (!mm_valid_id(ch) || !mm_valid_id(bot_id))
-			return (mm_err(err, errlen, "typing: bad channel id"));
+			return (util_err(err, errlen, "typing: bad channel id"));
 		snprintf(path, pathlen, "/users/%s/typing", bot_id);
 		*body = json_pack("{s:s,s:s}", "channel_id", ch, "parent_id",
-		    mm_valid_id(mm_str(op, "root")) ? mm_str(op, "root") : "");
+		    mm_valid_id(jx_str(op, "root")) ? jx_str(op, "root") : "");
 	} else if (strcmp(name, "react") == 0)
 		rc = mm_op_react(op, bot_id, path, pathlen, body, err, errlen);
 	else
-		return (mm_err(err, errlen, "unknown op \"%.32s\"", name));
+		return (util_err(err, errlen, "unknown op \"%.32s\"", name));
 	if (rc == 0 && *body == NULL)
-		return (mm_err(err, errlen, "%s: out of memory", name));
+		return (util_err(err, errlen, "%s: out of memory", name));
 	return (rc);
 }
 
@@ -565,12 +529,51 @@ mm_seen_add(struct mm_seen *s, const char *id)
 		s->n++;
 }
 
+/*
+ * What a REST answer means: 2xx is done; a 429 waits its Retry-After; 5xx
+ * and transport errors pass; any other status fails, a 401 because the
+ * server refused the token.  The error reads "404 from /posts/x/patch:
+ * Unable to get the post." (the server's message, or the start of the
+ * body).
+ */
+enum call_verdict
+mm_classify(struct call_result *r)
+{
+	const struct net_resp	*resp = r->resp;
+	const char		*msg;
+	char			 snip[96];
+	size_t			 i;
+
+	if (resp->status == 0) {
+		snprintf(r->error, sizeof(r->error), "%s: %s", r->label,
+		    resp->error != NULL ? resp->error : "no response");
+		return (CALL_RETRY);
+	}
+	if (strncasecmp(resp->ctype, "application/json", 16) == 0 &&
+	    resp->bodylen > 0)
+		r->json = json_loadb(resp->body, resp->bodylen, 0, NULL);
+	if (resp->status >= 200 && resp->status < 300)
+		return (CALL_OK);
+	if ((msg = jx_str(r->json, "message")) == NULL) {
+		for (i = 0; i < sizeof(snip) - 1 && i < resp->bodylen &&
+		    resp->body[i] != '\n'; i++)
+			snip[i] = isprint((unsigned char)resp->body[i]) ?
+			    resp->body[i] : '?';
+		snip[i] = '\0';
+		msg = i > 0 ? snip : "no message";
+	}
+	snprintf(r->error, sizeof(r->error), "%ld from %s: %s", resp->status,
+	    r->what, msg);
+	r->token_refused = resp->status == 401;
+	if (resp->status == 429)
+		return (CALL_RETRY_AFTER);
+	return (resp->status >= 500 ? CALL_RETRY : CALL_FAIL);
+}
+
 /* ------------------------------------------------------------ the adapter */
 
 #define MM_PING_MS		30000	/* as @mattermost/client */
 #define MM_PING_ENV		"COPILOT_BRIDGE_TEST_PING_MS"	/* tests only */
-#define MM_RETRY_AFTER_MAX	30	/* seconds we wait on a 429, at most */
-#define MM_LIMITED_MAX		10	/* 429s a call may meet */
 #define MM_TRIES		5	/* tries on 5xx and transport errors */
 #define MM_CATCHUP_WINDOW_MS	(60 * 60 * 1000)
 #define MM_CATCHUP_MARGIN_MS	5000	/* clock skew, late delivery */
@@ -580,24 +583,6 @@ mm_seen_add(struct mm_seen *s, const char *id)
 #define MM_NAME_MAX		72
 
 struct mm;
-typedef void	(*mm_call_cb)(struct mm *, long status, json_t *json,
-		    const char *err, void *arg);
-
-/* One REST call, with its retries. */
-struct mm_call {
-	TAILQ_ENTRY(mm_call)	 entry;
-	struct mm		*mm;
-	char			 method[8];
-	char			 path[192];	/* under /api/v4, for messages */
-	char			*url;
-	char			*body;
-	int			 tries, max_tries, limited, in_cb;
-	struct net_req		*req;
-	struct event		*timer;
-	struct backoff		 bo;
-	mm_call_cb		 cb;
-	void			*arg;
-};
 
 /* A channel we saw a post in (for catch-up) or were configured with. */
 struct mm_ch {
@@ -614,7 +599,8 @@ struct mm_user {
 
 /* What an outbound op (worker/opq.c) runs: one REST call. */
 struct mm_opx {
-	struct mm_call		*call;
+	struct mm		*mm;
+	struct call		*call;
 };
 
 /* A REST catch-up, one channel after the other. */
@@ -623,13 +609,13 @@ struct mm_cu {
 	char			(*chans)[MM_ID_LEN + 1];
 	size_t			 n, i;
 	json_t			*backlog;	/* posts to send, oldest first */
-	struct mm_call		*call;
+	struct call		*call;
 	unsigned int		 sent;
 };
 
 struct mm {
-	struct event_base	*base;
-	struct net		*net;
+	const struct adapter_events *ev;	/* what we report to */
+	struct call_set		*calls;		/* REST */
 	struct ws		*ws;
 	struct ws_conn		*conn;
 	json_t			*config;	/* live: access, channels */
@@ -643,11 +629,10 @@ struct mm {
 	char			 conn_id[MM_ID_LEN + 1];
 	json_int_t		 next_seq;	/* of the next event */
 	json_int_t		 ping_seq, ping_wait;
-	int			 open, confirmed, ready, draining;
-	int			 ping_ms, deadline_ms;
-	struct event		*ping_ev, *reconnect_ev, *deadline_ev;
-	struct backoff		 bo;
-	char			 last_err[256];
+	int			 open, confirmed, draining;
+	int			 ping_ms;
+	struct event		*ping_ev;
+	struct platform_link	 link;		/* deadline, reconnects */
 	json_int_t		 server_ms;	/* newest server time seen */
 	json_int_t		 down_ms;	/* wall clock of the drop */
 	/* inbound */
@@ -662,7 +647,6 @@ struct mm {
 	json_t			*cursors;	/* sessiond's, until the first hello */
 	/* outbound */
 	struct opq		*opq;		/* outbound ops */
-	TAILQ_HEAD(, mm_call)	 calls;
 };
 
 static void	mm_connect(struct mm *);
@@ -681,176 +665,45 @@ mm_wall_ms(void)
 	return ((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-static void
-mm_timer_ms(struct event *ev, uint32_t ms)
-{
-	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (evtimer_add(ev, &tv) == -1)
-		log_warnx("mattermost: cannot arm a timer");
-}
-
 /* ------------------------------------------------------------ REST */
 
-static void
-mm_call_free(struct mm_call *c)
-{
-	TAILQ_REMOVE(&c->mm->calls, c, entry);
-	net_cancel(c->req);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	free(c->url);
-	free(c->body);
-	free(c);
-}
-
-/* Cancelling the call whose callback runs is a no-op. */
-static void
-mm_call_cancel(struct mm_call *c)
-{
-	if (c != NULL && !c->in_cb)
-		mm_call_free(c);
-}
-
-static void
-mm_call_finish(struct mm_call *c, long status, json_t *json, const char *err)
-{
-	c->in_cb = 1;
-	c->cb(c->mm, status, json, err, c->arg);
-	json_decref(json);
-	mm_call_free(c);
-}
-
-/* What went wrong, for logs and OUTBOUND_DONE: "404 from /posts/x: ...". */
-static void
-mm_call_error(struct mm_call *c, const struct net_resp *r, json_t *json,
-    char *err, size_t errlen)
-{
-	const char	*msg = mm_str(json, "message");
-	char		 snip[96];
-	size_t		 i;
-
-	if (r->status == 0) {
-		snprintf(err, errlen, "%s %s: %s", c->method, c->path,
-		    r->error != NULL ? r->error : "no response");
-		return;
-	}
-	if (msg == NULL) {
-		for (i = 0; i < sizeof(snip) - 1 && i < r->bodylen &&
-		    r->body[i] != '\n'; i++)
-			snip[i] = isprint((unsigned char)r->body[i]) ?
-			    r->body[i] : '?';
-		snip[i] = '\0';
-		msg = i > 0 ? snip : "no message";
-	}
-	snprintf(err, errlen, "%ld from %s: %s", r->status, c->path, msg);
-}
-
-static void
-mm_call_complete(struct mm_call *c, const struct net_resp *r)
-{
-	json_t	*json = NULL;
-	char	 err[384];
-
-	if (strncasecmp(r->ctype, "application/json", 16) == 0 &&
-	    r->bodylen > 0)
-		json = json_loadb(r->body, r->bodylen, 0, NULL);
-	if (r->status >= 200 && r->status < 300) {
-		mm_call_finish(c, r->status, json, NULL);
-		return;
-	}
-	mm_call_error(c, r, json, err, sizeof(err));
-	mm_call_finish(c, r->status, json, err);
-}
-
-static void
-mm_call_done(const struct net_resp *r, void *arg)
-{
-	struct mm_call	*c = arg;
-	long		 ra;
-	uint32_t	 ms;
-
-	c->req = NULL;
-	if (r->status == 429 && c->limited++ < MM_LIMITED_MAX) {
-		ra = r->retry_after < 0 ? 1 : r->retry_after;
-		ms = (uint32_t)(ra < MM_RETRY_AFTER_MAX ? ra :
-		    MM_RETRY_AFTER_MAX) * 1000;
-		log_warnx("%s %s: rate limited; retrying in %u ms", c->method,
-		    c->path, ms);
-		mm_timer_ms(c->timer, ms);
-		return;
-	}
-	if ((r->status == 0 || r->status >= 500) && c->tries < c->max_tries) {
-		ms = backoff_next(&c->bo);
-		log_warnx("%s %s: %s; try %d of %d in %u ms", c->method,
-		    c->path, r->status == 0 ? r->error : "server error",
-		    c->tries + 1, c->max_tries, ms);
-		mm_timer_ms(c->timer, ms);
-		return;
-	}
-	mm_call_complete(c, r);
-}
-
-static void
-mm_call_send(int fd, short what, void *arg)
-{
-	struct mm_call	*c = arg;
-	const char	*hdrs[3] = { c->mm->auth, NULL, NULL };
-	char		 err[256];
-
-	if (c->body != NULL)
-		hdrs[1] = "Content-Type: application/json";
-	c->tries++;
-	c->req = net_request(c->mm->net, c->method, c->url, hdrs, c->body,
-	    NULL, mm_call_done, c);
-	if (c->req != NULL)
-		return;
-	if (c->tries < c->max_tries) {
-		mm_timer_ms(c->timer, backoff_next(&c->bo));
-		return;
-	}
-	snprintf(err, sizeof(err), "%s %s: cannot start the request",
-	    c->method, c->path);
-	mm_call_finish(c, 0, NULL, err);
-}
-
 /*
- * Call method path (under /api/v4) with body (taken; NULL for none).  cb
- * runs later, once, unless the call is cancelled; never from in here.
+ * Call method path (under /api/v4) with body (taken; NULL for none), tried
+ * tries times (worker/call.c, mm_classify() reading the answers).  cb runs
+ * later, once, unless the call is cancelled; never from in here.
  */
-static struct mm_call *
-mm_call(struct mm *mm, const char *method, const char *path, json_t *body,
-    int max_tries, mm_call_cb cb, void *arg)
+static struct call *
+mm_rest(struct mm *mm, const char *method, const char *path, json_t *body,
+    int tries, call_cb cb, void *arg)
 {
-	struct mm_call	*c;
+	const char	*hdrs[3] = { mm->auth, NULL, NULL };
+	char		*text = NULL, *url = NULL, label[224];
+	struct call_req	 req;
+	struct call	*c = NULL;
+	int		 bad;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		json_decref(body);
-		return (NULL);
+	if (body != NULL) {
+		hdrs[1] = "Content-Type: application/json";
+		text = json_dumps(body, JSON_COMPACT);
 	}
-	c->mm = mm;
-	c->cb = cb;
-	c->arg = arg;
-	c->max_tries = max_tries;
-	backoff_init(&c->bo, 250, 4000);
-	snprintf(c->method, sizeof(c->method), "%s", method);
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	TAILQ_INSERT_TAIL(&mm->calls, c, entry);
-	if (body != NULL && (c->body = json_dumps(body, JSON_COMPACT)) == NULL)
-		goto fail;
-	if (asprintf(&c->url, "%s/api/v4%s", mm->base_url, path) == -1) {
-		c->url = NULL;
-		goto fail;
-	}
-	if ((c->timer = evtimer_new(mm->base, mm_call_send, c)) == NULL)
-		goto fail;
+	bad = body != NULL && text == NULL;
 	json_decref(body);
-	mm_timer_ms(c->timer, 0);
+	snprintf(label, sizeof(label), "%s %s", method, path);
+	if (!bad && asprintf(&url, "%s/api/v4%s", mm->base_url, path) != -1) {
+		memset(&req, 0, sizeof(req));
+		req.method = method;
+		req.url = url;
+		req.headers = hdrs;
+		req.body = text;
+		req.label = label;
+		req.what = path;
+		req.tries = tries;
+		req.classify = mm_classify;
+		c = call_new(mm->calls, &req, cb, arg);
+		free(url);
+	}
+	free(text);
 	return (c);
-fail:
-	json_decref(body);
-	mm_call_free(c);
-	return (NULL);
 }
 
 /* ------------------------------------------------------------ inbound */
@@ -932,8 +785,9 @@ static void
 mm_dispatch(struct mm *mm, const json_t *post, const char *ctype,
     const char *sender, const json_t *mentions)
 {
-	const char	*id = mm_stre(post, "id"), *why, *user, *uid;
+	const char	*id = jx_stre(post, "id"), *why, *user, *uid;
 	json_t		*msg;
+	size_t		 n;
 	int		 rc, hook;
 
 	if (mm_seen_has(&mm->seen, id)) {
@@ -950,10 +804,14 @@ mm_dispatch(struct mm *mm, const json_t *post, const char *ctype,
 		log_debug("drop %s: %s", id, why);
 		return;
 	}
-	user = mm_stre(msg, "user");
-	uid = mm_stre(msg, "userId");
+	if ((n = utf8_count(jx_stre(post, "message"),
+	    strlen(jx_stre(post, "message")))) > MM_POST_MAX)
+		log_warnx("inbound %s: a text of %zu characters is cut to the "
+		    "%d of a post", id, n, MM_POST_MAX);
+	user = jx_stre(msg, "user");
+	uid = jx_stre(msg, "userId");
 	/* A webhook may post under any name: only its user id counts. */
-	hook = strcmp(mm_stre(json_object_get(post, "props"), "from_webhook"),
+	hook = strcmp(jx_stre(json_object_get(post, "props"), "from_webhook"),
 	    "true") == 0;
 	if (!access_allowed(json_object_get(mm->config, "access"),
 	    json_object_get(mm->config, "botAccess"), uid, hook ? NULL : user)) {
@@ -963,10 +821,10 @@ mm_dispatch(struct mm *mm, const json_t *post, const char *ctype,
 		return;
 	}
 	log_debug("inbound %s from @%s in %s%s%s", id, user,
-	    mm_stre(msg, "channel"), json_is_true(json_object_get(msg,
+	    jx_stre(msg, "channel"), json_is_true(json_object_get(msg,
 	    "isDM")) ? " (DM)" : "", json_is_true(json_object_get(msg,
 	    "mentionsBot")) ? " (mention)" : "");
-	worker_inbound(msg);
+	mm->ev->inbound(mm->ev->arg, msg);
 }
 
 static void
@@ -977,9 +835,9 @@ mm_posted(struct mm *mm, const struct mm_event *ev)
 
 	if (t > mm->server_ms)
 		mm->server_ms = t;
-	mm_channel_active(mm, mm_stre(ev->post, "channel_id"),
+	mm_channel_active(mm, jx_stre(ev->post, "channel_id"),
 	    ev->channel_type);
-	mm_user_learn(mm, mm_stre(ev->post, "user_id"), ev->sender_name);
+	mm_user_learn(mm, jx_stre(ev->post, "user_id"), ev->sender_name);
 	mm_dispatch(mm, ev->post, ev->channel_type, ev->sender_name,
 	    ev->mentions);
 }
@@ -992,9 +850,9 @@ static void
 mm_reacted(struct mm *mm, const struct mm_event *ev)
 {
 	const json_t	*r = ev->post;
-	const char	*uid = mm_stre(r, "user_id"), *post = mm_stre(r, "post_id");
-	const char	*emoji = mm_stre(r, "emoji_name"), *user;
-	const char	*ch = mm_stre(json_object_get(ev->frame, "broadcast"),
+	const char	*uid = jx_stre(r, "user_id"), *post = jx_stre(r, "post_id");
+	const char	*emoji = jx_stre(r, "emoji_name"), *user;
+	const char	*ch = jx_stre(json_object_get(ev->frame, "broadcast"),
 			    "channel_id");
 	char		 id[256];
 	json_t		*msg;
@@ -1017,7 +875,7 @@ mm_reacted(struct mm *mm, const struct mm_event *ev)
 		return;
 	}
 	log_debug("inbound reaction :%s: from %s on %s", emoji, uid, post);
-	worker_inbound(msg);
+	mm->ev->inbound(mm->ev->arg, msg);
 }
 
 /* ------------------------------------------------------------ catch-up */
@@ -1035,10 +893,12 @@ mm_catchup_cursors(struct mm *mm)
 	json_t		*v;
 	json_int_t	 from = 0;
 
-	if (mm->cursors == NULL || !mm->ready)
+	if (mm->cursors == NULL || !mm->link.ready)
 		return;
 	json_object_foreach(mm->cursors, id, v) {
-		if (!json_is_integer(v) || !mm_valid_id(id))
+		/* A time before 1970 is no cursor (and would underflow). */
+		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+		    !mm_valid_id(id))
 			continue;
 		mm_channel_active(mm, id, "");
 		if (from == 0 || json_integer_value(v) < from)
@@ -1074,7 +934,7 @@ mm_cu_free(struct mm *mm)
 
 	if (cu == NULL)
 		return;
-	mm_call_cancel(cu->call);
+	call_cancel(cu->call);
 	json_decref(cu->backlog);
 	free(cu->chans);
 	free(cu);
@@ -1124,7 +984,7 @@ mm_catchup_start(struct mm *mm)
 		    now - ch->active_ms <= MM_CATCHUP_WINDOW_MS)
 			mm_cu_add(cu, ch->id);
 	json_array_foreach(chans, i, c)
-		mm_cu_add(cu, mm_stre(c, "id"));
+		mm_cu_add(cu, jx_stre(c, "id"));
 	cu->since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
 	    mm->server_ms : mm->down_ms > 0 ? mm->down_ms : mm_wall_ms()) -
 	    MM_CATCHUP_MARGIN_MS;
@@ -1160,8 +1020,8 @@ mm_cu_emit(struct mm *mm)
 	/* A DM is addressed to the bot, as data.mentions would say. */
 	me = json_pack("[s]", mm->me_id);
 	json_array_foreach(cu->backlog, i, p) {
-		name = mm_user_name(mm, mm_stre(p, "user_id"));
-		if (!mm_seen_has(&mm->seen, mm_stre(p, "id")))
+		name = mm_user_name(mm, jx_stre(p, "user_id"));
+		if (!mm_seen_has(&mm->seen, jx_stre(p, "id")))
 			cu->sent++;
 		mm_dispatch(mm, p, type, name != NULL ? name : "",
 		    strchr("DG", type[0]) != NULL && type[0] != '\0' ? me :
@@ -1175,17 +1035,17 @@ mm_cu_emit(struct mm *mm)
 }
 
 static void
-mm_cu_users_done(struct mm *mm, long status, json_t *json, const char *err,
-    void *arg)
+mm_cu_users_done(const struct call_result *r, void *arg)
 {
-	json_t	*u;
-	size_t	 i;
+	struct mm	*mm = arg;
+	json_t		*u;
+	size_t		 i;
 
 	mm->cu->call = NULL;
-	if (err != NULL)
-		log_warnx("catch-up: %s", err);
-	json_array_foreach(json, i, u)
-		mm_user_learn(mm, mm_stre(u, "id"), mm_stre(u, "username"));
+	if (!r->ok)
+		log_warnx("catch-up: %s", r->error);
+	json_array_foreach(r->json, i, u)
+		mm_user_learn(mm, jx_stre(u, "id"), jx_stre(u, "username"));
 	mm_cu_emit(mm);
 }
 
@@ -1201,12 +1061,12 @@ mm_cu_pick(struct mm *mm, const json_t *list, json_t *backlog, json_t *who)
 	for (i = json_array_size(order); i-- > 0;) {
 		p = json_object_get(posts, json_string_value(
 		    json_array_get(order, i)));
-		uid = mm_stre(p, "user_id");
+		uid = jx_stre(p, "user_id");
 		if (!json_is_object(p) ||
-		    mm_seen_has(&mm->seen, mm_stre(p, "id")) ||
+		    mm_seen_has(&mm->seen, jx_stre(p, "id")) ||
 		    json_integer_value(json_object_get(p, "create_at")) <
 		    mm->cu->since || strcmp(uid, mm->me_id) == 0 ||
-		    *mm_stre(p, "type") != '\0' ||
+		    *jx_stre(p, "type") != '\0' ||
 		    json_integer_value(json_object_get(p, "delete_at")) != 0)
 			continue;
 		if (json_array_append(backlog, (json_t *)p) == -1)
@@ -1218,15 +1078,15 @@ mm_cu_pick(struct mm *mm, const json_t *list, json_t *backlog, json_t *who)
 }
 
 static void
-mm_cu_posts_done(struct mm *mm, long status, json_t *json, const char *err,
-    void *arg)
+mm_cu_posts_done(const struct call_result *r, void *arg)
 {
+	struct mm	*mm = arg;
 	struct mm_cu	*cu = mm->cu;
 	json_t		*who;
 
 	cu->call = NULL;
-	if (err != NULL) {
-		log_warnx("catch-up of %s: %s", cu->chans[cu->i], err);
+	if (!r->ok) {
+		log_warnx("catch-up of %s: %s", cu->chans[cu->i], r->error);
 		cu->i++;
 		mm_cu_next(mm);
 		return;
@@ -1237,14 +1097,14 @@ mm_cu_posts_done(struct mm *mm, long status, json_t *json, const char *err,
 		mm_cu_next(mm);
 		return;
 	}
-	mm_cu_pick(mm, json, cu->backlog, who);
+	mm_cu_pick(mm, r->json, cu->backlog, who);
 	if (json_array_size(who) == 0) {
 		json_decref(who);
 		mm_cu_emit(mm);
 		return;
 	}
-	if ((cu->call = mm_call(mm, "POST", "/users/ids", who, MM_TRIES,
-	    mm_cu_users_done, NULL)) == NULL)
+	if ((cu->call = mm_rest(mm, "POST", "/users/ids", who, MM_TRIES,
+	    mm_cu_users_done, mm)) == NULL)
 		mm_cu_emit(mm);
 }
 
@@ -1256,8 +1116,8 @@ mm_cu_posts(struct mm *mm)
 
 	snprintf(path, sizeof(path), "/channels/%s/posts?since=%" PRId64,
 	    cu->chans[cu->i], (int64_t)cu->since);
-	if ((cu->call = mm_call(mm, "GET", path, NULL, MM_TRIES,
-	    mm_cu_posts_done, NULL)) == NULL) {
+	if ((cu->call = mm_rest(mm, "GET", path, NULL, MM_TRIES,
+	    mm_cu_posts_done, mm)) == NULL) {
 		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i]);
 		cu->i++;
 		mm_cu_next(mm);
@@ -1265,17 +1125,17 @@ mm_cu_posts(struct mm *mm)
 }
 
 static void
-mm_cu_type_done(struct mm *mm, long status, json_t *json, const char *err,
-    void *arg)
+mm_cu_type_done(const struct call_result *r, void *arg)
 {
+	struct mm	*mm = arg;
 	struct mm_ch	*ch = mm_channel(mm, mm->cu->chans[mm->cu->i], 1);
-	const char	*t = mm_stre(json, "type");
+	const char	*t = jx_stre(r->json, "type");
 
 	mm->cu->call = NULL;
-	if (err != NULL)
-		log_warnx("catch-up: %s", err);
+	if (!r->ok)
+		log_warnx("catch-up: %s", r->error);
 	if (ch != NULL)
-		ch->type = err == NULL && strchr("OPDG", t[0]) != NULL &&
+		ch->type = r->ok && strchr("OPDG", t[0]) != NULL &&
 		    t[0] != '\0' ? t[0] : '?';
 	mm_cu_posts(mm);
 }
@@ -1298,8 +1158,8 @@ mm_cu_next(struct mm *mm)
 		return;
 	}
 	snprintf(path, sizeof(path), "/channels/%s", ch->id);
-	if ((cu->call = mm_call(mm, "GET", path, NULL, MM_TRIES,
-	    mm_cu_type_done, NULL)) == NULL) {
+	if ((cu->call = mm_rest(mm, "GET", path, NULL, MM_TRIES,
+	    mm_cu_type_done, mm)) == NULL) {
 		ch->type = '?';
 		mm_cu_posts(mm);
 	}
@@ -1314,18 +1174,6 @@ static void	mm_ws_closed(struct ws_conn *, const char *, void *);
 static const struct ws_conn_cbs mm_ws_cbs = {
 	mm_ws_open, mm_ws_text, mm_ws_closed
 };
-
-static void
-mm_reconnect_later(struct mm *mm, const char *why)
-{
-	uint32_t	ms = backoff_next(&mm->bo);
-
-	if (mm->ready)
-		log_warnx("websocket: %s; reconnecting in %u ms", why, ms);
-	else
-		log_info("websocket: %s; retrying in %u ms", why, ms);
-	mm_timer_ms(mm->reconnect_ev, ms);
-}
 
 static void
 mm_reconnect_cb(int fd, short what, void *arg)
@@ -1344,16 +1192,16 @@ mm_connect(struct mm *mm)
 		return;
 	if (mm_ws_url(mm->base_url, mm->conn_id, mm->next_seq, url,
 	    sizeof(url)) == -1) {
-		worker_failed("cannot make a WebSocket URL from %s",
+		platform_failed(mm->ev, "cannot make a WebSocket URL from %s",
 		    mm->base_url);
 		return;
 	}
 	log_debug("websocket: connecting to %s", url);
 	mm->confirmed = 0;
 	if ((mm->conn = ws_connect(mm->ws, url, hdrs, &mm_ws_cbs, mm)) == NULL) {
-		snprintf(mm->last_err, sizeof(mm->last_err), "cannot open a "
+		snprintf(mm->link.last_err, sizeof(mm->link.last_err), "cannot open a "
 		    "WebSocket to %.200s", url);
-		mm_reconnect_later(mm, mm->last_err);
+		platform_link_retry(&mm->link, mm->link.last_err);
 	}
 }
 
@@ -1369,7 +1217,7 @@ mm_ping(struct mm *mm)
 		log_warnx("websocket: cannot send a ping");
 	else
 		mm->ping_wait = mm->ping_seq;
-	mm_timer_ms(mm->ping_ev, (uint32_t)mm->ping_ms);
+	(void)platform_arm(mm->ev, mm->ping_ev, (uint64_t)mm->ping_ms, "ping");
 }
 
 /* Every ping_ms: the last ping must have had its reply by now. */
@@ -1413,13 +1261,13 @@ mm_ws_closed(struct ws_conn *c, const char *reason, void *arg)
 	mm->conn = NULL;
 	mm->open = 0;
 	mm->ping_wait = 0;
-	(void)evtimer_del(mm->ping_ev);
+	platform_disarm(mm->ping_ev, "ping");
 	if (mm->draining)
 		return;
-	snprintf(mm->last_err, sizeof(mm->last_err), "%s", reason);
-	if (mm->ready && mm->down_ms == 0)
+	snprintf(mm->link.last_err, sizeof(mm->link.last_err), "%s", reason);
+	if (mm->link.ready && mm->down_ms == 0)
 		mm->down_ms = mm_wall_ms();
-	mm_reconnect_later(mm, reason);
+	platform_link_retry(&mm->link, reason);
 }
 
 /*
@@ -1432,8 +1280,7 @@ mm_confirmed(struct mm *mm)
 	if (mm->confirmed)
 		return;
 	mm->confirmed = 1;
-	backoff_reset(&mm->bo);
-	mm->last_err[0] = '\0';
+	(void)platform_link_up(&mm->link);
 	if (mm->down_ms != 0)
 		log_info("websocket: resumed connection %s at seq %" PRId64,
 		    mm->conn_id, (int64_t)mm->next_seq);
@@ -1444,13 +1291,11 @@ static void
 mm_hello(struct mm *mm, const struct mm_event *ev)
 {
 	mm->next_seq = ev->seq + 1;
-	if (!mm->ready) {
+	if (!mm->link.ready) {
 		memcpy(mm->conn_id, ev->conn_id, MM_ID_LEN + 1);
-		mm->ready = 1;
-		mm_confirmed(mm);
-		(void)evtimer_del(mm->deadline_ev);
+		mm_confirmed(mm);	/* the link is up: ready */
 		log_info("websocket: hello, connection %s", mm->conn_id);
-		worker_ready(mm->me_id, mm->me_name);
+		mm->ev->ready(mm->ev->arg, mm->me_id, mm->me_name);
 		mm_catchup_cursors(mm);
 		return;
 	}
@@ -1487,7 +1332,7 @@ mm_reply(struct mm *mm, const struct mm_event *ev)
 	}
 	if (ev->server_time > mm->server_ms)
 		mm->server_ms = ev->server_time;
-	if (mm->ready)
+	if (mm->link.ready)
 		mm_confirmed(mm);
 }
 
@@ -1516,7 +1361,7 @@ mm_frame(struct mm *mm, const struct mm_event *ev)
 		return;
 	}
 	mm->next_seq = ev->seq + 1;
-	if (mm->ready)
+	if (mm->link.ready)
 		mm_confirmed(mm);
 	if (ev->kind == MM_EV_POSTED)
 		mm_posted(mm, ev);
@@ -1543,27 +1388,19 @@ mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
 }
 
 static void
-mm_deadline_cb(int fd, short what, void *arg)
+mm_me_done(const struct call_result *r, void *arg)
 {
 	struct mm	*mm = arg;
+	const char	*id = jx_str(r->json, "id");
+	const char	*name = jx_str(r->json, "username");
 
-	worker_failed("no WebSocket hello within %d ms%s%s", mm->deadline_ms,
-	    mm->last_err[0] != '\0' ? ": " : "", mm->last_err);
-}
-
-static void
-mm_me_done(struct mm *mm, long status, json_t *json, const char *err,
-    void *arg)
-{
-	const char	*id = mm_str(json, "id"), *name = mm_str(json, "username");
-
-	if (err != NULL) {
-		worker_failed("%s", err);
+	if (!r->ok) {
+		platform_failed(mm->ev, "%s", r->error);
 		return;
 	}
 	if (!mm_valid_id(id) || name == NULL || *name == '\0' ||
 	    strlen(name) >= sizeof(mm->me_name)) {
-		worker_failed("/users/me did not answer with a user");
+		platform_failed(mm->ev, "/users/me did not answer with a user");
 		return;
 	}
 	memcpy(mm->me_id, id, MM_ID_LEN + 1);
@@ -1575,17 +1412,23 @@ mm_me_done(struct mm *mm, long status, json_t *json, const char *err,
 /* ------------------------------------------------------------ outbound */
 
 static void
-mm_op_done(struct mm *mm, long status, json_t *json, const char *err,
-    void *arg)
+mm_op_done(const struct call_result *r, void *arg)
 {
-	struct opq_op	*op = arg;
-	const char	*post = NULL;
+	struct opq_op		*op = arg;
+	struct mm_opx		*x = op->data;
+	struct adapter_answer	 a;
 
-	((struct mm_opx *)op->data)->call = NULL;
-	if (err == NULL && strcmp(mm_stre(op->body, "op"), "post") == 0 &&
-	    (post = mm_str(json, "id")) == NULL)
-		err = "the server did not say which post it made";
-	opq_done(mm->opq, op, err == NULL, post, err);
+	x->call = NULL;
+	memset(&a, 0, sizeof(a));
+	a.ok = r->ok;
+	a.error = r->error;
+	a.token_refused = r->token_refused;
+	if (a.ok && strcmp(jx_stre(op->body, "op"), "post") == 0 &&
+	    (a.post = jx_str(r->json, "id")) == NULL) {
+		a.ok = 0;
+		a.error = "the server did not say which post it made";
+	}
+	opq_done(x->mm->opq, op, &a);
 }
 
 static int
@@ -1600,7 +1443,8 @@ mm_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 	    path, sizeof(path), &body, err, errlen) == -1)
 		return (-1);
 	/* Typing is stale by the time a retry would land. */
-	x->call = mm_call(mm, method, path, body, strcmp(mm_stre(op->body,
+	x->mm = mm;
+	x->call = mm_rest(mm, method, path, body, strcmp(jx_stre(op->body,
 	    "op"), "typing") == 0 ? 1 : MM_TRIES, mm_op_done, op);
 	if (x->call == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1630,7 +1474,7 @@ mm_check_drained(void *arg)
 	struct mm	*mm = arg;
 
 	if (mm->draining && opq_len(mm->opq) == 0)
-		worker_drained();
+		mm->ev->drained(mm->ev->arg);
 }
 
 static int
@@ -1654,37 +1498,27 @@ mm_ping_interval(void)
 static int
 mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 {
-	const char	*url = mm_str(config, "url");
-	const char	*tok = mm_str(config, "token");
-	json_int_t	 rt;
+	const char	*url = jx_str(config, "url");
 
 	if (mm_base_url(url, mm->base_url, sizeof(mm->base_url)) == -1) {
-		worker_failed("bad Mattermost url \"%.200s\"", url != NULL ?
-		    url : "");
+		platform_failed(mm->ev, "bad Mattermost url \"%.200s\"",
+		    url != NULL ? url : "");
 		return (-1);
 	}
-	if (tok == NULL || *tok == '\0' || strpbrk(tok, "\r\n") != NULL) {
-		worker_failed("no usable token");
+	if (platform_auth_header(&mm->auth, jx_str(config, "token"), "") ==
+	    -1) {
+		platform_failed(mm->ev, "no usable token");
 		return (-1);
 	}
-	if (asprintf(&mm->auth, "Authorization: Bearer %s", tok) == -1) {
-		mm->auth = NULL;
-		return (-1);
-	}
-	snprintf(mm->key, sizeof(mm->key), "%s", mm_stre(config, "key"));
+	snprintf(mm->key, sizeof(mm->key), "%s", jx_stre(config, "key"));
 	mm->self.id = mm->me_id;
 	mm->self.username = mm->me_name;
 	mm->self.key = mm->key;
 	mm->ping_ms = mm_ping_interval();
-	rt = json_integer_value(json_object_get(config, "reconnectTimeoutMs"));
-	rt = rt > 0 && rt < 3600000 ? rt : 10000;
-	/* A little under the supervisor's limit, so our reason is the one. */
-	mm->deadline_ms = (int)(rt - (rt / 10 < 500 ? rt / 10 : 500));
-	backoff_init(&mm->bo, 1000, 30000);
-	if ((mm->ping_ev = evtimer_new(base, mm_ping_cb, mm)) == NULL ||
-	    (mm->reconnect_ev = evtimer_new(base, mm_reconnect_cb, mm)) ==
-	    NULL || (mm->deadline_ev = evtimer_new(base, mm_deadline_cb, mm)) ==
-	    NULL || (mm->net = net_new(base)) == NULL ||
+	if (platform_link_init(&mm->link, base, config, mm->ev, "websocket",
+	    "WebSocket", mm_reconnect_cb, mm) == -1 ||
+	    (mm->ping_ev = evtimer_new(base, mm_ping_cb, mm)) == NULL ||
+	    (mm->calls = call_set_new(base)) == NULL ||
 	    (mm->ws = ws_new(base)) == NULL)
 		return (-1);
 	return (0);
@@ -1693,27 +1527,27 @@ mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 static void	mm_stop(void *);
 
 static void *
-mm_start(struct event_base *base, const json_t *config)
+mm_start(struct event_base *base, const json_t *config,
+    const struct adapter_events *ev)
 {
 	struct mm	*mm;
 	char		 red[16];
 
 	if ((mm = calloc(1, sizeof(*mm))) == NULL)
 		return (NULL);
-	mm->base = base;
+	mm->ev = ev;
 	mm->config = json_incref((json_t *)config);
 	TAILQ_INIT(&mm->chans);
-	TAILQ_INIT(&mm->calls);
-	if ((mm->opq = opq_new(&mm_opq_cbs, mm, sizeof(struct mm_opx),
+	if ((mm->opq = opq_new(&mm_opq_cbs, mm, ev, sizeof(struct mm_opx),
 	    MM_OPS_MAX)) == NULL || mm_setup(mm, base, config) == -1) {
 		mm_stop(mm);
 		return (NULL);
 	}
 	log_info("connecting to %s (token %s, ping every %d ms)",
-	    mm->base_url, log_redact(mm_str(config, "token"), red, sizeof(red)),
+	    mm->base_url, log_redact(jx_str(config, "token"), red, sizeof(red)),
 	    mm->ping_ms);
-	mm_timer_ms(mm->deadline_ev, (uint32_t)mm->deadline_ms);
-	if (mm_call(mm, "GET", "/users/me", NULL, 3, mm_me_done, NULL) == NULL) {
+	if (platform_link_start(&mm->link) == -1 || mm_rest(mm, "GET", "/users/me", NULL, 3,
+	    mm_me_done, mm) == NULL) {
 		mm_stop(mm);
 		return (NULL);
 	}
@@ -1742,9 +1576,8 @@ mm_drain(void *arg)
 	struct mm	*mm = arg;
 
 	mm->draining = 1;
-	(void)evtimer_del(mm->ping_ev);
-	(void)evtimer_del(mm->reconnect_ev);
-	(void)evtimer_del(mm->deadline_ev);
+	platform_disarm(mm->ping_ev, "ping");
+	platform_link_stop(&mm->link);
 	mm_cu_free(mm);
 	if (mm->conn != NULL)
 		ws_close(mm->conn, 0);
@@ -1763,21 +1596,16 @@ mm_stop(void *arg)
 	mm_cu_free(mm);
 	json_decref(mm->cursors);
 	mm->cursors = NULL;
-	while (!TAILQ_EMPTY(&mm->calls))
-		mm_call_free(TAILQ_FIRST(&mm->calls));
+	call_set_free(mm->calls);
 	opq_free(mm->opq);
 	while ((ch = TAILQ_FIRST(&mm->chans)) != NULL) {
 		TAILQ_REMOVE(&mm->chans, ch, entry);
 		free(ch);
 	}
 	ws_free(mm->ws);	/* joins the service thread; no callbacks */
-	net_free(mm->net);
 	if (mm->ping_ev != NULL)
 		event_free(mm->ping_ev);
-	if (mm->reconnect_ev != NULL)
-		event_free(mm->reconnect_ev);
-	if (mm->deadline_ev != NULL)
-		event_free(mm->deadline_ev);
+	platform_link_free(&mm->link);
 	json_decref(mm->config);
 	free(mm->auth);
 	free(mm);
@@ -1785,6 +1613,7 @@ mm_stop(void *arg)
 
 const struct adapter_ops mm_adapter = {
 	"mattermost",
+	MM_POST_MAX,
 	mm_start,
 	mm_config_update,
 	mm_outbound,

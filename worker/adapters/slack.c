@@ -20,13 +20,12 @@
  *
  * The first part of this file is pure (frames, filtering, ops) and is
  * what tests/unit/test_slack.c and tests/fuzz/fuzz_slack_envelope.c drive;
- * its prototypes are in worker/mrkdwn.h.
+ * its prototypes are in worker/adapters/slack.h.
  */
 #include <sys/queue.h>
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,43 +34,20 @@
 #include <event2/event.h>
 
 #include "common/backoff.h"
+#include "common/jx.h"
 #include "common/log.h"
-#include "common/net.h"
+#include "common/utf8.h"
 #include "common/util.h"
+#include "worker/access.h"
 #include "worker/adapter.h"
+#include "worker/adapters/slack.h"
+#include "worker/call.h"
 #include "worker/mrkdwn.h"
 #include "worker/opq.h"
-#include "worker/worker.h"
+#include "worker/platform.h"
 #include "worker/ws.h"
 
 /* ------------------------------------------------------------ pure part */
-
-static int
-slack_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return (-1);
-}
-
-static const char *
-slack_str(const json_t *o, const char *key)
-{
-	return (json_string_value(json_object_get(o, key)));
-}
-
-static const char *
-slack_stre(const json_t *o, const char *key)
-{
-	const char	*s = slack_str(o, key);
-
-	return (s != NULL ? s : "");
-}
 
 /* A channel or user id: [A-Za-z0-9_-], short. */
 static int
@@ -124,18 +100,21 @@ slack_bare_ts(const char *id)
 	return (slack_valid_ts(id) ? id : NULL);
 }
 
-/* A ts in milliseconds, from its digits (no floating point). */
+/*
+ * A ts in milliseconds, from its digits (no floating point); 0 for a ts
+ * that is not one, or whose seconds have more than SLACK_TS_SEC_DIGITS
+ * digits (no time Slack gives: its milliseconds would not fit).
+ */
 json_int_t
 slack_ts_ms(const char *ts)
 {
 	json_int_t	ms = 0;
 	int		i;
 
-	if (!slack_valid_ts(ts))
+	if (!slack_valid_ts(ts) || strcspn(ts, ".") > SLACK_TS_SEC_DIGITS)
 		return (0);
 	for (; *ts != '.'; ts++)
-		if (ms < (json_int_t)1 << 50)
-			ms = ms * 10 + (*ts - '0');
+		ms = ms * 10 + (*ts - '0');
 	ts++;
 	ms *= 1000;
 	for (i = 100; i > 0 && isdigit((unsigned char)*ts); i /= 10, ts++)
@@ -143,12 +122,12 @@ slack_ts_ms(const char *ts)
 	return (ms);
 }
 
-/* Length of <@UID> or <@UID|name> at p, or 0. */
+/* Length of <@UID> or <@UID|name> at p (arg is UID), or 0. */
 static size_t
-slack_mention_at(const char *p, const char *uid)
+slack_mention_at(const char *text, const char *p, const void *arg)
 {
+	const char	*uid = arg, *q;
 	size_t		 n = strlen(uid);
-	const char	*q;
 
 	if (n == 0 || strncmp(p, "<@", 2) != 0 || strncmp(p + 2, uid, n) != 0)
 		return (0);
@@ -166,34 +145,8 @@ slack_mention_at(const char *p, const char *uid)
 char *
 slack_strip_mention(const char *text, const char *user_id, int *mentioned)
 {
-	const char	*p = text != NULL ? text : "";
-	char		*out, *o;
-	size_t		 m;
-
-	*mentioned = 0;
-	if ((out = malloc(strlen(p) + 1)) == NULL)
-		return (NULL);
-	o = out;
-	while (*p != '\0') {
-		if (user_id == NULL || (m = slack_mention_at(p, user_id)) == 0) {
-			*o++ = *p++;
-			continue;
-		}
-		*mentioned = 1;
-		p += m;
-		if (*p == ':' || *p == ',')
-			p++;
-		if (o == out || o[-1] == ' ' || o[-1] == '\t' || o[-1] == '\n')
-			while (*p == ' ' || *p == '\t')
-				p++;
-	}
-	while (o > out && isspace((unsigned char)o[-1]))
-		o--;
-	*o = '\0';
-	for (p = out; isspace((unsigned char)*p); p++)
-		;
-	memmove(out, p, strlen(p) + 1);
-	return (out);
+	return (platform_strip_mentions(text, slack_mention_at, user_id,
+	    mentioned));
 }
 
 /* Slack escapes exactly these three in text; anything else stays. */
@@ -232,7 +185,7 @@ slack_frame_events(struct slack_frame *f)
 
 	f->kind = SLACK_F_EVENT;
 	f->event = json_is_object(ev) ? ev : NULL;
-	f->event_id = slack_stre(payload, "event_id");
+	f->event_id = jx_stre(payload, "event_id");
 	f->retry_attempt = json_integer_value(json_object_get(f->frame,
 	    "retry_attempt"));
 }
@@ -253,17 +206,17 @@ slack_parse_frame(const char *buf, size_t len, struct slack_frame *f,
 	memset(f, 0, sizeof(*f));
 	f->reason = f->event_id = "";
 	if ((f->frame = json_loadb(buf, len, 0, &jerr)) == NULL)
-		return (slack_err(err, errlen, "not JSON (%s)", jerr.text));
+		return (util_err(err, errlen, "not JSON (%s)", jerr.text));
 	if (!json_is_object(f->frame)) {
 		slack_frame_clear(f);
-		return (slack_err(err, errlen, "not a JSON object"));
+		return (util_err(err, errlen, "not a JSON object"));
 	}
-	if ((env = slack_str(f->frame, "envelope_id")) != NULL &&
+	if ((env = jx_str(f->frame, "envelope_id")) != NULL &&
 	    *env != '\0' && strlen(env) < sizeof(f->env_id))
 		memcpy(f->env_id, env, strlen(env) + 1);
-	if ((f->type = slack_str(f->frame, "type")) == NULL) {
+	if ((f->type = jx_str(f->frame, "type")) == NULL) {
 		slack_frame_clear(f);
-		return (slack_err(err, errlen, "a frame without a type"));
+		return (util_err(err, errlen, "a frame without a type"));
 	}
 	if (strcmp(f->type, "hello") == 0) {
 		f->kind = SLACK_F_HELLO;
@@ -271,7 +224,7 @@ slack_parse_frame(const char *buf, size_t len, struct slack_frame *f,
 		    f->frame, "num_connections"));
 	} else if (strcmp(f->type, "disconnect") == 0) {
 		f->kind = SLACK_F_DISCONNECT;
-		f->reason = slack_stre(f->frame, "reason");
+		f->reason = jx_stre(f->frame, "reason");
 	} else if (strcmp(f->type, "events_api") == 0)
 		slack_frame_events(f);
 	else
@@ -294,8 +247,8 @@ slack_frame_clear(struct slack_frame *f)
 static const char *
 slack_filter(const struct slack_self *me, const json_t *ev)
 {
-	const char	*type = slack_stre(ev, "type");
-	const char	*sub = slack_str(ev, "subtype");
+	const char	*type = jx_stre(ev, "type");
+	const char	*sub = jx_str(ev, "subtype");
 	const json_t	*bot = json_object_get(ev, "bot_id");
 
 	if (strcmp(type, "message") != 0 && strcmp(type, "app_mention") != 0)
@@ -307,9 +260,9 @@ slack_filter(const struct slack_self *me, const json_t *ev)
 	if (sub != NULL && strcmp(sub, "file_share") != 0 &&
 	    strcmp(sub, "thread_broadcast") != 0)
 		return ("a subtype we do not handle");
-	if (*slack_stre(ev, "user") == '\0')
+	if (*jx_stre(ev, "user") == '\0')
 		return ("no user");
-	if (strcmp(slack_stre(ev, "user"), me->user_id) == 0)
+	if (strcmp(jx_stre(ev, "user"), me->user_id) == 0)
 		return ("own message");
 	return (NULL);
 }
@@ -326,7 +279,7 @@ slack_text(const char *raw, const char *uid, int *mentioned)
 	free(s);
 	if (d == NULL)
 		return (NULL);
-	t = mm_truncate(d, SLACK_INBOUND_MAX);
+	t = strndup(d, utf8_cut_chars(d, strlen(d), SLACK_INBOUND_MAX));
 	free(d);
 	return (t);
 }
@@ -339,13 +292,13 @@ int
 slack_inbound(const struct slack_self *me, const json_t *ev, json_t **out,
     const char **why)
 {
-	const char	*ch = slack_str(ev, "channel"), *ts = slack_str(ev, "ts");
-	const char	*user, *thr = slack_str(ev, "thread_ts");
+	const char	*ch = jx_str(ev, "channel"), *ts = jx_str(ev, "ts");
+	const char	*user, *thr = jx_str(ev, "thread_ts");
 	char		 id[SLACK_ID_MAX + SLACK_TS_MAX + 2], *text;
 	int		 mentioned, app;
 
 	*out = NULL;
-	if (!json_is_object(ev) || slack_str(ev, "type") == NULL) {
+	if (!json_is_object(ev) || jx_str(ev, "type") == NULL) {
 		*why = "not an event";
 		return (-1);
 	}
@@ -355,9 +308,9 @@ slack_inbound(const struct slack_self *me, const json_t *ev, json_t **out,
 		*why = "no valid channel or ts";
 		return (-1);
 	}
-	user = slack_str(ev, "user");
-	app = strcmp(slack_stre(ev, "type"), "app_mention") == 0;
-	if ((text = slack_text(slack_stre(ev, "text"), me->user_id,
+	user = jx_str(ev, "user");
+	app = strcmp(jx_stre(ev, "type"), "app_mention") == 0;
+	if ((text = slack_text(jx_stre(ev, "text"), me->user_id,
 	    &mentioned)) == NULL) {
 		*why = "out of memory";
 		return (-1);
@@ -388,26 +341,26 @@ static int
 slack_op_post(const json_t *op, const char *ch, struct slack_req *r,
     char *err, size_t errlen)
 {
-	const char	*root = slack_stre(op, "root"), *text = slack_str(op,
+	const char	*root = jx_stre(op, "root"), *text = jx_str(op,
 			    "text"), *rts = NULL;
 	char		*md;
 
 	if (*root != '\0' && (rts = slack_bare_ts(root)) == NULL)
-		return (slack_err(err, errlen, "post: bad root \"%.40s\"",
+		return (util_err(err, errlen, "post: bad root \"%.40s\"",
 		    root));
 	if (text == NULL)
-		return (slack_err(err, errlen, "post: no text"));
+		return (util_err(err, errlen, "post: no text"));
 	if ((md = mrkdwn_from_markdown(text)) == NULL)
-		return (slack_err(err, errlen, "post: out of memory"));
+		return (util_err(err, errlen, "post: out of memory"));
 	r->nchunks = mrkdwn_chunk(md, SLACK_TEXT_MAX, &r->chunks);
 	free(md);
 	if (r->nchunks == 0)
-		return (slack_err(err, errlen, "post: out of memory"));
+		return (util_err(err, errlen, "post: out of memory"));
 	r->method = "chat.postMessage";
 	r->body = json_pack("{s:s,s:s}", "channel", ch, "text", r->chunks[0]);
 	if (r->body != NULL && rts != NULL && json_object_set_new(r->body,
 	    "thread_ts", json_string(rts)) == -1)
-		return (slack_err(err, errlen, "post: out of memory"));
+		return (util_err(err, errlen, "post: out of memory"));
 	return (0);
 }
 
@@ -415,22 +368,25 @@ static int
 slack_op_patch(const json_t *op, const char *ch, const char *ts,
     struct slack_req *r, char *err, size_t errlen)
 {
-	const char	*text = slack_str(op, "text");
-	char		*md, *t;
+	const char	*text = jx_str(op, "text");
+	char		*md;
+	size_t		 n;
 
 	if (ts == NULL || text == NULL)
-		return (slack_err(err, errlen, "patch: bad post ts or no "
+		return (util_err(err, errlen, "patch: bad post ts or no "
 		    "text"));
 	if ((md = mrkdwn_from_markdown(text)) == NULL)
-		return (slack_err(err, errlen, "patch: out of memory"));
-	t = mrkdwn_truncate_update(md);
-	free(md);
-	if (t == NULL)
-		return (slack_err(err, errlen, "patch: out of memory"));
+		return (util_err(err, errlen, "patch: out of memory"));
+	/* An edit cannot continue in another message: never cut it. */
+	if ((n = utf8_count(md, strlen(md))) > SLACK_MSG_MAX) {
+		free(md);
+		return (util_err(err, errlen, "patch: a text of %zu characters "
+		    "is over the %d chat.update carries", n, SLACK_MSG_MAX));
+	}
 	r->method = "chat.update";
 	r->body = json_pack("{s:s,s:s,s:s}", "channel", ch, "ts", ts, "text",
-	    t);
-	free(t);
+	    md);
+	free(md);
 	return (0);
 }
 
@@ -462,8 +418,8 @@ int
 slack_op_request(const json_t *op, struct slack_req *r, char *err,
     size_t errlen)
 {
-	const char	*name = slack_stre(op, "op"), *ch = slack_str(op, "channel");
-	const char	*ts = slack_bare_ts(slack_str(op, "post"));
+	const char	*name = jx_stre(op, "op"), *ch = jx_str(op, "channel");
+	const char	*ts = slack_bare_ts(jx_str(op, "post"));
 	char		 emoji[65];
 	int		 rc = 0;
 
@@ -471,30 +427,30 @@ slack_op_request(const json_t *op, struct slack_req *r, char *err,
 	if (strcmp(name, "typing") == 0)
 		return (0);	/* Slack has no typing for bots */
 	if (!slack_valid_id(ch))
-		return (slack_err(err, errlen, "%.16s: bad channel id", name));
+		return (util_err(err, errlen, "%.16s: bad channel id", name));
 	if (strcmp(name, "post") == 0)
 		rc = slack_op_post(op, ch, r, err, errlen);
 	else if (strcmp(name, "patch") == 0)
 		rc = slack_op_patch(op, ch, ts, r, err, errlen);
 	else if (strcmp(name, "delete") == 0) {
 		if (ts == NULL)
-			return (slack_err(err, errlen, "delete: bad post ts"));
+			return (util_err(err, errlen, "delete: bad post ts"));
 		r->method = "chat.delete";
 		r->body = json_pack("{s:s,s:s}", "channel", ch, "ts", ts);
 	} else if (strcmp(name, "react") == 0) {
 		if (ts == NULL)
-			return (slack_err(err, errlen, "react: bad post ts"));
-		if (slack_emoji(slack_stre(op, "emoji"), emoji,
+			return (util_err(err, errlen, "react: bad post ts"));
+		if (slack_emoji(jx_stre(op, "emoji"), emoji,
 		    sizeof(emoji)) == -1)
-			return (slack_err(err, errlen, "react: bad emoji "
+			return (util_err(err, errlen, "react: bad emoji "
 			    "name"));
 		r->method = "reactions.add";
 		r->body = json_pack("{s:s,s:s,s:s}", "channel", ch,
 		    "timestamp", ts, "name", emoji);
 	} else
-		return (slack_err(err, errlen, "unknown op \"%.32s\"", name));
+		return (util_err(err, errlen, "unknown op \"%.32s\"", name));
 	if (rc == 0 && r->body == NULL)
-		return (slack_err(err, errlen, "%s: out of memory", name));
+		return (util_err(err, errlen, "%s: out of memory", name));
 	return (rc);
 }
 
@@ -525,16 +481,16 @@ slack_member_match(const json_t *member, const char *handle)
 
 	if (handle == NULL || !json_is_object(member) ||
 	    json_is_true(json_object_get(member, "deleted")) ||
-	    !slack_is_uid(slack_str(member, "id")))
+	    !slack_is_uid(jx_str(member, "id")))
 		return (0);
 	if (*handle == '@')
 		handle++;
 	if (*handle == '\0')
 		return (0);
-	if (strcasecmp(slack_stre(member, "name"), handle) == 0)
+	if (strcasecmp(jx_stre(member, "name"), handle) == 0)
 		return (2);
-	dn = slack_str(json_object_get(member, "profile"), "display_name");
-	rn = slack_str(member, "real_name");
+	dn = jx_str(json_object_get(member, "profile"), "display_name");
+	rn = jx_str(member, "real_name");
 	if ((dn != NULL && strcasecmp(dn, handle) == 0) ||
 	    (rn != NULL && strcasecmp(rn, handle) == 0))
 		return (1);
@@ -568,7 +524,7 @@ slack_handle_uid(const json_t *members, const char *handle)
 			if ((bestq = q) == 2)
 				break;
 		}
-	return (best != NULL ? slack_str(best, "id") : NULL);
+	return (best != NULL ? jx_str(best, "id") : NULL);
 }
 
 /*
@@ -614,10 +570,58 @@ slack_access_resolve(const json_t *a, const json_t *members,
 	return (copy);
 }
 
+int
+slack_token_refused(const char *error)
+{
+	static const char *const refused[] = { "invalid_auth",
+	    "token_revoked", "not_authed", "account_inactive",
+	    "token_expired" };
+	size_t	i;
+
+	for (i = 0; error != NULL && i < nitems(refused); i++)
+		if (strcmp(error, refused[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/* Slack answers 200 {ok:false, error} for errors: "chat.update: x". */
+enum call_verdict
+slack_classify(struct call_result *r)
+{
+	const struct net_resp	*resp = r->resp;
+	const char		*e;
+
+	if (resp->status == 0) {
+		snprintf(r->error, sizeof(r->error), "%s: %s", r->what,
+		    resp->error != NULL ? resp->error : "no response");
+		return (CALL_RETRY);
+	}
+	if (resp->bodylen > 0)
+		r->json = json_loadb(resp->body, resp->bodylen, 0, NULL);
+	e = jx_str(r->json, "error");
+	if (resp->status < 200 || resp->status >= 300) {
+		snprintf(r->error, sizeof(r->error), "%s: HTTP %ld%s%.200s",
+		    r->what, resp->status, e != NULL ? " " : "",
+		    e != NULL ? e : "");
+		if (resp->status == 429)
+			return (CALL_RETRY_AFTER);
+		return (resp->status >= 500 ? CALL_RETRY : CALL_FAIL);
+	}
+	if (!json_is_object(r->json)) {
+		snprintf(r->error, sizeof(r->error), "%s: the answer is not "
+		    "JSON", r->what);
+		return (CALL_FAIL);
+	}
+	if (json_is_true(json_object_get(r->json, "ok")))
+		return (CALL_OK);
+	snprintf(r->error, sizeof(r->error), "%s: %.200s", r->what,
+	    e != NULL ? e : "not ok");
+	r->token_refused = slack_token_refused(e);
+	return (CALL_FAIL);
+}
+
 /* ------------------------------------------------------------ the adapter */
 
-#define SLACK_RETRY_AFTER_MAX	30	/* seconds we wait on a 429, at most */
-#define SLACK_LIMITED_MAX	10	/* 429s a call may meet */
 #define SLACK_TRIES		5	/* tries on 5xx and transport errors */
 #define SLACK_OPS_MAX		10000
 #define SLACK_ACKS_MAX		1024	/* envelopes awaiting sessiond's ack */
@@ -628,25 +632,6 @@ slack_access_resolve(const json_t *a, const json_t *members,
 #define SLACK_FIRST_OPEN_MS	5000	/* users.list may hold the start */
 
 struct slack;
-typedef void	(*slack_call_cb)(struct slack *, json_t *json, const char *err,
-		    void *arg);
-
-/* One Web API call, with its retries. */
-struct slack_call {
-	TAILQ_ENTRY(slack_call)	 entry;
-	struct slack		*sl;
-	char			 method[40];
-	const char		*auth;		/* bot or app token header */
-	char			*url;
-	char			*body;		/* JSON or form, or NULL */
-	int			 form;		/* body is form-urlencoded */
-	int			 tries, max_tries, limited, in_cb;
-	struct net_req		*req;
-	struct event		*timer;
-	struct backoff		 bo;
-	slack_call_cb		 cb;
-	void			*arg;
-};
 
 /* One Socket Mode connection. */
 struct slack_conn {
@@ -669,10 +654,10 @@ struct slack_ack {
 	struct slack_conn	*conn;		/* NULL: it closed */
 };
 
-/* One OUTBOUND op; ops of one channel run one at a time, in order. */
 /* What an outbound op (worker/opq.c) runs: one call, or a post's chunks. */
 struct slack_opx {
-	struct slack_call	*call;
+	struct slack		*sl;
+	struct call		*call;
 	struct slack_req	 req;
 	size_t			 next;		/* post: chunk being sent */
 	char			 first_ts[SLACK_TS_MAX];
@@ -692,13 +677,14 @@ struct slack_list {
 	json_t			*args;
 	json_t			*items;
 	int			 pages;
-	struct slack_call	*call;
+	struct call		*call;
 	slack_list_cb		 cb;
 };
 
 struct slack {
+	const struct adapter_events *ev;	/* what we report to */
 	struct event_base	*base;
-	struct net		*net;
+	struct call_set		*calls;		/* the Web API */
 	struct ws		*ws;
 	json_t			*config;	/* live: access, channels */
 	/* Private copies of access and botAccess, handles resolved to user
@@ -719,140 +705,20 @@ struct slack {
 	/* Socket Mode */
 	TAILQ_HEAD(, slack_conn) conns;
 	unsigned int		 serial;
-	struct slack_call	*open_call;	/* apps.connections.open */
-	int			 ready, draining, deadline_ms;
-	struct event		*reconnect_ev, *deadline_ev;
-	struct backoff		 bo;
-	char			 last_err[256];
+	struct call		*open_call;	/* apps.connections.open */
+	int			 draining;
+	struct platform_link	 link;		/* deadline, reconnects */
 	TAILQ_HEAD(, slack_ack)	 acks;
 	unsigned int		 nacks;
 	/* outbound */
 	struct opq		*opq;		/* outbound ops */
-	TAILQ_HEAD(, slack_call) calls;
 };
 
 static void	slack_open(struct slack *);
 static void	slack_check_drained(void *);
 static void	slack_conn_retire(struct slack_conn *);
 
-static void
-slack_timer_ms(struct event *ev, uint32_t ms)
-{
-	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (evtimer_add(ev, &tv) == -1)
-		log_warnx("slack: cannot arm a timer");
-}
-
 /* ------------------------------------------------------------ Web API */
-
-static void
-slack_call_free(struct slack_call *c)
-{
-	TAILQ_REMOVE(&c->sl->calls, c, entry);
-	net_cancel(c->req);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	free(c->url);
-	free(c->body);
-	free(c);
-}
-
-static void
-slack_call_cancel(struct slack_call *c)
-{
-	if (c != NULL && !c->in_cb)
-		slack_call_free(c);
-}
-
-static void
-slack_call_finish(struct slack_call *c, json_t *json, const char *err)
-{
-	c->in_cb = 1;
-	c->cb(c->sl, json, err, c->arg);
-	json_decref(json);
-	slack_call_free(c);
-}
-
-/* Slack answers 200 {ok:false, error} for errors: "chat.update: x". */
-static void
-slack_call_complete(struct slack_call *c, const struct net_resp *r)
-{
-	json_t		*json = NULL;
-	char		 err[384];
-	const char	*e;
-
-	if (r->bodylen > 0)
-		json = json_loadb(r->body, r->bodylen, 0, NULL);
-	e = slack_str(json, "error");
-	if (r->status == 0)
-		snprintf(err, sizeof(err), "%s: %s", c->method, r->error !=
-		    NULL ? r->error : "no response");
-	else if (r->status < 200 || r->status >= 300)
-		snprintf(err, sizeof(err), "%s: HTTP %ld%s%s", c->method,
-		    r->status, e != NULL ? " " : "", e != NULL ? e : "");
-	else if (!json_is_object(json))
-		snprintf(err, sizeof(err), "%s: the answer is not JSON",
-		    c->method);
-	else if (!json_is_true(json_object_get(json, "ok")))
-		snprintf(err, sizeof(err), "%s: %.200s", c->method,
-		    e != NULL ? e : "not ok");
-	else {
-		slack_call_finish(c, json, NULL);
-		return;
-	}
-	slack_call_finish(c, json, err);
-}
-
-static void
-slack_call_done(const struct net_resp *r, void *arg)
-{
-	struct slack_call	*c = arg;
-	long			 ra;
-	uint32_t		 ms;
-
-	c->req = NULL;
-	if (r->status == 429 && c->limited++ < SLACK_LIMITED_MAX) {
-		ra = r->retry_after < 0 ? 1 : r->retry_after;
-		ms = (uint32_t)(ra < SLACK_RETRY_AFTER_MAX ? ra :
-		    SLACK_RETRY_AFTER_MAX) * 1000;
-		log_warnx("%s: rate limited; retrying in %u ms", c->method, ms);
-		slack_timer_ms(c->timer, ms);
-		return;
-	}
-	if ((r->status == 0 || r->status >= 500) && c->tries < c->max_tries) {
-		ms = backoff_next(&c->bo);
-		log_warnx("%s: %s; try %d of %d in %u ms", c->method,
-		    r->status == 0 ? r->error : "server error", c->tries + 1,
-		    c->max_tries, ms);
-		slack_timer_ms(c->timer, ms);
-		return;
-	}
-	slack_call_complete(c, r);
-}
-
-static void
-slack_call_send(int fd, short what, void *arg)
-{
-	struct slack_call	*c = arg;
-	const char		*hdrs[3] = { c->auth, NULL, NULL };
-	char			 err[256];
-
-	hdrs[1] = c->body != NULL && !c->form ? "Content-Type: "
-	    "application/json; charset=utf-8" :
-	    "Content-Type: application/x-www-form-urlencoded";
-	c->tries++;
-	c->req = net_request(c->sl->net, "POST", c->url, hdrs, c->body, NULL,
-	    slack_call_done, c);
-	if (c->req != NULL)
-		return;
-	if (c->tries < c->max_tries) {
-		slack_timer_ms(c->timer, backoff_next(&c->bo));
-		return;
-	}
-	snprintf(err, sizeof(err), "%s: cannot start the request", c->method);
-	slack_call_finish(c, NULL, err);
-}
 
 /* args (strings and integers) form-urlencoded, or NULL. */
 static char *
@@ -888,51 +754,43 @@ slack_form(const json_t *args)
 
 /*
  * Call a Web API method with auth (a header line) and args (taken; NULL
- * for none), sent as JSON or (form) form-urlencoded.  cb runs later,
+ * for none), sent as JSON or (form) form-urlencoded, tried tries times
+ * (worker/call.c, slack_classify() reading the answers).  cb runs later,
  * once, unless the call is cancelled.
  */
-static struct slack_call *
-slack_call_new(struct slack *sl, const char *method, const char *auth,
-    json_t *args, int form, int max_tries, slack_call_cb cb, void *arg)
+static struct call *
+slack_api(struct slack *sl, const char *method, const char *auth,
+    json_t *args, int form, int tries, call_cb cb, void *arg)
 {
-	struct slack_call	*c;
+	const char	*hdrs[3] = { auth, NULL, NULL };
+	char		*body = NULL, *url = NULL;
+	struct call_req	 req;
+	struct call	*c = NULL;
+	int		 bad;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		json_decref(args);
-		return (NULL);
-	}
-	c->sl = sl;
-	c->cb = cb;
-	c->arg = arg;
-	c->auth = auth;
-	c->max_tries = max_tries;
-	backoff_init(&c->bo, 250, 4000);
-	snprintf(c->method, sizeof(c->method), "%s", method);
-	TAILQ_INSERT_TAIL(&sl->calls, c, entry);
-	c->form = form;
-	if (args != NULL && (c->body = form ? slack_form(args) :
-	    json_dumps(args, JSON_COMPACT)) == NULL)
-		goto fail;
-	if (asprintf(&c->url, "%s%s", sl->api_url, method) == -1) {
-		c->url = NULL;
-		goto fail;
-	}
-	if ((c->timer = evtimer_new(sl->base, slack_call_send, c)) == NULL)
-		goto fail;
+	hdrs[1] = args != NULL && !form ? "Content-Type: "
+	    "application/json; charset=utf-8" :
+	    "Content-Type: application/x-www-form-urlencoded";
+	if (args != NULL)
+		body = form ? slack_form(args) : json_dumps(args,
+		    JSON_COMPACT);
+	bad = args != NULL && body == NULL;
 	json_decref(args);
-	slack_timer_ms(c->timer, 0);
+	if (!bad && asprintf(&url, "%s%s", sl->api_url, method) != -1) {
+		memset(&req, 0, sizeof(req));
+		req.method = "POST";
+		req.url = url;
+		req.headers = hdrs;
+		req.body = body;
+		req.label = method;
+		req.what = method;
+		req.tries = tries;
+		req.classify = slack_classify;
+		c = call_new(sl->calls, &req, cb, arg);
+		free(url);
+	}
+	free(body);
 	return (c);
-fail:
-	json_decref(args);
-	slack_call_free(c);
-	return (NULL);
-}
-
-static struct slack_call *
-slack_call(struct slack *sl, const char *method, const char *auth,
-    json_t *args, int max_tries, slack_call_cb cb, void *arg)
-{
-	return (slack_call_new(sl, method, auth, args, 0, max_tries, cb, arg));
 }
 
 /* ------------------------------------------------------------ lists */
@@ -942,7 +800,7 @@ slack_list_free(struct slack_list *l)
 {
 	if (l == NULL)
 		return;
-	slack_call_cancel(l->call);
+	call_cancel(l->call);
 	*l->owner = NULL;
 	json_decref(l->args);
 	json_decref(l->items);
@@ -965,11 +823,11 @@ slack_list_end(struct slack_list *l, const char *err)
 }
 
 static void
-slack_list_page(struct slack *sl, json_t *json, const char *err, void *arg)
+slack_list_page(const struct call_result *r, void *arg)
 {
 	struct slack_list	*l = arg;
-	const json_t		*a, *it;
-	const char		*next;
+	const json_t		*a = NULL, *it, *json = r->json;
+	const char		*next, *err = r->ok ? NULL : r->error;
 	size_t			 i;
 
 	l->call = NULL;
@@ -981,7 +839,7 @@ slack_list_page(struct slack *sl, json_t *json, const char *err, void *arg)
 	}
 	json_array_foreach(a, i, it)
 		(void)json_array_append(l->items, (json_t *)it);
-	next = slack_str(json_object_get(json, "response_metadata"),
+	next = jx_str(json_object_get(json, "response_metadata"),
 	    "next_cursor");
 	if (next == NULL || *next == '\0') {
 		slack_list_end(l, NULL);
@@ -1000,7 +858,7 @@ slack_list_page(struct slack *sl, json_t *json, const char *err, void *arg)
 static int
 slack_list_next(struct slack_list *l)
 {
-	l->call = slack_call_new(l->sl, l->method, l->sl->auth,
+	l->call = slack_api(l->sl, l->method, l->sl->auth,
 	    json_deep_copy(l->args), 1, SLACK_TRIES, slack_list_page, l);
 	return (l->call != NULL ? 0 : -1);
 }
@@ -1158,7 +1016,7 @@ slack_event(struct slack *sl, struct slack_conn *c,
 	} else if (rc == 0)
 		log_debug("drop event %s: %s", f->event_id, why);
 	else {
-		uid = slack_stre(msg, "userId");
+		uid = jx_stre(msg, "userId");
 		if (!access_allowed(sl->access, sl->bot_access, uid, uid)) {
 			log_debug("drop event %s: %s may not use this bot",
 			    f->event_id, uid);
@@ -1171,16 +1029,21 @@ slack_event(struct slack *sl, struct slack_conn *c,
 			slack_send_ack(c, f->env_id);
 		return;
 	}
+	if (utf8_count(jx_stre(msg, "text"), strlen(jx_stre(msg, "text"))) ==
+	    SLACK_INBOUND_MAX)
+		log_warnx("inbound %s: the text may be cut to the %d "
+		    "characters one message to sessiond carries",
+		    jx_stre(msg, "id"), SLACK_INBOUND_MAX);
 	log_debug("inbound %s (event %s%s) from %s in %s%s",
-	    slack_stre(msg, "id"), f->event_id, f->retry_attempt > 0 ?
-	    ", a retry" : "", uid, slack_stre(msg, "channel"),
+	    jx_stre(msg, "id"), f->event_id, f->retry_attempt > 0 ?
+	    ", a retry" : "", uid, jx_stre(msg, "channel"),
 	    json_is_true(json_object_get(msg, "mentionsBot")) ?
 	    " (mention)" : "");
 	if (f->env_id[0] != '\0')
-		slack_ack_hold(sl, c, slack_stre(msg, "id"), f->env_id);
+		slack_ack_hold(sl, c, jx_stre(msg, "id"), f->env_id);
 	else
 		log_warnx("event %s came without an envelope_id", f->event_id);
-	worker_inbound(msg);
+	sl->ev->inbound(sl->ev->arg, msg);
 }
 
 /* ------------------------------------------------------------ access */
@@ -1240,13 +1103,13 @@ slack_users_listed(struct slack *sl, json_t *items, const char *err)
 		log_warnx("access: cannot resolve handles to user ids: %s", err);
 	else if ((m = json_array()) != NULL) {
 		json_array_foreach(items, i, u) {
-			if (!slack_is_uid(slack_str(u, "id")) ||
+			if (!slack_is_uid(jx_str(u, "id")) ||
 			    json_is_true(json_object_get(u, "deleted")))
 				continue;
 			c = json_pack("{s:s,s:s?,s:s?,s:{s:s?}}", "id",
-			    slack_str(u, "id"), "name", slack_str(u, "name"),
-			    "real_name", slack_str(u, "real_name"), "profile",
-			    "display_name", slack_str(json_object_get(u,
+			    jx_str(u, "id"), "name", jx_str(u, "name"),
+			    "real_name", jx_str(u, "real_name"), "profile",
+			    "display_name", jx_str(json_object_get(u,
 			    "profile"), "display_name"));
 			if (c != NULL)
 				(void)json_array_append_new(m, c);
@@ -1298,8 +1161,8 @@ slack_dms_listed(struct slack *sl, json_t *items, const char *err)
 	sl->ndms = json_array_size(items);
 	log_info("DM discovery: %zu DM(s) open with this bot", sl->ndms);
 	json_array_foreach(items, i, d)
-		log_debug("DM %.64s with %.64s", slack_stre(d, "id"),
-		    slack_stre(d, "user"));
+		log_debug("DM %.64s with %.64s", jx_stre(d, "id"),
+		    jx_stre(d, "user"));
 }
 
 static void
@@ -1354,13 +1217,13 @@ slack_conn_retire(struct slack_conn *c)
 	if (!c->retiring) {
 		c->retiring = 1;
 		if (c->unacked > 0 && c->retire_ev != NULL) {
-			slack_timer_ms(c->retire_ev, SLACK_RETIRE_MS);
+			(void)platform_arm(c->sl->ev, c->retire_ev,
+			    SLACK_RETIRE_MS, "retire");
 			return;
 		}
 	}
 	if (c->unacked == 0) {
-		if (c->retire_ev != NULL)
-			(void)evtimer_del(c->retire_ev);
+		platform_disarm(c->retire_ev, "retire");
 		log_debug("connection %u: closing", c->serial);
 		ws_close(c->ws, 0);
 	}
@@ -1380,17 +1243,10 @@ slack_conn_live(const struct slack *sl)
 static void
 slack_reconnect_later(struct slack *sl, const char *why)
 {
-	uint32_t	ms;
-
 	if (sl->draining || sl->open_call != NULL || slack_conn_live(sl) ||
-	    evtimer_pending(sl->reconnect_ev, NULL))
+	    evtimer_pending(sl->link.reconnect_ev, NULL))
 		return;
-	ms = backoff_next(&sl->bo);
-	if (sl->ready)
-		log_warnx("socket mode: %s; reconnecting in %u ms", why, ms);
-	else
-		log_info("socket mode: %s; retrying in %u ms", why, ms);
-	slack_timer_ms(sl->reconnect_ev, ms);
+	platform_link_retry(&sl->link, why);
 }
 
 static void
@@ -1424,8 +1280,8 @@ slack_connect(struct slack *sl, const char *url)
 	    (c->retire_ev = evtimer_new(sl->base, slack_retire_cb, c)) ==
 	    NULL) {
 		free(c);
-		snprintf(sl->last_err, sizeof(sl->last_err), "out of memory");
-		slack_reconnect_later(sl, sl->last_err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "out of memory");
+		slack_reconnect_later(sl, sl->link.last_err);
 		return;
 	}
 	c->sl = sl;
@@ -1435,16 +1291,19 @@ slack_connect(struct slack *sl, const char *url)
 	log_debug("connection %u: connecting", c->serial);
 	if ((c->ws = ws_connect(sl->ws, url, hdrs, &slack_ws_cbs, c)) == NULL) {
 		slack_conn_free(c);
-		snprintf(sl->last_err, sizeof(sl->last_err), "cannot open a "
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "cannot open a "
 		    "WebSocket");
-		slack_reconnect_later(sl, sl->last_err);
+		slack_reconnect_later(sl, sl->link.last_err);
 	}
 }
 
 static void
-slack_opened(struct slack *sl, json_t *json, const char *err, void *arg)
+slack_opened(const struct call_result *r, void *arg)
 {
-	const char	*url = slack_str(json, "url");
+	struct slack	*sl = arg;
+	const json_t	*json = r->json;
+	const char	*url = jx_str(json, "url");
+	const char	*err = r->ok ? NULL : r->error;
 
 	sl->open_call = NULL;
 	if (sl->draining)
@@ -1453,11 +1312,11 @@ slack_opened(struct slack *sl, json_t *json, const char *err, void *arg)
 	    strncasecmp(url, "wss://", 6) != 0)))
 		err = "apps.connections.open: no ws:// or wss:// url";
 	if (err != NULL) {
-		snprintf(sl->last_err, sizeof(sl->last_err), "%s", err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "%.200s", err);
 		/* A refused app token will not get better by retrying. */
-		if (!sl->ready && json_is_object(json) &&
+		if (!sl->link.ready && json_is_object(json) &&
 		    json_is_false(json_object_get(json, "ok"))) {
-			worker_failed("%s", err);
+			platform_failed(sl->ev, "%s", err);
 			return;
 		}
 		slack_reconnect_later(sl, err);
@@ -1472,12 +1331,12 @@ slack_open(struct slack *sl)
 {
 	if (sl->draining || sl->open_call != NULL)
 		return;
-	(void)evtimer_del(sl->reconnect_ev);
-	sl->open_call = slack_call(sl, "apps.connections.open", sl->app_auth,
-	    NULL, SLACK_TRIES, slack_opened, NULL);
+	platform_disarm(sl->link.reconnect_ev, "reconnect");
+	sl->open_call = slack_api(sl, "apps.connections.open", sl->app_auth,
+	    NULL, 0, SLACK_TRIES, slack_opened, sl);
 	if (sl->open_call == NULL) {
-		snprintf(sl->last_err, sizeof(sl->last_err), "out of memory");
-		slack_reconnect_later(sl, sl->last_err);
+		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "out of memory");
+		slack_reconnect_later(sl, sl->link.last_err);
 	}
 }
 
@@ -1498,7 +1357,7 @@ slack_ws_closed(struct ws_conn *w, const char *reason, void *arg)
 
 	if (expected)
 		log_info("connection %u: closed (%s)", c->serial, reason);
-	snprintf(sl->last_err, sizeof(sl->last_err), "%s", reason);
+	snprintf(sl->link.last_err, sizeof(sl->link.last_err), "%s", reason);
 	slack_conn_free(c);
 	if (sl->draining) {
 		slack_check_drained(sl);
@@ -1516,10 +1375,10 @@ slack_hello(struct slack *sl, struct slack_conn *c,
     const struct slack_frame *f)
 {
 	struct slack_conn	*o, *next;
+	int			 first;
 
 	c->hello = 1;
-	backoff_reset(&sl->bo);
-	sl->last_err[0] = '\0';
+	first = platform_link_up(&sl->link);
 	log_info("connection %u: hello (%" PRId64 " connection(s) open)",
 	    c->serial, (int64_t)f->num_connections);
 	for (o = TAILQ_FIRST(&sl->conns); o != NULL; o = next) {
@@ -1527,10 +1386,8 @@ slack_hello(struct slack *sl, struct slack_conn *c,
 		if (o != c && !o->retiring)
 			slack_conn_retire(o);
 	}
-	if (!sl->ready) {
-		sl->ready = 1;
-		(void)evtimer_del(sl->deadline_ev);
-		worker_ready(sl->me_id, sl->me_name);
+	if (first) {
+		sl->ev->ready(sl->ev->arg, sl->me_id, sl->me_name);
 		slack_discover_dms(sl);
 	}
 }
@@ -1539,7 +1396,7 @@ static void
 slack_disconnect(struct slack *sl, struct slack_conn *c, const char *reason)
 {
 	if (strcmp(reason, "link_disabled") == 0) {
-		worker_failed("Slack disabled Socket Mode for this app "
+		platform_failed(sl->ev, "Slack disabled Socket Mode for this app "
 		    "(disconnect: link_disabled)");
 		return;
 	}
@@ -1600,36 +1457,28 @@ slack_ws_text(struct ws_conn *w, const char *msg, size_t len, void *arg)
 }
 
 static void
-slack_deadline_cb(int fd, short what, void *arg)
+slack_auth_done(const struct call_result *r, void *arg)
 {
 	struct slack	*sl = arg;
+	const char	*id = jx_str(r->json, "user_id");
+	const char	*name = jx_str(r->json, "user");
 
-	worker_failed("no Socket Mode hello within %d ms%s%s", sl->deadline_ms,
-	    sl->last_err[0] != '\0' ? ": " : "", sl->last_err);
-}
-
-static void
-slack_auth_done(struct slack *sl, json_t *json, const char *err, void *arg)
-{
-	const char	*id = slack_str(json, "user_id");
-	const char	*name = slack_str(json, "user");
-
-	if (err != NULL) {
-		worker_failed("%s", err);
+	if (!r->ok) {
+		platform_failed(sl->ev, "%s", r->error);
 		return;
 	}
 	if (!slack_valid_id(id) || name == NULL ||
 	    strlen(name) >= sizeof(sl->me_name)) {
-		worker_failed("auth.test did not say who the bot is");
+		platform_failed(sl->ev, "auth.test did not say who the bot is");
 		return;
 	}
 	snprintf(sl->me_id, sizeof(sl->me_id), "%s", id);
 	snprintf(sl->me_name, sizeof(sl->me_name), "%s", name);
 	log_info("authenticated as @%s (%s)", sl->me_name, sl->me_id);
 	if (slack_resolve(sl))
-		slack_timer_ms(sl->reconnect_ev, (uint32_t)(sl->deadline_ms / 2 <
-		    SLACK_FIRST_OPEN_MS ? sl->deadline_ms / 2 :
-		    SLACK_FIRST_OPEN_MS));
+		(void)platform_arm(sl->ev, sl->link.reconnect_ev,
+		    (uint64_t)(sl->link.deadline_ms / 2 < SLACK_FIRST_OPEN_MS ?
+		    sl->link.deadline_ms / 2 : SLACK_FIRST_OPEN_MS), "first open");
 	else
 		slack_open_first(sl);
 }
@@ -1643,11 +1492,14 @@ static int	slack_op_call(struct slack *, struct opq_op *);
  * succeeds with it (sessiond would post it all again otherwise).
  */
 static void
-slack_op_done(struct slack *sl, json_t *json, const char *err, void *arg)
+slack_op_done(const struct call_result *r, void *arg)
 {
 	struct opq_op		*op = arg;
 	struct slack_opx	*x = op->data;
-	const char		*ts = slack_str(json, "ts");
+	struct slack		*sl = x->sl;
+	struct adapter_answer	 a;
+	const char		*ts = jx_str(r->json, "ts");
+	const char		*err = r->ok ? NULL : r->error;
 	int			 post = x->req.chunks != NULL;
 
 	x->call = NULL;
@@ -1663,8 +1515,12 @@ slack_op_done(struct slack *sl, json_t *json, const char *err, void *arg)
 		return;
 	if (post && x->first_ts[0] != '\0')
 		err = NULL;
-	opq_done(sl->opq, op, err == NULL, post && err == NULL ?
-	    x->first_ts : NULL, err);
+	memset(&a, 0, sizeof(a));
+	a.ok = err == NULL;
+	a.error = err;
+	a.token_refused = err != NULL && r->token_refused;
+	a.post = post && err == NULL ? x->first_ts : NULL;
+	opq_done(sl->opq, op, &a);
 }
 
 /* Make op's call (a post: its chunk x->next). */
@@ -1677,8 +1533,9 @@ slack_op_call(struct slack *sl, struct opq_op *op)
 	    json_object_set_new(x->req.body, "text",
 	    json_string(x->req.chunks[x->next])) == -1)
 		return (-1);
-	x->call = slack_call(sl, x->req.method, sl->auth,
-	    json_incref(x->req.body), SLACK_TRIES, slack_op_done, op);
+	x->sl = sl;
+	x->call = slack_api(sl, x->req.method, sl->auth,
+	    json_incref(x->req.body), 0, SLACK_TRIES, slack_op_done, op);
 	return (x->call != NULL ? 0 : -1);
 }
 
@@ -1727,55 +1584,36 @@ slack_check_drained(void *arg)
 	struct slack	*sl = arg;
 
 	if (sl->draining && opq_len(sl->opq) == 0 && TAILQ_EMPTY(&sl->conns))
-		worker_drained();
-}
-
-static int
-slack_auth_header(char **out, const char *tok, const char *prefix)
-{
-	if (tok == NULL || strncmp(tok, prefix, strlen(prefix)) != 0 ||
-	    strpbrk(tok, "\r\n") != NULL)
-		return (-1);
-	if (asprintf(out, "Authorization: Bearer %s", tok) == -1) {
-		*out = NULL;
-		return (-1);
-	}
-	return (0);
+		sl->ev->drained(sl->ev->arg);
 }
 
 static int
 slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 {
-	const char	*url = slack_str(config, "apiUrl");
-	json_int_t	 rt;
+	const char	*url = jx_str(config, "apiUrl");
 
 	if (url == NULL || (strncasecmp(url, "http://", 7) != 0 &&
 	    strncasecmp(url, "https://", 8) != 0) ||
 	    strlen(url) >= sizeof(sl->api_url) || strpbrk(url, " \r\n") !=
 	    NULL || url[strlen(url) - 1] != '/') {
-		worker_failed("bad Slack apiUrl \"%.200s\"", url != NULL ?
-		    url : "");
+		platform_failed(sl->ev, "bad Slack apiUrl \"%.200s\"",
+		    url != NULL ? url : "");
 		return (-1);
 	}
 	snprintf(sl->api_url, sizeof(sl->api_url), "%s", url);
-	if (slack_auth_header(&sl->auth, slack_str(config, "token"),
-	    "xoxb-") == -1 || slack_auth_header(&sl->app_auth,
-	    slack_str(config, "appToken"), "xapp-") == -1) {
-		worker_failed("no usable token (an xoxb- bot token and an "
+	if (platform_auth_header(&sl->auth, jx_str(config, "token"),
+	    "xoxb-") == -1 || platform_auth_header(&sl->app_auth,
+	    jx_str(config, "appToken"), "xapp-") == -1) {
+		platform_failed(sl->ev, "no usable token (an xoxb- bot token and an "
 		    "xapp- app token)");
 		return (-1);
 	}
-	snprintf(sl->key, sizeof(sl->key), "%s", slack_stre(config, "key"));
+	snprintf(sl->key, sizeof(sl->key), "%s", jx_stre(config, "key"));
 	sl->self.user_id = sl->me_id;
 	sl->self.key = sl->key;
-	rt = json_integer_value(json_object_get(config, "reconnectTimeoutMs"));
-	rt = rt > 0 && rt < 3600000 ? rt : 10000;
-	/* A little under the supervisor's limit, so our reason is the one. */
-	sl->deadline_ms = (int)(rt - (rt / 10 < 500 ? rt / 10 : 500));
-	backoff_init(&sl->bo, 1000, 30000);
-	if ((sl->reconnect_ev = evtimer_new(base, slack_reconnect_cb, sl)) ==
-	    NULL || (sl->deadline_ev = evtimer_new(base, slack_deadline_cb,
-	    sl)) == NULL || (sl->net = net_new(base)) == NULL ||
+	if (platform_link_init(&sl->link, base, config, sl->ev, "socket mode",
+	    "Socket Mode", slack_reconnect_cb, sl) == -1 ||
+	    (sl->calls = call_set_new(base)) == NULL ||
 	    (sl->ws = ws_new(base)) == NULL)
 		return (-1);
 	return (0);
@@ -1784,30 +1622,30 @@ slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 static void	slack_stop(void *);
 
 static void *
-slack_start(struct event_base *base, const json_t *config)
+slack_start(struct event_base *base, const json_t *config,
+    const struct adapter_events *ev)
 {
 	struct slack	*sl;
 	char		 red[16], red2[16];
 
 	if ((sl = calloc(1, sizeof(*sl))) == NULL)
 		return (NULL);
+	sl->ev = ev;
 	sl->base = base;
 	sl->config = json_incref((json_t *)config);
 	TAILQ_INIT(&sl->conns);
 	TAILQ_INIT(&sl->acks);
-	TAILQ_INIT(&sl->calls);
-	if ((sl->opq = opq_new(&slack_opq_cbs, sl, sizeof(struct slack_opx),
+	if ((sl->opq = opq_new(&slack_opq_cbs, sl, ev, sizeof(struct slack_opx),
 	    SLACK_OPS_MAX)) == NULL || slack_setup(sl, base, config) == -1) {
 		slack_stop(sl);
 		return (NULL);
 	}
 	slack_access_apply(sl, 0);
 	log_info("connecting to %s (token %s, app token %s)", sl->api_url,
-	    log_redact(slack_str(config, "token"), red, sizeof(red)),
-	    log_redact(slack_str(config, "appToken"), red2, sizeof(red2)));
-	slack_timer_ms(sl->deadline_ev, (uint32_t)sl->deadline_ms);
-	if (slack_call(sl, "auth.test", sl->auth, NULL, 3, slack_auth_done,
-	    NULL) == NULL) {
+	    log_redact(jx_str(config, "token"), red, sizeof(red)),
+	    log_redact(jx_str(config, "appToken"), red2, sizeof(red2)));
+	if (platform_link_start(&sl->link) == -1 || slack_api(sl, "auth.test", sl->auth, NULL, 0,
+	    3, slack_auth_done, sl) == NULL) {
 		slack_stop(sl);
 		return (NULL);
 	}
@@ -1836,11 +1674,10 @@ slack_drain(void *arg)
 	struct slack_conn	*c, *next;
 
 	sl->draining = 1;
-	(void)evtimer_del(sl->reconnect_ev);
-	(void)evtimer_del(sl->deadline_ev);
+	platform_link_stop(&sl->link);
 	slack_list_free(sl->users_list);
 	slack_list_free(sl->dms_list);
-	slack_call_cancel(sl->open_call);
+	call_cancel(sl->open_call);
 	sl->open_call = NULL;
 	for (c = TAILQ_FIRST(&sl->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -1862,8 +1699,7 @@ slack_stop(void *arg)
 	sl->draining = 1;
 	slack_list_free(sl->users_list);
 	slack_list_free(sl->dms_list);
-	while (!TAILQ_EMPTY(&sl->calls))
-		slack_call_free(TAILQ_FIRST(&sl->calls));
+	call_set_free(sl->calls);
 	opq_free(sl->opq);
 	ws_free(sl->ws);	/* joins the service thread; no callbacks */
 	while (!TAILQ_EMPTY(&sl->conns))
@@ -1872,11 +1708,7 @@ slack_stop(void *arg)
 		TAILQ_REMOVE(&sl->acks, a, entry);
 		free(a);
 	}
-	net_free(sl->net);
-	if (sl->reconnect_ev != NULL)
-		event_free(sl->reconnect_ev);
-	if (sl->deadline_ev != NULL)
-		event_free(sl->deadline_ev);
+	platform_link_free(&sl->link);
 	json_decref(sl->config);
 	json_decref(sl->access);
 	json_decref(sl->bot_access);
@@ -1889,6 +1721,7 @@ slack_stop(void *arg)
 
 const struct adapter_ops slack_adapter = {
 	"slack",
+	SLACK_POST_MAX,
 	slack_start,
 	slack_config_update,
 	slack_outbound,
