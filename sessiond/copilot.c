@@ -767,14 +767,13 @@ again:
 	}
 }
 
-/* Timeouts, open deadlines, and reaping where there is no pidfd. */
+/* Request timeouts and open deadlines. */
 static void
 rt_tick_cb(int fd, short ev, void *arg)
 {
 	const struct rtrpc_req	*r;
 	uint64_t		 now = util_now_ms();
 
-	rtproc_poll();
 	rt_env_check();
 	if ((r = rtrpc_overdue(now)) != NULL)
 		rt_fail("no reply to %s (id %lld) in time", r->method,

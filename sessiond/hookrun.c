@@ -6,13 +6,13 @@
  * shallow-merged; for preToolUse a "deny" or "ask" ends the run early.
  *
  * Nothing blocks the loop: the pipes are non-blocking, a child's exit is
- * noticed through its pidfd (so there is no SIGCHLD handler, and only our
- * own pids are ever waited for), and the timeout is a timer.  A child we
- * stop caring about (timeout, oversized output, cancel) is SIGKILLed with
- * its whole group and becomes an orphan: its pidfd event stays alive only
- * to reap it.
+ * noticed by common/pidwatch.c (so there is no SIGCHLD handler, and only
+ * our own pids are ever waited for), and the timeout is a timer.  A child
+ * we stop caring about (timeout, oversized output, cancel) is SIGKILLed
+ * with its whole group and becomes an orphan: its watch stays alive only
+ * to reap it.  The watch kills the group once more when the child exits,
+ * while the zombie still holds the group's id.
  */
-#include <sys/pidfd.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -30,13 +30,13 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/pidwatch.h"
 #include "common/spawn.h"
 #include "common/util.h"
 #include "hooks.h"
 
 #define HR_OUT_MAX	(1024 * 1024)	/* more stdout than this: killed */
 #define HR_ERR_KEEP	4096		/* stderr kept for the log line */
-#define HR_POLL_MS	100		/* reaping where there is no pidfd */
 #define HR_LOG_SCRIPT	200		/* script text shown in a log line */
 #define HR_LOG_STDERR	512		/* stderr text shown in a log line */
 
@@ -47,11 +47,11 @@ struct hookproc {
 	struct hookrun		*run;		/* NULL: orphan, only to reap */
 	const struct hook_cmd	*cmd;		/* in run->hs, which we hold */
 	pid_t			 pid;		/* also its process group */
-	int			 pidfd;		/* -1: polled by ev_pid */
+	struct pidwatch		*pw;		/* NULL once reaped */
 	int			 reaped;
 	int			 status;	/* -1: reaped by someone else */
 	int			 fd_in, fd_out, fd_err;
-	struct event		*ev_pid, *ev_in, *ev_out, *ev_err, *ev_tmo;
+	struct event		*ev_in, *ev_out, *ev_err, *ev_tmo;
 	size_t			 in_off;
 	char			*out;
 	size_t			 outlen, outcap;
@@ -212,7 +212,7 @@ hp_close(int *fd, struct event **ev)
 	*fd = -1;
 }
 
-/* Its pipes, timer and output; the pidfd stays while it is unreaped. */
+/* Its pipes, timer and output; the watch stays while it is unreaped. */
 static void
 hp_close_io(struct hookproc *p)
 {
@@ -231,13 +231,13 @@ static void
 hp_free(struct hookproc *p)
 {
 	hp_close_io(p);
-	hp_close(&p->pidfd, &p->ev_pid);
+	pidwatch_free(p->pw);
 	free(p);
 }
 
 /*
  * Kill p's whole group and forget its output.  The zombie is reaped later
- * by its pidfd event: waiting here would block the loop.
+ * by its watch: waiting here would block the loop.
  */
 static void
 hp_abandon(struct hookproc *p)
@@ -246,7 +246,7 @@ hp_abandon(struct hookproc *p)
 		log_warn("%s: kill %ld", __func__, (long)p->pid);
 	hp_close_io(p);
 	p->run = NULL;
-	if (p->reaped || p->ev_pid == NULL) {
+	if (p->reaped || p->pw == NULL) {
 		/* Unwatched (out of memory): left to init when we exit. */
 		hp_free(p);
 		return;
@@ -263,44 +263,6 @@ hp_give_up(struct hookproc *p)
 	r->cur = NULL;
 	hp_abandon(p);
 	run_next(r);
-}
-
-/*
- * Reap p if it has exited; 1 once reaped.  Stragglers of its group are
- * killed first, while the zombie still holds the group's id (WNOWAIT), so
- * the kill cannot reach a recycled pid.
- */
-static int
-hp_reap(struct hookproc *p)
-{
-	siginfo_t	si;
-	pid_t		r;
-	int		status = -1;
-
-	if (p->reaped)
-		return (1);
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
-		if (errno == EINTR)
-			return (0);
-		log_warn("%s: waitid %ld", __func__, (long)p->pid);
-	} else if (si.si_pid == 0)
-		return (0);
-	else {
-		(void)kill(-p->pid, SIGKILL);
-		do
-			r = waitpid(p->pid, &status, WNOHANG);
-		while (r == -1 && errno == EINTR);
-		if (r == 0)
-			return (0);
-		if (r == -1)
-			status = -1;
-	}
-	p->reaped = 1;
-	p->status = status;
-	hp_close(&p->pidfd, &p->ev_pid);
-	hp_close(&p->fd_in, &p->ev_in);		/* nobody reads it now */
-	return (1);
 }
 
 /* The command's result object, or NULL (with upstream's warning). */
@@ -360,12 +322,15 @@ hp_check_done(struct hookproc *p)
 /* -- its events -------------------------------------------------------------- */
 
 static void
-hp_pid_cb(int fd, short ev, void *arg)
+hp_exited(pid_t pid, int status, void *arg)
 {
 	struct hookproc	*p = arg;
 
-	if (!hp_reap(p))
-		return;
+	p->reaped = 1;
+	p->status = status;
+	pidwatch_free(p->pw);
+	p->pw = NULL;
+	hp_close(&p->fd_in, &p->ev_in);		/* nobody reads it now */
 	if (p->run == NULL) {
 		TAILQ_REMOVE(&hr.orphans, p, entry);
 		hp_free(p);
@@ -488,33 +453,13 @@ hp_tmo_cb(int fd, short ev, void *arg)
 
 /* -- spawning ------------------------------------------------------------------ */
 
-/* Its exit: a pidfd, or polling where the kernel has none (< 5.3). */
-static int
-hp_watch_pid(struct hookproc *p)
-{
-	struct timeval	tv = { 0, HR_POLL_MS * 1000 };
-
-	if ((p->pidfd = pidfd_open(p->pid, 0)) != -1) {
-		p->ev_pid = event_new(hr.base, p->pidfd, EV_READ | EV_PERSIST,
-		    hp_pid_cb, p);
-		if (p->ev_pid == NULL || event_add(p->ev_pid, NULL) == -1)
-			return (-1);
-		return (0);
-	}
-	log_debug("%s: pidfd_open: %s; polling pid %ld", __func__,
-	    strerror(errno), (long)p->pid);
-	p->ev_pid = event_new(hr.base, -1, EV_PERSIST, hp_pid_cb, p);
-	if (p->ev_pid == NULL || event_add(p->ev_pid, &tv) == -1)
-		return (-1);
-	return (0);
-}
-
 static int
 hp_watch(struct hookproc *p, size_t inlen)
 {
 	struct timeval	tv = { hp_timeout(p->cmd), 0 };
 
-	if (hp_watch_pid(p) == -1)
+	if ((p->pw = pidwatch_new(hr.base, p->pid, PIDWATCH_KILLGROUP,
+	    hp_exited, p)) == NULL)
 		return (-1);
 	if (inlen == 0)
 		hp_close(&p->fd_in, &p->ev_in);
@@ -557,7 +502,7 @@ hp_spawn(struct hookrun *r, const struct hook_cmd *cmd)
 	}
 	p->run = r;
 	p->cmd = cmd;
-	p->pidfd = p->fd_in = p->fd_out = p->fd_err = -1;
+	p->fd_in = p->fd_out = p->fd_err = -1;
 	memset(&sp, 0, sizeof(sp));
 	sp.argv = argv;
 	sp.envp = envp;
@@ -768,9 +713,10 @@ hookrun_shutdown(void)
 	while (!TAILQ_EMPTY(&hr.runs))
 		hookrun_cancel(TAILQ_FIRST(&hr.runs));
 	while ((p = TAILQ_FIRST(&hr.orphans)) != NULL) {
-		TAILQ_REMOVE(&hr.orphans, p, entry);
 		(void)kill(-p->pid, SIGKILL);
-		(void)hp_reap(p);
+		if (p->pw != NULL && pidwatch_reap(p->pw) == 1)
+			continue;	/* hp_exited() took it off and freed it */
+		TAILQ_REMOVE(&hr.orphans, p, entry);
 		hp_free(p);
 	}
 	hr_free_secrets();

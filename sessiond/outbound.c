@@ -24,7 +24,7 @@
 #include "route.h"
 
 #define OUTBOUND_MAX	20000	/* ops waiting, all bots together */
-#define OUTBOUND_AUTH_WAIT_MS	30000	/* a 401 waits this long for a new worker */
+#define OUTBOUND_AUTH_WAIT_MS	30000	/* a refused token waits this long for a new worker */
 #define OUTBOUND_AUTH_TICK_MS	1000
 
 struct op {
@@ -42,7 +42,7 @@ struct op {
 static TAILQ_HEAD(, op)	ops = TAILQ_HEAD_INITIALIZER(ops);
 static size_t		nops;
 static uint32_t		next_ref;
-static struct event	*auth_timer;	/* expires ops waiting after a 401 */
+static struct event	*auth_timer;	/* expires ops waiting for a new token */
 static struct event_base *ob_base;
 
 void
@@ -147,32 +147,14 @@ outbound_auth_expire(int fd, short ev, void *arg)
 		log_warnx("outbound: cannot arm the token-wait timer");
 }
 
-/* Did the platform refuse the bot's token?  Mattermost: 401; Slack: ok:false. */
-static int
-op_auth_refused(const char *error)
-{
-	static const char *const slack[] = { "invalid_auth", "token_revoked",
-			    "not_authed", "account_inactive", "token_expired" };
-	size_t	i;
-
-	if (error == NULL)
-		return (0);
-	if (strncmp(error, "401", 3) == 0)
-		return (1);
-	for (i = 0; i < nitems(slack); i++)
-		if (strstr(error, slack[i]) != NULL)
-			return (1);
-	return (0);
-}
-
 /*
  * A refused token is what a token rotation looks like from the old worker:
  * the op waits for the bot's next generation instead of failing.
  */
 static int
-op_retry_after_401(struct op *o, const char *error)
+op_wait_for_token(struct op *o)
 {
-	if (!op_auth_refused(error) || o->denied_gen != 0)
+	if (o->denied_gen != 0)
 		return (0);
 	if (auth_timer == NULL &&
 	    (auth_timer = evtimer_new(ob_base, outbound_auth_expire, NULL)) == NULL)
@@ -205,7 +187,8 @@ outbound_done(json_t *body)
 		log_debug("outbound: OUTBOUND_DONE for unknown ref %u", ref);
 		return;
 	}
-	if (!ok && op_retry_after_401(o, error))
+	/* The worker's adapter says whether the token was refused. */
+	if (!ok && jx_bool(body, "tokenRefused", 0) && op_wait_for_token(o))
 		return;
 	op_finish(o, ok, jx_str(body, "post"), error);
 }

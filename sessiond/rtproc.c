@@ -3,14 +3,12 @@
  *
  * The child gets three pipes on fds 0, 1 and 2 and nothing else (spawn.c),
  * a clean signal mask and PR_SET_PDEATHSIG; if sessiond dies it also sees
- * stdin EOF.  stdin and stdout are non-blocking bufferevents; stderr is
+ * stdin EOF.  Its exit comes through common/pidwatch.c.  stdin and stdout are non-blocking bufferevents; stderr is
  * free text, logged at debug line by line, lines cut at RTPROC_LINE and at
  * most RTPROC_ERR_READ read per wakeup so it cannot starve the loop.
  */
-#include <sys/pidfd.h>
 #include <sys/queue.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +22,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/pidwatch.h"
 #include "common/spawn.h"
 #include "common/util.h"
 #include "rtproc.h"
@@ -36,8 +35,7 @@
 struct rtp {
 	TAILQ_ENTRY(rtp)	 entry;
 	pid_t			 pid;
-	int			 pidfd;		/* -1: polled with waitpid */
-	struct event		*ev;
+	struct pidwatch		*pw;		/* NULL: left to whoever reaps */
 };
 
 static struct {
@@ -194,61 +192,22 @@ static void
 rtproc_free(struct rtp *p)
 {
 	TAILQ_REMOVE(&R.procs, p, entry);
-	if (p->ev != NULL)
-		event_free(p->ev);
-	if (p->pidfd != -1)
-		(void)close(p->pidfd);
+	pidwatch_free(p->pw);
 	if (R.cur == p)
 		R.cur = NULL;
 	free(p);
 }
 
-/* Reap p if it has exited; 1 if it was reaped. */
-static int
-rtproc_reap(struct rtp *p)
+static void
+rtproc_exited(pid_t pid, int status, void *arg)
 {
-	pid_t	r, pid;
-	int	status, current;
-	char	st[96];
+	struct rtp	*p = arg;
+	int		 current = R.cur == p;
+	char		 st[96];
 
-	do
-		r = waitpid(p->pid, &status, WNOHANG);
-	while (r == -1 && errno == EINTR);
-	if (r == 0)
-		return (0);
-	if (r == -1)
-		status = -1;		/* ECHILD: another reaper took it */
 	util_wait_status(status, st, sizeof(st));
-	current = R.cur == p;
-	pid = p->pid;
 	rtproc_free(p);
 	R.ev->exited(pid, st, current);
-	return (1);
-}
-
-static void
-rtproc_pidfd_cb(int fd, short what, void *arg)
-{
-	(void)rtproc_reap(arg);
-}
-
-static void
-rtproc_watch(struct rtp *p)
-{
-	if ((p->pidfd = pidfd_open(p->pid, 0)) == -1) {
-		log_debug("%s: pidfd_open: %s; polling pid %ld", __func__,
-		    strerror(errno), (long)p->pid);
-		return;
-	}
-	p->ev = event_new(R.base, p->pidfd, EV_READ | EV_PERSIST,
-	    rtproc_pidfd_cb, p);
-	if (p->ev == NULL || event_add(p->ev, NULL) == -1) {
-		log_warnx("%s: cannot watch pid %ld; polling it", __func__,
-		    (long)p->pid);
-		if (p->ev != NULL)
-			event_free(p->ev);
-		p->ev = NULL;
-	}
 }
 
 int
@@ -263,7 +222,6 @@ rtproc_start(const char *path, char *const envp[])
 		log_warn("%s: calloc", __func__);
 		return (-1);
 	}
-	p->pidfd = -1;
 	memset(&sp, 0, sizeof(sp));
 	sp.argv = argv;
 	sp.envp = envp;
@@ -275,7 +233,9 @@ rtproc_start(const char *path, char *const envp[])
 	p->pid = sp.pid;
 	TAILQ_INSERT_TAIL(&R.procs, p, entry);
 	R.cur = p;
-	rtproc_watch(p);
+	if ((p->pw = pidwatch_new(R.base, p->pid, 0, rtproc_exited, p)) == NULL)
+		log_warnx("runtime pid %ld is not watched; its exit is seen "
+		    "on its pipes only", (long)p->pid);
 	if (rtproc_pipes(&sp) == -1)
 		return (1);
 	log_info("started %s (pid %ld)", path, (long)p->pid);
@@ -327,18 +287,6 @@ rtproc_kill_all(int sig)
 
 	TAILQ_FOREACH(p, &R.procs, entry)
 		(void)kill(p->pid, sig);
-}
-
-void
-rtproc_poll(void)
-{
-	struct rtp	*p, *np;
-
-	for (p = TAILQ_FIRST(&R.procs); p != NULL; p = np) {
-		np = TAILQ_NEXT(p, entry);
-		if (p->ev == NULL)
-			(void)rtproc_reap(p);
-	}
 }
 
 /* Close the pipes; what still runs stays watched until it is reaped. */

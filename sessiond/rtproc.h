@@ -1,8 +1,8 @@
 /*
  * rtproc: the Copilot runtime's processes.  One is current (we talk to it
  * over its stdin and stdout); older ones we asked to go are watched until
- * they are reaped.  Their exits are seen through pidfds, so sessiond needs
- * no process-wide SIGCHLD handler; only our own pids are reaped.
+ * they are reaped (common/pidwatch.c: no process-wide SIGCHLD handler,
+ * only our own pids are reaped).
  */
 #ifndef SESSIOND_RTPROC_H
 #define SESSIOND_RTPROC_H
@@ -43,8 +43,6 @@ void	 rtproc_release(int sig);
 pid_t	 rtproc_pid(void);		/* the current runtime's, or -1 */
 int	 rtproc_running(void);		/* processes not reaped yet */
 void	 rtproc_kill_all(int sig);
-/* Reap those without a pidfd (called every second). */
-void	 rtproc_poll(void);
 /* Close the pipes; what still runs stays watched until it is reaped. */
 void	 rtproc_shutdown(void);
 
