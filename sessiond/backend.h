@@ -41,6 +41,12 @@ struct backend_events {
 	/* The session is gone (runtime died and could not resume it). */
 	void	(*lost)(void *arg, const char *why);
 	/*
+	 * A prompt given to send() that the runtime never took: it died
+	 * first.  Reported, in the order sent, before the error and idle
+	 * (or lost) that end the turn, so the owner can send it again.
+	 */
+	void	(*untaken)(void *arg, const char *prompt);
+	/*
 	 * The runtime calls a hook (hooks.invoke) and its turn waits for the
 	 * answer: answer_hook(tok, ...) exactly once, now or later, unless
 	 * the session is closed first (close() answers what is left).
@@ -77,7 +83,11 @@ struct backend {
 	struct bsession	*(*open)(const struct bsession_opts *,
 			    const char *session_id, const struct backend_events *,
 			    void *arg);
-	/* Send a prompt.  immediate: steer the running turn (mid-turn text). */
+	/*
+	 * Send a prompt.  immediate: steer the running turn (mid-turn text).
+	 * While the runtime restarts, the prompt waits and goes out once the
+	 * session is resumed.
+	 */
 	int		(*send)(struct bsession *, const char *prompt, int immediate);
 	int		(*abort)(struct bsession *);
 	int		(*answer_permission)(struct bsession *,

@@ -62,6 +62,7 @@ struct chan {
 	char			*root;		/* thread root of the turn */
 	struct stream		*stream;
 	json_t			*queue;		/* INBOUND bodies waiting */
+	json_t			*sent;		/* those given to the turn */
 	TAILQ_HEAD(, perm)	 perms;		/* pending permission requests */
 	int			 reply_new;	/* say "New session created." when open */
 	int			 dm;		/* a direct message channel */
@@ -111,9 +112,11 @@ chan_get(const char *id, const char *bot)
 	TAILQ_INIT(&c->perms);
 	TAILQ_INIT(&c->calls);
 	if ((c->id = strdup(id)) == NULL || (c->bot = strdup(bot)) == NULL ||
-	    (c->queue = json_array()) == NULL) {
+	    (c->queue = json_array()) == NULL ||
+	    (c->sent = json_array()) == NULL) {
 		free(c->id);
 		free(c->bot);
+		json_decref(c->queue);
 		free(c);
 		return (NULL);
 	}
@@ -563,11 +566,54 @@ ev_permission(void *arg, const char *id, const char *kind, const char *detail)
 	(void)chan_ask(arg, id, kind, detail, NULL);
 }
 
+/* A message the runtime died before taking: it goes again, after the turn. */
+static void
+ev_untaken(void *arg, const char *prompt)
+{
+	struct chan	*c = arg;
+	json_t		*m;
+	size_t		 i;
+
+	json_array_foreach(c->sent, i, m)
+		if (!jx_bool(m, "_untaken", 0) &&
+		    strcmp(jx_stre(m, "text"), prompt) == 0) {
+			if (json_object_set_new(m, "_untaken", json_true()) == -1)
+				log_warnx("channel %s: out of memory: a message "
+				    "is lost", c->id);
+			return;
+		}
+}
+
+/* The turn is over: what the runtime never took is first in the queue. */
+static void
+chan_requeue_untaken(struct chan *c)
+{
+	json_t	*m;
+	size_t	 i, n = 0;
+
+	for (i = json_array_size(c->sent); i-- > 0; ) {
+		m = json_array_get(c->sent, i);
+		if (!jx_bool(m, "_untaken", 0))
+			continue;
+		(void)json_object_del(m, "_untaken");
+		if (json_array_insert(c->queue, 0, m) == -1)
+			log_warnx("channel %s: out of memory: message %s is "
+			    "lost", c->id, jx_stre(m, "id"));
+		else
+			n++;
+	}
+	json_array_clear(c->sent);
+	if (n > 0)
+		log_info("channel %s: %zu message(s) the runtime never took "
+		    "go again", c->id, n);
+}
+
 static void
 ev_idle(void *arg, int aborted)
 {
 	struct chan	*c = arg;
 
+	chan_requeue_untaken(c);
 	chan_end_stream(c, NULL);
 	chan_drop_pending(c, 0, BPERM_REJECT);
 	otel_span_int(c->turn, "aborted", aborted);
@@ -600,10 +646,12 @@ ev_lost(void *arg, const char *why)
 	log_warnx("channel %s: session lost: %s", c->id, why);
 	chan_close_session(c);
 	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
+	chan_requeue_untaken(c);
 	if (c->busy) {
 		chan_end_stream(c, why);
 		chan_turn_done(c, why);
 	}
+	chan_run(c);
 }
 
 static const struct backend_events chan_events = {
@@ -615,6 +663,7 @@ static const struct backend_events chan_events = {
 	.idle = ev_idle,
 	.error = ev_error,
 	.lost = ev_lost,
+	.untaken = ev_untaken,
 	.hook = ev_hook,
 };
 
@@ -791,6 +840,10 @@ chan_turn(struct chan *c, json_t *msg)
 	    json_object_get(msg, "id")));
 	otel_span_str(c->turn, "session.id", store_session(c->id, NULL));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
+	json_array_clear(c->sent);
+	if (json_array_append(c->sent, msg) == -1)
+		log_warnx("channel %s: out of memory: a message lost by a "
+		    "runtime crash would not be sent again", c->id);
 	if (be->send(c->bs, text, 0) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
 		chan_turn_done(c, "cannot send the message to Copilot");
@@ -867,8 +920,10 @@ chan_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 	/* Steer the running turn; a session that cannot take it now (its
 	 * runtime restarting) gets the message as the next turn instead. */
 	if (cmd == CMD_NONE && c->busy && c->bs != NULL &&
-	    be->send(c->bs, text, 1) == 0)
+	    be->send(c->bs, text, 1) == 0) {
+		(void)json_array_append(c->sent, m);
 		return;
+	}
 	if (json_array_size(c->queue) >= CHAN_QUEUE_MAX) {
 		chan_say(c, root, "⚠️ Too many messages waiting; this one was "
 		    "dropped. Try again when the current task is done.");
@@ -895,6 +950,7 @@ chan_free_all(void)
 		chook_drop(&c->hooks, c);
 		otel_span_drop(c->turn);
 		json_decref(c->queue);
+		json_decref(c->sent);
 		free(c->id);
 		free(c->bot);
 		free(c->root);

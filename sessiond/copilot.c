@@ -125,6 +125,7 @@ static struct {
 	struct bsessionq	 sessions;
 	struct backoff		 backoff;
 	struct event		*down_ev;	/* deferred teardown */
+	struct event		*idle_ev;	/* deferred idle(1) of aborts */
 	struct event		*restart_ev;
 	struct event		*tick_ev;
 	struct event		*stop_ev;	/* stop()'s deadline */
@@ -146,6 +147,7 @@ static struct {
 static void	rt_fail(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 static void	bs_open_send(struct bsession *);
+static void	rt_idle_cb(int, short, void *);
 
 static void
 rt_event(enum rt_event ev)
@@ -174,6 +176,8 @@ bs_hold(struct bsession *s)
 static void
 bs_free(struct bsession *s)
 {
+	bprompt_free_all(&s->outq);
+	bprompt_free_all(&s->sent);
 	free(s->channel);
 	free(s->cwd);
 	free(s->model);
@@ -275,6 +279,77 @@ bs_detach_id(const char *id)
 	    id), NULL, NULL, CP_REQUEST_MS);
 }
 
+/* -- prompts ------------------------------------------------------------------ */
+
+static void	cb_send(struct rtrpc_req *, const json_t *, const char *);
+
+/* Put p (taken off whatever list it was on) on the runtime's stdin. */
+static int
+bs_send_now(struct bsession *s, struct bprompt *p)
+{
+	struct rtrpc_req	*r;
+
+	r = rtrpc_request("session.send", json_pack("{s:s,s:s,s:s}",
+	    "sessionId", s->id, "prompt", p->text, "mode", p->immediate ?
+	    "immediate" : "enqueue"), s, cb_send, CP_REQUEST_MS);
+	if (r == NULL)
+		return (-1);
+	p->seq = ++s->next_seq;
+	r->flag = p->seq;
+	TAILQ_INSERT_TAIL(&s->sent, p, entry);
+	s->history = 1;
+	return (0);
+}
+
+/* Resumed on a new runtime: what send() kept meanwhile goes out, in order. */
+static void
+bs_flush_outq(struct bsession *s)
+{
+	struct bprompt	*p;
+
+	while ((p = TAILQ_FIRST(&s->outq)) != NULL) {
+		TAILQ_REMOVE(&s->outq, p, entry);
+		if (bs_send_now(s, p) == -1) {
+			log_warnx("%s: a prompt kept over the restart cannot be "
+			    "sent", bs_name(s));
+			BS_CALL(s, untaken, p->text);
+			free(p->text);
+			free(p);
+		}
+	}
+}
+
+/*
+ * The runtime died: what it was given and never took is handed back to
+ * the owner, and so is what waited to be sent (when the session is lost).
+ */
+static void
+bs_report_untaken(struct bsession *s, int with_outq)
+{
+	struct bprompt	*p;
+
+	while ((p = TAILQ_FIRST(&s->sent)) != NULL) {
+		log_info("%s: the runtime died before it took a prompt; it goes "
+		    "back to the channel", bs_name(s));
+		BS_CALL(s, untaken, p->text);
+		bprompt_free(&s->sent, p);
+	}
+	while (with_outq && (p = TAILQ_FIRST(&s->outq)) != NULL) {
+		BS_CALL(s, untaken, p->text);
+		bprompt_free(&s->outq, p);
+	}
+}
+
+/* The session cannot be resumed: its prompts go back, then lost(). */
+static void
+bs_lose(struct bsession *s, const char *why)
+{
+	s->state = BS_LOST;
+	s->busy = 0;
+	bs_report_untaken(s, 1);
+	BS_CALL(s, lost, why);
+}
+
 /* An open failed; 1 if it was dealt with by trying again. */
 static int
 bs_open_retry(struct bsession *s, struct rtrpc_req *r, const char *error)
@@ -311,11 +386,10 @@ bs_open_failed(struct bsession *s, struct rtrpc_req *r, const char *error)
 	if (r->gone || bs_open_retry(s, r, error))
 		return;		/* a gone request is sent again on the next runtime */
 	if (s->reopen) {
-		s->state = BS_LOST;
 		snprintf(why, sizeof(why), "cannot resume session %s after the "
 		    "Copilot runtime restarted: %s", s->id, error);
 		log_warnx("%s: %s", bs_name(s), why);
-		BS_CALL(s, lost, why);
+		bs_lose(s, why);
 		return;
 	}
 	s->state = BS_FAILED;
@@ -353,6 +427,7 @@ cb_open(struct rtrpc_req *r, const json_t *result, const char *error)
 		s->reopen = 0;
 		log_info("%s: session %s %s on the new runtime", bs_name(s),
 		    s->id, r->flag ? "resumed" : "created again");
+		bs_flush_outq(s);
 		return;
 	}
 	log_info("%s: session %s %s", bs_name(s), s->id,
@@ -609,8 +684,12 @@ again:
 			continue;
 		s->busy = 0;
 		bs_hold(s);
-		BS_CALL(s, error, "the Copilot runtime restarted");
-		BS_CALL(s, idle, 1);
+		bs_report_untaken(s, 0);
+		if (TAILQ_EMPTY(&s->outq)) {
+			BS_CALL(s, error, "the Copilot runtime restarted");
+			BS_CALL(s, idle, 1);
+		} else
+			s->busy = 1;	/* the turn waits for the resume */
 		bs_release(s);
 		goto again;
 	}
@@ -753,11 +832,9 @@ again:
 		if (now < s->open_deadline)
 			continue;
 		bs_hold(s);
-		if (s->reopen) {
-			s->state = BS_LOST;
-			BS_CALL(s, lost,
-			    "the Copilot runtime did not come back");
-		} else {
+		if (s->reopen)
+			bs_lose(s, "the Copilot runtime did not come back");
+		else {
 			s->state = BS_FAILED;
 			BS_CALL(s, opened, NULL,
 			    "the Copilot runtime is not available");
@@ -788,6 +865,9 @@ rt_free_events(void)
 {
 	if (rt.down_ev != NULL)
 		event_free(rt.down_ev);
+	if (rt.idle_ev != NULL)
+		event_free(rt.idle_ev);
+	rt.idle_ev = NULL;
 	if (rt.restart_ev != NULL)
 		event_free(rt.restart_ev);
 	if (rt.tick_ev != NULL)
@@ -812,9 +892,11 @@ copilot_start(struct event_base *base, json_t *config)
 	rtrpc_init(&rt_rpc_events);
 	backoff_init(&rt.backoff, CP_RESTART_BASE_MS, CP_RESTART_MAX_MS);
 	rt.down_ev = event_new(base, -1, 0, rt_down_cb, NULL);
+	rt.idle_ev = event_new(base, -1, 0, rt_idle_cb, NULL);
 	rt.restart_ev = evtimer_new(base, rt_restart_cb, NULL);
 	rt.tick_ev = event_new(base, -1, EV_PERSIST, rt_tick_cb, NULL);
-	if (rt.down_ev == NULL || rt.restart_ev == NULL || rt.tick_ev == NULL ||
+	if (rt.down_ev == NULL || rt.idle_ev == NULL || rt.restart_ev == NULL ||
+	    rt.tick_ev == NULL ||
 	    util_timer_ms(rt.tick_ev, CP_TICK_MS) == -1) {
 		log_warnx("%s: cannot set up events", __func__);
 		rt_free_events();
@@ -838,6 +920,8 @@ copilot_open(const struct bsession_opts *o, const char *session_id,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (NULL);
 	TAILQ_INIT(&s->hookreqs);
+	TAILQ_INIT(&s->outq);
+	TAILQ_INIT(&s->sent);
 	s->ev = ev;
 	s->arg = arg;
 	s->state = BS_OPENING;
@@ -869,9 +953,21 @@ static void
 cb_send(struct rtrpc_req *r, const json_t *result, const char *error)
 {
 	struct bsession	*s = r->arg;
+	struct bprompt	*p;
 
-	if (s == NULL || error == NULL || r->gone)
+	if (s == NULL || r->gone)
+		return;		/* gone: still "sent", handed back at the crash */
+	TAILQ_FOREACH(p, &s->sent, entry)
+		if (p->seq == r->flag)
+			break;
+	if (error == NULL) {
+		if (p != NULL && p->msgid[0] == '\0')
+			snprintf(p->msgid, sizeof(p->msgid), "%s",
+			    jx_stre(result, "messageId"));
 		return;
+	}
+	if (p != NULL)
+		bprompt_free(&s->sent, p);
 	log_warnx("%s: session.send failed: %s", bs_name(s), error);
 	if (!s->busy)
 		return;
@@ -880,20 +976,35 @@ cb_send(struct rtrpc_req *r, const json_t *result, const char *error)
 	BS_CALL(s, idle, 0);
 }
 
+/*
+ * A session whose runtime is restarting keeps the prompt and sends it once
+ * resumed: the turn has begun for the owner already.
+ */
 static int
 copilot_send(struct bsession *s, const char *prompt, int immediate)
 {
-	json_t	*params;
+	struct bprompt	*p;
 
-	if (!bs_usable(s) || prompt == NULL)
+	if (s == NULL || s->closed || prompt == NULL)
 		return (-1);
-	params = json_pack("{s:s,s:s,s:s}", "sessionId", s->id, "prompt",
-	    prompt, "mode", immediate ? "immediate" : "enqueue");
-	if (rtrpc_request("session.send", params, s, cb_send, CP_REQUEST_MS) ==
-	    NULL)
+	if (!bs_usable(s) && !(s->state == BS_OPENING && s->reopen))
 		return (-1);
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->text = strdup(prompt)) == NULL) {
+		free(p);
+		return (-1);
+	}
+	p->immediate = immediate;
+	if (!bs_usable(s)) {
+		log_info("%s: the runtime is restarting; the prompt waits for "
+		    "the session to be resumed", bs_name(s));
+		TAILQ_INSERT_TAIL(&s->outq, p, entry);
+	} else if (bs_send_now(s, p) == -1) {
+		free(p->text);
+		free(p);
+		return (-1);
+	}
 	s->busy = 1;
-	s->history = 1;
 	return (0);
 }
 
@@ -912,9 +1023,41 @@ cb_logged(struct rtrpc_req *r, const json_t *result, const char *error)
 		    "too late?");
 }
 
+/* idle(1) for the sessions whose turn was aborted while resuming. */
+static void
+rt_idle_cb(int fd, short what, void *arg)
+{
+	struct bsession	*s;
+
+	rt.sweep++;
+again:
+	TAILQ_FOREACH(s, &rt.sessions, entry) {
+		if (s->sweep == rt.sweep || s->closed || !s->idle_due)
+			continue;
+		s->sweep = rt.sweep;
+		s->idle_due = 0;
+		bs_hold(s);
+		BS_CALL(s, idle, 1);
+		bs_release(s);
+		goto again;
+	}
+}
+
+/*
+ * A turn that only waits for the session to be resumed ends here: its
+ * prompts are dropped, and idle(1) comes from the loop.
+ */
 static int
 copilot_abort(struct bsession *s)
 {
+	if (s != NULL && !s->closed && s->state == BS_OPENING && s->reopen &&
+	    s->busy) {
+		bprompt_free_all(&s->outq);
+		s->busy = 0;
+		s->idle_due = 1;
+		event_active(rt.idle_ev, EV_READ, 1);
+		return (0);
+	}
 	if (!bs_usable(s))
 		return (-1);
 	if (rtrpc_request("session.abort", json_pack("{s:s}", "sessionId",

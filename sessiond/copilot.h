@@ -34,9 +34,22 @@ struct hookreq {
 };
 TAILQ_HEAD(hookreqq, hookreq);
 
+/* A prompt of send(), until the runtime says it took it (user.message). */
+struct bprompt {
+	TAILQ_ENTRY(bprompt)	 entry;
+	char			*text;
+	int			 immediate;
+	int			 seq;		/* the session.send that carried it */
+	char			 msgid[64];	/* from its reply, "" before */
+};
+TAILQ_HEAD(bpromptq, bprompt);
+
 struct bsession {
 	TAILQ_ENTRY(bsession)		 entry;
 	struct hookreqq			 hookreqs;
+	struct bpromptq			 outq;		/* to send once resumed */
+	struct bpromptq			 sent;		/* sent, not taken yet */
+	int				 next_seq;
 	const struct backend_events	*ev;
 	void				*arg;
 	char				*channel;
@@ -52,6 +65,7 @@ struct bsession {
 	int				 history;	/* it had a turn: resume or lose it */
 	int				 inflight;	/* create/resume pending */
 	int				 busy;		/* a turn runs (until session.idle) */
+	int				 idle_due;	/* idle(1) owed from the loop */
 	int				 closed;
 	int				 refs;
 	unsigned int			 sweep;
@@ -72,5 +86,7 @@ bs_name(const struct bsession *s)
 
 /* cpevent.c */
 void		 cpevent_dispatch(struct bsession *, const json_t *event);
+void		 bprompt_free(struct bpromptq *, struct bprompt *);
+void		 bprompt_free_all(struct bpromptq *);
 
 #endif

@@ -149,6 +149,43 @@ cpevent_tool(struct bsession *s, const json_t *data)
 	free(sum);
 }
 
+void
+bprompt_free(struct bpromptq *q, struct bprompt *p)
+{
+	TAILQ_REMOVE(q, p, entry);
+	free(p->text);
+	free(p);
+}
+
+void
+bprompt_free_all(struct bpromptq *q)
+{
+	while (!TAILQ_EMPTY(q))
+		bprompt_free(q, TAILQ_FIRST(q));
+}
+
+/*
+ * The runtime took a prompt (it is in the session's history now): by its
+ * messageId, else the first sent with the same text.
+ */
+static void
+cpevent_taken(struct bsession *s, const json_t *data)
+{
+	const char	*id = jx_stre(data, "messageId");
+	const char	*text = jx_stre(data, "content");
+	struct bprompt	*p;
+
+	TAILQ_FOREACH(p, &s->sent, entry)
+		if (*id != '\0' && strcmp(p->msgid, id) == 0)
+			break;
+	if (p == NULL)
+		TAILQ_FOREACH(p, &s->sent, entry)
+			if (p->msgid[0] == '\0' && strcmp(p->text, text) == 0)
+				break;
+	if (p != NULL)
+		bprompt_free(&s->sent, p);
+}
+
 static void
 cpevent_idle(struct bsession *s, const json_t *data)
 {
@@ -178,7 +215,9 @@ cpevent_dispatch(struct bsession *s, const json_t *event)
 	} else if (strcmp(type, "assistant.message") == 0) {
 		if ((v = jx_str(data, "content")) != NULL && *v != '\0')
 			BS_CALL(s, message, v);
-	} else if (strcmp(type, "tool.execution_start") == 0)
+	} else if (strcmp(type, "user.message") == 0)
+		cpevent_taken(s, data);
+	else if (strcmp(type, "tool.execution_start") == 0)
 		cpevent_tool(s, data);
 	else if (strcmp(type, "permission.requested") == 0)
 		cpevent_permission(s, data);

@@ -18,7 +18,9 @@ request the first rule that matches is used:
             last message is a tool result) or "any"
   times     how often the rule may fire (absent: unlimited)
 and it answers with one of
-  reply     text; "{last_user}" and "{tool_result}" are substituted
+  reply     text; "{last_user}", "{new_users}" (every user text since the
+            last assistant message, joined by " + ") and "{tool_result}"
+            are substituted
   chunks    split the text into N stream chunks (default 1)
   delay     seconds between stream chunks (default 0, at most 10)
   tool_call {"name": "bash", "arguments": {...}, "id"?: "call_x"}, or a list
@@ -65,6 +67,17 @@ def _text_of(content):
         return "".join(p.get("text", "") for p in content
                        if isinstance(p, dict) and p.get("type") == "text")
     return str(content)
+
+
+def new_user_texts(messages):
+    """The user texts after the last assistant message, oldest first."""
+    out = []
+    for m in reversed(messages):
+        if m.get("role") == "assistant":
+            break
+        if m.get("role") == "user":
+            out.append(strip_leading_tags(_text_of(m.get("content"))))
+    return list(reversed(out))
 
 
 def strip_leading_tags(text):
@@ -180,16 +193,18 @@ class FakeOpenAI:
                 if "times" in rule and self._fired[i] >= int(rule["times"]):
                     continue
                 self._fired[i] += 1
-                return self._reply_from(rule, user, tool_result)
+                return self._reply_from(rule, user, tool_result,
+                                        " + ".join(new_user_texts(messages)))
         if after_tool:
             return Reply("tool said: " + tool_result)
         return Reply("echo: " + user)
 
-    def _reply_from(self, rule, user, tool_result):
+    def _reply_from(self, rule, user, tool_result, new_users=""):
         if "error" in rule:
             return Reply(error=rule["error"])
         text = str(rule.get("reply", ""))
-        text = text.replace("{last_user}", user).replace("{tool_result}", tool_result)
+        text = (text.replace("{last_user}", user).replace("{new_users}", new_users)
+                .replace("{tool_result}", tool_result))
         calls = rule.get("tool_calls") or ([rule["tool_call"]] if "tool_call" in rule else [])
         if "bash" in rule:
             calls = calls + [{"name": "bash", "arguments": {

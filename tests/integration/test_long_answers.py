@@ -106,7 +106,8 @@ def mm_chat(bridge_factory, tmp_path, monkeypatch):
 
     def pieces():
         posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
-        mine = [p for p in posts if p["user_id"] == bot_id]
+        mine = [p for p in posts if p["user_id"] == bot_id and
+                not p.get("delete_at")]
         return [p["message"] for p in sorted(mine, key=lambda p: p["create_at"])]
 
     yield b, llm, (lambda text: mm.post("alice", chan, text)), pieces
