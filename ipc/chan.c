@@ -34,6 +34,7 @@ struct ipc_chan {
 	struct event		*wev;
 	TAILQ_HEAD(, ipc_out)	 outq;
 	size_t			 nout;
+	size_t			 outbytes;	/* bytes in outq */
 	uint32_t		 seq;
 	char			 peer[128];
 	ipc_msg_cb		 msg_cb;
@@ -118,6 +119,7 @@ ipc_drop_queue(struct ipc_chan *ch)
 		free(o);
 	}
 	ch->nout = 0;
+	ch->outbytes = 0;
 }
 
 /* Stop all I/O, close the socket and tell the owner, once. */
@@ -348,6 +350,7 @@ ipc_flush(struct ipc_chan *ch)
 		}
 		TAILQ_REMOVE(&ch->outq, o, entry);
 		ch->nout--;
+		ch->outbytes -= o->len;
 		if (o->fd != -1)
 			(void)close(o->fd);
 		free(o);
@@ -378,7 +381,8 @@ ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
 		    ipc_type_name(type));
 		return (-1);
 	}
-	if (ch->nout >= IPC_SENDQ_MAX) {
+	if (ch->nout >= IPC_SENDQ_MAX ||
+	    ch->outbytes + (size_t)n > IPC_SENDQ_BYTES) {
 		ipc_fail(ch, "send queue full; closing the channel");
 		return (-1);
 	}
@@ -393,6 +397,7 @@ ipc_send_fd(struct ipc_chan *ch, uint16_t type, json_t *body, int fd)
 	memcpy(o->buf, buf, (size_t)n);
 	TAILQ_INSERT_TAIL(&ch->outq, o, entry);
 	ch->nout++;
+	ch->outbytes += o->len;
 	switch (ipc_flush(ch)) {
 	case -1:
 		return (-1);

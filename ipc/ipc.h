@@ -24,6 +24,7 @@
  */
 #define IPC_BODY_MAX	(128 * 1024)
 #define IPC_SENDQ_MAX	4096		/* queued messages before the peer is dropped */
+#define IPC_SENDQ_BYTES	(16 * 1024 * 1024) /* ... or queued bytes */
 
 #define IPC_CHILD_FD	3		/* a child's channel to its parent */
 

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "backend.h"
 
 #define ECHO_CHUNKS	3
@@ -113,9 +114,7 @@ echo_release(struct bsession *s)
 static void
 echo_arm(struct bsession *s, int ms)
 {
-	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (evtimer_add(s->timer, &tv) == -1)
+	if (util_timer_ms(s->timer, (uint64_t)ms) == -1)
 		log_warnx("%s: cannot arm the timer of %s", __func__, s->id);
 }
 
@@ -360,7 +359,7 @@ echo_close(struct bsession *s)
 	if (s == NULL || s->closed)
 		return;
 	s->closed = 1;
-	evtimer_del(s->timer);
+	(void)evtimer_del(s->timer);
 	TAILQ_REMOVE(&echo.sessions, s, entry);
 	if (s->refs == 0)
 		echo_free(s);

@@ -59,6 +59,9 @@ jsonrpc_dec_reset(struct jsonrpc_dec *d)
 	d->why[0] = '\0';
 }
 
+static void	dec_why(struct jsonrpc_dec *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
 static void
 dec_why(struct jsonrpc_dec *d, const char *fmt, ...)
 {

@@ -297,6 +297,38 @@ test_channel_queue_survives_eagain(void **state)
 	event_base_free(base);
 }
 
+/*
+ * A peer that reads nothing costs at most IPC_SENDQ_BYTES: with messages
+ * of ~100 KiB the byte bound, not the message count, closes the channel.
+ */
+static void
+test_channel_queue_bounded_in_bytes(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct rec		 ra = { .fd = -1 };
+	struct ipc_chan		*a;
+	int			 sv[2], i, rc = 0;
+	static char		 text[100 * 1024];
+	json_t			*j;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	a = ipc_chan_new(base, sv[0], "a", rec_msg, rec_close, &ra);
+	memset(text, 'y', sizeof(text) - 1);
+	for (i = 0; i < IPC_SENDQ_MAX && rc == 0; i++) {
+		j = json_pack("{s:i,s:s,s:s}", "ref", i, "op", "post", "text", text);
+		rc = ipc_send(a, IPC_OUTBOUND, j);
+	}
+	assert_int_equal(rc, -1);
+	assert_true(i < 300);		/* 16 MiB / 100 KiB, plus the socket's */
+	assert_true(ipc_queued(a) * sizeof(text) <= IPC_SENDQ_BYTES);
+	run_until(base, &ra.closed, 1);
+	assert_int_equal(ra.closed, 1);
+	assert_string_equal(ra.why, "send queue full; closing the channel");
+	ipc_chan_free(a);
+	close(sv[1]);
+	event_base_free(base);
+}
+
 static void
 test_channel_rejects_garbage_and_closes(void **state)
 {
@@ -422,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_channel_oversized_datagram),
 		cmocka_unit_test(test_channel_free_inside_callback),
 		cmocka_unit_test(test_send_null_body_fails_cleanly),
+		cmocka_unit_test(test_channel_queue_bounded_in_bytes),
 		cmocka_unit_test(test_send_failure_closes_from_the_loop),
 	};
 
