@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Benchmarks: print a table, write bench/results/<name>.json.
 
-foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py.
+foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py,
+stop.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
@@ -121,6 +122,9 @@ def main():
     from state import bench_state
     st = bench_state(int(os.environ.get("BENCH_STATE_BURST", "500")))
     (RESULTS / "state.json").write_text(json.dumps(st, indent=2) + "\n")
+    from stop import bench_stop
+    sp = bench_stop(int(os.environ.get("BENCH_STOPS", "10")))
+    (RESULTS / "stop.json").write_text(json.dumps(sp, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -155,8 +159,12 @@ def main():
     print(f"{'  ticks stalled over 5 ms':34} {ls['ticks_over_5ms']:>10}")
     print(f"{'  store writes / transactions':34} "
           f"{str(sum(st['store']['writes'])) + ' / ' + str(sum(st['store']['transactions'])):>10}")
+    if sp is not None:
+        st = sp["sigterm_to_all_gone_ms"]
+        print(f"{'stop mid-turn, median (ms)':34} {st['median']:>10.1f} {'< 500':>10}")
+        print(f"{'stop mid-turn, max (ms)':34} {st['max']:>10.1f}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json, state.json")
+          "telemetry.json, state.json, stop.json")
 
 
 if __name__ == "__main__":
