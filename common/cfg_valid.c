@@ -730,6 +730,8 @@ cfg_s_session(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 		    "session.backend must be \"copilot\" or \"echo\"" },
 		{ "runtimePath", cfg_ok_nonempty,
 		    "session.runtimePath must be a non-empty string" },
+		{ "githubTokenFile", cfg_ok_nonempty,
+		    "session.githubTokenFile must be a non-empty string" },
 	};
 
 	if (v == NULL)

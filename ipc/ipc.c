@@ -46,6 +46,7 @@ static const struct {
 	[IPC_NOTIFY]		= { "NOTIFY",		"bot:s channel:s text:s" },
 	[IPC_SWAP_STATS]	= { "SWAP_STATS",	"bot:s generation:i dups:i resent:i" },
 	[IPC_HOOKS_RESULT]	= { "HOOKS_RESULT",	"ref:i ok:b text:s" },
+	[IPC_RUNTIME]		= { "RUNTIME",		"pid:i version:s auth:s" },
 };
 
 const char *

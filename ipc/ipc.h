@@ -57,6 +57,7 @@ enum ipc_type {
 	IPC_NOTIFY,
 	IPC_SWAP_STATS,
 	IPC_HOOKS_RESULT,
+	IPC_RUNTIME,
 	IPC_TYPE_MAX
 };
 

@@ -71,10 +71,29 @@ enum bperm {
 	BPERM_UNAVAILABLE	/* nobody can answer (shutting down) */
 };
 
+/* What the engine says of itself, for `ctl status`. */
+struct backend_info {
+	pid_t		 pid;		/* the runtime's, or -1 */
+	char		 version[64];	/* "" when unknown */
+	char		 auth[128];	/* "<login>", "api-key", "token (file)", "none", "?" */
+};
+
 struct backend {
 	const char	*name;
-	/* Start the engine (spawn the runtime).  config is sessiond's config. */
-	int		(*start)(struct event_base *, json_t *config);
+	/*
+	 * Start the engine (spawn the runtime).  config is sessiond's config;
+	 * changed() runs from the loop whenever info() would say something
+	 * new (a runtime started, its sign-in was learned).
+	 */
+	int		(*start)(struct event_base *, json_t *config,
+			    void (*changed)(void));
+	void		(*info)(struct backend_info *);
+	/*
+	 * Can a session without a BYOK provider be served?  0 when the
+	 * runtime said it is not signed in to GitHub and no token was given;
+	 * 1 otherwise (or not known yet: the runtime will say).
+	 */
+	int		(*signed_in)(void);
 	/*
 	 * Open a session: resume session_id if not NULL (falling back to a new
 	 * session when the runtime no longer knows it), else create one.

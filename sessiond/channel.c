@@ -82,6 +82,14 @@ static void	perm_free(struct chan *, struct perm *);
 
 static const struct backend_events	chan_events;
 
+static const char	chan_no_auth[] =
+    "🔒 **Not authenticated.** The Copilot runtime on the bridge host is not "
+    "signed in to GitHub. An operator can put a GitHub token in the file "
+    "named by `session.githubTokenFile` (or in the `github-token` systemd "
+    "credential) and run `/reload config`, or run `copilot login` as the "
+    "service's user. A channel whose model names a BYOK provider "
+    "(`provider:model`) works without it.";
+
 static const char	chan_help[] =
     "**Commands**\n"
     "`/new` start a new session · `/stop` stop the running task · "
@@ -622,11 +630,25 @@ ev_idle(void *arg, int aborted)
 	chan_run(c);
 }
 
+/* The runtime's words for a missing GitHub sign-in. */
+static int
+chan_auth_error(const char *message)
+{
+	return (strstr(message, "No GitHub OAuth token") != NULL ||
+	    strstr(message, "Not authenticated") != NULL);
+}
+
 static void
 ev_error(void *arg, const char *message)
 {
 	struct chan	*c = arg;
 
+	if (chan_auth_error(message)) {
+		otel_span_status(c->turn, message);
+		chan_end_stream(c, NULL);
+		chan_say(c, c->root, chan_no_auth);
+		return;
+	}
 	otel_span_status(c->turn, message);
 	if (c->stream != NULL)
 		chan_end_stream(c, message);
@@ -850,6 +872,21 @@ chan_turn(struct chan *c, json_t *msg)
 	}
 }
 
+/*
+ * A model of the runtime's own (no BYOK provider) needs a GitHub sign-in:
+ * without one the runtime fails every turn, so the user hears once why.
+ */
+static int
+chan_unauthenticated(struct chan *c)
+{
+	struct chan_conf	cc;
+
+	if (be->signed_in == NULL || be->signed_in())
+		return (0);
+	return (conf_channel(c->id, c->bot, c->dm, &cc) == 0 &&
+	    cc.provider == NULL);
+}
+
 /* Start whatever waits in the queue, if the channel can take it now. */
 static void
 chan_run(struct chan *c)
@@ -866,6 +903,11 @@ chan_run(struct chan *c)
 		if (cmd != CMD_NONE) {
 			chan_command_queued(c, cmd, arg, msg);
 			free(arg);
+			json_decref(msg);
+			continue;
+		}
+		if (chan_unauthenticated(c)) {
+			chan_say(c, jx_str(msg, "_root"), chan_no_auth);
 			json_decref(msg);
 			continue;
 		}

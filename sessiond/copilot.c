@@ -47,6 +47,8 @@
 #define CP_STOP_MS		400	/* stop(): shutdown and exit, else SIGKILL */
 #define CP_KILL_WAIT_MS		200	/* ... and its exit after SIGKILL */
 #define CP_RESTART_WAIT_MS	3000	/* a restart asked for: the old one's exit */
+#define CP_TOKEN_MAX		4096	/* a GitHub token file, at most */
+#define CP_CRED_NAME		"github-token"	/* systemd's LoadCredential= */
 #define CP_TICK_MS		1000
 #define CP_RESTART_BASE_MS	1000
 #define CP_RESTART_MAX_MS	60000
@@ -137,6 +139,12 @@ static struct {
 	uint64_t		 ready_ms;
 	char			 version[64];
 	char			**envp;		/* the runtime's environment, or NULL */
+	void			(*changed)(void);	/* info() says something new */
+	char			*token;		/* GitHub token for non-BYOK sessions */
+	const char		*token_src;	/* "file", "credential" */
+	int			 auth_known;	/* auth.getStatus answered */
+	int			 auth_ok;
+	char			 auth_who[96];	/* login, else the auth type */
 	int			 env_pending;	/* envp changed: restart when idle */
 	int			 deliberate;	/* the restart was asked for */
 	uint64_t		 old_deadline;	/* wait for the old one to exit */
@@ -228,6 +236,118 @@ rt_resolve_path(const json_t *config, char *out, size_t len)
 	return (-1);
 }
 
+/* -- signing in ---------------------------------------------------------------- */
+
+static void
+rt_token_clear(void)
+{
+	if (rt.token != NULL) {
+		explicit_bzero(rt.token, strlen(rt.token));
+		free(rt.token);
+	}
+	rt.token = NULL;
+	rt.token_src = NULL;
+}
+
+/*
+ * The GitHub token for sessions without a BYOK provider: session.
+ * githubTokenFile, else systemd's credential (LoadCredential=github-token:
+ * ...).  It goes to the runtime only inside create and resume, over its
+ * stdin: never in an argv, an environment or a log line.
+ */
+static void
+rt_token_load(const json_t *config)
+{
+	const char	*file = jx_str(json_object_get(config, "session"),
+			    "githubTokenFile"), *cred = getenv("CREDENTIALS_DIRECTORY");
+	char		 path[PATH_MAX], *t;
+	size_t		 len;
+
+	rt_token_clear();
+	if (file != NULL)
+		snprintf(path, sizeof(path), "%s", file);
+	else if (cred != NULL && *cred != '\0' &&
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", cred, CP_CRED_NAME) <
+	    sizeof(path) && access(path, F_OK) == 0)
+		file = path;
+	if (file == NULL)
+		return;
+	if ((t = util_read_file(path, CP_TOKEN_MAX, &len)) == NULL) {
+		log_warnx("cannot read the GitHub token from %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r' ||
+	    t[len - 1] == ' ' || t[len - 1] == '\t'))
+		t[--len] = '\0';
+	if (len == 0 || strlen(t) != len) {
+		log_warnx("%s holds no GitHub token", path);
+		explicit_bzero(t, len);
+		free(t);
+		return;
+	}
+	rt.token = t;
+	rt.token_src = jx_str(json_object_get(config, "session"),
+	    "githubTokenFile") != NULL ? "file" : "credential";
+	log_info("a GitHub token from %s (%s) is used for sessions without a "
+	    "BYOK provider", path, rt.token_src);
+}
+
+static void
+rt_changed(void)
+{
+	if (rt.changed != NULL)
+		rt.changed();
+}
+
+static void
+cb_auth(struct rtrpc_req *r, const json_t *result, const char *error)
+{
+	const char	*who;
+
+	if (r->gone)
+		return;
+	rt.auth_known = 1;
+	rt.auth_ok = error == NULL && jx_bool(result, "isAuthenticated", 0);
+	who = jx_str(result, "login");
+	if (who == NULL)
+		who = jx_str(result, "authType");
+	snprintf(rt.auth_who, sizeof(rt.auth_who), "%s", rt.auth_ok &&
+	    who != NULL ? who : "");
+	if (error != NULL)
+		log_warnx("auth.getStatus failed: %s", error);
+	else if (rt.auth_ok)
+		log_info("the Copilot runtime is signed in to GitHub (%s)",
+		    rt.auth_who[0] != '\0' ? rt.auth_who : "?");
+	else
+		log_info("the Copilot runtime is not signed in to GitHub%s",
+		    rt.token != NULL ? "; sessions without a BYOK provider use "
+		    "the configured token" : "");
+	rt_changed();
+}
+
+static void
+copilot_info(struct backend_info *bi)
+{
+	bi->pid = copilot_runtime_pid();
+	snprintf(bi->version, sizeof(bi->version), "%s",
+	    rt.state == RT_READY ? rt.version : "");
+	if (rt.auth_ok)
+		snprintf(bi->auth, sizeof(bi->auth), "%s", rt.auth_who[0] != '\0' ?
+		    rt.auth_who : "signed in");
+	else if (rt.token != NULL)
+		snprintf(bi->auth, sizeof(bi->auth), "token (%s)", rt.token_src);
+	else
+		snprintf(bi->auth, sizeof(bi->auth), "%s", rt.auth_known ?
+		    "none" : "?");
+}
+
+static int
+copilot_signed_in(void)
+{
+	return (!rt.auth_known || rt.auth_ok || rt.token != NULL);
+}
+
 /* -- session options -------------------------------------------------------- */
 
 /* create and resume take the same keys: the runtime keeps no provider. */
@@ -253,7 +373,9 @@ bs_params(const struct bsession *s, const char *id)
 	    (s->agent != NULL && json_object_set_new(p, "agent",
 	    json_string(s->agent)) == -1) ||
 	    (s->provider != NULL && json_object_set_new(p, "provider",
-	    json_deep_copy(s->provider)) == -1)) {
+	    json_deep_copy(s->provider)) == -1) ||
+	    (s->provider == NULL && rt.token != NULL &&
+	    json_object_set_new(p, "gitHubToken", json_string(rt.token)) == -1)) {
 		json_decref(p);
 		return (NULL);
 	}
@@ -654,6 +776,11 @@ rt_a_ready(void)
 	rt.ready_ms = util_now_ms();
 	log_info("Copilot runtime pid %ld ready (version %s, protocol %d)",
 	    (long)rtproc_pid(), rt.version, CP_PROTOCOL);
+	rt.auth_known = 0;
+	if (rtrpc_request("auth.getStatus", json_object(), NULL, cb_auth,
+	    CP_REQUEST_MS) == NULL)
+		log_warnx("cannot ask the runtime whether it is signed in");
+	rt_changed();
 	TAILQ_FOREACH(s, &rt.sessions, entry)
 		if (!s->closed && s->state == BS_OPENING && !s->inflight)
 			bs_open_send(s);
@@ -793,6 +920,8 @@ copilot_reconfigure(json_t *config)
 
 	if (rt.state == RT_OFF)
 		return;
+	rt_token_load(config);
+	rt_changed();
 	if ((env = rtenv_build(config)) == NULL) {
 		log_warnx("out of memory: the Copilot runtime keeps its "
 		    "environment");
@@ -876,7 +1005,7 @@ rt_free_events(void)
 }
 
 static int
-copilot_start(struct event_base *base, json_t *config)
+copilot_start(struct event_base *base, json_t *config, void (*changed)(void))
 {
 	if (rt.state != RT_OFF) {
 		log_warnx("%s: already started", __func__);
@@ -885,6 +1014,8 @@ copilot_start(struct event_base *base, json_t *config)
 	if (rt_resolve_path(config, rt.path, sizeof(rt.path)) == -1)
 		return (-1);
 	rt.base = base;
+	rt.changed = changed;
+	rt_token_load(config);
 	if ((rt.envp = rtenv_build(config)) == NULL)
 		log_warnx("out of memory: the Copilot runtime gets our "
 		    "environment as it is");
@@ -1266,6 +1397,7 @@ rt_a_stopped(void)
 	rt_free_stop_events();
 	rtenv_free(rt.envp);
 	rt.envp = NULL;
+	rt_token_clear();
 	rt.failing = 0;
 	rt.ready_ms = 0;
 	log_info("Copilot runtime stopped in %llu ms", (unsigned long long)
@@ -1304,6 +1436,8 @@ copilot_runtime_pid(void)
 const struct backend backend_copilot = {
 	.name = "copilot",
 	.start = copilot_start,
+	.info = copilot_info,
+	.signed_in = copilot_signed_in,
 	.open = copilot_open,
 	.send = copilot_send,
 	.abort = copilot_abort,

@@ -244,7 +244,7 @@ echo_timer_cb(int fd, short what, void *arg)
 }
 
 static int
-echo_start(struct event_base *base, json_t *config)
+echo_start(struct event_base *base, json_t *config, void (*changed)(void))
 {
 	echo.base = base;
 	echo.started = 1;

@@ -100,6 +100,20 @@ static const struct link_events sd_link_events = {
 	.gone = sd_link_gone,
 };
 
+/* The engine has news for `ctl status` (RUNTIME). */
+static void
+sd_runtime_changed(void)
+{
+	struct backend_info	bi;
+
+	if (sd_backend == NULL || sd_backend->info == NULL)
+		return;
+	memset(&bi, 0, sizeof(bi));
+	sd_backend->info(&bi);
+	(void)ipc_send(sproc.parent, IPC_RUNTIME, json_pack("{s:i,s:s,s:s}",
+	    "pid", (int)bi.pid, "version", bi.version, "auth", bi.auth));
+}
+
 /* The first CONFIG: everything that needs the config starts here. */
 static void
 sd_start(struct conf *c)
@@ -119,7 +133,7 @@ sd_start(struct conf *c)
 	chan_init(sd_backend);
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
-	if (sd_backend->start(sproc.base, c->root) == -1) {
+	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {
 		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
 		    "reason", "cannot start the Copilot runtime"));
 		(void)ipc_flush_blocking(sproc.parent, 1000);

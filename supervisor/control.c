@@ -388,6 +388,10 @@ control_status_text(struct sup *sup)
 		return (NULL);
 	fprintf(f, "config %s (%.8s), %u reload(s) ok, %u failed\n",
 	    sup->cfgpath, sup->cfg->hash, sup->reloads_ok, sup->reloads_failed);
+	if (sup->rt_auth[0] != '\0')
+		fprintf(f, "runtime pid %ld, version %s, auth: %s\n", sup->rt_pid,
+		    sup->rt_version[0] != '\0' ? sup->rt_version : "?",
+		    sup->rt_auth);
 	fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8s %s\n", "BOT", "STATE",
 	    "GEN", "PID", "UPTIME", "RESTARTS", "LAST RELOAD");
 	control_row(f, "sessiond", sup->sessiond != NULL ?

@@ -34,10 +34,24 @@ dispatch_swap_stats(struct sup *sup, struct ipc_msg *m)
 	b->swap_resent = dispatch_count(m->body, "resent");
 }
 
+/* RUNTIME: sessiond's runtime, as it says, for ctl status. */
+static void
+dispatch_runtime(struct sup *sup, struct ipc_msg *m)
+{
+	sup->rt_pid = (long)jx_int(m->body, "pid", -1);
+	snprintf(sup->rt_version, sizeof(sup->rt_version), "%s",
+	    jx_stre(m->body, "version"));
+	snprintf(sup->rt_auth, sizeof(sup->rt_auth), "%s",
+	    jx_stre(m->body, "auth"));
+}
+
 static int
 dispatch_sessiond(struct child *c, struct ipc_msg *m)
 {
 	switch (m->hdr.type) {
+	case IPC_RUNTIME:
+		dispatch_runtime(c->sup, m);
+		return (0);
 	case IPC_SWAP_STATS:
 		dispatch_swap_stats(c->sup, m);
 		return (0);

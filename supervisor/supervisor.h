@@ -160,6 +160,10 @@ struct sup {
 	uint64_t		 started_ms;
 	unsigned int		 reloads_ok;
 	unsigned int		 reloads_failed;
+	/* What sessiond last said of its runtime (RUNTIME), for ctl status. */
+	long			 rt_pid;
+	char			 rt_version[64];
+	char			 rt_auth[128];
 };
 
 /* dispatch.c */
