@@ -628,7 +628,7 @@ cp_start(void)
 	if (!cp_init())
 		skip();
 	c = cp_config();
-	assert_int_equal(backend_copilot.start(base, c), 0);
+	assert_int_equal(backend_copilot.start(base, c, NULL), 0);
 	json_decref(c);
 	assert_true(copilot_runtime_pid() > 0);
 }
@@ -675,7 +675,7 @@ test_copilot_bad_path(void **state)
 	json_t	*c = json_pack("{s:{s:s}}", "session", "runtimePath",
 		    "/nonexistent/copilot-runtime");
 
-	assert_int_equal(backend_copilot.start(base, c), -1);
+	assert_int_equal(backend_copilot.start(base, c, NULL), -1);
 	json_decref(c);
 	assert_null(backend_copilot.open(&echo_opts, NULL, &events, NULL));
 	stop_backend(&backend_copilot);			/* harmless when not started */
@@ -684,7 +684,7 @@ test_copilot_bad_path(void **state)
 	if (!cp_init())
 		return;
 	c = json_object();
-	assert_int_equal(backend_copilot.start(base, c), 0);
+	assert_int_equal(backend_copilot.start(base, c, NULL), 0);
 	json_decref(c);
 	assert_true(copilot_runtime_pid() > 0);
 	stop_backend(&backend_copilot);
@@ -1022,7 +1022,7 @@ fake_start(struct rec *r, struct bsession **sp, const char *mode)
 	assert_int_equal(chmod(path, 0755), 0);
 	setenv("FAKE_RUNTIME_MODE", mode, 1);
 	c = json_pack("{s:{s:s}}", "session", "runtimePath", path);
-	assert_int_equal(backend_copilot.start(base, c), 0);
+	assert_int_equal(backend_copilot.start(base, c, NULL), 0);
 	json_decref(c);
 	memset(r, 0, sizeof(*r));
 	*sp = backend_copilot.open(&echo_opts, NULL, &events, r);
