@@ -256,7 +256,7 @@ test_echo_turn(void **state)
 	struct bsession	*s, *s2;
 	const char	*prompt = "Hello, wörld: three chunks please";
 
-	assert_int_equal(backend_echo.start(base, NULL), 0);
+	assert_int_equal(backend_echo.start(base, NULL, NULL), 0);
 	s = echo_open(&r, NULL);
 	assert_memory_equal(r.id, "echo-chan-", 10);
 	s2 = echo_open(&r2, "echo-chan-7");
@@ -305,7 +305,7 @@ test_echo_abort(void **state)
 	struct rec	 r;
 	struct bsession	*s;
 
-	assert_int_equal(backend_echo.start(base, NULL), 0);
+	assert_int_equal(backend_echo.start(base, NULL, NULL), 0);
 	s = echo_open(&r, NULL);
 	assert_int_equal(backend_echo.abort(s), 0);	/* no turn: no-op */
 	run_for(50);
@@ -339,7 +339,7 @@ test_echo_permission(void **state)
 	struct bsession	*s;
 	int		 approve;
 
-	assert_int_equal(backend_echo.start(base, NULL), 0);
+	assert_int_equal(backend_echo.start(base, NULL, NULL), 0);
 	s = echo_open(&r, NULL);
 	for (approve = 1; approve >= 0; approve--) {
 		rec_turn(&r);
