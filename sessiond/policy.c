@@ -672,6 +672,51 @@ buf_addcp(struct buf *b, uint32_t cp)
 	return (buf_add(b, u, 4));
 }
 
+/* The escape after a backslash, at s[i]; returns where it ends. */
+static size_t
+ansi_escape(const char *s, size_t n, size_t i, struct buf *out, int *err)
+{
+	static const char	 from[] = "abefnrtv", to[] = "\a\b\033\f\n\r\t\v";
+	const char		*e;
+	size_t			 k, max;
+	uint32_t		 cp;
+	int			 h, base = 16;
+
+	if (s[i] != '\0' && (e = strchr(from, s[i])) != NULL) {
+		*err |= buf_addc(out, to[e - from]) == -1;
+		return (i + 1);
+	}
+	if (s[i] == 'c') {		/* \cX: control-X */
+		if (i + 1 < n)
+			*err |= buf_addcp(out, (uint32_t)(s[i + 1] & 0x1f)) ==
+			    -1;
+		return (i + 1 < n ? i + 2 : i + 1);
+	}
+	if (s[i] == 'x' || s[i] == 'u' || s[i] == 'U') {
+		max = s[i] == 'x' ? 2 : s[i] == 'u' ? 4 : 8;
+		i++;
+	} else if (s[i] >= '0' && s[i] <= '7') {
+		base = 8;
+		max = 3;
+	} else {		/* \\ \' \" \? and unknown ones */
+		if (s[i] != '\\' && s[i] != '\'' && s[i] != '"' && s[i] != '?')
+			*err |= buf_addc(out, '\\') == -1;
+		*err |= buf_addc(out, s[i]) == -1;
+		return (i + 1);
+	}
+	for (cp = 0, k = 0; k < max && i < n; k++, i++) {
+		if ((h = hexval(s[i])) == -1 || h >= base)
+			break;
+		cp = cp * (uint32_t)base + (uint32_t)h;
+	}
+	if (base == 8 || max == 2) {	/* a byte; a NUL is dropped */
+		if ((char)cp != '\0')
+			*err |= buf_addc(out, (char)cp) == -1;
+	} else
+		*err |= buf_addcp(out, cp) == -1;
+	return (i);
+}
+
 /*
  * Backslash escapes as $'...' and echo -e read them, from s[0..n) up to
  * an unescaped term (-1: none); returns the bytes read, term excluded.  A
@@ -680,71 +725,16 @@ buf_addcp(struct buf *b, uint32_t cp)
 static size_t
 ansi_decode(const char *s, size_t n, int term, struct buf *out, int *err)
 {
-	static const char	 from[] = "abefnrtv", to[] = "\a\b\033\f\n\r\t\v";
-	const char		*e;
-	size_t			 i = 0, k, max;
-	uint32_t		 cp;
-	int			 h, base;
+	size_t	i = 0;
 
 	while (i < n && (term == -1 || s[i] != term)) {
-		if (s[i] != '\\' || i + 1 >= n) {
-			if (s[i] != '\0' && buf_addc(out, s[i]) == -1)
-				*err = 1;
+		if (s[i] == '\\' && i + 1 < n)
+			i = ansi_escape(s, n, i + 1, out, err);
+		else {
+			if (s[i] != '\0')
+				*err |= buf_addc(out, s[i]) == -1;
 			i++;
-			continue;
 		}
-		i++;
-		if ((e = strchr(from, s[i])) != NULL && s[i] != '\0') {
-			*err |= buf_addc(out, to[e - from]) == -1;
-			i++;
-			continue;
-		}
-		base = 16;
-		max = 0;
-		switch (s[i]) {
-		case 'x':
-			max = 2;
-			break;
-		case 'u':
-			max = 4;
-			break;
-		case 'U':
-			max = 8;
-			break;
-		case 'c':
-			if (i + 1 < n) {
-				*err |= buf_addcp(out,
-				    (uint32_t)(s[i + 1] & 0x1f)) == -1;
-				i += 2;
-			} else
-				i++;
-			continue;
-		default:
-			if (s[i] >= '0' && s[i] <= '7') {
-				base = 8;
-				max = 3;
-				i--;	/* the digit is the first of the number */
-			}
-			break;
-		}
-		if (max == 0) {		/* \\ \' \" \? and unknown ones */
-			if (s[i] != '\\' && s[i] != '\'' && s[i] != '"' &&
-			    s[i] != '?')
-				*err |= buf_addc(out, '\\') == -1;
-			*err |= buf_addc(out, s[i]) == -1;
-			i++;
-			continue;
-		}
-		i++;
-		for (cp = 0, k = 0; k < max && i < n; k++, i++) {
-			if ((h = hexval(s[i])) == -1 || h >= base)
-				break;
-			cp = cp * (uint32_t)base + (uint32_t)h;
-		}
-		*err |= (base == 8 || max == 2 ? buf_addc(out, (char)cp) :
-		    buf_addcp(out, cp)) == -1;
-		if (cp == 0 && out->n > 0 && out->b[out->n - 1] == '\0')
-			out->b[--out->n] = '\0';
 	}
 	return (i);
 }
@@ -1108,6 +1098,7 @@ lx_heredocs(struct lx *lx)
 	return (rc);
 }
 
+/* The lexer's loop: one case per kind of character outside a word. */
 static int
 lx_run(struct lx *lx)
 {
@@ -1402,10 +1393,10 @@ walk_argv(struct walk *w, const struct sh_cmd *c, char *const *argv,
 		if (is_shell(name)) {
 			if (!shell_has_c(argv + i, argc - i))
 				continue;
+			/* Every word: the string may look like an option. */
 			for (j = i + 1; j < argc && rc == 0; j++)
-				if (!is_opt(argv[j]) && argv[j][0] != '+')
-					rc = walk_text(w, argv[j],
-					    strlen(argv[j]), depth + 1);
+				rc = walk_text(w, argv[j], strlen(argv[j]),
+				    depth + 1);
 		} else if (strcmp(name, "eval") == 0)
 			rc = walk_join(w, argv + i + 1, argc - i - 1,
 			    depth + 1, 0);
@@ -1424,14 +1415,28 @@ walk_argv(struct walk *w, const struct sh_cmd *c, char *const *argv,
 	return (rc);
 }
 
+/*
+ * Where the command starts after the reserved words before it; a
+ * function's or coprocess's name is skipped too, so that the body that
+ * follows it is read as the command (function f { rm ...; }).
+ */
 static size_t
 skip_keywords(char *const *argv, size_t argc)
 {
 	size_t	k = 0;
 
-	while (k < argc && is_keyword(argv[k]))
-		k++;
-	return (k);
+	while (k < argc) {
+		if (is_keyword(argv[k]))
+			k++;
+		else if (strcmp(argv[k], "function") == 0)
+			k += 2;
+		else if (strcmp(argv[k], "coproc") == 0)
+			k += k + 2 < argc && strcmp(argv[k + 2], "{") == 0 ?
+			    2 : 1;
+		else
+			break;
+	}
+	return (k < argc ? k : argc);
 }
 
 /*
@@ -1468,8 +1473,10 @@ walk_stdin(struct walk *w, const struct sh_list *l, size_t i, int depth)
 static int
 walk_text(struct walk *w, const char *s, size_t len, int depth)
 {
+	static char *const	 noargs[1];
 	struct sh_list		 l;
 	const struct sh_cmd	*c;
+	char *const		*av;
 	size_t			 i, k;
 	int			 rc = 0;
 
@@ -1482,11 +1489,12 @@ walk_text(struct walk *w, const char *s, size_t len, int depth)
 	for (i = 0; i < l.ncmd && rc == 0; i++) {
 		c = &l.cmd[i];
 		k = skip_keywords(c->argv, c->argc);
+		av = c->argc > 0 ? c->argv + k : noargs;
 		if (!w->deep)
-			rc = w->visit(w->arg, c->argv + k, c->argc - k, c,
+			rc = w->visit(w->arg, av, c->argc - k, c,
 			    k < c->argc ? c->argv[k] : NULL);
-		else if ((rc = walk_argv(w, c, c->argv + k, c->argc - k,
-		    depth)) == 0 && stdin_shell(c->argv + k, c->argc - k))
+		else if ((rc = walk_argv(w, c, av, c->argc - k, depth)) == 0 &&
+		    stdin_shell(av, c->argc - k))
 			rc = walk_stdin(w, &l, i, depth);
 	}
 	for (i = 0; i < l.nsub && rc == 0; i++)
@@ -1644,6 +1652,60 @@ target_class(const char *t)
 	return (cls);
 }
 
+#define BRACE_MAX	64	/* words one brace expansion may give */
+
+/*
+ * The classes of what brace expansion makes of t: {/,x} is "/" and "x".
+ * Quotes are gone by now, so a quoted brace counts too (a check too
+ * many).  *n counts the words made so far.
+ */
+static int
+brace_expand(const char *t, int cls[T_ERR + 1], size_t *n)
+{
+	const char	*a, *b, *alt, *e;
+	char		*w;
+	size_t		 pre;
+	int		 d, comma, rc = 0;
+
+	for (a = strchr(t, '{'); a != NULL; a = strchr(a + 1, '{')) {
+		for (d = 0, comma = 0, b = a; *b != '\0'; b++) {
+			d += *b == '{' ? 1 : *b == '}' ? -1 : 0;
+			comma |= d == 1 && *b == ',';
+			if (d == 0)
+				break;
+		}
+		if (*b == '}' && comma)
+			break;
+	}
+	if (a == NULL) {
+		if (++*n > BRACE_MAX)
+			return (-1);
+		if ((d = target_class(t)) == T_ERR)
+			return (-1);
+		cls[d] = 1;
+		return (0);
+	}
+	pre = (size_t)(a - t);
+	for (alt = a + 1; alt <= b && rc == 0; alt = e + 1) {
+		for (d = 0, e = alt; e < b && (d > 0 || *e != ','); e++)
+			d += *e == '{' ? 1 : *e == '}' ? -1 : 0;
+		if (asprintf(&w, "%.*s%.*s%s", (int)pre, t, (int)(e - alt),
+		    alt, b + 1) == -1)
+			return (-1);
+		rc = brace_expand(w, cls, n);
+		free(w);
+	}
+	return (rc);
+}
+
+static int
+brace_classes(const char *t, int cls[T_ERR + 1])
+{
+	size_t	n = 0;
+
+	return (brace_expand(t, cls, &n));
+}
+
 /* Is w (after "--") a spelling of long option opt? GNU takes prefixes. */
 static int
 long_opt(const char *w, const char *opt)
@@ -1683,7 +1745,8 @@ scan_flags(char *const *argv, size_t argc, const char *rec_short,
 			f->force |= strchr(argv[j] + 1, 'f') != NULL;
 			continue;
 		}
-		f->cls[target_class(argv[j])] = 1;
+		if (brace_classes(argv[j], f->cls) == -1)
+			f->cls[T_ERR] = 1;
 	}
 }
 
@@ -2077,6 +2140,34 @@ host_entry(const char *e, char out[HOST_MAX])
 	return (host_norm(e, strlen(e), out));
 }
 
+/* The argument of kind(arg), by kind: NULL or the problem with it. */
+static const char *
+crule_arg(struct crule *r, const char *home, int *oom)
+{
+	int	bad, rc;
+
+	switch (r->k) {
+	case K_SHELL:
+		if ((rc = shell_words(r)) == -2)
+			break;
+		return (rc == -1 ? "shell() takes one simple command, without "
+		    "; | & ( ) < > or substitutions" : NULL);
+	case K_READ:
+	case K_WRITE:
+		if ((r->path = abs_path(r->arg, home, &bad)) == NULL && !bad)
+			break;
+		return (bad ? "the path must be absolute (or ~/..., with a "
+		    "home directory)" : NULL);
+	case K_URL:
+		return (host_entry(r->arg, r->host) == -1 ? "url() takes a "
+		    "host name, without port or path" : NULL);
+	default:
+		return (NULL);
+	}
+	*oom = 1;
+	return ("out of memory");
+}
+
 /*
  * "kind" or "kind(arg)".  Returns NULL or the problem with it; -1 from
  * *oom when out of memory.
@@ -2087,7 +2178,6 @@ crule_parse(struct crule *r, const char *spec, const char *home, int *oom)
 	const char	*lp;
 	char		*t;
 	size_t		 n;
-	int		 bad, rc;
 
 	*oom = 0;
 	memset(r, 0, sizeof(*r));
@@ -2121,26 +2211,7 @@ crule_parse(struct crule *r, const char *spec, const char *home, int *oom)
 	    strcmp(r->kind, "read") == 0 ? K_READ :
 	    strcmp(r->kind, "write") == 0 ? K_WRITE :
 	    strcmp(r->kind, "url") == 0 ? K_URL : K_OTHER;
-	if (r->arg == NULL)
-		return (NULL);
-	switch (r->k) {
-	case K_SHELL:
-		if ((rc = shell_words(r)) == -2)
-			goto nomem;
-		return (rc == -1 ? "shell() takes one simple command, without "
-		    "; | & ( ) < > or substitutions" : NULL);
-	case K_READ:
-	case K_WRITE:
-		if ((r->path = abs_path(r->arg, home, &bad)) == NULL && !bad)
-			goto nomem;
-		return (bad ? "the path must be absolute (or ~/..., with a "
-		    "home directory)" : NULL);
-	case K_URL:
-		return (host_entry(r->arg, r->host) == -1 ? "url() takes a "
-		    "host name, without port or path" : NULL);
-	default:
-		return (NULL);
-	}
+	return (r->arg != NULL ? crule_arg(r, home, oom) : NULL);
 nomem:
 	*oom = 1;
 	return ("out of memory");
@@ -2380,8 +2451,8 @@ deny_visit(void *arg, char *const *argv, size_t argc,
  * a deny needs any of the request's paths inside, an allow all of them.
  */
 static int
-crule_match(const struct policy_config *cfg, const struct crule *r,
-    const struct policy_request *req, const struct rpaths *rp, int which)
+crule_match(const struct crule *r, const struct policy_request *req,
+    const struct rpaths *rp, int which)
 {
 	char	host[HOST_MAX];
 
@@ -2582,7 +2653,7 @@ policy_config_eval(const struct policy_config *cfg,
 		if (r->k == K_SHELL && r->arg != NULL) {
 			if (shell && req->command != NULL)
 				(void)config_shell_deny(r, req, d);
-		} else if (crule_match(cfg, r, req, &rp, DENY))
+		} else if (crule_match(r, req, &rp, DENY))
 			decision(d, POLICY_DENY, POLICY_SRC_CONFIG,
 			    "denied by the config", r->spec);
 	}
@@ -2590,7 +2661,7 @@ policy_config_eval(const struct policy_config *cfg,
 	    d->verdict == POLICY_ASK; i++) {
 		r = &cfg->rules[ALLOW][i];
 		if ((r->k != K_SHELL || r->arg == NULL) &&
-		    crule_match(cfg, r, req, &rp, ALLOW))
+		    crule_match(r, req, &rp, ALLOW))
 			decision(d, POLICY_ALLOW, POLICY_SRC_CONFIG,
 			    "allowed by the config", r->spec);
 	}
@@ -2644,8 +2715,10 @@ names_visit(void *arg, char *const *argv, size_t argc,
 	}
 	if (i >= argc)
 		return (0);
-	if (is_wrapper(base(argv[i])))
+	if (is_wrapper(base(argv[i])) || argv[i][0] == '\0')
 		nm->blocked = 1;
+	if (argv[i][0] == '\0')
+		return (0);
 	for (name = argv[i], i = 0; i < nm->n; i++)
 		if (strcmp(nm->v[i], name) == 0)
 			return (0);
@@ -2662,7 +2735,8 @@ names_get(const struct policy_request *req, struct names *nm)
 	memset(nm, 0, sizeof(*nm));
 	if (kind_is(req, "shell") && req->command != NULL)
 		rc = walk(req->command, 0, names_visit, NULL, nm, &err);
-	else if (kind_is(req, "read") && req->path != NULL) {
+	else if (kind_is(req, "read") && req->path != NULL &&
+	    req->path[0] != '\0') {
 		rpaths_get(req, NULL, &rp);
 		rc = strv_push(&nm->v, &nm->n, &nm->cap,
 		    strdup(rp.n > 0 && rp.p[0] != NULL && !rp.unusable ?

@@ -100,12 +100,16 @@ test_hard_rm_spellings(void **state)
 		"\\rm -rf /", "r''m -rf /", "  rm   -rf    /  ", "rm\t-rf\t/",
 		"rm -rf \\\n/", "$'rm' -rf /", "$'\\x72m' -rf /",
 		"$'\\162m' -rf /", "rm${IFS}-rf${IFS}/", "rm$IFS-rf$IFS/",
+		/* brace expansion */
+		"rm -rf {/,}", "rm -rf {x,~}", "rm -rf {{/,a},b}",
 	};
 	static const char *const allow[] = {
 		"rm -rf /tmp/x", "rm -rf ./", "rm -rf build/", "rm -rf ~/x/y/..",
 		"rm -rf ~/../shared", "rm -rf $HOMEDIR", "rm -rf /x/*",
 		"rm -f /", "rm -i -r /", "rm --preserve-root -f /etc",
 		"rm -rf -- -x", "rmdir /", "rm -rf $HOME/.cache/*",
+		"rm -rf /{bin,etc}", "rm -rf ./{a,b}", "rm -rf {a}",
+		"rm -rf {,", "rm -r -- -f /",
 	};
 
 	expect_denied(deny, nitems(deny), 1);
@@ -184,6 +188,8 @@ test_hard_unwrapping(void **state)
 		"echo 'rm -rf /' | sh", "printf 'rm -rf /\\n' | sudo bash",
 		"echo -n 'mkfs /dev/sda' | bash -s",
 		"cat x <<EOF\nhello\nEOF\nrm -rf /",
+		"function f { rm -rf /; }; f", "f() { rm -rf /; }; f",
+		"coproc x { rm -rf /; }", "coproc rm -rf /",
 		/* where << is no here-document, and quotes in comments */
 		"ls # <<EOF\nrm -rf /\nEOF", "ls # don't\nrm -rf /",
 		"for ((i=0; i<<2; i++)); do :; done\nrm -rf /",
