@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/utf8.h"
 #include "common/util.h"
@@ -22,7 +23,16 @@
 
 #define SH_DEPTH_MAX	16	/* command strings in command strings */
 #define SH_NEST_MAX	64	/* nested quotes and parentheses in one */
-#define SH_BUDGET	(4U << 20) /* bytes lexed + words examined */
+/*
+ * Work allowed on one command, in bytes lexed and words examined: linear in
+ * its length, so that wrappers re-reading their arguments (eval "watch
+ * eval ...") cannot make a short command take long.
+ */
+#define SH_BUDGET_BASE	65536
+#define SH_BUDGET_BYTE	16
+#define SH_BUDGET(len)	(SH_BUDGET_BASE + SH_BUDGET_BYTE * \
+			    ((len) < (SIZE_MAX - SH_BUDGET_BASE) / \
+			    SH_BUDGET_BYTE ? (len) : 0))
 
 enum sh_error { SH_OK, SH_ENOMEM, SH_EDEEP, SH_EBUDGET };
 
@@ -1234,7 +1244,7 @@ sh_lex(struct sh_ctx *ctx, const char *s, size_t len, struct sh_list *l)
  * argv[0] as written in a shallow walk, its last path component in a deep
  * one.  Nonzero stops the walk and is its result.
  */
-typedef int	(*sh_visit)(void *, char *const *, size_t,
+typedef int	(*sh_visit)(void *, struct sh_ctx *, char *const *, size_t,
 		    const struct sh_cmd *, const char *);
 
 struct walk {
@@ -1247,6 +1257,7 @@ struct walk {
 };
 
 static int	walk_text(struct walk *, const char *, size_t, int);
+static int	walk_output(struct walk *, const char *, size_t, int);
 
 /* Does a shell with these arguments run a -c string? */
 static int
@@ -1279,22 +1290,15 @@ stdin_shell(char *const *argv, size_t argc)
 }
 
 static int
-walk_join(struct walk *w, char *const *argv, size_t argc, int depth,
-    int decode)
+walk_join(struct walk *w, char *const *argv, size_t argc, int depth)
 {
 	struct buf	b = { NULL, 0, 0 };
 	size_t		j;
 	int		rc, err = 0;
 
-	for (j = 0; j < argc && !err; j++) {
-		if (j > 0)
-			err = buf_addc(&b, ' ') == -1;
-		if (!err && decode)
-			(void)ansi_decode(argv[j], strlen(argv[j]), -1, &b,
-			    &err);
-		else if (!err)
-			err = buf_add(&b, argv[j], strlen(argv[j])) == -1;
-	}
+	for (j = 0; j < argc && !err; j++)
+		err = (j > 0 && buf_addc(&b, ' ') == -1) ||
+		    buf_add(&b, argv[j], strlen(argv[j])) == -1;
 	if (err) {
 		free(b.b);
 		return (sh_fail(w->ctx, SH_ENOMEM));
@@ -1341,12 +1345,18 @@ walk_wrapper_strings(struct walk *w, char *const *argv, size_t argc,
 	size_t		 j;
 	int		 rc = 0;
 
-	for (j = 1; j < argc && rc == 0; j++) {
-		if (strcmp(name, "watch") == 0 && !is_opt(argv[j]))
-			rc = walk_join(w, argv + j, argc - j, depth + 1, 0);
-		else if ((str = wrapper_string(argv, argc, j, name)) != NULL)
-			rc = walk_text(w, str, strlen(str), depth + 1);
+	if (strcmp(name, "watch") == 0) {
+		/* watch [options] CMD...: -n and --interval take a value */
+		for (j = 1; j < argc && is_opt(argv[j]); j++)
+			if (strcmp(argv[j], "-n") == 0 ||
+			    strcmp(argv[j], "--interval") == 0)
+				j++;
+		return (j < argc ? walk_join(w, argv + j, argc - j,
+		    depth + 1) : 0);
 	}
+	for (j = 1; j < argc && rc == 0; j++)
+		if ((str = wrapper_string(argv, argc, j, name)) != NULL)
+			rc = walk_text(w, str, strlen(str), depth + 1);
 	return (rc);
 }
 
@@ -1377,29 +1387,41 @@ walk_argv(struct walk *w, const struct sh_cmd *c, char *const *argv,
 	seen[0] = 1;
 	while (n > 0 && rc == 0) {
 		i = stack[--n];
+		/* Skipped words are queued ones: each start is read once. */
 		while (i < argc && (is_assign(argv[i]) || is_keyword(argv[i])))
-			i++;
+			if (++i < argc && seen[i])
+				i = argc;
+			else if (i < argc)
+				seen[i] = 1;
 		if (i >= argc || is_opt(argv[i]))
 			continue;
-		if (sh_charge(w->ctx, argc - i) == -1) {
+		if (sh_charge(w->ctx, 1) == -1) {
 			rc = -1;
 			break;
 		}
 		name = base(argv[i]);
 		if (*name == '\0')
 			continue;
-		if ((rc = w->visit(w->arg, argv + i, argc - i, c, name)) != 0)
+		if ((rc = w->visit(w->arg, w->ctx, argv + i, argc - i, c,
+		    name)) != 0)
 			break;
-		if (is_shell(name)) {
-			if (!shell_has_c(argv + i, argc - i))
-				continue;
+		if (is_shell(name) && sh_charge(w->ctx, argc - i) == -1)
+			rc = -1;
+		else if (is_shell(name) && shell_has_c(argv + i, argc - i)) {
 			/* Every word: the string may look like an option. */
 			for (j = i + 1; j < argc && rc == 0; j++)
 				rc = walk_text(w, argv[j], strlen(argv[j]),
 				    depth + 1);
+		} else if (is_shell(name) || strcmp(name, "source") == 0 ||
+		    strcmp(name, ".") == 0) {
+			/* bash <(echo ...): a script made by a command */
+			for (j = i + 1; j < argc && rc == 0; j++)
+				if (strncmp(argv[j], "<(", 2) == 0)
+					rc = walk_output(w, argv[j] + 2,
+					    strlen(argv[j]) - 2, depth);
 		} else if (strcmp(name, "eval") == 0)
 			rc = walk_join(w, argv + i + 1, argc - i - 1,
-			    depth + 1, 0);
+			    depth + 1);
 		else if (in_set(name, wrappers, nitems(wrappers))) {
 			rc = walk_wrapper_strings(w, argv + i, argc - i, name,
 			    depth);
@@ -1439,34 +1461,207 @@ skip_keywords(char *const *argv, size_t argc)
 	return (k < argc ? k : argc);
 }
 
+/* printf FORMAT ARGS: the format again while arguments remain. */
+static int
+printf_render(struct sh_ctx *ctx, char *const *argv, size_t argc,
+    struct buf *out)
+{
+	const char	*f = argv[0];
+	size_t		 n = strlen(f), a = 1, j;
+	int		 err = 0, used;
+
+	do {
+		for (used = 0, j = 0; j < n && !err; ) {
+			if (f[j] == '\\' && j + 1 < n)
+				j = ansi_escape(f, n, j + 1, out, &err);
+			else if (f[j] == '%' && f[j + 1] == '%') {
+				err = buf_addc(out, '%') == -1;
+				j += 2;
+			} else if (f[j] == '%') {
+				j += 1 + strspn(f + j + 1, "-+ #0123456789.*");
+				j += j < n;
+				if (a < argc) {
+					err = buf_add(out, argv[a],
+					    strlen(argv[a])) == -1;
+					a++;
+					used = 1;
+				}
+			} else
+				err = buf_addc(out, f[j++]) == -1;
+		}
+		if (!err && out->n > ctx->budget)
+			return (sh_fail(ctx, SH_EBUDGET));
+	} while (!err && used && a < argc);
+	return (err ? sh_fail(ctx, SH_ENOMEM) : 0);
+}
+
+/*
+ * What a command prints, as far as the text shows it: the arguments of
+ * echo (with escapes read, as dash's echo does) and of printf (its format
+ * applied), and what cat copies from a here-document or here-string.
+ * Anything else prints nothing seen.  Appended to out.
+ */
+static int
+cmd_output(struct sh_ctx *ctx, const struct sh_cmd *c, struct buf *out)
+{
+	char *const	*av;
+	const char	*name;
+	size_t		 k = skip_keywords(c->argv, c->argc), ac, j;
+	int		 err = 0;
+
+	if (k >= c->argc)
+		return (0);
+	av = c->argv + k;
+	ac = c->argc - k;
+	name = base(av[0]);
+	if (strcmp(name, "echo") == 0) {
+		for (j = 1; j < ac && av[j][0] == '-' && av[j][1] != '\0' &&
+		    strspn(av[j] + 1, "neE") == strlen(av[j] + 1); j++)
+			;
+		for (; j < ac && !err; j++) {
+			(void)ansi_decode(av[j], strlen(av[j]), -1, out, &err);
+			err |= buf_addc(out, j + 1 < ac ? ' ' : '\n') == -1;
+		}
+	} else if (strcmp(name, "printf") == 0 && ac > 1 &&
+	    strcmp(av[1], "-v") != 0) {
+		j = strcmp(av[1], "--") == 0 ? 2 : 1;
+		if (j < ac)
+			err = printf_render(ctx, av + j, ac - j, out) == -1;
+	} else if (strcmp(name, "cat") == 0)
+		for (j = 0; j < c->ninput && !err; j++)
+			err = buf_add(out, c->input[j], strlen(c->input[j])) ==
+			    -1 || buf_addc(out, '\n') == -1;
+	if (err)
+		return (sh_fail(ctx, SH_ENOMEM));
+	return (sh_charge(ctx, out->n));
+}
+
+/* What the commands of a text print (cmd_output), into out. */
+static int
+text_output(struct sh_ctx *ctx, const char *s, size_t len, struct buf *out)
+{
+	struct sh_list	l;
+	size_t		i;
+	int		rc = 0;
+
+	if (sh_lex(ctx, s, len, &l) == -1)
+		return (-1);
+	for (i = 0; i < l.ncmd && rc == 0; i++)
+		rc = cmd_output(ctx, &l.cmd[i], out);
+	sh_list_clear(&l);
+	return (rc);
+}
+
+/* Walk what a text prints, as the commands of a shell that reads it. */
+static int
+walk_output(struct walk *w, const char *s, size_t len, int depth)
+{
+	struct buf	b = { NULL, 0, 0 };
+	int		rc;
+
+	if ((rc = text_output(w->ctx, s, len, &b)) == 0 && b.n > 0)
+		rc = walk_text(w, b.b, b.n, depth + 1);
+	free(b.b);
+	return (rc);
+}
+
+/*
+ * The words of a command with each $(...) and `...` that prints something
+ * seen replaced by that (trailing newlines cut, as the shell does), joined
+ * by spaces; *changed if any was.  $(echo rm) -rf / is rm -rf /.
+ */
+static int
+subst_join(struct walk *w, char *const *argv, size_t argc, struct buf *b,
+    int *changed)
+{
+	struct sh_list	 dummy;
+	struct lx	 lx;
+	struct buf	 o;
+	size_t		 j, p, e, a, z;
+	int		 err = 0;
+
+	*changed = 0;
+	memset(&dummy, 0, sizeof(dummy));
+	for (j = 0; j < argc && !err; j++) {
+		memset(&lx, 0, sizeof(lx));
+		lx.ctx = w->ctx;
+		lx.s = argv[j];
+		lx.len = strlen(argv[j]);
+		lx.l = &dummy;
+		for (p = 0; p < lx.len && !err; p = e) {
+			a = z = e = p + 1;
+			if (argv[j][p] == '$' && lx_at(&lx, p + 1) == '(' &&
+			    lx_at(&lx, p + 2) != '(') {
+				a = p + 2;
+				z = lx_close_paren(&lx, a);
+				e = z < lx.len ? z + 1 : lx.len;
+			} else if (argv[j][p] == '`') {
+				a = p + 1;
+				e = lx_skip_bt(&lx, a);
+				z = e > a && argv[j][e - 1] == '`' ? e - 1 : e;
+			}
+			memset(&o, 0, sizeof(o));
+			if (z > a && text_output(w->ctx, argv[j] + a, z - a,
+			    &o) == -1)
+				err = 1;
+			while (o.n > 0 && o.b[o.n - 1] == '\n')
+				o.n--;
+			if (!err && o.n > 0) {
+				*changed = 1;
+				err = buf_add(b, o.b, o.n) == -1;
+			} else if (!err)
+				err = buf_add(b, argv[j] + p, e - p) == -1;
+			free(o.b);
+		}
+		if (!err && j + 1 < argc)
+			err = buf_addc(b, ' ') == -1;
+	}
+	if (err)
+		return (w->ctx->error != SH_OK ? -1 : sh_fail(w->ctx,
+		    SH_ENOMEM));
+	return (0);
+}
+
+/* Walk a command again with what its substitutions print in their place. */
+static int
+walk_substituted(struct walk *w, char *const *argv, size_t argc, int depth)
+{
+	struct buf	b = { NULL, 0, 0 };
+	size_t		j;
+	int		rc = 0, changed;
+
+	for (j = 0; j < argc; j++)
+		if (strstr(argv[j], "$(") != NULL ||
+		    strchr(argv[j], '`') != NULL)
+			break;
+	if (j == argc)
+		return (0);
+	if ((rc = subst_join(w, argv, argc, &b, &changed)) == 0 && changed)
+		rc = walk_text(w, b.b, b.n, depth + 1);
+	free(b.b);
+	return (rc);
+}
+
 /*
  * What a shell reading stdin gets: its here-strings and here-documents,
- * and what echo or printf before it in a pipe print.
+ * and what the command before it in a pipe prints.
  */
 static int
 walk_stdin(struct walk *w, const struct sh_list *l, size_t i, int depth)
 {
-	const struct sh_cmd	*c = &l->cmd[i], *pc;
-	size_t			 j, k, m;
-	const char		*b;
+	const struct sh_cmd	*c = &l->cmd[i];
+	struct buf		 b = { NULL, 0, 0 };
+	size_t			 j;
 	int			 rc = 0;
 
 	for (j = 0; j < c->ninput && rc == 0; j++)
 		rc = walk_text(w, c->input[j], strlen(c->input[j]), depth + 1);
 	if (rc != 0 || !c->piped || i == 0)
 		return (rc);
-	pc = &l->cmd[i - 1];
-	k = skip_keywords(pc->argv, pc->argc);
-	if (k >= pc->argc)
-		return (0);
-	b = base(pc->argv[k]);
-	if (strcmp(b, "echo") != 0 && strcmp(b, "printf") != 0)
-		return (0);
-	for (m = k + 1; m < pc->argc && strcmp(b, "echo") == 0 &&
-	    pc->argv[m][0] == '-' && strspn(pc->argv[m] + 1, "neE") ==
-	    strlen(pc->argv[m] + 1) && pc->argv[m][1] != '\0'; m++)
-		;
-	return (walk_join(w, pc->argv + m, pc->argc - m, depth + 1, 1));
+	if ((rc = cmd_output(w->ctx, &l->cmd[i - 1], &b)) == 0 && b.n > 0)
+		rc = walk_text(w, b.b, b.n, depth + 1);
+	free(b.b);
+	return (rc);
 }
 
 /* Every command of s[0..len), substitutions included. */
@@ -1491,9 +1686,10 @@ walk_text(struct walk *w, const char *s, size_t len, int depth)
 		k = skip_keywords(c->argv, c->argc);
 		av = c->argc > 0 ? c->argv + k : noargs;
 		if (!w->deep)
-			rc = w->visit(w->arg, av, c->argc - k, c,
+			rc = w->visit(w->arg, w->ctx, av, c->argc - k, c,
 			    k < c->argc ? c->argv[k] : NULL);
 		else if ((rc = walk_argv(w, c, av, c->argc - k, depth)) == 0 &&
+		    (rc = walk_substituted(w, av, c->argc - k, depth)) == 0 &&
 		    stdin_shell(av, c->argc - k))
 			rc = walk_stdin(w, &l, i, depth);
 	}
@@ -1509,7 +1705,7 @@ walk(const char *cmd, int deep, sh_visit visit,
     int (*text)(void *, struct sh_ctx *, const char *, size_t), void *arg,
     enum sh_error *err)
 {
-	struct sh_ctx	ctx = { SH_BUDGET, SH_OK };
+	struct sh_ctx	ctx = { SH_BUDGET(strlen(cmd)), SH_OK };
 	struct walk	w = { &ctx, deep, visit, text, arg };
 	int		rc;
 
@@ -1801,12 +1997,17 @@ hard_check(char *const *argv, size_t argc, const char *name)
 }
 
 static int
-hard_visit(void *arg, char *const *argv, size_t argc,
-    const struct sh_cmd *c, const char *name)
+hard_visit(void *arg, struct sh_ctx *ctx, char *const *argv,
+    size_t argc, const struct sh_cmd *c, const char *name)
 {
 	int	*rule = arg;
 
 	*rule = hard_check(argv, argc, name);
+	/* rm, chmod, ... read all their words: charge them */
+	if (*rule == HD_NRULES && (strcmp(name, "rm") == 0 ||
+	    strncmp(name, "ch", 2) == 0 || strcmp(name, "dd") == 0 ||
+	    strcmp(name, "launchctl") == 0) && sh_charge(ctx, argc) == -1)
+		return (-1);
 	return (*rule != HD_NRULES);
 }
 
@@ -2111,7 +2312,7 @@ abs_path(const char *p, const char *home, int *bad)
 static int
 shell_words(struct crule *r)
 {
-	struct sh_ctx	 ctx = { SH_BUDGET, SH_OK };
+	struct sh_ctx	 ctx = { SH_BUDGET(strlen(r->arg)), SH_OK };
 	struct sh_list	 l;
 	struct sh_cmd	*c;
 
@@ -2438,11 +2639,31 @@ words_match(const struct crule *r, char *const *argv, size_t argc,
 	return (1);
 }
 
+/* The first shell(CMD) deny rule that any command run matches. */
+struct dmatch {
+	const struct policy_config	*cfg;
+	size_t				 first;	/* nrules[DENY]: none */
+};
+
 static int
-deny_visit(void *arg, char *const *argv, size_t argc,
-    const struct sh_cmd *c, const char *name)
+deny_visit(void *arg, struct sh_ctx *ctx, char *const *argv,
+    size_t argc, const struct sh_cmd *c, const char *name)
 {
-	return (words_match(arg, argv, argc, name));
+	struct dmatch		*m = arg;
+	const struct crule	*r;
+	size_t			 i;
+
+	if (sh_charge(ctx, m->first) == -1)
+		return (-1);
+	for (i = 0; i < m->first; i++) {
+		r = &m->cfg->rules[DENY][i];
+		if (r->k == K_SHELL && r->arg != NULL &&
+		    words_match(r, argv, argc, name)) {
+			m->first = i;
+			break;
+		}
+	}
+	return (m->first == 0);		/* nothing comes before the first */
 }
 
 /*
@@ -2491,8 +2712,8 @@ struct sallow {
 };
 
 static int
-sallow_visit(void *arg, char *const *argv, size_t argc,
-    const struct sh_cmd *c, const char *name)
+sallow_visit(void *arg, struct sh_ctx *ctx, char *const *argv,
+    size_t argc, const struct sh_cmd *c, const char *name)
 {
 	struct sallow		*sa = arg;
 	const struct crule	*r;
@@ -2564,21 +2785,33 @@ config_shell_allow(const struct policy_config *cfg,
 	return (d->verdict);
 }
 
-/* Every shell(command) deny rule, on what the command may run. */
-static enum policy_verdict
-config_shell_deny(const struct crule *r, const struct policy_request *req,
+/*
+ * Which shell(CMD) deny rule comes first among those matching what the
+ * command may run: one walk for them all.  -1 if it cannot be read.
+ */
+static int
+config_shell_deny(const struct policy_config *cfg,
+    const struct policy_request *req, size_t *first,
     struct policy_decision *d)
 {
+	struct dmatch	m = { cfg, cfg->nrules[DENY] };
 	enum sh_error	err;
-	int		rc;
+	size_t		i;
 
-	rc = walk(req->command, 1, deny_visit, NULL, (void *)r, &err);
-	if (rc == -1)
+	*first = cfg->nrules[DENY];
+	for (i = 0; i < cfg->nrules[DENY]; i++)
+		if (cfg->rules[DENY][i].k == K_SHELL &&
+		    cfg->rules[DENY][i].arg != NULL)
+			break;
+	if (i == cfg->nrules[DENY] || req->command == NULL ||
+	    !kind_is(req, "shell"))
+		return (0);
+	if (walk(req->command, 1, deny_visit, NULL, &m, &err) == -1) {
 		unchecked(d, POLICY_SRC_CONFIG, err);
-	else if (rc == 1)
-		decision(d, POLICY_DENY, POLICY_SRC_CONFIG,
-		    "denied by the config", r->spec);
-	return (d->verdict);
+		return (-1);
+	}
+	*first = m.first;
+	return (0);
 }
 
 /* read/write inside the working directory or an allowed path. */
@@ -2637,7 +2870,7 @@ policy_config_eval(const struct policy_config *cfg,
 	const struct crule	*r;
 	struct rpaths		 rp;
 	char			 host[HOST_MAX], buf[POLICY_RULE_MAX];
-	size_t			 i;
+	size_t			 i, first;
 	int			 shell = kind_is(req, "shell");
 
 	decision(d, POLICY_ASK, POLICY_SRC_NONE, NULL, NULL);
@@ -2647,13 +2880,15 @@ policy_config_eval(const struct policy_config *cfg,
 		unchecked(d, POLICY_SRC_CONFIG, SH_ENOMEM);
 		return (POLICY_DENY);
 	}
+	if (cfg != NULL && config_shell_deny(cfg, req, &first, d) == -1) {
+		rpaths_free(&rp);
+		return (POLICY_DENY);
+	}
 	for (i = 0; cfg != NULL && i < cfg->nrules[DENY] &&
 	    d->verdict == POLICY_ASK; i++) {
 		r = &cfg->rules[DENY][i];
-		if (r->k == K_SHELL && r->arg != NULL) {
-			if (shell && req->command != NULL)
-				(void)config_shell_deny(r, req, d);
-		} else if (crule_match(r, req, &rp, DENY))
+		if (r->k == K_SHELL && r->arg != NULL ? i == first :
+		    crule_match(r, req, &rp, DENY))
 			decision(d, POLICY_DENY, POLICY_SRC_CONFIG,
 			    "denied by the config", r->spec);
 	}
@@ -2701,8 +2936,8 @@ struct names {
 };
 
 static int
-names_visit(void *arg, char *const *argv, size_t argc,
-    const struct sh_cmd *c, const char *name)
+names_visit(void *arg, struct sh_ctx *ctx, char *const *argv,
+    size_t argc, const struct sh_cmd *c, const char *name)
 {
 	struct names	*nm = arg;
 	size_t		 i = 0;
@@ -2831,50 +3066,59 @@ policy_stored_eval(const struct policy_rule *rules, size_t nrules,
 	return (d->verdict);
 }
 
+/* n rules of tool in one allocation; pats NULL: one pattern "*". */
+static struct policy_rule *
+rules_block(const char *tool, char *const *pats, size_t n, int allow)
+{
+	struct policy_rule	*r;
+	size_t			 size = n * sizeof(*r), i;
+	char			*p;
+
+	for (i = 0; i < n; i++)
+		size += strlen(tool) + 1 + strlen(pats ? pats[i] : "*") + 1;
+	if ((r = malloc(size)) == NULL)
+		return (NULL);
+	p = (char *)(r + n);
+	for (i = 0; i < n; i++) {
+		r[i].tool = strcpy(p, tool);
+		p += strlen(p) + 1;
+		r[i].pattern = strcpy(p, pats ? pats[i] : "*");
+		p += strlen(p) + 1;
+		r[i].allow = allow != 0;
+	}
+	return (r);
+}
+
 int
 policy_remember(const struct policy_request *req, int allow,
     struct policy_rule **rules, size_t *n)
 {
 	struct names	 nm;
-	const char	*tool = stored_tool(req), *star = "*";
-	char		*mcp = NULL, *p;
-	size_t		 i, size, k;
+	char		*mcp;
+	size_t		 k;
 
 	*rules = NULL;
 	*n = 0;
 	if (kind_is(req, "mcp") && req->server != NULL) {
 		if (asprintf(&mcp, "mcp:%s", req->server) == -1)
 			return (-1);
-		memset(&nm, 0, sizeof(nm));
-		nm.v = &mcp;
-		nm.n = 1;
-		tool = mcp;
-		star = NULL;
-	} else if (names_get(req, &nm) == -1)
-		return (-1);
-	/* A shell command with no program to name is not stored as "*". */
-	k = nm.n > 0 ? nm.n : kind_is(req, "shell") ? 0 : 1;
-	size = k * sizeof(**rules);
-	for (i = 0; i < k; i++)
-		size += strlen(tool) + 1 + (star == NULL || nm.n == 0 ?
-		    2 : strlen(nm.v[i]) + 1);
-	if (k > 0 && (*rules = malloc(size)) != NULL) {
-		p = (char *)(*rules + k);
-		for (i = 0; i < k; i++) {
-			(*rules)[i].tool = strcpy(p, tool);
-			p += strlen(tool) + 1;
-			(*rules)[i].pattern = strcpy(p, star == NULL ||
-			    nm.n == 0 ? "*" : nm.v[i]);
-			p += strlen(p) + 1;
-			(*rules)[i].allow = allow != 0;
-		}
-		*n = k;
-	}
-	if (mcp != NULL)
+		*rules = rules_block(mcp, NULL, 1, allow);
 		free(mcp);
-	else
+		k = 1;
+	} else {
+		if (names_get(req, &nm) == -1)
+			return (-1);
+		/* A shell command with no program is not stored as "*". */
+		k = nm.n > 0 ? nm.n : kind_is(req, "shell") ? 0 : 1;
+		if (k > 0)
+			*rules = rules_block(stored_tool(req), nm.n > 0 ?
+			    nm.v : NULL, k, allow);
 		strv_free(nm.v, nm.n);
-	return (k > 0 && *rules == NULL ? -1 : 0);
+	}
+	if (k > 0 && *rules == NULL)
+		return (-1);
+	*n = k;
+	return (0);
 }
 
 int

@@ -188,6 +188,12 @@ test_hard_unwrapping(void **state)
 		"echo 'rm -rf /' | sh", "printf 'rm -rf /\\n' | sudo bash",
 		"echo -n 'mkfs /dev/sda' | bash -s",
 		"cat x <<EOF\nhello\nEOF\nrm -rf /",
+		/* a shell running what another command prints */
+		"printf '%s -rf /' rm | sh", "printf '%b' 'rm -rf /' | sh",
+		"cat <<EOF | sh\nrm -rf /\nEOF", "bash <(echo 'rm -rf /')",
+		"source <(echo \"rm -rf ~\")", "eval \"$(echo rm -rf /)\"",
+		"$(echo rm) -rf /", "`echo rm` -rf /", "rm -rf $(echo /)",
+		"sudo $(printf rm) -rf ~", "\"$(echo \"$(echo rm)\")\" -rf /",
 		"function f { rm -rf /; }; f", "f() { rm -rf /; }; f",
 		"coproc x { rm -rf /; }", "coproc rm -rf /",
 		/* where << is no here-document, and quotes in comments */
@@ -215,6 +221,8 @@ test_hard_data(void **state)
 		"cat <<EOF\nrm -rf /\nEOF", "echo 'rm -rf /' > notes.txt",
 		"printf '%s' 'dd of=/dev/sda' | grep dd", "man mkfs",
 		"ls # comment", "ls # rm -rf /", "ls #; rm -rf /",
+		"echo `printf 'mk%s' fs` /dev/sda", "echo $(echo rm) -rf /",
+		"git commit -m \"$(cat msg)\"", "echo $(date) ok",
 	};
 
 	expect_denied(allow, nitems(allow), 0);
@@ -253,6 +261,34 @@ test_hard_limits(void **state)
 	sprintf(p, "rm -rf /");
 	assert_int_equal(policy_hard_deny(cmd, &d), 1);
 	assert_string_equal(d.rule, "shell(rm -rf /)");
+	free(cmd);
+
+	/* Long commands as people write them are read, not refused. */
+	assert_non_null(cmd = malloc(200000));
+	p = cmd + sprintf(cmd, "sudo chown -R u:g ./x");
+	for (i = 0; i < 5000; i++)
+		p += sprintf(p, " f%zu", i);
+	assert_int_equal(policy_hard_deny(cmd, &d), 0);
+	sprintf(p, " ~");
+	assert_int_equal(policy_hard_deny(cmd, &d), 1);
+	assert_string_equal(d.rule, "shell(chown -R / /etc /usr /var ~)");
+	p = cmd + sprintf(cmd, "cat > f <<'EOF'\n");
+	for (i = 0; i < 5000; i++)
+		p += sprintf(p, "line %zu $(x) `y` rm -rf / ; | &\n", i);
+	p += sprintf(p, "EOF\n");
+	assert_int_equal(policy_hard_deny(cmd, &d), 0);
+	sprintf(p, "rm -rf /\n");
+	assert_int_equal(policy_hard_deny(cmd, &d), 1);
+	assert_string_equal(d.rule, "shell(rm -rf /)");
+	for (p = cmd, i = 0; i < 5000; i++)
+		p += sprintf(p, "ls x%zu | grep y && echo z; ", i);
+	assert_int_equal(policy_hard_deny(cmd, &d), 0);
+	/* Wrappers re-reading each other's words: refused, not slow. */
+	for (p = cmd, i = 0; i < 60; i++)
+		p += sprintf(p, "sudo eval \"watch -n 1 ");
+	sprintf(p, "ls");
+	assert_int_equal(policy_hard_deny(cmd, &d), 1);
+	assert_string_equal(d.rule, "(unchecked)");
 	free(cmd);
 
 	/* Unterminated quotes and substitutions read to the end. */
