@@ -382,7 +382,7 @@ lx_cmd_end(struct lx *lx, int pipe)
 	return (0);
 }
 
-static size_t	lx_close_paren(struct lx *, size_t);
+static size_t	lx_close(struct lx *, size_t, char, char);
 
 static size_t
 lx_skip_sq(struct lx *lx, size_t i)
@@ -438,7 +438,7 @@ lx_skip_dq(struct lx *lx, size_t i)
 			continue;
 		case '$':
 			if (lx_at(lx, i + 1) == '(') {
-				i = lx_close_paren(lx, i + 2) + 1;
+				i = lx_close(lx, i + 2, '(', ')') + 1;
 				continue;
 			}
 			break;
@@ -449,100 +449,44 @@ lx_skip_dq(struct lx *lx, size_t i)
 	return (lx->len);
 }
 
-/* The ")" closing a "(" that ends just before i, or len. */
+/*
+ * The close character matching an open one that ends just before i, or
+ * len: ")" for "(" and "$(", "}" for "${", "]" for "$[".  Quotes, escapes
+ * and substitutions inside are skipped.
+ */
 static size_t
-lx_close_paren(struct lx *lx, size_t i)
+lx_close(struct lx *lx, size_t i, char open, char close)
 {
 	int	d = 1;
 
 	if (lx_deeper(lx) == -1)
 		return (lx->len);
-	while (i < lx->len) {
+	for (; i < lx->len; i++) {
 		switch (lx->s[i]) {
 		case '\\':
-			i += 2;
+			i++;
 			continue;
 		case '\'':
-			i = lx_skip_sq(lx, i + 1);
+			i = lx_skip_sq(lx, i + 1) - 1;
 			continue;
 		case '"':
-			i = lx_skip_dq(lx, i + 1);
+			i = lx_skip_dq(lx, i + 1) - 1;
 			continue;
 		case '`':
-			i = lx_skip_bt(lx, i + 1);
-			continue;
-		case '(':
-			d++;
-			break;
-		case ')':
-			if (--d == 0) {
-				lx->nest--;
-				return (i);
-			}
-			break;
-		}
-		i++;
-	}
-	lx->nest--;
-	return (lx->len);
-}
-
-/* The "}" closing a "${" that ends just before i, or len. */
-static size_t
-lx_close_brace(struct lx *lx, size_t i)
-{
-	int	d = 1;
-
-	if (lx_deeper(lx) == -1)
-		return (lx->len);
-	while (i < lx->len) {
-		switch (lx->s[i]) {
-		case '\\':
-			i += 2;
-			continue;
-		case '\'':
-			i = lx_skip_sq(lx, i + 1);
-			continue;
-		case '"':
-			i = lx_skip_dq(lx, i + 1);
-			continue;
-		case '`':
-			i = lx_skip_bt(lx, i + 1);
+			i = lx_skip_bt(lx, i + 1) - 1;
 			continue;
 		case '$':
-			if (lx_at(lx, i + 1) == '(') {
-				i = lx_close_paren(lx, i + 2) + 1;
-				continue;
-			}
-			break;
-		case '{':
-			d++;
-			break;
-		case '}':
-			if (--d == 0) {
-				lx->nest--;
-				return (i);
-			}
-			break;
+			if (close != ')' && lx_at(lx, i + 1) == '(')
+				i = lx_close(lx, i + 2, '(', ')');
+			continue;
 		}
-		i++;
+		if (lx->s[i] == open)
+			d++;
+		else if (lx->s[i] == close && --d == 0)
+			break;
 	}
 	lx->nest--;
-	return (lx->len);
-}
-
-/* The "]" closing a "$[" that ends just before i, or len. */
-static size_t
-lx_close_bracket(struct lx *lx, size_t i)
-{
-	int	d = 1;
-
-	for (; i < lx->len; i++)
-		if (lx->s[i] == '[')
-			d++;
-		else if (lx->s[i] == ']' && --d == 0)
-			return (i);
-	return (lx->len);
+	return (i < lx->len ? i : lx->len);
 }
 
 /* The text of `...` from i (after the backquote) to end, unescaped. */
@@ -579,10 +523,10 @@ lx_sub_bt(struct lx *lx, size_t i, size_t end)
 static size_t
 lx_close_dparen(struct lx *lx, size_t i, int *arith)
 {
-	size_t	inner = lx_close_paren(lx, i + 1);
+	size_t	inner = lx_close(lx, i + 1, '(', ')');
 
 	*arith = lx_at(lx, inner + 1) == ')';
-	return (*arith ? inner + 1 : lx_close_paren(lx, i));
+	return (*arith ? inner + 1 : lx_close(lx, i, '(', ')'));
 }
 
 /* Substitutions in s[a..b), text that is expanded but not split. */
@@ -625,14 +569,14 @@ lx_collect(struct lx *lx, size_t a, size_t b)
 				continue;
 			}
 			if (lx_at(lx, i + 1) == '(') {
-				j = lx_close_paren(lx, i + 2);
+				j = lx_close(lx, i + 2, '(', ')');
 				if (lx_sub(lx, i + 2, j) == -1)
 					return (-1);
 				i = j + 1;
 				continue;
 			}
 			if (lx_at(lx, i + 1) == '{') {
-				j = lx_close_brace(lx, i + 2);
+				j = lx_close(lx, i + 2, '{', '}');
 				if (lx_collect(lx, i + 2, j) == -1)
 					return (-1);
 				i = j + 1;
@@ -765,12 +709,12 @@ lx_dollar(struct lx *lx, int dq)
 			    lx_sub(lx, p + 2, j)) == -1)
 				return (-1);
 		} else {
-			j = lx_close_paren(lx, p + 2);
+			j = lx_close(lx, p + 2, '(', ')');
 			if (lx_sub(lx, p + 2, j) == -1)
 				return (-1);
 		}
 	} else if (n1 == '{') {
-		j = lx_close_brace(lx, p + 2);
+		j = lx_close(lx, p + 2, '{', '}');
 		/* ${IFS} unquoted splits words: rm${IFS}-rf${IFS}/ */
 		if (!dq && !lx->target && j >= p + 5 &&
 		    strncmp(s + p + 2, "IFS", 3) == 0 && !is_ident(s[p + 5])) {
@@ -781,7 +725,7 @@ lx_dollar(struct lx *lx, int dq)
 			return (-1);
 	} else if (n1 == '[') {
 		/* $[...]: old arithmetic, where << is no here-document */
-		j = lx_close_bracket(lx, p + 2);
+		j = lx_close(lx, p + 2, '[', ']');
 		if (lx_collect(lx, p + 2, j) == -1)
 			return (-1);
 	} else if (n1 == '\'' && !dq) {
@@ -1010,7 +954,7 @@ lx_redir(struct lx *lx)
 	if (lx_at(lx, p + 1) == '(') {
 		if (lx_word_end(lx) == -1)
 			return (-1);
-		j = lx_close_paren(lx, p + 2);
+		j = lx_close(lx, p + 2, '(', ')');
 		if (lx_sub(lx, p + 2, j) == -1)
 			return (-1);
 		j = j < lx->len ? j + 1 : lx->len;
@@ -1172,7 +1116,7 @@ lx_run(struct lx *lx)
 			/* a=(x y): an array, one word */
 			if (lx->inword && !lx->wquoted && lx->w.n > 1 &&
 			    lx->w.b[lx->w.n - 1] == '=' && is_assign(lx->w.b)) {
-				j = lx_close_paren(lx, p + 1);
+				j = lx_close(lx, p + 1, '(', ')');
 				if (lx_collect(lx, p + 1, j) == -1)
 					return (-1);
 				j = j < lx->len ? j + 1 : lx->len;
@@ -1593,7 +1537,7 @@ subst_join(struct walk *w, char *const *argv, size_t argc, struct buf *b,
 			if (argv[j][p] == '$' && lx_at(&lx, p + 1) == '(' &&
 			    lx_at(&lx, p + 2) != '(') {
 				a = p + 2;
-				z = lx_close_paren(&lx, a);
+				z = lx_close(&lx, a, '(', ')');
 				e = z < lx.len ? z + 1 : lx.len;
 			} else if (argv[j][p] == '`') {
 				a = p + 1;
