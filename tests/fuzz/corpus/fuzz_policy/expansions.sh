@@ -1,0 +1,1 @@
+for ((i=0;i<<2;i++)); do :; done; echo $[1<<2] ${HOME:-$(id)} $'\x72m' rm${IFS}-rf${IFS}/ a=(1 2) <(ls) >(cat) 2>&1 &>/dev/null >x

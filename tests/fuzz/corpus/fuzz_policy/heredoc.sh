@@ -1,0 +1,7 @@
+cat <<EOF
+$(date)
+EOF
+bash <<- 'X'
+	rm -rf ~
+	X
+ls # <<Y

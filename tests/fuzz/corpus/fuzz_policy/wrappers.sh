@@ -1,0 +1,1 @@
+git status > /dev/null; FOO=1 ls -la; sudo -u root eval "watch -n1 'su -c ls'"
