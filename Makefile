@@ -164,7 +164,7 @@ test-fuzz-corpus: $(FUZZ_RUNNERS)
 test-integration: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
-# Calls go one way in each program (tests/layers.conf).
+# Calls go one way in each program (tests/layers.conf); part of make check.
 test-layering: $(BINS)
 	@$(PY) tests/layering.py $(B)
 

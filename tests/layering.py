@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Calls go one way: a file may call functions of its own layer and of the
 layers below it, never above.  tests/layers.conf names, for each program,
-its layers from the top down; the shared modules (common/, ipc/) form the
-bottom layers of every program.  The calls are read from the objects' symbol
+its layers from the top down, and in [common] the shared modules (common/,
+ipc/) that form the bottom layers of every program.  Every source file of a
+program must be in a layer.  The calls are read from the objects' symbol
 tables with nm (a call through a function pointer is not a call here: that is
 how a lower layer reports upwards).
 
@@ -16,7 +17,8 @@ TOP = Path(__file__).resolve().parent.parent
 
 
 def parse_conf(path):
-    """{program: [[file, ...] per layer, top first]}"""
+    """{program: [[file, ...] per layer, top first]}; the [common] section
+    (the modules every program links) goes below each program's own."""
     progs, cur = {}, None
     for raw in path.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -28,7 +30,8 @@ def parse_conf(path):
         if cur is None:
             raise SystemExit(f"{path}: layer before any [program]")
         cur.append(line.split())
-    return progs
+    common = progs.pop("common", [])
+    return {p: layers + common for p, layers in progs.items()}
 
 
 def symbols(obj):
@@ -48,21 +51,39 @@ def symbols(obj):
     return defined, undefined
 
 
-def check(build, progs):
+OWN = {"supervisor": ["supervisor/*.c"], "sessiond": ["sessiond/*.c"],
+       "worker": ["worker/*.c", "worker/adapters/*.c"]}
+SHARED = ["common/*.c", "ipc/*.c"]
+
+
+def unlisted(prog, rank, top):
+    """Files of the program (its own and the shared ones every program
+    links) that no layer names: a new file must be placed."""
+    out = []
+    for pat in OWN.get(prog, []) + SHARED:
+        for src in sorted(top.glob(pat)):
+            rel = str(src.relative_to(top))
+            if rel not in rank:
+                out.append(f"{prog}: {rel} is in no layer of tests/layers.conf")
+    return out
+
+
+def check(build, progs, top=TOP):
     errors = []
     for prog, layers in progs.items():
         rank, files = {}, []
         for i, layer in enumerate(layers):
             for pat in layer:
-                matched = sorted(TOP.glob(pat))
+                matched = sorted(top.glob(pat))
                 if not matched:
                     errors.append(f"{prog}: {pat} in layers.conf matches no file")
                 for src in matched:
-                    rel = str(src.relative_to(TOP))
+                    rel = str(src.relative_to(top))
                     if rel in rank:
                         errors.append(f"{prog}: {rel} is in two layers")
                     rank[rel] = i
                     files.append(rel)
+        errors += unlisted(prog, rank, top)
         owner, needs = {}, {}
         for rel in files:
             obj = build / "obj" / Path(rel).with_suffix(".o")

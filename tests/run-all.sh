@@ -16,6 +16,7 @@ $MAKE --no-print-directory B="$B" SAN="$SAN" all \
 rc=0
 $MAKE --no-print-directory B="$B" SAN="$SAN" test-unit || rc=1
 $MAKE --no-print-directory B="$B" SAN="$SAN" test-fuzz-corpus || rc=1
+$MAKE --no-print-directory B="$B" SAN="$SAN" test-layering || rc=1
 # Daemons under ASan: leaks at exit are not what integration tests judge.
 ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
     $MAKE --no-print-directory B="$B" SAN="$SAN" test-integration || rc=1

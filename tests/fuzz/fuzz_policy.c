@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "sessiond/policy.h"
+#include "common/policy.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

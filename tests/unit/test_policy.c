@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "sessiond/policy.h"
+#include "common/policy.h"
 
 static int
 denied(const char *cmd)

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/utf8.h"
-#include "common/util.h"
+#include "utf8.h"
+#include "util.h"
 #include "policy.h"
 
 #define SH_DEPTH_MAX	16	/* command strings in command strings */
