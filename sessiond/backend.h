@@ -33,7 +33,7 @@ struct backend_events {
 	 * ...; detail is a one-line description (the command, the path, ...).
 	 */
 	void	(*permission)(void *arg, const char *request_id, const char *kind,
-		    const char *detail);
+		    const char *detail, const json_t *request);
 	/* The turn ended: the answer is final (aborted: by /stop). */
 	void	(*idle)(void *arg, int aborted);
 	/* The turn failed; idle follows. */
@@ -53,7 +53,25 @@ struct backend_events {
 	 */
 	void	(*hook)(void *arg, void *tok, const char *type,
 		    const json_t *input);
+	/*
+	 * The agent asks the user a question (userInput.request): answer
+	 * with answer_input(tok, ...) once, unless the session closes first
+	 * (close() answers what is left with an empty answer).
+	 */
+	void	(*input)(void *arg, void *tok, const char *question,
+		    const json_t *choices, int freeform);
+	/*
+	 * The agent calls one of the tools given in the options' "tools":
+	 * answer with answer_tool(request_id, result) once.
+	 */
+	void	(*tool_call)(void *arg, const char *request_id, const char *name,
+		    const json_t *arguments);
+	/* Any other session event, by type (usage, modes, MCP, agents, ...). */
+	void	(*event)(void *arg, const char *type, const json_t *data);
 };
+
+/* The result of call() and call_global(): result, or error; from the loop. */
+typedef void	(*bcall_cb)(void *arg, const json_t *result, const char *error);
 
 /* Per-session options, from the effective channel config. */
 struct bsession_opts {
@@ -62,6 +80,11 @@ struct bsession_opts {
 	const char	*model;		/* model id, or NULL for the runtime's default */
 	json_t		*provider;	/* BYOK provider object (borrowed), or NULL */
 	const char	*agent;		/* custom agent, or NULL */
+	/*
+	 * More keys of create and resume (borrowed, copied): the reasoning
+	 * effort, tools, system message, MCP servers, skills, ...  NULL: none.
+	 */
+	json_t		*extra;
 };
 
 /* The answers to a permission request. */
@@ -113,6 +136,27 @@ struct backend {
 			    const char *request_id, enum bperm);
 	/* Answer a hook() call; output (stolen) NULL: no opinion. */
 	void		(*answer_hook)(struct bsession *, void *tok, json_t *output);
+	/* Answer an input() question (freeform: typed, not a choice). */
+	int		(*answer_input)(struct bsession *, void *tok,
+			    const char *answer, int freeform);
+	/* Answer a tool_call(): result (stolen) is its text or {error}. */
+	int		(*answer_tool)(struct bsession *, const char *request_id,
+			    json_t *result);
+	/*
+	 * A request of the session (params stolen; its sessionId is added),
+	 * or of the engine (NULL session: models.list, session.list, ...).
+	 * -1 (cb not called) if it cannot be sent now; else cb runs once,
+	 * from the loop, unless the session is closed first.
+	 */
+	int		(*call)(struct bsession *, const char *method,
+			    json_t *params, bcall_cb, void *arg);
+	/*
+	 * New options for the session (model, provider, extra, ...): they
+	 * are sent with every later resume.  reattach: resume it now, same
+	 * id and context, so they take effect.
+	 */
+	int		(*set_opts)(struct bsession *, const struct bsession_opts *,
+			    int reattach);
 	/*
 	 * Hooks changed: let the runtime re-read its own (plugin and user)
 	 * hooks for this session.  The session id and context stay.

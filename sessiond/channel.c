@@ -569,7 +569,8 @@ ev_tool(void *arg, const char *name, const char *summary)
 }
 
 static void
-ev_permission(void *arg, const char *id, const char *kind, const char *detail)
+ev_permission(void *arg, const char *id, const char *kind, const char *detail,
+    const json_t *request)
 {
 	(void)chan_ask(arg, id, kind, detail, NULL);
 }

@@ -192,6 +192,7 @@ bs_free(struct bsession *s)
 	free(s->agent);
 	free(s->want_id);
 	json_decref(s->provider);
+	json_decref(s->extra);
 	free(s);
 }
 
@@ -375,7 +376,8 @@ bs_params(const struct bsession *s, const char *id)
 	    (s->provider != NULL && json_object_set_new(p, "provider",
 	    json_deep_copy(s->provider)) == -1) ||
 	    (s->provider == NULL && rt.token != NULL &&
-	    json_object_set_new(p, "gitHubToken", json_string(rt.token)) == -1)) {
+	    json_object_set_new(p, "gitHubToken", json_string(rt.token)) == -1) ||
+	    (s->extra != NULL && json_object_update_missing(p, s->extra) == -1)) {
 		json_decref(p);
 		return (NULL);
 	}
@@ -614,6 +616,49 @@ bs_find(const char *id)
  * answer meant for a runtime that has died since is dropped: the next one
  * numbers its requests from 1 again.
  */
+/* The answer for a request nobody can answer now. */
+static json_t *
+rt_no_answer(enum waitreq_kind kind)
+{
+	if (kind == WAIT_INPUT)
+		return (json_pack("{s:s,s:b}", "answer", "", "wasFreeform", 1));
+	return (NULL);				/* {}: no opinion */
+}
+
+/* A request of the runtime for s's owner to answer later; NULL: answered. */
+static struct hookreq *
+rt_wait(struct bsession *s, const json_t *id, enum waitreq_kind kind, int can)
+{
+	struct hookreq	*h;
+
+	if (s == NULL || !can || (h = calloc(1, sizeof(*h))) == NULL)
+		goto none;
+	if ((h->id = json_deep_copy(id)) == NULL) {
+		free(h);
+		goto none;
+	}
+	h->kind = kind;
+	h->gen = rt.gen;
+	TAILQ_INSERT_TAIL(&s->hookreqs, h, entry);
+	return (h);
+none:
+	rtrpc_respond(id, rt_no_answer(kind));
+	return (NULL);
+}
+
+/* Answer a waiting request, if the runtime that asked is still ours. */
+static void
+rt_answer(struct bsession *s, struct hookreq *h, json_t *result)
+{
+	if (h->gen == rt.gen)
+		rtrpc_respond(h->id, result);
+	else
+		json_decref(result);
+	TAILQ_REMOVE(&s->hookreqs, h, entry);
+	json_decref(h->id);
+	free(h);
+}
+
 static void
 rt_hook_invoke(const json_t *id, const json_t *params)
 {
@@ -621,16 +666,28 @@ rt_hook_invoke(const json_t *id, const json_t *params)
 	const char	*type = jx_str(params, "hookType");
 	struct hookreq	*h;
 
-	if (s == NULL || type == NULL || s->ev->hook == NULL ||
-	    (h = calloc(1, sizeof(*h))) == NULL) {
-		rtrpc_respond(id, NULL);		/* {}: no opinion */
+	if ((h = rt_wait(s, id, WAIT_HOOK, s != NULL && type != NULL &&
+	    s->ev->hook != NULL)) == NULL)
 		return;
-	}
-	h->gen = rt.gen;
-	h->id = json_deep_copy(id);
-	TAILQ_INSERT_TAIL(&s->hookreqs, h, entry);
 	bs_hold(s);
 	BS_CALL(s, hook, h, type, json_object_get(params, "input"));
+	bs_release(s);
+}
+
+/* userInput.request: a question for the user; the next message answers. */
+static void
+rt_user_input(const json_t *id, const json_t *params)
+{
+	struct bsession	*s = bs_find(jx_str(params, "sessionId"));
+	struct hookreq	*h;
+
+	if ((h = rt_wait(s, id, WAIT_INPUT, s != NULL &&
+	    s->ev->input != NULL)) == NULL)
+		return;
+	bs_hold(s);
+	BS_CALL(s, input, h, jx_stre(params, "question"),
+	    json_object_get(params, "choices"), jx_bool(params,
+	    "allowFreeform", 1));
 	bs_release(s);
 }
 
@@ -641,6 +698,10 @@ rt_request_cb(const json_t *id, const char *method, const json_t *params)
 
 	if (strcmp(method, "hooks.invoke") == 0) {
 		rt_hook_invoke(id, params);
+		return;
+	}
+	if (strcmp(method, "userInput.request") == 0) {
+		rt_user_input(id, params);
 		return;
 	}
 	log_debug("runtime asked %s; not handled", method);
@@ -1063,6 +1124,7 @@ copilot_open(const struct bsession_opts *o, const char *session_id,
 	    (o->agent != NULL && (s->agent = strdup(o->agent)) == NULL) ||
 	    (o->provider != NULL &&
 	    (s->provider = json_deep_copy(o->provider)) == NULL) ||
+	    (o->extra != NULL && (s->extra = json_deep_copy(o->extra)) == NULL) ||
 	    (session_id != NULL && (s->want_id = strdup(session_id)) == NULL)) {
 		bs_free(s);
 		return (NULL);
@@ -1228,7 +1290,6 @@ copilot_answer_permission(struct bsession *s, const char *request_id,
 static void
 copilot_answer_hook(struct bsession *s, void *tok, json_t *output)
 {
-	struct hookreq	*h = tok;
 	json_t		*res;
 
 	/* Out of memory on the way is "no opinion" (a null result is {}). */
@@ -1239,20 +1300,102 @@ copilot_answer_hook(struct bsession *s, void *tok, json_t *output)
 		json_decref(res);
 		res = NULL;
 	}
-	if (h->gen == rt.gen)
-		rtrpc_respond(h->id, res);
+	rt_answer(s, tok, res);
+}
+
+static int
+copilot_answer_input(struct bsession *s, void *tok, const char *answer,
+    int freeform)
+{
+	json_t	*res;
+
+	if ((res = json_pack("{s:s,s:b}", "answer", answer != NULL ? answer :
+	    "", "wasFreeform", freeform)) == NULL)
+		res = rt_no_answer(WAIT_INPUT);
+	rt_answer(s, tok, res);
+	return (0);
+}
+
+static int
+copilot_answer_tool(struct bsession *s, const char *request_id,
+    json_t *result)
+{
+	json_t	*params;
+	int	 bad;
+
+	if (!bs_usable(s) || request_id == NULL || result == NULL) {
+		json_decref(result);
+		return (-1);
+	}
+	if ((params = json_pack("{s:s,s:s}", "sessionId", s->id, "requestId",
+	    request_id)) == NULL) {
+		json_decref(result);
+		return (-1);
+	}
+	if (jx_str(result, "error") != NULL)
+		bad = json_object_set(params, "error", json_object_get(result,
+		    "error"));
 	else
-		json_decref(res);
-	TAILQ_REMOVE(&s->hookreqs, h, entry);
-	json_decref(h->id);
-	free(h);
+		bad = json_object_set(params, "result", result);
+	json_decref(result);
+	if (bad == -1 || rtrpc_request("session.tools.handlePendingToolCall",
+	    params, s, cb_logged, CP_REQUEST_MS) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* call(): the caller's callback and argument, for the request's end. */
+struct bcall {
+	bcall_cb	 cb;
+	void		*arg;
+	int		 session;	/* a session's request */
+};
+
+static void
+cb_call(struct rtrpc_req *r, const json_t *result, const char *error)
+{
+	struct bcall	*c = r->ctx;
+
+	/* A session closed meanwhile hears nothing more. */
+	if (!c->session || r->arg != NULL)
+		c->cb(c->arg, result, r->gone && error != NULL ?
+		    "the Copilot runtime restarted" : error);
+	free(c);
+}
+
+static int
+copilot_call(struct bsession *s, const char *method, json_t *params,
+    bcall_cb cb, void *arg)
+{
+	struct bcall		*c;
+	struct rtrpc_req	*r;
+
+	if (params == NULL)
+		params = json_object();
+	if (params == NULL || cb == NULL || (s != NULL && !bs_usable(s)) ||
+	    (s == NULL && (rt.state != RT_READY || rt.failing)) ||
+	    (s != NULL && json_object_set_new(params, "sessionId",
+	    json_string(s->id)) == -1) || (c = calloc(1, sizeof(*c))) == NULL) {
+		json_decref(params);
+		return (-1);
+	}
+	c->cb = cb;
+	c->arg = arg;
+	c->session = s != NULL;
+	if ((r = rtrpc_request(method, params, s, cb_call, CP_REQUEST_MS)) ==
+	    NULL) {
+		free(c);
+		return (-1);
+	}
+	r->ctx = c;
+	return (0);
 }
 
 static void
 cb_resumed(struct rtrpc_req *r, const json_t *result, const char *error)
 {
 	if (r->arg != NULL && !r->gone && error != NULL)
-		log_warnx("%s: re-attaching after a hooks reload failed: %s",
+		log_warnx("%s: re-attaching the session failed: %s",
 		    bs_name(r->arg), error);
 }
 
@@ -1293,14 +1436,59 @@ copilot_reload_hooks(struct bsession *s)
 	return (0);
 }
 
+/* Replace a string option; -1 only when out of memory. */
+static int
+bs_set_str(char **slot, const char *v)
+{
+	char	*n = NULL;
+
+	if (v != NULL && (n = strdup(v)) == NULL)
+		return (-1);
+	free(*slot);
+	*slot = n;
+	return (0);
+}
+
+static int
+copilot_set_opts(struct bsession *s, const struct bsession_opts *o,
+    int reattach)
+{
+	json_t	*prov = NULL, *extra = NULL, *params;
+
+	if (s == NULL || s->closed || o == NULL)
+		return (-1);
+	if ((o->provider != NULL && (prov = json_deep_copy(o->provider)) ==
+	    NULL) || (o->extra != NULL && (extra = json_deep_copy(o->extra)) ==
+	    NULL) || bs_set_str(&s->cwd, o->cwd) == -1 ||
+	    bs_set_str(&s->model, o->model) == -1 ||
+	    bs_set_str(&s->agent, o->agent) == -1) {
+		json_decref(prov);
+		json_decref(extra);
+		return (-1);
+	}
+	json_decref(s->provider);
+	s->provider = prov;
+	json_decref(s->extra);
+	s->extra = extra;
+	if (!reattach)
+		return (0);
+	/* Re-attached under the same id: the context stays, options apply. */
+	if (!bs_usable(s) || (params = bs_params(s, s->id)) == NULL ||
+	    rtrpc_request("session.resume", params, s, cb_resumed,
+	    CP_REQUEST_MS) == NULL)
+		return (-1);
+	return (0);
+}
+
 static void
 copilot_close(struct bsession *s)
 {
 	if (s == NULL || s->closed)
 		return;
-	/* A hook still running for it: the runtime waits for an answer. */
+	/* A hook or a question still open: the runtime waits for an answer. */
 	while (!TAILQ_EMPTY(&s->hookreqs))
-		copilot_answer_hook(s, TAILQ_FIRST(&s->hookreqs), NULL);
+		rt_answer(s, TAILQ_FIRST(&s->hookreqs), rt_no_answer(
+		    TAILQ_FIRST(&s->hookreqs)->kind));
 	s->closed = 1;
 	if (s->state == BS_OPEN && rt.state == RT_READY && !rt.failing)
 		bs_detach_id(s->id);
@@ -1443,6 +1631,10 @@ const struct backend backend_copilot = {
 	.abort = copilot_abort,
 	.answer_permission = copilot_answer_permission,
 	.answer_hook = copilot_answer_hook,
+	.answer_input = copilot_answer_input,
+	.answer_tool = copilot_answer_tool,
+	.call = copilot_call,
+	.set_opts = copilot_set_opts,
 	.reload_hooks = copilot_reload_hooks,
 	.reconfigure = copilot_reconfigure,
 	.close = copilot_close,

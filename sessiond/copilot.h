@@ -26,9 +26,15 @@ enum bs_state {
 	BS_STOPPED		/* the engine was stopped */
 };
 
-/* A hooks.invoke waiting for the channel's answer. */
+/* A request of the runtime waiting for the channel's answer. */
+enum waitreq_kind {
+	WAIT_HOOK,		/* hooks.invoke */
+	WAIT_INPUT		/* userInput.request */
+};
+
 struct hookreq {
 	TAILQ_ENTRY(hookreq)	 entry;
+	enum waitreq_kind	 kind;
 	unsigned int		 gen;		/* the runtime it came from */
 	json_t			*id;
 };
@@ -57,6 +63,7 @@ struct bsession {
 	char				*model;
 	char				*agent;
 	json_t				*provider;	/* own copy: every resume sends it */
+	json_t				*extra;		/* more keys of create/resume */
 	char				*want_id;	/* to resume on the first open */
 	char				 id[CP_ID_MAX];	/* "" until an open picks one */
 	enum bs_state			 state;

@@ -118,7 +118,7 @@ cpevent_permission(struct bsession *s, const json_t *data)
 		    "result", "kind", "reject"), s, NULL, CP_REQUEST_MS);
 		return;
 	}
-	BS_CALL(s, permission, rid, kind, detail);
+	BS_CALL(s, permission, rid, kind, detail, pr);
 	free(detail);
 }
 
@@ -229,5 +229,9 @@ cpevent_dispatch(struct bsession *s, const json_t *event)
 			BS_CALL(s, error, v != NULL ? v : "unknown error");
 	} else if (strcmp(type, "session.idle") == 0)
 		cpevent_idle(s, data);
-	/* Everything else (model.*, hook.*, usage, ...) is not ours. */
+	else if (strcmp(type, "external_tool.requested") == 0)
+		BS_CALL(s, tool_call, jx_stre(data, "requestId"),
+		    jx_stre(data, "toolName"), json_object_get(data, "arguments"));
+	else if (strstr(type, "_delta") == NULL)
+		BS_CALL(s, event, type, data);	/* usage, modes, MCP, ... */
 }

@@ -161,6 +161,7 @@ echo_step(struct bsession *s)
 	struct echo_prompt	*p;
 	size_t			 n;
 	char			*text;
+	json_t			*req;
 
 	if (s->perm_id[0] != '\0') {
 		if (s->perm_asked)
@@ -170,8 +171,12 @@ echo_step(struct bsession *s)
 		/* A copy: the owner may abort() from inside the callback. */
 		if ((text = strdup(p->text + strlen(ECHO_PERM_PREFIX))) == NULL)
 			return (0);
+		/* As the runtime describes a shell command it wants to run. */
+		req = json_pack("{s:s,s:s}", "kind", "shell", "fullCommandText",
+		    text);
 		if (s->ev->permission != NULL)
-			s->ev->permission(s->arg, s->perm_id, "shell", text);
+			s->ev->permission(s->arg, s->perm_id, "shell", text, req);
+		json_decref(req);
 		free(text);
 		return (0);
 	}
@@ -365,6 +370,21 @@ echo_close(struct bsession *s)
 		echo_free(s);
 }
 
+/* The echo engine has no runtime to ask: every request fails at once. */
+static int
+echo_call(struct bsession *s, const char *method, json_t *params,
+    bcall_cb cb, void *arg)
+{
+	json_decref(params);
+	return (-1);
+}
+
+static int
+echo_set_opts(struct bsession *s, const struct bsession_opts *o, int reattach)
+{
+	return (s == NULL || s->closed ? -1 : 0);
+}
+
 static void
 echo_stopped_cb(int fd, short ev, void *arg)
 {
@@ -401,6 +421,8 @@ const struct backend backend_echo = {
 	.send = echo_send,
 	.abort = echo_abort,
 	.answer_permission = echo_answer_permission,
+	.call = echo_call,
+	.set_opts = echo_set_opts,
 	.close = echo_close,
 	.stop = echo_stop,
 };

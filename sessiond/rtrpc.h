@@ -27,6 +27,7 @@ struct rtrpc_req {
 	uint64_t		 deadline;	/* util_now_ms() */
 	char			 method[64];
 	void			*arg;		/* the caller's; NULL once forgotten */
+	void			*ctx;		/* the caller's, never forgotten */
 	rtrpc_cb		 cb;		/* NULL: the reply is dropped */
 	int			 gone;		/* failed: the runtime went away */
 	int			 flag;		/* the caller's */
