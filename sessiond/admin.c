@@ -45,7 +45,7 @@ admin_req_free(struct admin_req *r)
 
 void
 admin_request(const char *bot, const char *channel, const char *root,
-    enum cmd cmd, const char *arg, json_t *msg)
+    const char *cmd, const char *arg, json_t *msg)
 {
 	struct admin_req	*r;
 
@@ -65,7 +65,7 @@ admin_request(const char *bot, const char *channel, const char *root,
 	TAILQ_INSERT_TAIL(&reqs, r, entry);
 	if (ipc_send(admin_parent, IPC_ADMIN_REQUEST,
 	    json_pack("{s:i,s:s,s:s,s:s?,s:s?,s:s,s:s}", "ref", r->ref,
-	    "cmd", cmd == CMD_RELOAD_BOT ? "reload bot" : "reload config",
+	    "cmd", cmd,
 	    "arg", arg != NULL ? arg : "",
 	    "user", jx_str(msg, "user"), "userId", jx_str(msg, "userId"),
 	    "bot", bot, "channel", channel)) == -1) {

@@ -91,7 +91,8 @@ struct bsession_opts {
 enum bperm {
 	BPERM_REJECT,		/* denied in chat */
 	BPERM_APPROVE,		/* approved once */
-	BPERM_UNAVAILABLE	/* nobody can answer (shutting down) */
+	BPERM_UNAVAILABLE,	/* nobody can answer (shutting down) */
+	BPERM_POLICY		/* denied by the bridge's permission rules */
 };
 
 /* What the engine says of itself, for `ctl status`. */

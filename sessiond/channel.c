@@ -1,9 +1,10 @@
 /*
- * channel: one Copilot session per chat channel, and the per-channel queue.
+ * channel: one Copilot session per chat channel, and the per-channel queue
+ * (chan.h).
  *
- * One turn runs at a time.  While it runs, plain text steers it (sent with
- * "immediate"), /stop and /new act at once, and any other command waits for
- * the turn to end.  A session is opened lazily on the first message, resuming
+ * One turn runs at a time; what a message is (a command, an answer, a
+ * steer or a prompt) is command.c's to say, and what waits runs from the
+ * queue here.  A session is opened lazily on the first message, resuming
  * the id persisted for the channel, so a sessiond restart keeps every
  * conversation's context.
  */
@@ -18,67 +19,21 @@
 #include "common/otel.h"
 #include "common/util.h"
 #include "backend.h"
+#include "chan.h"
 #include "conf.h"
 #include "hooks.h"
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
 
-#define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
-
-enum chan_state {
-	CH_CLOSED,	/* no backend session */
-	CH_OPENING,	/* open() called, opened() not yet */
-	CH_OPEN
-};
-
-/* A hooks.invoke of the channel's session, from start to answer. */
-struct hookcall {
-	TAILQ_ENTRY(hookcall)	 entry;
-	struct chan		*chan;
-	void			*tok;		/* the backend's, for the answer */
-	enum hook_type		 type;
-	struct hookrun		*run;		/* NULL once the commands ran */
-	json_t			*output;	/* an "ask" waiting for the user */
-	char			 tool[128];	/* preToolUse: the tool's name */
-	uint64_t		 t0_us;		/* hooks.invoke received */
-};
-TAILQ_HEAD(hookcallq, hookcall);
-
-/* A question to the user: the runtime's permission request, or a hook's. */
-struct perm {
-	TAILQ_ENTRY(perm)	 entry;
-	char			*id;
-	struct hookcall		*hook;		/* set: a preToolUse "ask" */
-};
-
-struct chan {
-	TAILQ_ENTRY(chan)	 entry;
-	char			*id;		/* platform channel id */
-	char			*bot;		/* "platform:name" serving it */
-	enum chan_state		 st;
-	struct bsession		*bs;
-	int			 busy;		/* a turn is running */
-	char			*root;		/* thread root of the turn */
-	struct stream		*stream;
-	json_t			*queue;		/* INBOUND bodies waiting */
-	json_t			*sent;		/* those given to the turn */
-	TAILQ_HEAD(, perm)	 perms;		/* pending permission requests */
-	int			 reply_new;	/* say "New session created." when open */
-	int			 dm;		/* a direct message channel */
-	struct chook		 hooks;
-	struct hookcallq	 calls;		/* hooks running or asking */
-	struct otel_span	*turn;		/* session.turn, while busy */
-};
-
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
 static const struct backend	*be;	/* the conversation engine */
+static const struct chan_hooks	*hooks;	/* the command layer's */
 
-static void	chan_run(struct chan *);
 static void	chan_turn(struct chan *, json_t *msg);
+static int	chan_unauthenticated(struct chan *);
 static void	chan_hooks_attach(struct chan *, const char *cwd);
 static void	hc_free(struct hookcall *);
-static void	perm_free(struct chan *, struct perm *);
 
 static const struct backend_events	chan_events;
 
@@ -90,15 +45,7 @@ static const char	chan_no_auth[] =
     "service's user. A channel whose model names a BYOK provider "
     "(`provider:model`) works without it.";
 
-static const char	chan_help[] =
-    "**Commands**\n"
-    "`/new` start a new session · `/stop` stop the running task · "
-    "`/reload` re-attach the session · `/status` session info · "
-    "`/approve` / `/deny` answer a permission request · "
-    "`/reload hooks` re-read hooks.json · "
-    "`/reload config` · `/reload bot NAME` (admins) · `/help`";
-
-static struct chan *
+struct chan *
 chan_get(const char *id, const char *bot)
 {
 	struct chan	*c;
@@ -118,6 +65,7 @@ chan_get(const char *id, const char *bot)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
 	TAILQ_INIT(&c->perms);
+	TAILQ_INIT(&c->questions);
 	TAILQ_INIT(&c->calls);
 	if ((c->id = strdup(id)) == NULL || (c->bot = strdup(bot)) == NULL ||
 	    (c->queue = json_array()) == NULL ||
@@ -132,7 +80,7 @@ chan_get(const char *id, const char *bot)
 	return (c);
 }
 
-static void
+void
 chan_say(struct chan *c, const char *root, const char *text)
 {
 	stream_post(c->bot, c->id, root, text);
@@ -142,6 +90,18 @@ void
 chan_init(const struct backend *backend)
 {
 	be = backend;
+}
+
+void
+chan_init_hooks(const struct chan_hooks *h)
+{
+	hooks = h;
+}
+
+const struct backend *
+chan_backend(void)
+{
+	return (be);
 }
 
 /*
@@ -181,7 +141,35 @@ oom:
 	return (NULL);
 }
 
-static void
+/*
+ * The keys of create and resume beyond the basic ones: what the channel's
+ * settings ask of the runtime.  NULL when out of memory (logged).
+ */
+static json_t *
+chan_extra(const struct chan_conf *cc)
+{
+	json_t	*x, *skills;
+	int	 bad;
+
+	if ((x = json_object()) == NULL)
+		goto oom;
+	/* The agent's questions come to the chat (perm.c). */
+	bad = json_object_set_new(x, "requestUserInput", json_true());
+	if (cc->effort != NULL)
+		bad |= json_object_set_new(x, "reasoningEffort",
+		    json_string(cc->effort));
+	if (cc->disabled_skills != NULL &&
+	    (skills = json_loads(cc->disabled_skills, 0, NULL)) != NULL)
+		bad |= json_object_set_new(x, "disabledSkills", skills);
+	if (bad == 0)
+		return (x);
+	json_decref(x);
+oom:
+	log_warnx("out of memory: the session opens without its settings");
+	return (NULL);
+}
+
+void
 chan_open(struct chan *c, const char *session_id)
 {
 	struct chan_conf	cc;
@@ -197,29 +185,26 @@ chan_open(struct chan *c, const char *session_id)
 	o.model = cc.model;
 	o.agent = cc.agent;
 	o.provider = chan_provider(cc.provider);
+	o.extra = chan_extra(&cc);
 	chan_hooks_attach(c, cc.cwd);
 	c->st = CH_OPENING;
 	log_info("channel %s: %s session %s", c->id, session_id != NULL ?
 	    "resuming" : "creating", session_id != NULL ? session_id : "");
 	c->bs = be->open(&o, session_id, &chan_events, c);
 	json_decref(o.provider);
+	json_decref(o.extra);
 	if (c->bs == NULL) {
 		c->st = CH_CLOSED;
 		chan_events.opened(c, NULL, "the backend refused to open a session");
 	}
 }
 
-static void
+void
 chan_close_session(struct chan *c)
 {
-	struct perm	*p, *np;
-
-	/* Hooks still running or asking: the backend answers {} at close. */
-	for (p = TAILQ_FIRST(&c->perms); p != NULL; p = np) {
-		np = TAILQ_NEXT(p, entry);
-		if (p->hook != NULL)
-			perm_free(c, p);
-	}
+	/* Hooks and questions still open: the backend answers them at close. */
+	perm_forget_hooks(c);
+	perm_drop_questions(c);
 	while (!TAILQ_EMPTY(&c->calls))
 		hc_free(TAILQ_FIRST(&c->calls));
 	if (c->bs != NULL)
@@ -239,7 +224,7 @@ chan_turn_done(struct chan *c, const char *error)
 	c->turn = NULL;
 }
 
-static void
+void
 chan_end_stream(struct chan *c, const char *error)
 {
 	stream_finish(c->stream, error);
@@ -284,9 +269,9 @@ hc_answer(struct hookcall *hc, json_t *output)
 	hc_free(hc);
 }
 
-/* The user's answer to a preToolUse "ask" (upstream §3.3). */
-static void
-hc_decide(struct hookcall *hc, int approve)
+/* The user's answer to a preToolUse "ask" (docs/architecture.md, Hooks). */
+void
+chan_hook_decide(struct hookcall *hc, int approve)
 {
 	json_t	*o = hc->output;
 
@@ -298,9 +283,6 @@ hc_decide(struct hookcall *hc, int approve)
 	}
 	hc_answer(hc, o);
 }
-
-static int	chan_ask(struct chan *, const char *, const char *, const char *,
-		    struct hookcall *);
 
 static void
 hc_done(void *arg, json_t *output)
@@ -315,11 +297,10 @@ hc_done(void *arg, json_t *output)
 		return;
 	}
 	hc->output = output;
-	why = json_string_value(json_object_get(output,
-	    "permissionDecisionReason"));
-	if (chan_ask(hc->chan, NULL, hc->tool, why != NULL ? why :
-	    "Hook requires confirmation", hc) == -1)
-		hc_decide(hc, 0);
+	why = jx_str(output, "permissionDecisionReason");
+	if (perm_hook_ask(hc->chan, hc, why != NULL ? why :
+	    "Hook requires confirmation") == -1)
+		chan_hook_decide(hc, 0);
 }
 
 static void
@@ -353,7 +334,7 @@ ev_hook(void *arg, void *tok, const char *type, const json_t *input)
  * always answers in the channel; otherwise only if
  * hooks.notifyOnAutoReload.  msg gets the outcome; 0 if reloaded.
  */
-static int
+int
 chan_reload_hooks(struct chan *c, const char *root, const char *why,
     int manual, char *msg, size_t len)
 {
@@ -457,60 +438,6 @@ chan_config_changed(void)
 	}
 }
 
-/* ---- permissions ---------------------------------------------------------- */
-
-static void
-perm_free(struct chan *c, struct perm *p)
-{
-	TAILQ_REMOVE(&c->perms, p, entry);
-	free(p->id);
-	free(p);
-}
-
-/* Ask the user: a runtime permission request (id) or a hook's "ask". */
-static int
-chan_ask(struct chan *c, const char *id, const char *kind, const char *detail,
-    struct hookcall *hc)
-{
-	struct perm	*p;
-	char		 text[2048];
-
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (id != NULL && (p->id = strdup(id)) == NULL)) {
-		free(p);
-		return (-1);
-	}
-	p->hook = hc;
-	TAILQ_INSERT_TAIL(&c->perms, p, entry);
-	/* The prompt comes after what was said so far, not inside it. */
-	chan_end_stream(c, NULL);
-	snprintf(text, sizeof(text), "🔐 **Permission needed** (%s%s): `%s`\n"
-	    "Reply `/approve` or `/deny`.", hc != NULL ? "hook:" : "",
-	    kind != NULL ? kind : "?", detail != NULL ? detail : "");
-	chan_say(c, c->root, text);
-	return (0);
-}
-
-/*
- * End every pending question: answered how (a hook's "ask" is denied), or
- * with !answer just forgotten (the turn is over, nobody waits).
- */
-static void
-chan_drop_pending(struct chan *c, int answer, enum bperm how)
-{
-	struct perm	*p;
-
-	while ((p = TAILQ_FIRST(&c->perms)) != NULL) {
-		if (p->hook != NULL && answer)
-			hc_decide(p->hook, 0);
-		else if (p->hook != NULL)
-			hc_free(p->hook);
-		else if (answer && c->bs != NULL)
-			(void)be->answer_permission(c->bs, p->id, how);
-		perm_free(c, p);
-	}
-}
-
 /* ---- backend events ---------------------------------------------------- */
 
 static void
@@ -572,7 +499,14 @@ static void
 ev_permission(void *arg, const char *id, const char *kind, const char *detail,
     const json_t *request)
 {
-	(void)chan_ask(arg, id, kind, detail, NULL);
+	perm_request(arg, id, kind, request);
+}
+
+static void
+ev_input(void *arg, void *tok, const char *question, const json_t *choices,
+    int freeform)
+{
+	perm_question(arg, tok, question, choices);
 }
 
 /* A message the runtime died before taking: it goes again, after the turn. */
@@ -624,7 +558,7 @@ ev_idle(void *arg, int aborted)
 
 	chan_requeue_untaken(c);
 	chan_end_stream(c, NULL);
-	chan_drop_pending(c, 0, BPERM_REJECT);
+	perm_drop_all(c, 0, BPERM_REJECT);
 	otel_span_int(c->turn, "aborted", aborted);
 	chan_turn_done(c, NULL);
 	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
@@ -688,37 +622,12 @@ static const struct backend_events chan_events = {
 	.lost = ev_lost,
 	.untaken = ev_untaken,
 	.hook = ev_hook,
+	.input = ev_input,
 };
 
-/* ---- commands ------------------------------------------------------------- */
+/* ---- what commands do ------------------------------------------------------- */
 
-/* Answer the first pending permission request; -1 if there is none. */
-static int
-chan_answer_first(struct chan *c, int approve)
-{
-	struct perm	*p = TAILQ_FIRST(&c->perms);
-
-	if (p == NULL || c->bs == NULL)
-		return (-1);
-	if (p->hook != NULL)
-		hc_decide(p->hook, approve);
-	else
-		(void)be->answer_permission(c->bs, p->id, approve ?
-		    BPERM_APPROVE : BPERM_REJECT);
-	perm_free(c, p);
-	return (0);
-}
-
-static void
-chan_answer(struct chan *c, int approve)
-{
-	if (chan_answer_first(c, approve) == -1)
-		chan_say(c, c->root, "No permission request is waiting.");
-	else
-		chan_say(c, c->root, approve ? "✅ Approved." : "🚫 Denied.");
-}
-
-static void
+void
 chan_status(struct chan *c, const char *root)
 {
 	struct chan_conf	cc;
@@ -734,113 +643,49 @@ chan_status(struct chan *c, const char *root)
 	chan_say(c, root, text);
 }
 
-/*
- * Commands that act at once, even mid-turn.  Returns 1 when handled, 0 when
- * the message must go through the queue.
- */
-static int
-chan_command_now(struct chan *c, enum cmd cmd, const char *root)
-{
-	char	msg[1536];
-
-	switch (cmd) {
-	case CMD_STOP:
-		if (c->busy && c->bs != NULL) {
-			(void)be->abort(c->bs);
-			chan_say(c, root, "🛑 Task stopped.");
-		} else
-			chan_say(c, root, "Nothing is running.");
-		return (1);
-	case CMD_APPROVE:
-	case CMD_DENY:
-		chan_answer(c, cmd == CMD_APPROVE);
-		return (1);
-	case CMD_HELP:
-		chan_say(c, root, chan_help);
-		return (1);
-	case CMD_STATUS:
-		chan_status(c, root);
-		return (1);
-	case CMD_RELOAD_HOOKS:
-		(void)chan_reload_hooks(c, root, "/reload hooks", 1, msg,
-		    sizeof(msg));
-		return (1);
-	case CMD_NEW:
-		if (c->busy && c->bs != NULL)
-			(void)be->abort(c->bs);
-		chan_end_stream(c, NULL);
-		chan_drop_pending(c, 0, BPERM_REJECT);
-		chan_close_session(c);
-		if (c->busy)
-			chan_turn_done(c, "/new");
-		json_array_clear(c->queue);
-		(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
-		free(c->root);
-		c->root = strdup(root);
-		c->reply_new = 1;
-		chan_open(c, NULL);
-		return (1);
-	default:
-		return (0);
-	}
-}
-
-/* A queued command, run between turns. */
-static void
-chan_command_queued(struct chan *c, enum cmd cmd, const char *arg,
-    json_t *msg)
-{
-	const char	*root = json_string_value(json_object_get(msg, "_root"));
-	char		 text[256];
-	const char	*sid;
-
-	switch (cmd) {
-	case CMD_RELOAD:
-		sid = store_session(c->id, NULL);
-		chan_close_session(c);
-		if (sid == NULL) {
-			chan_say(c, root, "No session to reload yet.");
-			return;
-		}
-		snprintf(text, sizeof(text), "✅ Session reloaded (`%.8s…`).", sid);
-		chan_say(c, root, text);
-		chan_open(c, sid);
-		return;
-	case CMD_RELOAD_CONFIG:
-	case CMD_RELOAD_BOT:
-		admin_request(c->bot, c->id, root, cmd, arg, msg);
-		return;
-	default:
-		return;
-	}
-}
-
-/*
- * A reaction answers the channel's first pending permission prompt,
- * whichever post it is on, as upstream does (§2.6).
- */
+/* /stop: the running turn is aborted (its end comes as idle). */
 void
-chan_reaction(const char *bot, const char *chid, const char *emoji)
+chan_stop_turn(struct chan *c)
 {
-	static const char *const yes[] = { "+1", "thumbsup", "white_check_mark" };
-	static const char *const no[] = { "-1", "thumbsdown", "x", "no_entry_sign" };
-	struct chan	*c;
-	size_t		 i;
-	int		 approve = -1;
+	if (c->busy && c->bs != NULL)
+		(void)be->abort(c->bs);
+}
 
-	for (i = 0; i < nitems(yes); i++)
-		if (strcmp(emoji, yes[i]) == 0)
-			approve = 1;
-	for (i = 0; i < nitems(no); i++)
-		if (strcmp(emoji, no[i]) == 0)
-			approve = 0;
-	TAILQ_FOREACH(c, &chans, entry)
-		if (strcmp(c->id, chid) == 0 && strcmp(c->bot, bot) == 0)
-			break;
-	if (approve == -1 || c == NULL || chan_answer_first(c, approve) == -1)
+/* /new: the session ends (its turn too) and a new one opens. */
+void
+chan_new_session(struct chan *c, const char *root)
+{
+	if (c->busy && c->bs != NULL)
+		(void)be->abort(c->bs);
+	chan_end_stream(c, NULL);
+	perm_drop_all(c, 0, BPERM_REJECT);
+	chan_close_session(c);
+	if (c->busy)
+		chan_turn_done(c, "/new");
+	json_array_clear(c->queue);
+	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
+	free(c->root);
+	c->root = strdup(root);
+	c->reply_new = 1;
+	chan_open(c, NULL);
+}
+
+/* /reload: the same session is attached again with a fresh config. */
+void
+chan_reattach(struct chan *c, const char *root)
+{
+	const char	*sid = store_session(c->id, NULL);
+	char		 text[256];
+
+	if (sid == NULL) {
+		chan_say(c, root, "No session to reload yet.");
 		return;
-	chan_say(c, c->root, approve ? "✅ Approved via reaction." :
-	    "❌ Denied via reaction.");
+	}
+	snprintf(text, sizeof(text), "✅ Session reloaded (`%.8s…`). Config "
+	    "and AGENTS.md re-read.", sid);
+	chan_close_session(c);
+	chan_say(c, root, text);
+	chan_open(c, sid);
 }
 
 /* ---- the queue ------------------------------------------------------------ */
@@ -888,22 +733,21 @@ chan_unauthenticated(struct chan *c)
 	    cc.provider == NULL);
 }
 
-/* Start whatever waits in the queue, if the channel can take it now. */
-static void
+/*
+ * Start whatever waits in the queue, if the channel can take it now.  A
+ * command (command.c marked it "_cmd") runs between turns, through the
+ * command layer's hook.
+ */
+void
 chan_run(struct chan *c)
 {
-	json_t		*msg;
-	enum cmd	 cmd;
-	char		*arg;
+	json_t	*msg;
 
 	while (!c->busy && c->st != CH_OPENING && json_array_size(c->queue) > 0) {
 		msg = json_incref(json_array_get(c->queue, 0));
-		json_array_remove(c->queue, 0);
-		cmd = cmd_parse(json_string_value(json_object_get(msg, "text")),
-		    &arg);
-		if (cmd != CMD_NONE) {
-			chan_command_queued(c, cmd, arg, msg);
-			free(arg);
+		(void)json_array_remove(c->queue, 0);
+		if (jx_bool(msg, "_cmd", 0)) {
+			hooks->command(c, msg);
 			json_decref(msg);
 			continue;
 		}
@@ -914,7 +758,9 @@ chan_run(struct chan *c)
 		}
 		if (c->st == CH_CLOSED) {
 			/* Open first; the message runs once the session is. */
-			json_array_insert(c->queue, 0, msg);
+			if (json_array_insert(c->queue, 0, msg) == -1)
+				log_warnx("channel %s: out of memory: message "
+				    "%s is lost", c->id, jx_stre(msg, "id"));
 			json_decref(msg);
 			chan_open(c, store_session(c->id, NULL));
 			return;
@@ -924,60 +770,49 @@ chan_run(struct chan *c)
 	}
 }
 
-/*
- * A message for a channel of bot's, past the gate (inbound.c): act on a
- * command now, steer the running turn, or queue it.
- */
-void
-chan_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
+/* Queue msg behind what waits; -1 (said in the channel) when full. */
+int
+chan_enqueue(struct chan *c, json_t *msg)
 {
-	const char	*id = jx_stre(m, "id");
-	const char	*chid = jx_stre(m, "channel");
-	const char	*text = jx_stre(m, "text");
-	const char	*root = jx_str(m, "root");
-	struct chan	*c;
-	enum cmd	 cmd;
-
-	if ((c = chan_get(chid, bot)) == NULL) {
-		log_warnx("%s: out of memory: message %s is dropped", __func__,
-		    id);
-		return;
-	}
-	c->dm = cc->dm;
-	log_debug("inbound %s in %s from %s", id, chid, jx_stre(m, "user"));
-	/* Thread: a reply stays in its thread; a new post starts one if asked. */
-	if (json_object_set_new(m, "_root", json_string(root != NULL &&
-	    *root != '\0' ? root : cc->threaded ? id : "")) == -1) {
-		log_warnx("%s: out of memory: message %s is dropped", __func__,
-		    id);
-		return;
-	}
-	root = jx_str(m, "_root");
-	cmd = cmd_parse(text, NULL);
-	if (cmd == CMD_NONE && !TAILQ_EMPTY(&c->perms)) {
-		/* A new message answers a pending prompt with "no". */
-		chan_drop_pending(c, 1, BPERM_REJECT);
-	}
-	if (cmd != CMD_NONE && chan_command_now(c, cmd, root))
-		return;
-	/* Steer the running turn; a session that cannot take it now (its
-	 * runtime restarting) gets the message as the next turn instead. */
-	if (cmd == CMD_NONE && c->busy && c->bs != NULL &&
-	    be->send(c->bs, text, 1) == 0) {
-		(void)json_array_append(c->sent, m);
-		return;
-	}
 	if (json_array_size(c->queue) >= CHAN_QUEUE_MAX) {
-		chan_say(c, root, "⚠️ Too many messages waiting; this one was "
-		    "dropped. Try again when the current task is done.");
-		return;
+		chan_say(c, jx_str(msg, "_root"), "⚠️ Too many messages "
+		    "waiting; this one was dropped. Try again when the current "
+		    "task is done.");
+		return (-1);
 	}
-	if (json_array_append(c->queue, m) == -1) {
-		log_warnx("%s: out of memory: message %s is dropped", __func__,
-		    id);
-		return;
+	if (json_array_append(c->queue, msg) == -1) {
+		log_warnx("channel %s: out of memory: message %s is dropped",
+		    c->id, jx_stre(msg, "id"));
+		return (-1);
 	}
-	chan_run(c);
+	return (0);
+}
+
+/*
+ * Steer the running turn with msg: 0 when the session took it.  A session
+ * that cannot take it now (its runtime restarting) keeps it for later in
+ * the backend; -1 means it must wait in the queue instead.
+ */
+int
+chan_steer(struct chan *c, json_t *msg)
+{
+	if (!c->busy || c->bs == NULL ||
+	    be->send(c->bs, jx_stre(msg, "text"), 1) == -1)
+		return (-1);
+	(void)json_array_append(c->sent, msg);
+	return (0);
+}
+
+/* The channel id of bot's, if it has been served since sessiond started. */
+struct chan *
+chan_find(const char *id, const char *bot)
+{
+	struct chan	*c;
+
+	TAILQ_FOREACH(c, &chans, entry)
+		if (strcmp(c->id, id) == 0 && strcmp(c->bot, bot) == 0)
+			return (c);
+	return (NULL);
 }
 
 void
@@ -988,7 +823,7 @@ chan_free_all(void)
 	while ((c = TAILQ_FIRST(&chans)) != NULL) {
 		TAILQ_REMOVE(&chans, c, entry);
 		chan_end_stream(c, NULL);
-		chan_drop_pending(c, 1, BPERM_UNAVAILABLE);
+		perm_drop_all(c, 1, BPERM_UNAVAILABLE);
 		chan_close_session(c);
 		chook_drop(&c->hooks, c);
 		otel_span_drop(c->turn);

@@ -9,8 +9,10 @@
 
 #include "common/jx.h"
 #include "common/log.h"
+#include "common/policy.h"
 #include "common/util.h"
 #include "conf.h"
+#include "store.h"
 
 #define CONF_DEFAULT_MODEL	"claude-sonnet-4.6"
 
@@ -222,6 +224,12 @@ conf_parse(json_t *root, char *err, size_t len)
 	c->telemetry = json_object_get(root, "telemetry");
 	c->notify_hooks = jx_bool(json_object_get(root, "hooks"),
 	    "notifyOnAutoReload", 0);
+	if (json_object_get(root, "permissions") != NULL &&
+	    (c->policy = policy_config_parse(json_object_get(root,
+	    "permissions"), getenv("HOME"), err, len)) == NULL) {
+		conf_free(c);
+		return (NULL);
+	}
 	if (conf_parse_channels(c) == -1 || conf_parse_bots(c) == -1 ||
 	    conf_parse_defaults(c) == -1 ||
 	    (c->state_dir = strdup(jx_str(root, "stateDir") != NULL ?
@@ -263,6 +271,7 @@ conf_free(struct conf *c)
 	free(c->defaults.agent);
 	free(c->state_dir);
 	free(c->backend);
+	policy_config_free(c->policy);
 	json_decref(c->root);
 	free(c);
 }
@@ -385,6 +394,52 @@ conf_pick_model(const struct conf *c, const struct conf_channel *ch,
 	conf_model(c, m, out);
 }
 
+/* The channel's stored preferences (/model, /verbose, /yolo, ...). */
+static void
+conf_prefs(const struct conf *c, const char *channel, struct chan_conf *out)
+{
+	const struct store_prefs	*p = store_prefs(channel);
+	const json_t			*prov;
+
+	if (p->model != NULL) {
+		out->model = p->model;
+		out->provider = NULL;
+		out->provider_name = NULL;
+		if (p->provider != NULL && (prov = json_object_get(c->providers,
+		    p->provider)) != NULL) {
+			out->provider = prov;
+			out->provider_name = p->provider;
+		}
+		out->model_src = CONF_SRC_PREF;
+	}
+	if (p->agent != NULL) {
+		out->agent = p->agent;
+		out->agent_src = CONF_SRC_PREF;
+	}
+	if (p->verbose != -1) {
+		out->verbose = p->verbose;
+		out->verbose_src = CONF_SRC_PREF;
+	}
+	if (p->trigger_mode != NULL) {
+		out->trigger_all = strcmp(p->trigger_mode, "all") == 0;
+		out->trigger_src = CONF_SRC_PREF;
+	}
+	if (p->threaded_replies != -1 && !out->dm) {
+		out->threaded = p->threaded_replies;
+		out->threaded_src = CONF_SRC_PREF;
+	}
+	if (p->permission_mode != NULL) {
+		out->autopilot = strcmp(p->permission_mode, "autopilot") == 0;
+		out->autopilot_src = CONF_SRC_PREF;
+	}
+	if (p->reasoning_effort != NULL) {
+		out->effort = p->reasoning_effort;
+		out->effort_src = CONF_SRC_PREF;
+	}
+	out->session_mode = p->session_mode;
+	out->disabled_skills = p->disabled_skills;
+}
+
 int
 conf_channel(const char *channel, const char *bot, int is_dm,
     struct chan_conf *out)
@@ -429,5 +484,7 @@ conf_channel(const char *channel, const char *bot, int is_dm,
 	    &out->autopilot_src);
 	conf_pick_agent(c, ch, conf_find_bot(c, bot), out);
 	conf_pick_model(c, ch, conf_find_bot(c, bot), out);
+	out->admin = conf_find_bot(c, bot) != NULL && conf_find_bot(c, bot)->admin;
+	conf_prefs(c, channel, out);
 	return (0);
 }

@@ -25,6 +25,8 @@ enum conf_src {
 /* A tri-state setting: -1 unset, else 0 or 1. */
 #define CONF_UNSET	(-1)
 
+struct policy_config;
+
 struct conf_bot {
 	char		*key;		/* "platform:name" */
 	char		*model;		/* NULL: unset */
@@ -70,6 +72,7 @@ struct conf {
 	char			*state_dir;
 	char			*backend;	/* session.backend: "copilot", "echo" */
 	int			 notify_hooks;	/* hooks.notifyOnAutoReload */
+	struct policy_config	*policy;	/* permissions, parsed; NULL: none */
 };
 
 /* The effective config of one channel (static, grace, or a DM). */
@@ -89,7 +92,12 @@ struct chan_conf {
 	enum conf_src	 verbose_src;
 	int		 autopilot;	/* permissionMode "autopilot" */
 	enum conf_src	 autopilot_src;
+	const char	*effort;	/* reasoning effort, or NULL */
+	enum conf_src	 effort_src;
+	const char	*session_mode;	/* interactive, plan, autopilot; NULL */
+	const char	*disabled_skills; /* a JSON array, or NULL */
 	int		 dm;		/* a direct message channel */
+	int		 admin;		/* the bot is an admin bot */
 	char		 dmdir[4096];	/* a DM's workspace; cwd points here */
 };
 
@@ -100,9 +108,11 @@ void		 conf_free(struct conf *);
 void		 conf_set(struct conf *);
 const struct conf *conf_get(void);
 /*
- * Fill out for channel as seen by bot ("platform:name").  Returns -1 when
- * the bot must not answer there: a configured channel of another bot, or
- * an unconfigured channel that is not a DM.
+ * Fill out for channel as seen by bot ("platform:name"): the config, then
+ * the channel's stored preferences over it.  Returns -1 when the bot must
+ * not answer there: a configured channel of another bot, or an
+ * unconfigured channel that is not a DM.  Strings are valid until the
+ * next config or preference change.
  */
 int		 conf_channel(const char *channel, const char *bot, int is_dm,
 		    struct chan_conf *out);

@@ -1272,10 +1272,11 @@ copilot_answer_permission(struct bsession *s, const char *request_id,
 	 * the refusal as the tool's result, so the answer says what happened;
 	 * without it the turn just ends.
 	 */
-	if (answer == BPERM_REJECT)
+	if (answer == BPERM_REJECT || answer == BPERM_POLICY)
 		params = json_pack("{s:s,s:s,s:{s:s,s:s}}", "sessionId", s->id,
 		    "requestId", request_id, "result", "kind", "reject",
-		    "feedback", "denied in chat");
+		    "feedback", answer == BPERM_REJECT ? "denied in chat" :
+		    "denied by the bridge's permission rules");
 	else
 		params = json_pack("{s:s,s:s,s:{s:s}}", "sessionId", s->id,
 		    "requestId", request_id, "result", "kind",

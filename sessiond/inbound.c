@@ -9,6 +9,7 @@
  */
 #include "common/jx.h"
 #include "common/log.h"
+#include "cmd.h"
 #include "conf.h"
 #include "inbound.h"
 #include "link.h"
@@ -43,12 +44,12 @@ inbound_msg(struct link *l, json_t *m)
 	if ((at = jx_int(m, "createAt", 0)) > 0)
 		store_set_cursor(chid, l->bot, at);
 	if (jx_str(m, "reaction") != NULL) {
-		chan_reaction(l->bot, chid, jx_str(m, "reaction"));
+		command_reaction(l->bot, chid, jx_str(m, "reaction"));
 		return;
 	}
 	if (!cc.trigger_all && !jx_bool(m, "mentionsBot", 0)) {
 		log_debug("inbound %s: no mention in a mention-only channel", id);
 		return;
 	}
-	chan_inbound(l->bot, m, &cc);
+	command_inbound(l->bot, m, &cc);
 }

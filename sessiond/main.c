@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/otel.h"
 #include "backend.h"
+#include "cmd.h"
 #include "conf.h"
 #include "hooks.h"
 #include "inbound.h"
@@ -131,6 +132,7 @@ sd_start(struct conf *c)
 	sd_backend = strcmp(c->backend, "echo") == 0 ? &backend_echo :
 	    &backend_copilot;
 	chan_init(sd_backend);
+	command_init();
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
 	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {

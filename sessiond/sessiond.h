@@ -20,29 +20,10 @@
 
 #define DEDUP_TTL_MS	(15 * 60 * 1000)	/* > Slack's retry window */
 
-enum cmd {
-	CMD_NONE,
-	CMD_NEW,
-	CMD_STOP,
-	CMD_RELOAD,
-	CMD_RELOAD_CONFIG,
-	CMD_RELOAD_BOT,
-	CMD_RELOAD_HOOKS,
-	CMD_STATUS,
-	CMD_HELP,
-	CMD_APPROVE,
-	CMD_DENY
-};
 
 /* channel.c */
 struct backend;
 void		 chan_init(const struct backend *);
-/* A new INBOUND for bot; the channel's config is cc. */
-struct chan_conf;
-void		 chan_inbound(const char *bot, json_t *msg,
-		    const struct chan_conf *);
-void		 chan_reaction(const char *bot, const char *channel,
-		    const char *emoji);
 void		 chan_free_all(void);
 void		 chan_config_changed(void);
 int		 chan_ctl_reload_hooks(const char *channel, char *msg,
@@ -51,12 +32,11 @@ int		 chan_ctl_reload_hooks(const char *channel, char *msg,
 /* admin.c */
 void		 admin_init(struct ipc_chan *parent);
 void		 admin_request(const char *bot, const char *channel,
-		    const char *root, enum cmd, const char *arg, json_t *msg);
+		    const char *root, const char *cmd, const char *arg,
+		    json_t *msg);
 void		 admin_result(json_t *body);
 void		 admin_free_all(void);
 
-/* commands.c */
-enum cmd	 cmd_parse(const char *text, char **arg);
 
 /* hookwatch.c */
 typedef void	(*hookwatch_cb)(void *owner);

@@ -63,7 +63,7 @@ def test_commands(chat):
     chat.say("/status")
     chat.wait_text(lambda t: t.startswith("**Session**"))
     chat.say("/approve")
-    chat.wait_text(lambda t: t == "No permission request is waiting.")
+    chat.wait_text(lambda t: t == "⚠️ No pending permission request.")
     chat.say("/new")
     chat.wait_text(lambda t: t == "✅ New session created.")
     chat.say("/unknowncommand stays text")

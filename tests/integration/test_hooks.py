@@ -102,7 +102,7 @@ def test_reload_hooks_turns_a_deny_into_an_allow(hchat):
     assert session_id(hchat) == sid
     seen = prompts_seen(hchat)
     assert "run the first command" in seen and "run the second command" in seen
-    assert not any("Permission needed" in p["message"] for p in hchat.bot_posts())
+    assert not any("Permission Required" in p["message"] for p in hchat.bot_posts())
 
 
 @runtime
@@ -198,7 +198,7 @@ def test_a_slow_hook_is_killed_and_garbage_is_ignored(hchat):
     t0 = time.monotonic()
     hchat.say("run it")
     # No decision from the hooks: the runtime's own permission prompt follows.
-    hchat.wait_text(lambda t: "Permission needed" in t and "ran-marker" in t,
+    hchat.wait_text(lambda t: "Permission Required" in t and "ran-marker" in t,
                     timeout=30)
     assert time.monotonic() - t0 < 20
     log = hchat.bridge.log("sessiond.log")
@@ -219,7 +219,7 @@ def test_ask_becomes_a_chat_prompt(hchat):
     hchat.say("/reload hooks")
     hchat.wait_text(lambda t: t.startswith("✅ Hooks reloaded"))
     hchat.say("run it")
-    hchat.wait_text(lambda t: "Permission needed" in t and "hook:bash" in t
+    hchat.wait_text(lambda t: "Permission Required" in t and "Tool: **bash**" in t
                     and "check-this-one" in t)
     hchat.say("/approve")
     wait_for(lambda: answers(hchat), timeout=30, what="the answer")

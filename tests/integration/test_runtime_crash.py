@@ -114,7 +114,7 @@ def test_runtime_crash_with_a_permission_prompt_waiting(chat):
     chat.llm.script([{"match": "files", "bash": "echo never-run"},
                      {"when": "tool", "reply": "tool said {tool_result}"}])
     chat.say("list the files")
-    chat.wait_text(lambda t: "Permission needed" in t, timeout=60)
+    chat.wait_text(lambda t: "Permission Required" in t, timeout=60)
     kill_runtime(chat)
     chat.say("delta")
     check_after_crash(chat, ["delta"])

@@ -1,5 +1,6 @@
 /*
- * sessiond's pure parts: command parsing and the inbound dedup set.
+ * sessiond's pure parts: command parsing, loose booleans and the inbound
+ * dedup set.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "sessiond/cmd.h"
 #include "sessiond/sessiond.h"
 
 static void
@@ -18,47 +20,63 @@ test_cmd_table(void **state)
 {
 	static const struct {
 		const char	*text;
-		enum cmd	 cmd;
+		cmd_fn		 run;
 		const char	*arg;
 	} cases[] = {
-		{ "/new", CMD_NEW, "" },
-		{ "  /NEW  ", CMD_NEW, "" },
-		{ "/stop", CMD_STOP, "" },
-		{ "/cancel", CMD_STOP, "" },
-		{ "/reload", CMD_RELOAD, "" },
-		{ "/reload config", CMD_RELOAD_CONFIG, "" },
-		{ "/reload CONFIG ", CMD_RELOAD_CONFIG, "" },
-		{ "/reload bot mattermost:a", CMD_RELOAD_BOT, "mattermost:a" },
-		{ "/reload   bot   a  ", CMD_RELOAD_BOT, "a" },
-		{ "/reload botany", CMD_RELOAD, "botany" },
-		{ "/reload mcp", CMD_RELOAD, "mcp" },
-		{ "/status", CMD_STATUS, "" },
-		{ "/help all", CMD_HELP, "all" },
-		{ "/approve", CMD_APPROVE, "" },
-		{ "/deny", CMD_DENY, "" },
-		{ "/unknown thing", CMD_NONE, NULL },
-		{ "hello /new", CMD_NONE, NULL },
-		{ "/", CMD_NONE, NULL },
-		{ "", CMD_NONE, NULL },
-		{ "/averyveryverylongcommandname", CMD_NONE, NULL },
-		{ "//new", CMD_NONE, NULL },
+		{ "/new", cmd_new, "" },
+		{ "  /NEW  ", cmd_new, "" },
+		{ "/stop", cmd_stop, "" },
+		{ "/cancel", cmd_stop, "" },
+		{ "/reload", cmd_reload, "" },
+		{ "/reload config", cmd_reload_config, "" },
+		{ "/reload CONFIG ", cmd_reload_config, "" },
+		{ "/reload bot mattermost:a", cmd_reload_bot, "mattermost:a" },
+		{ "/reload   bot   a  ", cmd_reload_bot, "a" },
+		{ "/reload botany", cmd_reload, "botany" },
+		{ "/status", cmd_status, "" },
+		{ "/help all", cmd_help, "all" },
+		{ "/approve", cmd_approve, "" },
+		{ "/deny", cmd_deny, "" },
+		{ "/always approve", cmd_always_approve, "" },
+		{ "/always DENY", cmd_always_deny, "" },
+		{ "/remember", cmd_remember, "" },
+		{ "/always", NULL, NULL },
+		{ "/unknown thing", NULL, NULL },
+		{ "hello /new", NULL, NULL },
+		{ "/", NULL, NULL },
+		{ "", NULL, NULL },
+		{ "/averyveryverylongcommandnamethatgoesonandon", NULL, NULL },
+		{ "//new", NULL, NULL },
 	};
-	size_t	i;
-	char	*arg;
+	const struct cmd_def	*d;
+	size_t			 i;
+	char			*arg;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		enum cmd c = cmd_parse(cases[i].text, &arg);
-
-		if (c != cases[i].cmd)
-			fail_msg("\"%s\": command %d, want %d", cases[i].text, c,
-			    cases[i].cmd);
+		d = command_parse(cases[i].text, &arg);
+		if ((d != NULL ? d->run : NULL) != cases[i].run)
+			fail_msg("\"%s\": not the command it is", cases[i].text);
 		if (cases[i].arg == NULL)
 			assert_null(arg);
 		else
 			assert_string_equal(arg, cases[i].arg);
 		free(arg);
 	}
-	assert_int_equal(cmd_parse("/new", NULL), CMD_NEW);
+	assert_non_null(command_parse("/new", NULL));
+}
+
+static void
+test_loose_booleans(void **state)
+{
+	assert_int_equal(command_bool("on"), 1);
+	assert_int_equal(command_bool("YES"), 1);
+	assert_int_equal(command_bool("enabled"), 1);
+	assert_int_equal(command_bool("1"), 1);
+	assert_int_equal(command_bool("off"), 0);
+	assert_int_equal(command_bool("Disable"), 0);
+	assert_int_equal(command_bool("0"), 0);
+	assert_int_equal(command_bool("maybe"), -1);
+	assert_int_equal(command_bool(""), -1);
 }
 
 static void
@@ -95,6 +113,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmd_table),
+		cmocka_unit_test(test_loose_booleans),
 		cmocka_unit_test(test_dedup_per_bot),
 		cmocka_unit_test(test_dedup_is_bounded),
 	};

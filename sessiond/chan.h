@@ -1,0 +1,130 @@
+/*
+ * chan: a chat channel as sessiond serves it, shared by the files of the
+ * channel layer: channel.c (the session, the queue, turns), perm.c
+ * (permission prompts and the agent's questions), command.c (what a
+ * message is: a command, an answer, a steer, a prompt) and the command
+ * handlers, cmd_*.c.  Nothing outside them includes this.
+ */
+#ifndef SESSIOND_CHAN_H
+#define SESSIOND_CHAN_H
+
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "backend.h"
+#include "hooks.h"
+#include "sessiond.h"
+
+#define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
+
+enum chan_state {
+	CH_CLOSED,	/* no backend session */
+	CH_OPENING,	/* open() called, opened() not yet */
+	CH_OPEN
+};
+
+/* A hooks.invoke of the channel's session, from start to answer. */
+struct hookcall {
+	TAILQ_ENTRY(hookcall)	 entry;
+	struct chan		*chan;
+	void			*tok;		/* the backend's, for the answer */
+	enum hook_type		 type;
+	struct hookrun		*run;		/* NULL once the commands ran */
+	json_t			*output;	/* an "ask" waiting for the user */
+	char			 tool[128];	/* preToolUse: the tool's name */
+	uint64_t		 t0_us;		/* hooks.invoke received */
+};
+TAILQ_HEAD(hookcallq, hookcall);
+
+/*
+ * A permission prompt: the runtime's request, or a hook's "ask".  Only the
+ * first of a channel is shown; answering it shows the next.
+ */
+struct perm {
+	TAILQ_ENTRY(perm)	 entry;
+	char			*id;		/* the runtime's requestId */
+	struct hookcall		*hook;		/* set: a preToolUse "ask" */
+	char			*tool;		/* what the prompt names */
+	json_t			*request;	/* permissionRequest, or NULL */
+	char			*reason;	/* a hook's reason, or NULL */
+	int			 shown;		/* its prompt was posted */
+};
+TAILQ_HEAD(permq, perm);
+
+/* A question of the agent (userInput.request); the next message answers. */
+struct question {
+	TAILQ_ENTRY(question)	 entry;
+	void			*tok;		/* the backend's */
+	json_t			*choices;	/* array of strings, or NULL */
+	char			*text;
+	int			 shown;
+};
+TAILQ_HEAD(questionq, question);
+
+struct chan {
+	TAILQ_ENTRY(chan)	 entry;
+	char			*id;		/* platform channel id */
+	char			*bot;		/* "platform:name" serving it */
+	enum chan_state		 st;
+	struct bsession		*bs;
+	int			 busy;		/* a turn is running */
+	char			*root;		/* thread root of the turn */
+	struct stream		*stream;
+	json_t			*queue;		/* INBOUND bodies waiting */
+	json_t			*sent;		/* those given to the turn */
+	struct permq		 perms;		/* pending permission prompts */
+	struct questionq	 questions;	/* pending questions of the agent */
+	int			 reply_new;	/* say "New session created." when open */
+	int			 dm;		/* a direct message channel */
+	struct chook		 hooks;
+	struct hookcallq	 calls;		/* hooks running or asking */
+	struct otel_span	*turn;		/* session.turn, while busy */
+};
+
+/* The command layer above, for a queued command's turn to come. */
+struct chan_hooks {
+	void	(*command)(struct chan *, json_t *msg);
+};
+
+/* channel.c */
+void		 chan_init_hooks(const struct chan_hooks *);
+const struct backend *chan_backend(void);
+struct chan	*chan_get(const char *id, const char *bot);
+struct chan	*chan_find(const char *id, const char *bot);
+void		 chan_hook_decide(struct hookcall *, int approve);
+void		 chan_say(struct chan *, const char *root, const char *text);
+void		 chan_open(struct chan *, const char *session_id);
+void		 chan_close_session(struct chan *);
+void		 chan_end_stream(struct chan *, const char *error);
+int		 chan_enqueue(struct chan *, json_t *msg);
+int		 chan_steer(struct chan *, json_t *msg);
+void		 chan_run(struct chan *);
+void		 chan_stop_turn(struct chan *);
+void		 chan_new_session(struct chan *, const char *root);
+void		 chan_reattach(struct chan *, const char *root);
+int		 chan_reload_hooks(struct chan *, const char *root,
+		    const char *why, int manual, char *msg, size_t len);
+void		 chan_status(struct chan *, const char *root);
+
+/* perm.c */
+void		 perm_request(struct chan *, const char *id, const char *kind,
+		    const json_t *request);
+int		 perm_hook_ask(struct chan *, struct hookcall *,
+		    const char *reason);
+int		 perm_pending(const struct chan *);
+int		 perm_is_hook(const struct chan *);
+int		 perm_answer_first(struct chan *, int approve, int remember);
+void		 perm_drop_all(struct chan *, int answer, enum bperm);
+void		 perm_forget_hooks(struct chan *);
+void		 perm_reaction(struct chan *, const char *emoji);
+void		 perm_show_next(struct chan *);
+void		 perm_question(struct chan *, void *tok, const char *text,
+		    const json_t *choices);
+int		 perm_questions(const struct chan *);
+void		 perm_answer_question(struct chan *, const char *text);
+void		 perm_drop_questions(struct chan *);
+
+#endif

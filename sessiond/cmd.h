@@ -1,0 +1,75 @@
+/*
+ * cmd: chat commands (docs/commands.md).  command.c says what a message
+ * is and runs a command's handler; the handlers live in cmd_*.c, one file
+ * per group, and each has its row in command.c's table.
+ */
+#ifndef SESSIOND_CMD_H
+#define SESSIOND_CMD_H
+
+#include <jansson.h>
+
+struct chan;
+
+/* What a handler gets. */
+struct cmdctx {
+	struct chan	*c;
+	json_t		*msg;		/* the INBOUND body */
+	const char	*root;		/* where replies go (thread root or "") */
+	const char	*name;		/* the command, lower-cased, no "/" */
+	const char	*arg;		/* the rest, trimmed (after a sub-word) */
+};
+
+typedef void	(*cmd_fn)(struct cmdctx *);
+
+/* When a command runs while a turn is running. */
+enum cmd_when {
+	CMD_NOW,	/* at once (it acts on the turn: /stop, /approve, ...) */
+	CMD_SAFE,	/* at once: it only reads or toggles a setting */
+	CMD_TURN	/* behind the running turn, in the channel's queue */
+};
+
+struct cmd_def {
+	const char	*name;
+	const char	*sub;		/* required first word of the argument */
+	enum cmd_when	 when;
+	cmd_fn		 run;
+	const char	*usage;		/* for /help; NULL: an alias, not listed */
+	const char	*help;		/* one line */
+	int		 all;		/* listed by /help all only */
+};
+
+/* command.c */
+void		 command_init(void);
+/* A message for a channel of bot's, past the gate (inbound.c). */
+struct chan_conf;
+void		 command_inbound(const char *bot, json_t *msg,
+		    const struct chan_conf *);
+void		 command_reaction(const char *bot, const char *channel,
+		    const char *emoji);
+const struct cmd_def *command_parse(const char *text, char **arg);
+/* The command table, for /help. */
+const struct cmd_def *command_table(size_t *n);
+/* Queue the command to run between turns (a switch asked mid-turn). */
+void		 command_defer(struct cmdctx *);
+/* "on/true/yes/1/enable(d)" 1, "off/false/no/0/disable(d)" 0, else -1. */
+int		 command_bool(const char *);
+void		 cmd_say(struct cmdctx *, const char *text);
+void		 cmd_sayf(struct cmdctx *, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* cmd_core.c */
+void		 cmd_new(struct cmdctx *);
+void		 cmd_stop(struct cmdctx *);
+void		 cmd_reload(struct cmdctx *);
+void		 cmd_reload_config(struct cmdctx *);
+void		 cmd_reload_bot(struct cmdctx *);
+void		 cmd_reload_hooks(struct cmdctx *);
+void		 cmd_status(struct cmdctx *);
+void		 cmd_help(struct cmdctx *);
+void		 cmd_approve(struct cmdctx *);
+void		 cmd_deny(struct cmdctx *);
+void		 cmd_always_approve(struct cmdctx *);
+void		 cmd_always_deny(struct cmdctx *);
+void		 cmd_remember(struct cmdctx *);
+
+#endif
