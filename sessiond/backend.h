@@ -127,11 +127,14 @@ struct backend {
 			    const char *session_id, const struct backend_events *,
 			    void *arg);
 	/*
-	 * Send a prompt.  immediate: steer the running turn (mid-turn text).
+	 * Send a prompt, with attachments (NULL, or an array of
+	 * {type:"file", path, displayName}; copied).  immediate: steer the
+	 * running turn (mid-turn text).
 	 * While the runtime restarts, the prompt waits and goes out once the
 	 * session is resumed.
 	 */
-	int		(*send)(struct bsession *, const char *prompt, int immediate);
+	int		(*send)(struct bsession *, const char *prompt, int immediate,
+			    const json_t *attachments);
 	int		(*abort)(struct bsession *);
 	int		(*answer_permission)(struct bsession *,
 			    const char *request_id, enum bperm);

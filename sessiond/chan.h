@@ -78,6 +78,7 @@ struct chan {
 	struct permq		 perms;		/* pending permission prompts */
 	struct questionq	 questions;	/* pending questions of the agent */
 	int			 reply_new;	/* say "New session created." when open */
+	int			 no_reply;	/* the turn ends without a post */
 	int			 dm;		/* a direct message channel */
 	struct chook		 hooks;
 	struct hookcallq	 calls;		/* hooks running or asking */

@@ -25,6 +25,7 @@
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
+#include "tools.h"
 
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
 static const struct backend	*be;	/* the conversation engine */
@@ -155,6 +156,7 @@ chan_extra(const struct chan_conf *cc)
 		goto oom;
 	/* The agent's questions come to the chat (perm.c). */
 	bad = json_object_set_new(x, "requestUserInput", json_true());
+	bad |= json_object_set_new(x, "tools", tools_decl());
 	if (cc->effort != NULL)
 		bad |= json_object_set_new(x, "reasoningEffort",
 		    json_string(cc->effort));
@@ -475,10 +477,31 @@ ev_delta(void *arg, const char *text)
 	stream_delta(chan_stream(arg), text);
 }
 
+/* "NO_REPLY" as the whole message: the agent's old way to say nothing. */
+static int
+chan_is_no_reply(const char *text)
+{
+	size_t	n;
+
+	while (*text == ' ' || *text == '\n' || *text == '\t')
+		text++;
+	n = strlen(text);
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' ||
+	    text[n - 1] == '\t'))
+		n--;
+	return (n == 8 && strncmp(text, "NO_REPLY", 8) == 0);
+}
+
 static void
 ev_message(void *arg, const char *text)
 {
-	stream_message(chan_stream(arg), text);
+	struct chan	*c = arg;
+
+	if (chan_is_no_reply(text)) {
+		c->no_reply = 1;
+		return;
+	}
+	stream_message(chan_stream(c), text);
 }
 
 static void
@@ -507,6 +530,13 @@ ev_input(void *arg, void *tok, const char *question, const json_t *choices,
     int freeform)
 {
 	perm_question(arg, tok, question, choices);
+}
+
+static void
+ev_tool_call(void *arg, const char *request_id, const char *name,
+    const json_t *arguments)
+{
+	tools_call(arg, request_id, name, arguments);
 }
 
 /* A message the runtime died before taking: it goes again, after the turn. */
@@ -557,7 +587,12 @@ ev_idle(void *arg, int aborted)
 	struct chan	*c = arg;
 
 	chan_requeue_untaken(c);
-	chan_end_stream(c, NULL);
+	if (c->no_reply) {
+		log_info("channel %s: no reply, as the agent chose", c->id);
+		stream_discard(c->stream);
+		c->stream = NULL;
+	} else
+		chan_end_stream(c, NULL);
 	perm_drop_all(c, 0, BPERM_REJECT);
 	otel_span_int(c->turn, "aborted", aborted);
 	chan_turn_done(c, NULL);
@@ -623,6 +658,7 @@ static const struct backend_events chan_events = {
 	.untaken = ev_untaken,
 	.hook = ev_hook,
 	.input = ev_input,
+	.tool_call = ev_tool_call,
 };
 
 /* ---- what commands do ------------------------------------------------------- */
@@ -699,6 +735,7 @@ chan_turn(struct chan *c, json_t *msg)
 	free(c->root);
 	c->root = strdup(root != NULL ? root : "");
 	c->busy = 1;
+	c->no_reply = 0;
 	/* A child of the worker's message.inbound: one trace per message. */
 	c->turn = otel_span_start("session.turn", json_string_value(
 	    json_object_get(msg, "traceparent")));
@@ -712,7 +749,7 @@ chan_turn(struct chan *c, json_t *msg)
 	if (json_array_append(c->sent, msg) == -1)
 		log_warnx("channel %s: out of memory: a message lost by a "
 		    "runtime crash would not be sent again", c->id);
-	if (be->send(c->bs, text, 0) == -1) {
+	if (be->send(c->bs, text, 0, json_object_get(msg, "_attachments")) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
 		chan_turn_done(c, "cannot send the message to Copilot");
 	}
@@ -797,7 +834,8 @@ int
 chan_steer(struct chan *c, json_t *msg)
 {
 	if (!c->busy || c->bs == NULL ||
-	    be->send(c->bs, jx_stre(msg, "text"), 1) == -1)
+	    be->send(c->bs, jx_stre(msg, "text"), 1,
+	    json_object_get(msg, "_attachments")) == -1)
 		return (-1);
 	(void)json_array_append(c->sent, msg);
 	return (0);

@@ -413,9 +413,10 @@ bs_send_now(struct bsession *s, struct bprompt *p)
 {
 	struct rtrpc_req	*r;
 
-	r = rtrpc_request("session.send", json_pack("{s:s,s:s,s:s}",
+	r = rtrpc_request("session.send", json_pack("{s:s,s:s,s:s,s:O*}",
 	    "sessionId", s->id, "prompt", p->text, "mode", p->immediate ?
-	    "immediate" : "enqueue"), s, cb_send, CP_REQUEST_MS);
+	    "immediate" : "enqueue", "attachments", p->attachments), s, cb_send,
+	    CP_REQUEST_MS);
 	if (r == NULL)
 		return (-1);
 	p->seq = ++s->next_seq;
@@ -1174,7 +1175,8 @@ cb_send(struct rtrpc_req *r, const json_t *result, const char *error)
  * resumed: the turn has begun for the owner already.
  */
 static int
-copilot_send(struct bsession *s, const char *prompt, int immediate)
+copilot_send(struct bsession *s, const char *prompt, int immediate,
+    const json_t *attachments)
 {
 	struct bprompt	*p;
 
@@ -1187,12 +1189,19 @@ copilot_send(struct bsession *s, const char *prompt, int immediate)
 		free(p);
 		return (-1);
 	}
+	if (attachments != NULL &&
+	    (p->attachments = json_deep_copy(attachments)) == NULL) {
+		free(p->text);
+		free(p);
+		return (-1);
+	}
 	p->immediate = immediate;
 	if (!bs_usable(s)) {
 		log_info("%s: the runtime is restarting; the prompt waits for "
 		    "the session to be resumed", bs_name(s));
 		TAILQ_INSERT_TAIL(&s->outq, p, entry);
 	} else if (bs_send_now(s, p) == -1) {
+		json_decref(p->attachments);
 		free(p->text);
 		free(p);
 		return (-1);

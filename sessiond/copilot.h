@@ -44,6 +44,7 @@ TAILQ_HEAD(hookreqq, hookreq);
 struct bprompt {
 	TAILQ_ENTRY(bprompt)	 entry;
 	char			*text;
+	json_t			*attachments;	/* or NULL */
 	int			 immediate;
 	int			 seq;		/* the session.send that carried it */
 	char			 msgid[64];	/* from its reply, "" before */

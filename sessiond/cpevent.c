@@ -154,6 +154,7 @@ bprompt_free(struct bpromptq *q, struct bprompt *p)
 {
 	TAILQ_REMOVE(q, p, entry);
 	free(p->text);
+	json_decref(p->attachments);
 	free(p);
 }
 

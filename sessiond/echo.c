@@ -287,7 +287,8 @@ echo_open(const struct bsession_opts *o, const char *session_id,
 }
 
 static int
-echo_send(struct bsession *s, const char *prompt, int immediate)
+echo_send(struct bsession *s, const char *prompt, int immediate,
+    const json_t *attachments)
 {
 	struct echo_prompt	*p;
 

@@ -399,6 +399,23 @@ stream_finish(struct stream *s, const char *error)
 		stream_final(s);
 }
 
+/*
+ * End the stream showing nothing (the agent chose not to reply): what it
+ * had not posted yet is dropped and its open post (the placeholder, or a
+ * first edit) is deleted.
+ */
+void
+stream_discard(struct stream *s)
+{
+	if (s == NULL || s->finished)
+		return;
+	s->len = s->msg_start = s->msg_gone = 0;
+	s->need_sep = 0;
+	if (s->text != NULL)
+		s->text[0] = '\0';
+	stream_finish(s, NULL);
+}
+
 /* A one-off message (a command's reply): posted, not tracked. */
 void
 stream_post(const char *bot, const char *channel, const char *root,

@@ -14,6 +14,7 @@ struct stream	*stream_new(const char *bot, const char *channel,
 void		 stream_delta(struct stream *, const char *text);
 void		 stream_message(struct stream *, const char *text);
 void		 stream_finish(struct stream *, const char *error);
+void		 stream_discard(struct stream *);
 void		 stream_post(const char *bot, const char *channel,
 		    const char *root, const char *text);
 

@@ -264,7 +264,7 @@ test_echo_turn(void **state)
 	assert_string_equal(r2.id, "echo-chan-7");
 	assert_string_not_equal(r.id, r2.id);
 
-	assert_int_equal(backend_echo.send(s, prompt, 0), 0);
+	assert_int_equal(backend_echo.send(s, prompt, 0, NULL), 0);
 	assert_int_equal(r.ndeltas, 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 2000));
 	assert_true(r.ndeltas == 3);	/* three chunks, one per loop pass */
@@ -278,8 +278,8 @@ test_echo_turn(void **state)
 
 	/* Two prompts in a row: both answered, one idle. */
 	rec_turn(&r);
-	assert_int_equal(backend_echo.send(s, "one", 0), 0);
-	assert_int_equal(backend_echo.send(s, "two", 1), 0);
+	assert_int_equal(backend_echo.send(s, "one", 0, NULL), 0);
+	assert_int_equal(backend_echo.send(s, "two", 1, NULL), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 2000));
 	assert_int_equal(r.nmessages, 2);
 	assert_string_equal(r.message, "two");
@@ -289,7 +289,7 @@ test_echo_turn(void **state)
 
 	/* Close mid-turn: nothing afterwards. */
 	rec_turn(&r2);
-	assert_int_equal(backend_echo.send(s2, "bye bye bye", 0), 0);
+	assert_int_equal(backend_echo.send(s2, "bye bye bye", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r2.ndeltas == 1, 2000));
 	backend_echo.close(s2);
 	r2.closed = 1;
@@ -312,7 +312,7 @@ test_echo_abort(void **state)
 	run_for(50);
 	assert_int_equal(r.nidle, 0);
 
-	assert_int_equal(backend_echo.send(s, "a long answer to stop", 0), 0);
+	assert_int_equal(backend_echo.send(s, "a long answer to stop", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.ndeltas == 1, 2000));
 	assert_int_equal(backend_echo.abort(s), 0);
 	assert_int_equal(r.nidle, 0);		/* from the loop, not abort() */
@@ -325,7 +325,7 @@ test_echo_abort(void **state)
 
 	/* Usable again. */
 	rec_turn(&r);
-	assert_int_equal(backend_echo.send(s, "again", 0), 0);
+	assert_int_equal(backend_echo.send(s, "again", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 2000));
 	assert_int_equal(r.aborted, 0);
 	assert_string_equal(r.message, "again");
@@ -345,7 +345,7 @@ test_echo_permission(void **state)
 	for (approve = 1; approve >= 0; approve--) {
 		rec_turn(&r);
 		assert_int_equal(backend_echo.send(s,
-		    "/echo-permission rm -rf /tmp/x", 0), 0);
+		    "/echo-permission rm -rf /tmp/x", 0, NULL), 0);
 		assert_true(RUN_UNTIL(r.nperms == 1, 2000));
 		assert_string_equal(r.perm_kind, "shell");
 		assert_string_equal(r.perm_detail, "rm -rf /tmp/x");
@@ -366,7 +366,7 @@ test_echo_permission(void **state)
 	}
 	/* Abort while the question is open. */
 	rec_turn(&r);
-	assert_int_equal(backend_echo.send(s, "/echo-permission ls", 0), 0);
+	assert_int_equal(backend_echo.send(s, "/echo-permission ls", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nperms == 1, 2000));
 	assert_int_equal(backend_echo.abort(s), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 500));
@@ -663,7 +663,7 @@ static void
 cp_turn(struct bsession *s, struct rec *r, const char *prompt)
 {
 	rec_turn(r);
-	assert_int_equal(backend_copilot.send(s, prompt, 0), 0);
+	assert_int_equal(backend_copilot.send(s, prompt, 0, NULL), 0);
 	if (!RUN_UNTIL(r->nidle >= 1, TURN_MS))
 		fail_msg("no idle within %d ms for \"%s\"", TURN_MS, prompt);
 	if (r->nerrors > 0)
@@ -717,7 +717,7 @@ test_copilot_turn(void **state)
 	fake_script("[{\"match\":\"run\",\"bash\":\"echo hi\"},"
 	    "{\"when\":\"tool\",\"reply\":\"The tool said: {tool_result}\"}]");
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "run it", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "run it", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nperms == 1, TURN_MS));
 	assert_string_equal(r.perm_kind, "shell");
 	assert_string_equal(r.perm_detail, "echo hi");
@@ -737,7 +737,7 @@ test_copilot_turn(void **state)
 	 */
 	free(fake_last_completion(&n0));
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "run it again", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "run it again", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nperms == 1, TURN_MS));
 	assert_int_equal(backend_copilot.answer_permission(s, r.perm_id, 0), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, TURN_MS));
@@ -757,7 +757,7 @@ test_copilot_turn(void **state)
 	fake_script("[{\"match\":\"slow\",\"reply\":\"one two three four five\","
 	    "\"chunks\":5,\"delay\":1}]");
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "slow please", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "slow please", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.ndeltas >= 1, TURN_MS));
 	t0 = util_now_ms();
 	assert_int_equal(backend_copilot.abort(s), 0);
@@ -770,9 +770,9 @@ test_copilot_turn(void **state)
 	fake_script("[{\"match\":\"steer\",\"reply\":\"one two three four\","
 	    "\"chunks\":4,\"delay\":0.3}]");
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "steer me", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "steer me", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.ndeltas >= 1, TURN_MS));
-	assert_int_equal(backend_copilot.send(s, "and mind the kumquat", 1), 0);
+	assert_int_equal(backend_copilot.send(s, "and mind the kumquat", 1, NULL), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, TURN_MS));
 	assert_int_equal(r.nerrors, 0);
 	assert_int_equal(r.aborted, 0);
@@ -784,7 +784,7 @@ test_copilot_turn(void **state)
 
 	stop_backend(&backend_copilot);
 	assert_int_equal(copilot_runtime_pid(), -1);
-	assert_int_equal(backend_copilot.send(s, "after stop", 0), -1);
+	assert_int_equal(backend_copilot.send(s, "after stop", 0, NULL), -1);
 	backend_copilot.close(s);
 }
 
@@ -852,7 +852,7 @@ test_copilot_crash(void **state)
 
 	/* Crash in the middle of a turn. */
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "slow please", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "slow please", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.ndeltas >= 1, TURN_MS));
 	pid = copilot_runtime_pid();
 	assert_true(pid > 0);
@@ -871,7 +871,7 @@ test_copilot_crash(void **state)
 	rec_turn(&r);
 	sent = 0;
 	assert_true(RUN_UNTIL(sent || (sent = backend_copilot.send(s,
-	    "what did I ask you to remember?", 0) == 0), 20000));
+	    "what did I ask you to remember?", 0, NULL) == 0), 20000));
 	assert_true(RUN_UNTIL(r.nidle == 1, TURN_MS));
 	assert_int_equal(r.nerrors, 0);
 	assert_int_equal(r.nlost, 0);
@@ -896,14 +896,14 @@ test_copilot_crash(void **state)
 	assert_true(RUN_UNTIL(r2.nlost == 1, 20000));
 	assert_non_null(strstr(r2.lost, r2.id));
 	assert_int_equal(r.nlost, 0);
-	assert_int_equal(backend_copilot.send(s2, "gone?", 0), -1);
+	assert_int_equal(backend_copilot.send(s2, "gone?", 0, NULL), -1);
 	backend_copilot.close(s2);
 
 	/* The other one carries on. */
 	rec_turn(&r);
 	sent = 0;
 	assert_true(RUN_UNTIL(sent || (sent = backend_copilot.send(s,
-	    "still there?", 0) == 0), 20000));
+	    "still there?", 0, NULL) == 0), 20000));
 	assert_true(RUN_UNTIL(r.nidle == 1, TURN_MS));
 	assert_int_equal(r.nerrors, 0);
 	assert_string_equal(r.message, "echo: still there?");
@@ -1054,7 +1054,7 @@ test_copilot_protocol(void **state)
 		fail_msg("open: %s", r.open_error);
 
 	/* Mapping: sub-agent deltas and hook-resolved prompts are skipped. */
-	assert_int_equal(backend_copilot.send(s, "hi", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "hi", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nidle >= 1, 5000));
 	run_for(100);
 	assert_int_equal(r.nidle, 1);		/* the stray idle is dropped */
@@ -1072,7 +1072,7 @@ test_copilot_protocol(void **state)
 
 	/* Replies out of order: abort's before send's. */
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "hold", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "hold", 0, NULL), 0);
 	run_for(50);
 	assert_int_equal(backend_copilot.abort(s), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
@@ -1082,7 +1082,7 @@ test_copilot_protocol(void **state)
 	/* Broken framing, then an exit: restarted, the session reopened. */
 	pid = copilot_runtime_pid();
 	rec_turn(&r);
-	assert_int_equal(backend_copilot.send(s, "garbage", 0), 0);
+	assert_int_equal(backend_copilot.send(s, "garbage", 0, NULL), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
 	assert_string_equal(r.error, "the Copilot runtime restarted");
 	assert_int_equal(r.aborted, 1);
@@ -1091,14 +1091,14 @@ test_copilot_protocol(void **state)
 	rec_turn(&r);
 	sent = 0;
 	assert_true(RUN_UNTIL(sent || (sent = backend_copilot.send(s, "exit",
-	    0) == 0), 5000));
+	    0, NULL) == 0), 5000));
 	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
 	assert_string_equal(r.error, "the Copilot runtime restarted");
 	wait_restart(pid);
 	rec_turn(&r);
 	sent = 0;
 	assert_true(RUN_UNTIL(sent || (sent = backend_copilot.send(s, "hi",
-	    0) == 0), 10000));
+	    0, NULL) == 0), 10000));
 	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
 	assert_string_equal(r.message, "part");
 	assert_int_equal(r.nlost, 0);
@@ -1119,7 +1119,7 @@ test_copilot_protocol_version(void **state)
 	fake_start(&r, &s, "proto2");
 	run_for(1500);
 	assert_int_equal(r.nopened, 0);
-	assert_int_equal(backend_copilot.send(s, "hi", 0), -1);
+	assert_int_equal(backend_copilot.send(s, "hi", 0, NULL), -1);
 	stop_backend(&backend_copilot);
 	backend_copilot.close(s);
 	unsetenv("FAKE_RUNTIME_MODE");
