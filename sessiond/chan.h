@@ -83,6 +83,7 @@ struct chan {
 	struct chook		 hooks;
 	struct hookcallq	 calls;		/* hooks running or asking */
 	struct otel_span	*turn;		/* session.turn, while busy */
+	json_t			*usage;		/* the last session.usage_info */
 };
 
 /* The command layer above, for a queued command's turn to come. */

@@ -539,6 +539,19 @@ ev_tool_call(void *arg, const char *request_id, const char *name,
 	tools_call(arg, request_id, name, arguments);
 }
 
+/* Other session events: what the channel keeps of them. */
+static void
+ev_event(void *arg, const char *type, const json_t *data)
+{
+	struct chan	*c = arg;
+
+	/* session.usage_info: the context's size, for /context. */
+	if (strcmp(type, "session.usage_info") == 0) {
+		json_decref(c->usage);
+		c->usage = json_deep_copy(data);
+	}
+}
+
 /* A message the runtime died before taking: it goes again, after the turn. */
 static void
 ev_untaken(void *arg, const char *prompt)
@@ -659,6 +672,7 @@ static const struct backend_events chan_events = {
 	.hook = ev_hook,
 	.input = ev_input,
 	.tool_call = ev_tool_call,
+	.event = ev_event,
 };
 
 /* ---- what commands do ------------------------------------------------------- */
@@ -867,6 +881,7 @@ chan_free_all(void)
 		otel_span_drop(c->turn);
 		json_decref(c->queue);
 		json_decref(c->sent);
+		json_decref(c->usage);
 		free(c->id);
 		free(c->bot);
 		free(c->root);
