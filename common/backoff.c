@@ -13,6 +13,14 @@ backoff_init(struct backoff *b, uint32_t base_ms, uint32_t max_ms)
 	b->base_ms = base_ms;
 	b->max_ms = max_ms;
 	b->attempt = 0;
+	b->first_free = 0;
+	b->free_spent = 0;
+}
+
+void
+backoff_first_free(struct backoff *b)
+{
+	b->first_free = 1;
 }
 
 uint32_t
@@ -21,6 +29,10 @@ backoff_next(struct backoff *b)
 	uint64_t	d = b->base_ms;
 	uint32_t	i, spread;
 
+	if (b->first_free && !b->free_spent) {
+		b->free_spent = 1;
+		return (0);
+	}
 	for (i = 0; i < b->attempt && d < b->max_ms; i++)
 		d *= 2;
 	if (d > b->max_ms)
@@ -35,4 +47,5 @@ void
 backoff_reset(struct backoff *b)
 {
 	b->attempt = 0;
+	b->free_spent = 0;
 }

@@ -198,25 +198,6 @@ util_search_path(const char *name, char *out, size_t len)
  * binary a process runs, so an upgrade by reload-bot can be seen.
  */
 int
-util_self_digest(char out[13])
-{
-	char	*buf, hex[65];
-	size_t	 len;
-
-	if ((buf = util_read_file("/proc/self/exe", 256 * 1024 * 1024, &len)) ==
-	    NULL)
-		return (-1);
-	if (util_sha256_hex(buf, len, hex) == -1) {
-		free(buf);
-		return (-1);
-	}
-	free(buf);
-	memcpy(out, hex, 12);
-	out[12] = '\0';
-	return (0);
-}
-
-int
 util_mkdir_p(const char *path, unsigned int mode)
 {
 	char	 tmp[PATH_MAX], *p;

@@ -25,7 +25,6 @@ int	 util_is_exec(const char *path);
 int	 util_search_path(const char *name, char *out, size_t len);
 void	 util_wait_status(int status, char *buf, size_t len);
 int	 util_mkdir_p(const char *path, unsigned int mode);
-int	 util_self_digest(char out[13]);
 /* A random UUID v4 (as the Copilot SDK makes session ids); -1: no entropy. */
 int	 util_uuid_v4(char out[37]);
 /* Arm a timer event ms milliseconds from now; evtimer_add()'s result. */

@@ -1084,6 +1084,7 @@ copilot_start(struct event_base *base, json_t *config, void (*changed)(void))
 	rtproc_init(base, &rt_proc_events);
 	rtrpc_init(&rt_rpc_events);
 	backoff_init(&rt.backoff, CP_RESTART_BASE_MS, CP_RESTART_MAX_MS);
+	backoff_first_free(&rt.backoff);
 	rt.down_ev = event_new(base, -1, 0, rt_down_cb, NULL);
 	rt.idle_ev = event_new(base, -1, 0, rt_idle_cb, NULL);
 	rt.restart_ev = evtimer_new(base, rt_restart_cb, NULL);

@@ -43,6 +43,7 @@ bot_get(struct sup *sup, const char *key)
 		return (NULL);
 	}
 	backoff_init(&b->backoff, SUP_BACKOFF_BASE_MS, SUP_BACKOFF_MAX_MS);
+	backoff_first_free(&b->backoff);
 	TAILQ_INSERT_TAIL(&sup->bots, b, entry);
 	return (b);
 }
@@ -116,6 +117,9 @@ bot_crashed(struct bot *b, struct child *c)
 		    SUP_CRASH_WINDOW_MS / 60000, c->reason, b->key);
 		return;
 	}
+	/* The first crash in the window is restarted at once. */
+	if (recent == 1)
+		backoff_reset(&b->backoff);
 	delay = backoff_next(&b->backoff);
 	log_warnx("%s g%d pid %ld exited unexpectedly (%s); restarting in %u ms",
 	    b->key, c->gen, (long)c->pid, c->reason, delay);

@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -147,6 +148,56 @@ child_event(struct child *c, enum child_event ev)
 /* ------------------------------------------------------------ spawning */
 
 /*
+ * The first 12 hex digits of the SHA-256 of the binary at path, for logs
+ * and ctl status (an upgrade shows).  Computed when the file changed since
+ * the last spawn (device, inode, size, mtime), not for every spawn: a
+ * worker's start-up does not read its own executable.
+ */
+static void
+child_binary_digest(const char *path, char out[13])
+{
+	static struct {
+		char		path[4200];
+		struct stat	st;
+		char		digest[13];
+	} cache[2];
+	struct stat	 st;
+	char		*buf, hex[65];
+	size_t		 i, len;
+
+	snprintf(out, 13, "unknown");
+	if (stat(path, &st) == -1)
+		return;
+	for (i = 0; i < nitems(cache); i++)
+		if (strcmp(cache[i].path, path) == 0)
+			break;
+	if (i == nitems(cache)) {
+		for (i = 0; i < nitems(cache) && cache[i].path[0] != '\0'; i++)
+			;
+		if (i == nitems(cache))
+			i = 0;
+		snprintf(cache[i].path, sizeof(cache[i].path), "%s", path);
+		cache[i].digest[0] = '\0';
+	} else if (cache[i].digest[0] != '\0' &&
+	    cache[i].st.st_dev == st.st_dev && cache[i].st.st_ino == st.st_ino &&
+	    cache[i].st.st_size == st.st_size &&
+	    cache[i].st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    cache[i].st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+		memcpy(out, cache[i].digest, 13);
+		return;
+	}
+	if ((buf = util_read_file(path, 256 * 1024 * 1024, &len)) == NULL)
+		return;
+	if (util_sha256_hex(buf, len, hex) == 0) {
+		memcpy(cache[i].digest, hex, 12);
+		cache[i].digest[12] = '\0';
+		cache[i].st = st;
+		memcpy(out, cache[i].digest, 13);
+	}
+	free(buf);
+}
+
+/*
  * Its argv (identity, never secrets) and our environment without
  * NOTIFY_SOCKET: only the supervisor talks to systemd.  Built before fork.
  */
@@ -181,6 +232,8 @@ child_exec(struct child *c, int chan)
 	rc = spawn_start(&sp);
 	free(envp);
 	c->pid = sp.pid;
+	if (rc == 0 && c->role == ROLE_WORKER)
+		child_binary_digest(path, c->binary);
 	return (rc);
 }
 
@@ -529,9 +582,6 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		    "hash"));
 		snprintf(c->user_id, sizeof(c->user_id), "%s",
 		    jx_stre(m->body, "userId"));
-		snprintf(c->binary, sizeof(c->binary), "%s",
-		    jx_str(m->body, "binary") != NULL ? jx_str(m->body,
-		    "binary") : "-");
 		n = jx_int(m->body, "postMax", 0);
 		c->post_max = n > 0 && n <= IPC_BODY_MAX ? (int)n : 0;
 		child_event(c, CE_READY);

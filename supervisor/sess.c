@@ -1,7 +1,8 @@
 /*
  * sess: the one sessiond child.  It is started with the supervisor and
- * restarted after a crash with a backoff of 1 s doubling to 60 s; when it
- * is ready, every worker that is up is linked to it again.
+ * restarted after a crash: at once the first time after it was ready,
+ * then with a backoff of 1 s doubling to 60 s; when it is ready, every
+ * worker that is up is linked to it again.
  */
 
 #include "common/log.h"
@@ -37,6 +38,7 @@ sess_start(struct sup *sup)
 {
 	backoff_init(&sup->sess_backoff, SUP_BACKOFF_BASE_MS,
 	    SUP_BACKOFF_MAX_MS);
+	backoff_first_free(&sup->sess_backoff);
 	if ((sup->sess_restart_ev = evtimer_new(sup->base, sess_restart_cb,
 	    sup)) == NULL)
 		return (-1);

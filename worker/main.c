@@ -58,19 +58,15 @@ worker_ready(void *arg, const char *user_id, const char *username)
 {
 	struct worker	*w = arg;
 	uint64_t	 ms = util_now_ms() - w->config_ms;
-	char		 binary[13];
 
 	if (w->exiting)
 		return;
-	if (util_self_digest(binary) == -1)
-		snprintf(binary, sizeof(binary), "unknown");
-	log_info("ready in %llu ms as @%s (%s), binary %s, posts of %zu "
-	    "characters", (unsigned long long)ms, username, user_id, binary,
-	    w->ad->post_max);
+	log_info("ready in %llu ms as @%s (%s), posts of %zu characters",
+	    (unsigned long long)ms, username, user_id, w->ad->post_max);
 	(void)ipc_send(w->proc.parent, IPC_READY,
-	    json_pack("{s:s,s:I,s:s,s:s,s:s,s:I}", "hash", w->hash,
+	    json_pack("{s:s,s:I,s:s,s:s,s:I}", "hash", w->hash,
 	    "connectMs", (json_int_t)ms, "userId", user_id, "username",
-	    username, "binary", binary, "postMax", (json_int_t)w->ad->post_max));
+	    username, "postMax", (json_int_t)w->ad->post_max));
 }
 
 static void

@@ -568,7 +568,7 @@ ws_start_thread(struct ws *ws)
  * (lws's log hook is process-wide).
  */
 struct ws *
-ws_new(struct event_base *base)
+ws_new(struct event_base *base, int tls)
 {
 	struct lws_context_creation_info	 info;
 	struct ws				*ws;
@@ -588,7 +588,11 @@ ws_new(struct event_base *base)
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = ws_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/*
+	 * TLS (and reading the system's CA store, some 10-20 ms at start) only
+	 * for a bot that will talk wss://: a plain ws:// bot starts without.
+	 */
+	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	info.gid = -1;
 	info.uid = -1;
 	info.timeout_secs = 15;		/* connect + TLS + upgrade, each */

@@ -38,7 +38,8 @@ struct ws_conn_cbs {
 #define WS_QUEUE_MAX	(16 * 1024 * 1024) /* queued inbound bytes; over: close */
 #define WS_SEND_MAX	(1024 * 1024)	/* queued outbound bytes per connection */
 
-struct ws	*ws_new(struct event_base *);
+/* tls: it will connect to wss:// URLs (else ws:// only). */
+struct ws	*ws_new(struct event_base *, int tls);
 void		 ws_free(struct ws *);
 struct ws_conn	*ws_connect(struct ws *, const char *url,
 		    const char *const *headers, const struct ws_conn_cbs *,

@@ -69,6 +69,26 @@ test_huge_attempts_do_not_overflow(void **state)
 	assert_true(backoff_next(&b) <= 72000);
 }
 
+/* first_free: after a reset the first delay is 0, then the doubling. */
+static void
+test_first_free(void **state)
+{
+	struct backoff	b;
+	uint32_t	d;
+
+	backoff_init(&b, 1000, 60000);
+	backoff_first_free(&b);
+	assert_int_equal(backoff_next(&b), 0);
+	d = backoff_next(&b);
+	assert_true(d >= 800 && d <= 1200);
+	d = backoff_next(&b);
+	assert_true(d >= 1600 && d <= 2400);
+	backoff_reset(&b);
+	assert_int_equal(backoff_next(&b), 0);
+	d = backoff_next(&b);
+	assert_true(d >= 800 && d <= 1200);
+}
+
 int
 main(void)
 {
@@ -77,6 +97,7 @@ main(void)
 		cmocka_unit_test(test_jitter_spreads),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_huge_attempts_do_not_overflow),
+		cmocka_unit_test(test_first_free),
 	};
 
 	return (cmocka_run_group_tests_name("backoff", tests, NULL, NULL));

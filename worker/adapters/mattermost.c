@@ -1519,7 +1519,7 @@ mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 	    "WebSocket", mm_reconnect_cb, mm) == -1 ||
 	    (mm->ping_ev = evtimer_new(base, mm_ping_cb, mm)) == NULL ||
 	    (mm->calls = call_set_new(base)) == NULL ||
-	    (mm->ws = ws_new(base)) == NULL)
+	    (mm->ws = ws_new(base, strncasecmp(url, "https:", 6) == 0)) == NULL)
 		return (-1);
 	return (0);
 }

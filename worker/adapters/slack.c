@@ -1614,7 +1614,8 @@ slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 	if (platform_link_init(&sl->link, base, config, sl->ev, "socket mode",
 	    "Socket Mode", slack_reconnect_cb, sl) == -1 ||
 	    (sl->calls = call_set_new(base)) == NULL ||
-	    (sl->ws = ws_new(base)) == NULL)
+	    (sl->ws = ws_new(base, strncasecmp(sl->api_url, "https:", 6) ==
+	    0)) == NULL)
 		return (-1);
 	return (0);
 }
