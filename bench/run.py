@@ -138,9 +138,12 @@ def main():
         print(f"{'  private / PSS (KiB)':34} {str(v['private']) + ' / ' + str(v['pss']):>10}")
     chat_table("Mattermost", c["mattermost"])
     chat_table("Slack", c["slack"])
-    print(f"{'swap total median (ms)':34} {sw['total_ms']['median']:>10} {'< 300':>10}")
-    print(f"{'swap total p99 (ms)':34} {sw['total_ms']['p99']:>10}")
+    print(f"{'swap total median (ms)':34} {sw['total_ms']['median']:>10} {'< 15':>10}")
+    print(f"{'swap total p99 (ms)':34} {sw['total_ms']['p99']:>10} {'< 30':>10}")
     print(f"{'swap handshake median (ms)':34} {sw['handshake_ms']['median']:>10}")
+    print(f"{'swap phases, median ms from request':34} " + ", ".join(
+        f"{k} {v}" for k, v in sw["phases_ms_median"].items()))
+    print(f"{'swaps served by the spare':34} {sw['spare_adopted']:>10} {sw['swaps']:>10}")
     print(f"{'  messages lost / duplicated':34} {str(sw['lost']) + ' / ' + str(sw['duplicated']):>10} {'0 / 0':>10}")
     print(f"{'restart-the-bridge downtime (ms)':34} {sw['restart_way_downtime_ms']:>10}")
     sa = hk["save_to_applied_ms"]

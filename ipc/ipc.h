@@ -119,6 +119,8 @@ struct proc {
 	const char		*bot;		/* "platform:name" or NULL */
 	int			 gen;
 	char			 logfile[160];
+	char			*title;		/* a spare's argv area, or NULL */
+	size_t			 titlelen;
 	void			(*on_config)(json_t *config, int first);
 	void			(*on_msg)(struct ipc_msg *);
 	void			(*on_shutdown)(const char *why);

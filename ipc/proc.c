@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "common/jx.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ipc.h"
@@ -30,6 +31,71 @@ proc_config_hash(const json_t *config, char out[65])
 	rc = util_sha256_hex(s, strlen(s), out);
 	free(s);
 	return (rc);
+}
+
+/*
+ * A spare's argv, after argv[0], as one writable area: once adopted it
+ * reads "-g N -b BOT" there, as a worker started for its bot does, so ps
+ * and /proc/PID/cmdline name the bot (OpenBSD's setproctitle(3), by hand).
+ */
+static void
+proc_title_area(struct proc *p, int argc, char *argv[])
+{
+	int	i;
+
+	for (i = 1; i + 1 < argc; i++)
+		if (argv[i + 1] != argv[i] + strlen(argv[i]) + 1)
+			return;		/* not contiguous: keep the argv */
+	if (argc < 2)
+		return;
+	p->title = argv[1];
+	p->titlelen = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 -
+	    argv[1]);
+}
+
+static void
+proc_retitle(struct proc *p)
+{
+	char	buf[512];
+	int	n;
+
+	if (p->title == NULL)
+		return;
+	n = snprintf(buf, sizeof(buf), "-g%c%d%c-b%c%s", 0, p->gen, 0, 0,
+	    p->bot);
+	if (n < 0 || (size_t)n + 1 > p->titlelen || (size_t)n + 1 > sizeof(buf))
+		return;		/* no room: "-s" stays */
+	memset(p->title, 0, p->titlelen);
+	memcpy(p->title, buf, (size_t)n);
+}
+
+/*
+ * Who we are in logs and which log file is ours.  A spare worker (started
+ * without -b, ahead of need) learns its bot and generation from its CONFIG,
+ * before the log file is opened.
+ */
+static void
+proc_set_identity(struct proc *p, const char *bot, int gen)
+{
+	static char	 botbuf[160];
+	char		*end;
+
+	if (bot != NULL && bot != p->bot) {
+		snprintf(botbuf, sizeof(botbuf), "%s", bot);
+		p->bot = botbuf;
+	}
+	p->gen = gen;
+	log_set_identity(p->bot, gen);
+	if (p->bot == NULL) {
+		snprintf(p->logfile, sizeof(p->logfile), "%s.log",
+		    strcmp(p->role, "worker") == 0 ? "worker-spare" : p->role);
+		return;
+	}
+	proc_retitle(p);
+	snprintf(p->logfile, sizeof(p->logfile), "worker-%s.log", p->bot);
+	for (end = p->logfile; *end != '\0'; end++)
+		if (*end == ':' || *end == '/')
+			*end = '-';
 }
 
 /* logLevel and logDir are every process's business; apply them here. */
@@ -54,6 +120,7 @@ proc_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	static int	 configured;
 	json_t		*conf;
+	const char	*bot;
 
 	switch (m->hdr.type) {
 	case IPC_CONFIG:
@@ -63,6 +130,13 @@ proc_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 			return;
 		}
 		conf = json_object_get(m->body, "config");
+		if (m->hdr.type == IPC_CONFIG && proc->bot == NULL &&
+		    strcmp(proc->role, "worker") == 0) {
+			if ((bot = jx_str(m->body, "bot")) == NULL)
+				fatalx("a spare's CONFIG names no bot");
+			proc_set_identity(proc, bot,
+			    (int)jx_int(m->body, "generation", 0));
+		}
 		proc_apply_logging(conf);
 		proc->on_config(conf, m->hdr.type == IPC_CONFIG);
 		configured = 1;
@@ -102,7 +176,8 @@ proc_signal(int sig, short ev, void *arg)
 static void
 proc_usage(void)
 {
-	fprintf(stderr, "usage: copilot-bridge-%s -g generation [-b bot]\n"
+	fprintf(stderr, "usage: copilot-bridge-%s -g generation "
+	    "[-b bot | -s room]\n"
 	    "(started by copilot-bridge, with its channel on fd %d)\n",
 	    proc->role, IPC_CHILD_FD);
 	exit(2);
@@ -115,13 +190,16 @@ proc_init(struct proc *p, int argc, char *argv[])
 	const char		*errstr = NULL;
 	char			*end;
 	long			 g;
-	int			 ch, i;
+	int			 ch, i, spare = 0;
 
 	proc = p;
-	while ((ch = getopt(argc, argv, "b:g:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:g:s:")) != -1) {
 		switch (ch) {
 		case 'b':
 			p->bot = optarg;
+			break;
+		case 's':
+			spare = 1;	/* its argument: room for proc_retitle() */
 			break;
 		case 'g':
 			errno = 0;
@@ -134,18 +212,15 @@ proc_init(struct proc *p, int argc, char *argv[])
 			proc_usage();
 		}
 	}
-	if (errstr != NULL || (strcmp(p->role, "worker") == 0) != (p->bot != NULL))
+	/* A worker is started for a bot, or as a spare that CONFIG names. */
+	if (errstr != NULL || (strcmp(p->role, "worker") == 0 ?
+	    (p->bot != NULL) == spare : p->bot != NULL || spare))
 		proc_usage();
+	if (spare)
+		proc_title_area(p, argc, argv);
 	log_init(p->role, p->bot, p->gen);
 	srandom((unsigned int)(time(NULL) ^ getpid()));	/* backoff jitter */
-	if (p->bot == NULL)
-		snprintf(p->logfile, sizeof(p->logfile), "%s.log", p->role);
-	else {
-		snprintf(p->logfile, sizeof(p->logfile), "worker-%s.log", p->bot);
-		for (end = p->logfile; *end != '\0'; end++)
-			if (*end == ':' || *end == '/')
-				*end = '-';
-	}
+	proc_set_identity(p, p->bot, p->gen);
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
 	if ((p->base = event_base_new()) == NULL)

@@ -82,7 +82,7 @@ bot_start(struct bot *b)
 	if (b->active != NULL || b->candidate != NULL || b->failed ||
 	    !b->in_config || b->sup->shutting_down)
 		return;
-	if ((b->active = child_spawn(b->sup, ROLE_WORKER, b)) != NULL)
+	if ((b->active = spare_worker(b)) != NULL)
 		return;
 	delay = backoff_next(&b->backoff);
 	log_warnx("%s: cannot spawn a worker for %s; retrying in %u ms",

@@ -30,6 +30,7 @@
 typedef void	(*child_action)(struct child *);
 
 static void	ca_hello(struct child *);
+static void	ca_spare(struct child *);
 static void	ca_ready(struct child *);
 static void	ca_failed(struct child *);
 static void	ca_drained(struct child *);
@@ -81,15 +82,23 @@ static const child_action child_fsm[CS__MAX][CE__MAX] = {
 		[CE_DRAIN] = ca_ignore,
 		[CE_SHUTDOWN] = ca_shutdown,
 	},
+	[CS_SPARE] = {
+		[CE_ADOPT] = ca_hello,
+		[CE_FAILED] = ca_failed,
+		[CE_EXIT] = ca_exit,
+		[CE_DRAIN] = ca_shutdown,	/* nothing to drain */
+		[CE_SHUTDOWN] = ca_shutdown,
+	},
 	[CS_EXITED] = { 0 },
 };
 
 static const char *const child_state_names[CS__MAX] = {
-	"spawned", "connecting", "ready", "active", "draining", "exited"
+	"spawned", "connecting", "ready", "active", "draining", "spare",
+	"exited"
 };
 static const char *const child_event_names[CE__MAX] = {
 	"HELLO", "READY", "FAILED", "DRAINED", "timeout", "exit", "ROUTE",
-	"DRAIN", "SHUTDOWN"
+	"DRAIN", "SHUTDOWN", "ADOPT"
 };
 
 static void	child_msg(struct ipc_chan *, struct ipc_msg *, void *);
@@ -106,7 +115,9 @@ child_state_name(enum child_state s)
 const char *
 child_name(const struct child *c)
 {
-	return (c->role == ROLE_SESSIOND ? "sessiond" : c->bot->key);
+	if (c->role == ROLE_SESSIOND)
+		return ("sessiond");
+	return (c->bot != NULL ? c->bot->key : "spare");
 }
 
 static void
@@ -201,27 +212,60 @@ child_binary_digest(const char *path, char out[13])
  * Its argv (identity, never secrets) and our environment without
  * NOTIFY_SOCKET: only the supervisor talks to systemd.  Built before fork.
  */
+/* The child's executable, beside our own; -1 if the path is too long. */
+static int
+child_path(const struct child *c, char *path, size_t len)
+{
+	size_t	n;
+
+	n = (size_t)snprintf(path, len, "%s/%s", c->sup->exedir,
+	    c->role == ROLE_SESSIOND ? "copilot-bridge-sessiond" :
+	    "copilot-bridge-worker");
+	return (n >= len ? -1 : 0);
+}
+
+/* Whether the binary on disk is still the one this child runs. */
+int
+child_binary_current(const struct child *c)
+{
+	char	path[4200], digest[13];
+
+	if (child_path(c, path, sizeof(path)) == -1)
+		return (0);
+	child_binary_digest(path, digest);
+	return (strcmp(digest, "unknown") != 0 &&
+	    strcmp(digest, c->binary) == 0);
+}
+
 static int
 child_exec(struct child *c, int chan)
 {
-	struct sup	*sup = c->sup;
-	const char	*name = c->role == ROLE_SESSIOND ?
-			    "copilot-bridge-sessiond" : "copilot-bridge-worker";
-	char		 path[4200], gen[16];
+	char		 path[4200], gen[16], room[200];
+	const char	*name;
 	char		*argv[6], **envp;
 	struct spawn	 sp;
 	int		 rc;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", sup->exedir, name) >=
-	    sizeof(path) || (envp = spawn_env_without("NOTIFY_SOCKET")) == NULL)
+	if (child_path(c, path, sizeof(path)) == -1 ||
+	    (envp = spawn_env_without("NOTIFY_SOCKET")) == NULL)
 		return (-1);
+	name = strrchr(path, '/') + 1;
 	snprintf(gen, sizeof(gen), "%d", c->gen);
 	argv[0] = (char *)name;
 	argv[1] = "-g";
 	argv[2] = gen;
-	argv[3] = c->bot != NULL ? "-b" : NULL;
-	argv[4] = c->bot != NULL ? c->bot->key : NULL;
+	argv[3] = NULL;
 	argv[5] = NULL;
+	if (c->bot != NULL) {
+		argv[3] = "-b";
+		argv[4] = c->bot->key;
+	} else if (c->role == ROLE_WORKER) {
+		/* A spare: room to rewrite its argv as "-g N -b BOT" later. */
+		memset(room, ' ', sizeof(room) - 1);
+		room[sizeof(room) - 1] = '\0';
+		argv[3] = "-s";
+		argv[4] = room;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.path = path;
 	sp.argv = argv;
@@ -332,6 +376,31 @@ child_kill(struct child *c, int sig, const char *why)
 		child_arm(c, SUP_EXIT_GRACE_MS);
 }
 
+/*
+ * Give a spare to bot b as its next generation: from here it is that bot's
+ * worker.  An idle one gets its config now, as after a HELLO; one still
+ * starting gets it at its HELLO.
+ */
+int
+child_adopt(struct child *c, struct bot *b)
+{
+	char	peer[160];
+
+	if ((c->state != CS_SPARE && c->state != CS_SPAWNED) || c->bot != NULL)
+		return (-1);
+	c->bot = b;
+	c->gen = b->last_gen + 1;
+	b->last_gen = c->gen;
+	c->spawned_ms = util_now_ms();
+	snprintf(peer, sizeof(peer), "%s g%d", b->key, c->gen);
+	ipc_chan_set_peer(c->chan, peer, c->pid);
+	log_info("spare pid %ld adopted as %s g%d%s", (long)c->pid, b->key,
+	    c->gen, c->state == CS_SPAWNED ? " (still starting)" : "");
+	if (c->state == CS_SPARE)
+		child_event(c, CE_ADOPT);
+	return (0);
+}
+
 /* ------------------------------------------------------------ links */
 
 /*
@@ -394,7 +463,7 @@ child_attach_all(struct sup *sup)
 
 	TAILQ_FOREACH(c, &sup->children, entry) {
 		if (c->role != ROLE_WORKER || c->state == CS_SPAWNED ||
-		    c->state == CS_EXITED)
+		    c->state == CS_SPARE || c->state == CS_EXITED)
 			continue;
 		child_attach(c);
 		if (c->state == CS_ACTIVE)
@@ -418,28 +487,46 @@ child_reopen_logs(struct sup *sup)
 
 /* ------------------------------------------------------------ actions */
 
+/* HELLO, or a spare's adoption: its config, with the bot it serves. */
 static void
 ca_hello(struct child *c)
 {
 	struct sup	*sup = c->sup;
 	json_t		*conf;
 
+	if (c->role == ROLE_WORKER && c->bot == NULL) {
+		ca_spare(c);
+		return;
+	}
 	conf = c->role == ROLE_SESSIOND ? project_sessiond(sup->cfg) :
 	    project_worker(sup->cfg, c->bot->key);
 	if (conf == NULL) {
 		child_kill(c, SIGKILL, "no config for this child");
 		return;
 	}
-	if (ipc_send(c->chan, IPC_CONFIG, json_pack("{s:o,s:i}", "config",
-	    conf, "generation", c->gen)) == -1) {
+	if (ipc_send(c->chan, IPC_CONFIG, json_pack("{s:o,s:i,s:s?}",
+	    "config", conf, "generation", c->gen, "bot", c->bot != NULL ?
+	    c->bot->key : NULL)) == -1) {
 		child_kill(c, SIGKILL, "cannot send its config");
 		return;
 	}
+	c->config_us = util_now_us();
 	c->state = CS_CONNECTING;
 	child_arm(c, c->role == ROLE_WORKER ? sup->cfg->reconnect_timeout_ms :
 	    SUP_HELLO_TIMEOUT_MS);
 	if (c->role == ROLE_WORKER)
 		child_attach(c);
+}
+
+/* A spare waits, without a timer, for a bot to need it. */
+static void
+ca_spare(struct child *c)
+{
+	child_disarm(c);
+	c->state = CS_SPARE;
+	log_info("spare worker pid %ld up in %llu ms (binary %s)",
+	    (long)c->pid, (unsigned long long)(util_now_ms() - c->spawned_ms),
+	    c->binary);
 }
 
 /* sessiond serves at once; a worker waits for its ROUTE. */
@@ -475,8 +562,10 @@ ca_failed(struct child *c)
 static void
 ca_drained(struct child *c)
 {
+	c->drained_us = util_now_us();
 	log_info("%s g%d pid %ld drained", child_name(c), c->gen, (long)c->pid);
 	child_arm(c, SUP_EXIT_GRACE_MS);
+	c->sup->hooks->drained(c);
 }
 
 static void
@@ -556,6 +645,15 @@ child_timer_cb(int fd, short ev, void *arg)
 	child_event(arg, CE_TIMEOUT);
 }
 
+/* A duration a child reports, in µs: 0 if absent or nonsense. */
+static uint64_t
+child_us(const json_t *body, const char *key)
+{
+	json_int_t	n = jx_int(body, key, 0);
+
+	return (n > 0 && n < 3600LL * 1000000 ? (uint64_t)n : 0);
+}
+
 /* The lifecycle messages; the others are the upper layers' business. */
 static void
 child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
@@ -584,6 +682,8 @@ child_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		    jx_stre(m->body, "userId"));
 		n = jx_int(m->body, "postMax", 0);
 		c->post_max = n > 0 && n <= IPC_BODY_MAX ? (int)n : 0;
+		c->start_us = child_us(m->body, "startUs");
+		c->connect_us = child_us(m->body, "connectUs");
 		child_event(c, CE_READY);
 		return;
 	case IPC_FAILED:

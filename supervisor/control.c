@@ -392,6 +392,10 @@ control_status_text(struct sup *sup)
 		fprintf(f, "runtime pid %ld, version %s, auth: %s\n", sup->rt_pid,
 		    sup->rt_version[0] != '\0' ? sup->rt_version : "?",
 		    sup->rt_auth);
+	if (sup->spare != NULL)
+		fprintf(f, "spare worker pid %ld, %s, binary %s\n",
+		    (long)sup->spare->pid, sup->spare->state == CS_SPARE ?
+		    "idle" : "starting", sup->spare->binary);
 	fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8s %s\n", "BOT", "STATE",
 	    "GEN", "PID", "UPTIME", "RESTARTS", "LAST RELOAD");
 	control_row(f, "sessiond", sup->sessiond != NULL ?

@@ -107,8 +107,16 @@ dispatch_ready(struct child *c)
 static void
 dispatch_failed(struct child *c)
 {
-	if (c->role == ROLE_WORKER && c->bot->candidate == c)
+	if (c->role == ROLE_WORKER && c->bot != NULL &&
+	    c->bot->candidate == c)
 		swap_child_failed(c, c->reason);
+}
+
+static void
+dispatch_drained(struct child *c)
+{
+	if (c->role == ROLE_WORKER && c->bot != NULL)
+		swap_child_drained(c);
 }
 
 static void
@@ -139,6 +147,8 @@ dispatch_exited(struct child *c)
 
 	if (c->role == ROLE_SESSIOND)
 		sess_exited(sup, c);
+	else if (c->bot == NULL)
+		spare_exited(sup, c);
 	else
 		dispatch_worker_exited(sup, c);
 	if (sup->shutting_down && TAILQ_EMPTY(&sup->children) &&
@@ -150,6 +160,7 @@ static const struct child_hooks dispatch_hooks = {
 	.msg = dispatch_msg,
 	.ready = dispatch_ready,
 	.failed = dispatch_failed,
+	.drained = dispatch_drained,
 	.exited = dispatch_exited,
 };
 

@@ -222,7 +222,10 @@ sup_run(struct sup *sup)
 	    sup->cfg->hash, sup->cfg->nbots, sup->pid1 ? ", as PID 1" : "");
 	if (sess_start(sup) == -1)
 		fatalx("cannot start sessiond");
+	if (spare_init(sup) == -1)
+		fatalx("cannot set up the spare worker");
 	sup_start_bots(sup);
+	spare_refill(sup, 0);
 	(void)sd_notify_status("READY=1", "running, config %.8s",
 	    sup->cfg->hash);
 	if (event_base_dispatch(sup->base) == -1)

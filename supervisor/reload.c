@@ -26,7 +26,7 @@ reload_push(struct sup *sup)
 
 	TAILQ_FOREACH(c, &sup->children, entry) {
 		if (c->chan == NULL || c->state == CS_SPAWNED ||
-		    c->state == CS_DRAINING)
+		    c->state == CS_SPARE || c->state == CS_DRAINING)
 			continue;
 		if (c->role == ROLE_SESSIOND)
 			j = project_sessiond(sup->cfg);

@@ -42,7 +42,8 @@ enum child_role {
 
 /*
  * Child lifecycle (docs/architecture.md, "The child state machine").  HELLO
- * is not a resting state: a HELLO is answered with CONFIG at once, so the
+ * is not a resting state: a HELLO is answered with CONFIG at once (a
+ * spare's, once it is adopted), so the
  * child moves from SPAWNED to CONNECTING.
  */
 enum child_state {
@@ -51,6 +52,7 @@ enum child_state {
 	CS_READY,	/* a worker's READY, not routed yet */
 	CS_ACTIVE,	/* serving */
 	CS_DRAINING,	/* told to DRAIN or SHUTDOWN; waiting for exit */
+	CS_SPARE,	/* a worker for no bot yet: HELLO said, waiting to be adopted */
 	CS_EXITED,
 	CS__MAX
 };
@@ -67,6 +69,7 @@ enum child_event {
 	CE_ROUTE,	/* sessiond gets new work for the bot here */
 	CE_DRAIN,	/* finish what you hold, then exit */
 	CE_SHUTDOWN,	/* stop now */
+	CE_ADOPT,	/* a spare gets its bot: CONFIG as after a HELLO */
 	CE__MAX
 };
 
@@ -87,6 +90,11 @@ struct child {
 	struct event		*timer;		/* hello / handshake / drain / kill */
 	uint64_t		 spawned_ms;
 	uint64_t		 ready_ms;	/* 0 until READY */
+	/* Phases, CLOCK_MONOTONIC µs (0: not yet), for the swap's log line. */
+	uint64_t		 config_us;	/* CONFIG sent */
+	uint64_t		 start_us;	/* it says: CONFIG to the adapter started */
+	uint64_t		 connect_us;	/* it says: CONFIG to the platform ready */
+	uint64_t		 drained_us;	/* DRAINED */
 	char			 hash[65];	/* config hash the child reported */
 	char			 user_id[64];	/* the bot's platform user id (READY) */
 	char			 binary[16];	/* digest of the binary it runs (READY) */
@@ -100,13 +108,15 @@ TAILQ_HEAD(childq, child);
 /*
  * What child.c reports upward.  msg gets every message but the lifecycle
  * ones (HELLO, READY, FAILED, DRAINED) and returns -1 for one the child
- * had no business sending; ready and failed come after the state changed;
+ * had no business sending; ready, failed and drained come after the state
+ * changed;
  * exited comes once the child is off the list, before it is freed.
  */
 struct child_hooks {
 	int	(*msg)(struct child *, struct ipc_msg *);
 	void	(*ready)(struct child *);
 	void	(*failed)(struct child *);
+	void	(*drained)(struct child *);
 	void	(*exited)(struct child *);
 };
 
@@ -148,6 +158,9 @@ struct sup {
 	struct botq		 bots;
 	struct childq		 children;	/* every live child */
 	struct child		*sessiond;
+	struct child		*spare;		/* idle worker for the next bot, or NULL */
+	struct event		*spare_ev;	/* its (re)start */
+	struct backoff		 spare_backoff;
 	const struct child_hooks *hooks;	/* set by dispatch_init() */
 	struct backoff		 sess_backoff;
 	struct event		*sess_restart_ev;
@@ -180,6 +193,14 @@ void		 child_attach_all(struct sup *);
 void		 child_route(struct child *);
 void		 child_reopen_logs(struct sup *);
 struct child	*child_by_pid(struct sup *, pid_t);
+int		 child_adopt(struct child *, struct bot *);
+int		 child_binary_current(const struct child *);
+
+/* spare.c */
+int		 spare_init(struct sup *);
+void		 spare_refill(struct sup *, uint32_t delay_ms);
+struct child	*spare_worker(struct bot *);
+void		 spare_exited(struct sup *, struct child *);
 
 /* bot.c */
 struct bot	*bot_find(struct sup *, const char *key);
@@ -203,6 +224,7 @@ int		 swap_start(struct bot *, const char *by, const char *why,
 		    sup_reply_fn, void *arg);
 void		 swap_child_ready(struct child *);
 void		 swap_child_failed(struct child *, const char *reason);
+void		 swap_child_drained(struct child *);
 void		 swap_child_exited(struct child *);
 void		 swap_cancel_reply(struct sup *, void *arg);
 void		 swap_abandon_all(struct sup *);

@@ -33,6 +33,14 @@ struct swap {
 	void		*arg;
 	uint64_t	 t0;
 	uint64_t	 t_ready;	/* candidate READY, or 0 */
+	/* The phases, CLOCK_MONOTONIC µs, 0 until reached (docs/architecture.md). */
+	uint64_t	 t0_us;
+	uint64_t	 config_us;	/* the candidate got its CONFIG */
+	uint64_t	 start_us;	/* ... its adapter started (it says) */
+	uint64_t	 connect_us;	/* ... its platform ready (it says) */
+	uint64_t	 ready_us;	/* its READY here */
+	uint64_t	 drain_us;	/* routed; the old one told to drain */
+	uint64_t	 drained_us;	/* the old one DRAINED */
 	struct child	*cand;		/* generation being brought up */
 	struct child	*old;		/* generation being drained */
 	int		 old_gen;
@@ -69,6 +77,13 @@ swap_span_end(struct swap *s, const char *error)
 	s->span = NULL;
 }
 
+/* A phase's time since the request, µs; -1 if it was not reached. */
+static long long
+swap_at(const struct swap *s, uint64_t us)
+{
+	return (us >= s->t0_us ? (long long)(us - s->t0_us) : -1);
+}
+
 static void	swap_finish(struct swap *, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -92,11 +107,15 @@ swap_finish(struct swap *s, const char *error, const char *fmt, ...)
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	log_info("swap: bot=%s by=%s reason=%s outcome=%s gen=%d->%d "
-	    "handshake_ms=%llu total_ms=%llu", b->key, s->by, s->why,
-	    ok ? "ok" : "failed", s->old_gen,
+	    "handshake_ms=%llu total_ms=%llu phases_us=config:%lld,start:%lld,"
+	    "connect:%lld,ready:%lld,drain:%lld,drained:%lld,end:%lld", b->key,
+	    s->by, s->why, ok ? "ok" : "failed", s->old_gen,
 	    b->active != NULL ? b->active->gen : 0,
 	    (unsigned long long)(s->t_ready ? s->t_ready - s->t0 : 0),
-	    (unsigned long long)(now - s->t0));
+	    (unsigned long long)(now - s->t0), swap_at(s, s->config_us),
+	    swap_at(s, s->start_us), swap_at(s, s->connect_us),
+	    swap_at(s, s->ready_us), swap_at(s, s->drain_us),
+	    swap_at(s, s->drained_us), swap_at(s, util_now_us()));
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(b->last_reload, sizeof(b->last_reload), "%s %s %llums by %s "
@@ -138,6 +157,7 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 	s->reply = reply;
 	s->arg = arg;
 	s->t0 = util_now_ms();
+	s->t0_us = util_now_us();
 	snprintf(s->by, sizeof(s->by), "%s", by);
 	snprintf(s->why, sizeof(s->why), "%s", why);
 	b->swap = s;
@@ -170,8 +190,7 @@ swap_start(struct bot *b, const char *by, const char *why, sup_reply_fn reply,
 		log_warnx("%s: cannot cancel the restart of %s", __func__,
 		    b->key);
 	s->kind = b->active != NULL ? SWAP_REPLACE : SWAP_ADD;
-	if ((s->cand = b->candidate = child_spawn(b->sup, ROLE_WORKER,
-	    b)) == NULL) {
+	if ((s->cand = b->candidate = spare_worker(b)) == NULL) {
 		swap_finish(s, "cannot spawn a worker", "❌ Reload of %s "
 		    "failed: cannot spawn a worker", b->key);
 		return (-1);
@@ -191,6 +210,13 @@ swap_child_ready(struct child *c)
 	if (s == NULL || s->cand != c)
 		return;
 	s->t_ready = util_now_ms();
+	s->ready_us = util_now_us();
+	/* The candidate's own phases, on our clock from its CONFIG. */
+	s->config_us = c->config_us;
+	if (c->start_us != 0)
+		s->start_us = c->config_us + c->start_us;
+	if (c->connect_us != 0)
+		s->connect_us = c->config_us + c->connect_us;
 	swap_event(s, "ready", c->gen);
 	s->old = b->active;
 	b->active = c;
@@ -199,6 +225,7 @@ swap_child_ready(struct child *c)
 	child_event(c, CE_ROUTE);
 	swap_event(s, "route", c->gen);
 	if (s->old != NULL) {
+		s->drain_us = util_now_us();
 		swap_event(s, "drain", s->old->gen);
 		child_event(s->old, CE_DRAIN);
 		return;
@@ -234,6 +261,37 @@ swap_child_failed(struct child *c, const char *reason)
 	swap_failed(s, reason);
 }
 
+/*
+ * The old generation is done, DRAINED (it finished all it held and closed
+ * its connection; its exit is reaped on its own) or gone without saying
+ * so: so is the swap.
+ */
+static void
+swap_old_done(struct swap *s, struct child *c, const char *phase)
+{
+	struct bot	*b = s->bot;
+
+	s->old = NULL;
+	s->drained_us = c->drained_us;
+	swap_event(s, phase, c->gen);
+	if (s->kind == SWAP_REMOVE) {
+		swap_finish(s, NULL, "✅ Removed %s", b->key);
+		return;
+	}
+	swap_finish(s, NULL, "✅ Reloaded %s in %llu ms (config %.6s)", b->key,
+	    (unsigned long long)(util_now_ms() - s->t0),
+	    b->active != NULL ? b->active->hash : "");
+}
+
+void
+swap_child_drained(struct child *c)
+{
+	struct swap	*s = c->bot->swap;
+
+	if (s != NULL && s->old == c)
+		swap_old_done(s, c, "drained");
+}
+
 /* A child of a bot exited; it may be the candidate or the drained one. */
 void
 swap_child_exited(struct child *c)
@@ -251,17 +309,8 @@ swap_child_exited(struct child *c)
 		swap_failed(s, why);
 		return;
 	}
-	if (s->old != c)
-		return;
-	s->old = NULL;
-	swap_event(s, "reaped", c->gen);
-	if (s->kind == SWAP_REMOVE) {
-		swap_finish(s, NULL, "✅ Removed %s", b->key);
-		return;
-	}
-	swap_finish(s, NULL, "✅ Reloaded %s in %llu ms (config %.6s)", b->key,
-	    (unsigned long long)(util_now_ms() - s->t0),
-	    b->active != NULL ? b->active->hash : "");
+	if (s->old == c)
+		swap_old_done(s, c, "reaped");
 }
 
 /* The requester went away (a ctl client hung up): drop its reply. */

@@ -57,16 +57,20 @@ static void
 worker_ready(void *arg, const char *user_id, const char *username)
 {
 	struct worker	*w = arg;
-	uint64_t	 ms = util_now_ms() - w->config_ms;
+	uint64_t	 us = util_now_us() - w->config_us;
 
 	if (w->exiting)
 		return;
 	log_info("ready in %llu ms as @%s (%s), posts of %zu characters",
-	    (unsigned long long)ms, username, user_id, w->ad->post_max);
+	    (unsigned long long)(us / 1000), username, user_id,
+	    w->ad->post_max);
+	/* The two phases of a start-up, for the swap's log line. */
 	(void)ipc_send(w->proc.parent, IPC_READY,
-	    json_pack("{s:s,s:I,s:s,s:s,s:I}", "hash", w->hash,
-	    "connectMs", (json_int_t)ms, "userId", user_id, "username",
-	    username, "postMax", (json_int_t)w->ad->post_max));
+	    json_pack("{s:s,s:I,s:I,s:I,s:s,s:s,s:I}", "hash", w->hash,
+	    "connectMs", (json_int_t)(us / 1000), "startUs",
+	    (json_int_t)w->start_us, "connectUs", (json_int_t)us, "userId",
+	    user_id, "username", username, "postMax",
+	    (json_int_t)w->ad->post_max));
 }
 
 static void
@@ -260,7 +264,7 @@ worker_start(struct worker *w, json_t *config)
 	const char	*platform;
 	char		 reason[128];
 
-	w->config_ms = util_now_ms();
+	w->config_us = util_now_us();
 	/* The resource names the bot and generation of every span. */
 	(void)otel_apply(w->proc.base, json_object_get(config, "telemetry"),
 	    "worker", w->proc.bot, w->proc.gen);
@@ -276,6 +280,7 @@ worker_start(struct worker *w, json_t *config)
 		return;
 	}
 	w->ad_state = w->ad->start(w->proc.base, config, &w->events);
+	w->start_us = util_now_us() - w->config_us;
 	if (w->ad_state == NULL) {
 		/* Unless the adapter said why already. */
 		snprintf(reason, sizeof(reason), "cannot start the %s adapter",

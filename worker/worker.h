@@ -45,7 +45,8 @@ struct worker {
 	const struct adapter_ops	*ad;
 	void				*ad_state;
 	struct adapter_events		 events;	/* what the adapter reports */
-	uint64_t			 config_ms;	/* CONFIG arrived */
+	uint64_t			 config_us;	/* CONFIG arrived */
+	uint64_t			 start_us;	/* ... to the adapter started */
 	int				 draining;
 	int				 exiting;
 	int				 exit_code;

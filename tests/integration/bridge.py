@@ -122,8 +122,15 @@ class Bridge:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def children(self):
-        return children_of(self.proc.pid)
+    def children(self, spare=False):
+        """pid -> argv of sessiond and the workers; with spare=True also
+        the spare worker (argv: -g 0 -s ROOM), which comes and goes."""
+        return {pid: argv for pid, argv in children_of(self.root_pid()).items()
+                if spare or b"-s" not in argv}
+
+    def root_pid(self):
+        """The supervisor's pid (a subclass may start it differently)."""
+        return self.proc.pid
 
     def workers(self):
         """bot key -> pid of its worker processes (argv: -g N -b KEY)."""
@@ -132,6 +139,11 @@ class Bridge:
             if argv and argv[0].endswith(b"copilot-bridge-worker"):
                 out[argv[argv.index(b"-b") + 1].decode()] = pid
         return out
+
+    def spare(self):
+        """The spare worker's pid, or None."""
+        kids = self.children(spare=True)
+        return next((pid for pid, argv in kids.items() if b"-s" in argv), None)
 
     def sessiond(self):
         for pid, argv in self.children().items():

@@ -58,8 +58,8 @@ def bot_texts(mm, chan, bot):
 
 def test_children_inherit_no_stray_descriptor(bridge_factory, tmp_path):
     """The supervisor holds a descriptor without O_CLOEXEC (inherited from
-    whoever started it); none of its children has it, and each has its
-    channel on fd 3."""
+    whoever started it); none of its children has it (the spare worker
+    included), and each has its channel on fd 3."""
     bindir = copy_bin(tmp_path)
     marker = tmp_path / "inherited-marker"
     marker.write_text("x")
@@ -71,8 +71,9 @@ def test_children_inherit_no_stray_descriptor(bridge_factory, tmp_path):
     b = bridge_factory(bindir=str(bindir))
     sup_fds = fd_targets(b.proc.pid)
     assert sup_fds.get(7) == str(marker), sup_fds
-    kids = b.children()
-    assert len(kids) == 4, kids
+    wait_for(lambda: b.spare() is not None, timeout=10, what="a spare worker")
+    kids = b.children(spare=True)
+    assert len(kids) == 5, kids             # sessiond, 3 workers, the spare
     for pid in kids:
         fds = fd_targets(pid)
         assert str(marker) not in fds.values(), (pid, fds)
@@ -114,8 +115,8 @@ class Pid1Bridge(Bridge):
                      what="all children active")
         return self
 
-    def children(self):
-        return children_of(self.pid)
+    def root_pid(self):
+        return self.pid
 
     def signal(self, sig):
         os.kill(self.pid, sig)

@@ -505,6 +505,32 @@ class InProcFake(FakeMM):
             orig(fake, wc, item)
         fake._enqueue = enqueue
 
+    def hold_me(self):
+        """Keep back every answer to GET /users/me until release_me()."""
+        import asyncio
+        fake, self._me_gate = self.t.fake, None
+        orig = fake.r_user
+
+        async def r_user(request, params, user, raw):
+            if params.get("user_id") == "me":
+                if self._me_gate is None:
+                    self._me_gate = asyncio.Event()
+                await self._me_gate.wait()
+            return await orig(request, params, user, raw)
+        fake.r_user = r_user
+        fake.__dict__.pop("_compiled", None)    # routes bind their handlers
+
+    def release_me(self):
+        fake = self.t.fake
+
+        async def go():
+            if self._me_gate is None:
+                import asyncio
+                self._me_gate = asyncio.Event()
+            self._me_gate.set()
+        self._run(go())
+        fake.r_user = type(fake).r_user.__get__(fake)
+
     def release_hellos(self):
         fake, held, self._held = self.t.fake, self._held, None
 
@@ -554,6 +580,30 @@ def test_no_ready_before_hello(worker_factory, inproc):
     inproc.release_hellos()
     r = w.ready(5)
     assert r["connectMs"] >= 1500
+
+
+def test_frames_before_users_me_wait_for_it(worker_factory, inproc):
+    """/users/me and the WebSocket go out together; what the socket says
+    before the worker knows who it is (the hello, a post of its own, a
+    user's post) is handled in order once /users/me answers."""
+    inproc.hold_me()
+    w = worker_factory(fake=inproc)
+    wait_for(lambda: inproc.sockets("a"), timeout=10,
+             what="the WebSocket open while /users/me waits")
+    own = inproc.post("a", "town-square", "my own words")
+    p = inproc.post("alice", "town-square", "@a: early bird")
+    time.sleep(0.5)
+    assert not [t for t, _ in w.sup.drain_all(0.1) if t == "READY"]
+    assert not [t for t, _ in w.link.got if t == "INBOUND"]
+    inproc.release_me()
+    r = w.ready(5)
+    assert r["startUs"] > 0 and r["connectUs"] >= 500000, r
+    m = w.inbound(pred=lambda b: b["id"] == p["id"])
+    assert m["text"] == "early bird"
+    w.wait_log(r"drop %s: own post" % own["id"])
+    assert own["id"] not in [b["id"] for t, b in w.link.got if t == "INBOUND"]
+    log = w.log()
+    assert log.index("authenticated as @a") < log.index("ready in")
 
 
 def test_no_hello_at_all_fails_with_the_reason(worker_factory, inproc):

@@ -2,9 +2,10 @@
  * mattermost: the Mattermost adapter (API v4 REST + the WebSocket event
  * stream), for one bot.
  *
- *   start     GET /users/me (who we are), then the WebSocket with the
- *             token in the upgrade's Authorization header; READY after the
- *             server's hello.
+ *   start     GET /users/me (who we are) and, at the same time, the
+ *             WebSocket with the token in the upgrade's Authorization
+ *             header; READY once both answered (frames that come before
+ *             we know who we are wait, in order, for it).
  *   inbound   "posted" events, filtered (own, system, access) and sent to
  *             sessiond as INBOUND.
  *   outbound  OUTBOUND ops as REST calls, in order per channel, retried on
@@ -645,11 +646,22 @@ struct mm {
 	int			 cu_again;
 	json_int_t		 cu_from;	/* catch up from here (cursors) */
 	json_t			*cursors;	/* sessiond's, until the first hello */
+	/* Frames read before /users/me answered, in order (start only). */
+	STAILQ_HEAD(mm_held_q, mm_held) held;
+	size_t			 nheld;
 	/* outbound */
 	struct opq		*opq;		/* outbound ops */
 };
 
+struct mm_held {
+	STAILQ_ENTRY(mm_held)	 entry;
+	size_t			 len;
+	char			 text[];
+};
+#define MM_HELD_MAX	256	/* frames; more and the socket is reopened */
+
 static void	mm_connect(struct mm *);
+static void	mm_held_clear(struct mm *);
 static void	mm_catchup_cursors(struct mm *);
 static void	mm_catchup_start(struct mm *);
 static void	mm_check_drained(void *);
@@ -1260,6 +1272,7 @@ mm_ws_closed(struct ws_conn *c, const char *reason, void *arg)
 		return;
 	mm->conn = NULL;
 	mm->open = 0;
+	mm_held_clear(mm);
 	mm->ping_wait = 0;
 	platform_disarm(mm->ping_ev, "ping");
 	if (mm->draining)
@@ -1370,14 +1383,11 @@ mm_frame(struct mm *mm, const struct mm_event *ev)
 }
 
 static void
-mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
+mm_text(struct mm *mm, const char *msg, size_t len)
 {
-	struct mm	*mm = arg;
 	struct mm_event	 ev;
 	char		 err[256];
 
-	if (c != mm->conn || mm->draining)
-		return;
 	if (mm_parse_event(msg, len, &ev, err, sizeof(err)) == -1) {
 		log_warnx("websocket: ignored a bad frame of %zu bytes: %s",
 		    len, err);
@@ -1385,6 +1395,73 @@ mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
 	}
 	mm_frame(mm, &ev);
 	mm_event_clear(&ev);
+}
+
+static void
+mm_held_clear(struct mm *mm)
+{
+	struct mm_held	*h;
+
+	while ((h = STAILQ_FIRST(&mm->held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&mm->held, entry);
+		free(h);
+	}
+	mm->nheld = 0;
+}
+
+/*
+ * A frame before we know who we are (our own posts are told apart by our
+ * id): kept for mm_held_replay().  Too many, or no memory: they are
+ * dropped and the socket reopened, which the server answers with a new
+ * hello; nothing was handled yet, so nothing is lost or seen twice.
+ */
+static void
+mm_hold(struct mm *mm, const char *msg, size_t len)
+{
+	struct mm_held	*h;
+
+	if (mm->nheld >= MM_HELD_MAX ||
+	    (h = malloc(sizeof(*h) + len + 1)) == NULL) {
+		log_warnx("websocket: %zu frames before /users/me answered; "
+		    "reconnecting", mm->nheld);
+		mm_held_clear(mm);
+		ws_close(mm->conn, 1);
+		return;
+	}
+	h->len = len;
+	memcpy(h->text, msg, len);
+	h->text[len] = '\0';
+	STAILQ_INSERT_TAIL(&mm->held, h, entry);
+	mm->nheld++;
+}
+
+/* We know who we are: what the socket said meanwhile, in order. */
+static void
+mm_held_replay(struct mm *mm)
+{
+	struct mm_held	*h;
+
+	while ((h = STAILQ_FIRST(&mm->held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&mm->held, entry);
+		mm->nheld--;
+		if (mm->conn != NULL && !mm->draining)
+			mm_text(mm, h->text, h->len);
+		free(h);
+	}
+}
+
+static void
+mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
+{
+	struct mm	*mm = arg;
+
+	if (c != mm->conn || mm->draining)
+		return;
+	if (mm->me_id[0] == '\0') {
+		mm_hold(mm, msg, len);
+		return;
+	}
+	mm_text(mm, msg, len);
 }
 
 static void
@@ -1406,7 +1483,8 @@ mm_me_done(const struct call_result *r, void *arg)
 	memcpy(mm->me_id, id, MM_ID_LEN + 1);
 	snprintf(mm->me_name, sizeof(mm->me_name), "%s", name);
 	log_info("authenticated as @%s (%s)", mm->me_name, mm->me_id);
-	mm_connect(mm);
+	mm_connect(mm);		/* unless it is open or opening */
+	mm_held_replay(mm);
 }
 
 /* ------------------------------------------------------------ outbound */
@@ -1538,6 +1616,7 @@ mm_start(struct event_base *base, const json_t *config,
 	mm->ev = ev;
 	mm->config = json_incref((json_t *)config);
 	TAILQ_INIT(&mm->chans);
+	STAILQ_INIT(&mm->held);
 	if ((mm->opq = opq_new(&mm_opq_cbs, mm, ev, sizeof(struct mm_opx),
 	    MM_OPS_MAX)) == NULL || mm_setup(mm, base, config) == -1) {
 		mm_stop(mm);
@@ -1551,6 +1630,7 @@ mm_start(struct event_base *base, const json_t *config,
 		mm_stop(mm);
 		return (NULL);
 	}
+	mm_connect(mm);		/* in parallel: one round trip less */
 	return (mm);
 }
 
@@ -1593,6 +1673,7 @@ mm_stop(void *arg)
 	struct mm_ch	*ch;
 
 	mm->draining = 1;
+	mm_held_clear(mm);
 	mm_cu_free(mm);
 	json_decref(mm->cursors);
 	mm->cursors = NULL;
