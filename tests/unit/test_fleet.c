@@ -1,5 +1,6 @@
 /*
- * fleet_summary(): the one text of a platform reload, for ctl and chat.
+ * fleet_summary(): the one text of a platform reload, for ctl and chat;
+ * bot_of_platform(): which bots a platform reload concerns.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,25 @@ test_many_bots_bounded(void **state)
 	free(keys);
 }
 
+/* A key is "platform:name", split at its first ':'. */
+static void
+test_bot_of_platform(void **state)
+{
+	struct bot	b;
+
+	memset(&b, 0, sizeof(b));
+	b.key = "mattermost:a";
+	assert_true(bot_of_platform(&b, "mattermost"));
+	assert_false(bot_of_platform(&b, "matter"));
+	assert_false(bot_of_platform(&b, "mattermostx"));
+	assert_false(bot_of_platform(&b, ""));
+	b.key = "slack:team:a";
+	assert_true(bot_of_platform(&b, "slack"));
+	assert_false(bot_of_platform(&b, "slack:team"));
+	b.key = "nocolon";
+	assert_false(bot_of_platform(&b, "nocolon"));
+}
+
 int
 main(void)
 {
@@ -179,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_all_failed),
 		cmocka_unit_test(test_long_reason_cut),
 		cmocka_unit_test(test_many_bots_bounded),
+		cmocka_unit_test(test_bot_of_platform),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
