@@ -532,6 +532,9 @@ cfg_d_scalars(struct cfg_dctx *x)
 	if (o->reconnect_timeout_ms != n->reconnect_timeout_ms)
 		cfg_d_change(x, "reconnectTimeoutMs: %d \u2192 %d",
 		    o->reconnect_timeout_ms, n->reconnect_timeout_ms);
+	if (o->platform_concurrency != n->platform_concurrency)
+		cfg_d_change(x, "reloadPlatformConcurrency: %d \u2192 %d",
+		    o->platform_concurrency, n->platform_concurrency);
 	if (o->auto_reload_bots != n->auto_reload_bots)
 		cfg_d_change(x, "autoReloadBots: %s \u2192 %s",
 		    o->auto_reload_bots ? "true" : "false",

@@ -715,6 +715,16 @@ cfg_s_millis(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 }
 
 static int
+cfg_s_concurrency(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	if (v != NULL && (!cfg_js_is_int(v) || json_number_value(v) < 1 ||
+	    json_number_value(v) > CFG_CONCURRENCY_MAX))
+		return (cfg_fail(e, "%s must be an integer between 1 and %d",
+		    key, CFG_CONCURRENCY_MAX));
+	return (0);
+}
+
+static int
 cfg_s_bool(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 {
 	if (v != NULL && !json_is_boolean(v))
@@ -786,6 +796,7 @@ static const struct cfg_section {
 	{ "reloadDrainTimeoutMs",	cfg_s_millis },
 	{ "reconnectTimeoutMs",		cfg_s_millis },
 	{ "autoReloadBots",		cfg_s_bool },
+	{ "reloadPlatformConcurrency",	cfg_s_concurrency },
 	{ "session",			cfg_s_session },
 	{ "hooks",			cfg_s_hooks },
 	{ "stateDir",			cfg_s_path },

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #define CFG_MILLIS_MAX	600000
+#define CFG_CONCURRENCY_MAX 1000	/* reloadPlatformConcurrency */
 #define CFG_ENOMEM	"out of memory"
 
 /* Where a check puts its complaint. */

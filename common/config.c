@@ -305,6 +305,10 @@ cfg_build(struct cfg *c, struct cfg_err *e)
 	    CFG_DEFAULT_RECONNECT_MS);
 	c->auto_reload_bots = json_is_true(json_object_get(c->root,
 	    "autoReloadBots"));
+	if ((v = json_object_get(c->root, "reloadPlatformConcurrency")) ==
+	    NULL || cfg_js_int(v, 1, CFG_CONCURRENCY_MAX,
+	    &c->platform_concurrency) == -1)
+		c->platform_concurrency = CFG_DEFAULT_CONCURRENCY;
 	c->telemetry = json_object_get(c->root, "telemetry");
 	if (cfg_build_paths(c, e) == -1)
 		return (-1);

@@ -22,6 +22,7 @@
 #define CFG_ERR_MAX		8192
 #define CFG_DEFAULT_DRAIN_MS	10000
 #define CFG_DEFAULT_RECONNECT_MS 10000
+#define CFG_DEFAULT_CONCURRENCY	4	/* reloadPlatformConcurrency */
 #define CFG_DEFAULT_SLACK_API	"https://slack.com/api/"
 
 /* One entry of "platforms".  JSON members point into root. */
@@ -73,6 +74,7 @@ struct cfg {
 	int			 drain_timeout_ms;	/* reloadDrainTimeoutMs */
 	int			 reconnect_timeout_ms;	/* reconnectTimeoutMs */
 	int			 auto_reload_bots;	/* autoReloadBots */
+	int			 platform_concurrency;	/* reloadPlatformConcurrency */
 	char			*state_dir;	/* stateDir, ~ expanded; default ~/.copilot-bridge */
 	char			*log_dir;	/* logDir, ~ expanded; NULL = stderr */
 	char			*control_socket; /* controlSocket; default <stateDir>/control.sock */

@@ -1,6 +1,6 @@
 /*
  * admin: chat commands only the supervisor may carry out (/reload config,
- * /reload bot).  sessiond parses them and relays them with who asked; the
+ * /reload bot, /reload platform).  sessiond parses them and relays them with who asked; the
  * supervisor decides whether that user is an admin, and its answers
  * (ADMIN_RESULT, possibly several, the last one "final") are posted where
  * the command was typed.

@@ -63,6 +63,7 @@ void		 cmd_stop(struct cmdctx *);
 void		 cmd_reload(struct cmdctx *);
 void		 cmd_reload_config(struct cmdctx *);
 void		 cmd_reload_bot(struct cmdctx *);
+void		 cmd_reload_platform(struct cmdctx *);
 void		 cmd_reload_hooks(struct cmdctx *);
 void		 cmd_status(struct cmdctx *);
 void		 cmd_help(struct cmdctx *);

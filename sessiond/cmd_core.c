@@ -48,6 +48,13 @@ cmd_reload_bot(struct cmdctx *x)
 }
 
 void
+cmd_reload_platform(struct cmdctx *x)
+{
+	admin_request(x->c->bot, x->c->id, x->root, "reload platform", x->arg,
+	    x->msg);
+}
+
+void
 cmd_reload_hooks(struct cmdctx *x)
 {
 	char	msg[1536];

@@ -36,6 +36,9 @@ static const struct cmd_def cmd_table[] = {
 	    "re-read config.json (admins)", 0 },
 	{ "reload", "bot", CMD_TURN, cmd_reload_bot, "/reload bot NAME",
 	    "replace a bot's worker live (admins)", 0 },
+	{ "reload", "platform", CMD_TURN, cmd_reload_platform,
+	    "/reload platform NAME", "replace every bot's worker of a platform "
+	    "live (admins)", 0 },
 	{ "reload", "hooks", CMD_NOW, cmd_reload_hooks, "/reload hooks",
 	    "re-read hooks.json", 0 },
 	{ "reload", NULL, CMD_TURN, cmd_reload, "/reload",

@@ -3,8 +3,9 @@
  * sessiond as ADMIN_REQUEST) or from ctl.
  *
  * Authorisation happens here, before anything else: a user who is not in
- * the admins of the bot concerned gets one line back and nothing else
- * happens: no config read, no spawn, nothing logged above info.
+ * the admins of the bot concerned (for a platform, of every bot of it)
+ * gets one line back and nothing else happens: no config read, no spawn,
+ * nothing logged above info.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,32 @@ admin_is_admin(struct sup *sup, const char *key, const char *user,
 }
 
 /*
+ * Is user an admin of every bot of platform (a platform's admins are)?
+ * For a platform without bots, its own admins.  -1: no such platform.
+ */
+static int
+admin_is_platform_admin(struct sup *sup, const char *platform,
+    const char *user, const char *user_id)
+{
+	const struct cfg_platform	*p;
+	struct bot			*b;
+	int				 n = 0;
+
+	TAILQ_FOREACH(b, &sup->bots, entry) {
+		if (!bot_of_platform(b, platform))
+			continue;
+		if (!admin_is_admin(sup, b->key, user, user_id))
+			return (0);
+		n++;
+	}
+	if (n > 0)
+		return (1);
+	if ((p = cfg_find_platform(sup->cfg, platform)) == NULL)
+		return (-1);
+	return (admin_listed(p->admins, user, user_id));
+}
+
+/*
  * Resolve "a" or "mattermost:a" among the bots of the running config and
  * the bots still running.  Returns the key, or NULL with why filled in.
  */
@@ -105,6 +132,21 @@ admin_resolve(struct sup *sup, const char *name, char *why, size_t len)
 	return (NULL);
 }
 
+/* Re-read the config first: -1, with the error replied, if it is refused. */
+static int
+admin_reread(struct sup *sup, const char *by, sup_reply_fn reply, void *arg)
+{
+	char	*text = NULL;
+
+	if (reload_config(sup, by, &text) == -1) {
+		reply(arg, 0, text != NULL ? text : "❌ Config reload failed");
+		free(text);
+		return (-1);
+	}
+	free(text);
+	return (0);
+}
+
 /*
  * Reload one bot: re-read and validate the config (an invalid file changes
  * nothing), then swap the bot's worker.  reply gets the outcome; notice,
@@ -116,14 +158,10 @@ admin_reload_bot(struct sup *sup, const char *name, const char *by,
 {
 	const char	*key;
 	struct bot	*b;
-	char		*text = NULL, why[1200];
+	char		 why[1200];
 
-	if (reload_config(sup, by, &text) == -1) {
-		reply(arg, 0, text != NULL ? text : "❌ Config reload failed");
-		free(text);
+	if (admin_reread(sup, by, reply, arg) == -1)
 		return;
-	}
-	free(text);
 	/* Resolved after the re-read, so a bot just added is found. */
 	if ((key = admin_resolve(sup, name, why, sizeof(why))) == NULL) {
 		reply(arg, 0, why);
@@ -135,6 +173,20 @@ admin_reload_bot(struct sup *sup, const char *name, const char *by,
 		notice(arg, 1, why);
 	}
 	(void)swap_start(b, by, "reload bot", reply, arg);
+}
+
+/*
+ * Reload every bot of a platform: re-read and validate the config (an
+ * invalid file changes nothing), then swap its bots a few at a time
+ * (fleet.c).  reply gets the one summary; notice, if not NULL, gets
+ * "🔄 Reloading platform …" first.  Used by chat and ctl.
+ */
+void
+admin_reload_platform(struct sup *sup, const char *name, const char *by,
+    sup_reply_fn notice, sup_reply_fn reply, void *arg)
+{
+	if (admin_reread(sup, by, reply, arg) == 0)
+		fleet_start(sup, name, by, notice, reply, arg);
 }
 
 static void
@@ -168,7 +220,34 @@ admin_chat_reply(void *arg, int ok, const char *text)
 	free(ctx);
 }
 
-/* ADMIN_REQUEST from sessiond: a chat user typed /reload config or bot. */
+/*
+ * May user run cmd?  target gets what was judged, for the log.  A platform
+ * or bot named that exists is judged; otherwise the bot asked through,
+ * whose admins then hear what is wrong with the name.
+ */
+static int
+admin_allowed(struct sup *sup, const char *cmd, const char *arg,
+    const char *user, const char *uid, const char *via, char *target,
+    size_t len)
+{
+	const char	*key;
+	char		 why[1200];
+	int		 ok;
+
+	if (strcmp(cmd, "reload platform") == 0 && *arg != '\0' &&
+	    (ok = admin_is_platform_admin(sup, arg, user, uid)) != -1) {
+		snprintf(target, len, "platform %s", arg);
+		return (ok);
+	}
+	key = via;
+	if (strcmp(cmd, "reload bot") == 0 && *arg != '\0' &&
+	    (key = admin_resolve(sup, arg, why, sizeof(why))) == NULL)
+		key = via;
+	snprintf(target, len, "%s", key);
+	return (admin_is_admin(sup, key, user, uid));
+}
+
+/* ADMIN_REQUEST from sessiond: /reload config, bot or platform in a chat. */
 void
 admin_request(struct sup *sup, struct ipc_msg *m)
 {
@@ -178,16 +257,12 @@ admin_request(struct sup *sup, struct ipc_msg *m)
 	const char	*user = jx_str(m->body, "user");
 	const char	*uid = jx_str(m->body, "userId");
 	const char	*via = jx_stre(m->body, "bot");
-	const char	*target, *key;
 	struct admin_ctx *ctx;
-	char		 by[160], why[1200];
+	char		 by[160], target[160];
+	int		 platform = strcmp(cmd, "reload platform") == 0;
 
-	/* The bot concerned: the one named if it exists, else the one asked. */
-	target = via;
-	if (strcmp(cmd, "reload bot") == 0 && *arg != '\0' &&
-	    (key = admin_resolve(sup, arg, why, sizeof(why))) != NULL)
-		target = key;
-	if (!admin_is_admin(sup, target, user, uid)) {
+	if (!admin_allowed(sup, cmd, arg, user, uid, via, target,
+	    sizeof(target))) {
 		log_info("admin: %s (%s) is not an admin of %s: refused \"%s %s\"",
 		    user != NULL ? user : "?", uid != NULL ? uid : "?", target,
 		    cmd, arg);
@@ -205,8 +280,9 @@ admin_request(struct sup *sup, struct ipc_msg *m)
 		free(text);
 		return;
 	}
-	if (strcmp(cmd, "reload bot") != 0 || *arg == '\0') {
-		admin_send(sup, ref, 0, "Usage: `/reload bot NAME`", 1);
+	if ((!platform && strcmp(cmd, "reload bot") != 0) || *arg == '\0') {
+		admin_send(sup, ref, 0, platform ? "Usage: `/reload platform "
+		    "NAME`" : "Usage: `/reload bot NAME`", 1);
 		return;
 	}
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
@@ -215,6 +291,10 @@ admin_request(struct sup *sup, struct ipc_msg *m)
 	}
 	ctx->sup = sup;
 	ctx->ref = ref;
-	admin_reload_bot(sup, arg, by, admin_chat_notice, admin_chat_reply,
-	    ctx);
+	if (platform)
+		admin_reload_platform(sup, arg, by, admin_chat_notice,
+		    admin_chat_reply, ctx);
+	else
+		admin_reload_bot(sup, arg, by, admin_chat_notice,
+		    admin_chat_reply, ctx);
 }

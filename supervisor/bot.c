@@ -25,6 +25,16 @@ bot_find(struct sup *sup, const char *key)
 	return (NULL);
 }
 
+/* Is b a bot of platform?  A key is "platform:name", split at its first ':'. */
+int
+bot_of_platform(const struct bot *b, const char *platform)
+{
+	const char	*colon = strchr(b->key, ':');
+
+	return (colon != NULL && (size_t)(colon - b->key) == strlen(platform) &&
+	    strncmp(b->key, platform, strlen(platform)) == 0);
+}
+
 /* Find a bot, or add it to the table.  NULL only when out of memory. */
 struct bot *
 bot_get(struct sup *sup, const char *key)

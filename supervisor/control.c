@@ -3,8 +3,9 @@
  *
  * A client sends one JSON line {"cmd": ..., "arg": ...} and gets one JSON
  * line {"ok": bool, "text": ...} back, possibly later (reload-bot waits for
- * the swap).  The socket is mode 0600 and the peer's uid is checked with
- * SO_PEERCRED: only our own user (or root) may drive the bridge.
+ * the swap, reload-platform for every swap of the platform's bots).  The
+ * socket is mode 0600 and the peer's uid is checked with SO_PEERCRED: only
+ * our own user (or root) may drive the bridge.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -55,8 +56,10 @@ ctl_conn_free(struct ctl_conn *cc)
 		TAILQ_REMOVE(&cc->ctl->hooks, cc, hooks_entry);
 	if (cc->hooks_tmo != NULL)
 		event_free(cc->hooks_tmo);
-	if (cc->waiting)
+	if (cc->waiting) {
 		swap_cancel_reply(cc->ctl->sup, cc);
+		fleet_cancel_reply(cc->ctl->sup, cc);
+	}
 	bufferevent_free(cc->bev);
 	free(cc);
 }
@@ -101,15 +104,18 @@ ctl_reply(void *arg, int ok, const char *text)
 	free(s);
 }
 
+/* reload-bot, reload-platform: run answers later, or at once. */
 static void
-ctl_reload_bot(struct ctl_conn *cc, const char *name)
+ctl_reload_named(struct ctl_conn *cc, const char *name, const char *usage,
+    void (*run)(struct sup *, const char *, const char *, sup_reply_fn,
+    sup_reply_fn, void *))
 {
 	if (name == NULL) {
-		ctl_reply(cc, 0, "usage: ctl reload-bot NAME");
+		ctl_reply(cc, 0, usage);
 		return;
 	}
 	cc->waiting = 1;
-	admin_reload_bot(cc->ctl->sup, name, "ctl", NULL, ctl_reply, cc);
+	run(cc->ctl->sup, name, "ctl", NULL, ctl_reply, cc);
 }
 
 static void
@@ -185,7 +191,11 @@ ctl_dispatch(struct ctl_conn *cc, const char *line)
 		ok = reload_config(sup, "ctl reload", &text) == 0;
 		ctl_reply(cc, ok, text != NULL ? text : "out of memory");
 	} else if (strcmp(cmd, "reload-bot") == 0) {
-		ctl_reload_bot(cc, arg);
+		ctl_reload_named(cc, arg, "usage: ctl reload-bot NAME",
+		    admin_reload_bot);
+	} else if (strcmp(cmd, "reload-platform") == 0) {
+		ctl_reload_named(cc, arg, "usage: ctl reload-platform NAME",
+		    admin_reload_platform);
 	} else if (strcmp(cmd, "reload-hooks") == 0) {
 		ctl_reload_hooks(cc, arg);
 	} else if (strcmp(cmd, "reopen-logs") == 0) {

@@ -18,13 +18,19 @@
 #include "supervisor.h"
 
 #define CTL_TIMEOUT_MS	120000	/* a reload-bot can take drain + connect */
+/*
+ * A reload-platform is as many swaps, a few at a time, each bounded by its
+ * own timers (reconnectTimeoutMs, reloadDrainTimeoutMs): hundreds of bots
+ * can take minutes.
+ */
+#define CTL_PLATFORM_TIMEOUT_MS	3600000
 
 static int
 ctl_usage(void)
 {
 	fprintf(stderr, "usage: copilot-bridge ctl [-c config] [-s socket] "
-	    "status | reload | reload-bot NAME | reload-hooks CHANNEL | "
-	    "reopen-logs\n");
+	    "status | reload | reload-bot NAME | reload-platform NAME | "
+	    "reload-hooks CHANNEL | reopen-logs\n");
 	return (2);
 }
 
@@ -54,21 +60,21 @@ ctl_connect(const char *path)
 	return (fd);
 }
 
-/* Read one reply line, waiting at most CTL_TIMEOUT_MS. */
+/* Read one reply line, waiting at most timeout_ms. */
 static char *
-ctl_read_line(int fd)
+ctl_read_line(int fd, int timeout_ms)
 {
 	struct pollfd	 pfd = { fd, POLLIN, 0 };
 	char		*buf = NULL, *nbuf;
 	size_t		 len = 0, cap = 0;
 	ssize_t		 n;
-	uint64_t	 deadline = util_now_ms() + CTL_TIMEOUT_MS;
+	uint64_t	 deadline = util_now_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		if (util_now_ms() >= deadline ||
 		    poll(&pfd, 1, (int)(deadline - util_now_ms())) == 0) {
 			fprintf(stderr, "ctl: no answer within %d s\n",
-			    CTL_TIMEOUT_MS / 1000);
+			    timeout_ms / 1000);
 			break;
 		}
 		if (len + 4096 > cap) {
@@ -103,6 +109,7 @@ ctl_main(const char *sockpath, int argc, char *argv[])
 	if (argc < 1 || argc > 2)
 		return (ctl_usage());
 	if ((strcmp(argv[0], "reload-bot") == 0 ||
+	    strcmp(argv[0], "reload-platform") == 0 ||
 	    strcmp(argv[0], "reload-hooks") == 0) != (argc == 2))
 		return (ctl_usage());
 	req = json_pack("{s:s,s:s?}", "cmd", argv[0], "arg",
@@ -123,7 +130,8 @@ ctl_main(const char *sockpath, int argc, char *argv[])
 		return (1);
 	}
 	free(line);
-	reply = ctl_read_line(fd);
+	reply = ctl_read_line(fd, strcmp(argv[0], "reload-platform") == 0 ?
+	    CTL_PLATFORM_TIMEOUT_MS : CTL_TIMEOUT_MS);
 	(void)close(fd);
 	if (reply == NULL)
 		return (1);

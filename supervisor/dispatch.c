@@ -168,4 +168,5 @@ void
 dispatch_init(struct sup *sup)
 {
 	sup->hooks = &dispatch_hooks;
+	fleet_init(sup);	/* hears of every swap's end */
 }

@@ -44,7 +44,8 @@ usage(int asked)
 	fprintf(asked ? stdout : stderr,
 	    "usage: copilot-bridge [run] [-c config] [--check]\n"
 	    "       copilot-bridge ctl [-c config] [-s socket] status | reload |\n"
-	    "           reload-bot NAME | reload-hooks CHANNEL | reopen-logs\n"
+	    "           reload-bot NAME | reload-platform NAME |\n"
+	    "           reload-hooks CHANNEL | reopen-logs\n"
 	    "       copilot-bridge import-state [-c config] [--force] PATH\n"
 	    "       copilot-bridge --help | --version\n");
 	return (asked ? 0 : 2);

@@ -41,6 +41,34 @@ reload_push(struct sup *sup)
 	}
 }
 
+/*
+ * A platform's address is every one of its bots': advise the platform
+ * reload once per platform whose url (or apiUrl) changed.  The bots are
+ * sorted by key, so a platform's are together.
+ */
+static void
+reload_log_platforms(const struct cfg_diff *d)
+{
+	const char	*key, *prev = NULL;
+	size_t		 i, j, n, pn = 0;
+
+	for (i = 0; i < d->nbots; i++) {
+		key = d->bots[i].key;
+		n = strcspn(key, ":");
+		for (j = 0; j < d->bots[i].reasons.n; j++)
+			if (strcmp(d->bots[i].reasons.v[j], "url") == 0)
+				break;
+		if (j == d->bots[i].reasons.n ||
+		    (prev != NULL && n == pn && strncmp(key, prev, n) == 0))
+			continue;
+		log_warnx("  ⚠ botReloadNeeded: or run /reload platform %.*s "
+		    "(or copilot-bridge ctl reload-platform %.*s) to apply the "
+		    "new address to every bot of it", (int)n, key, (int)n, key);
+		prev = key;
+		pn = n;
+	}
+}
+
 static void
 reload_log(struct sup *sup, const char *trigger, const struct cfg_diff *d)
 {
@@ -64,6 +92,8 @@ reload_log(struct sup *sup, const char *trigger, const struct cfg_diff *d)
 			    "(or copilot-bridge ctl reload-bot %s) to apply",
 			    d->bots[i].key, d->bots[i].key);
 	}
+	if (!sup->cfg->auto_reload_bots)
+		reload_log_platforms(d);
 	if (d->telemetry)
 		log_warnx("  ⚠ telemetryReloadNeeded: telemetry config changed");
 	for (i = 0; i < d->restart.n; i++)

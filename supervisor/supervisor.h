@@ -149,6 +149,8 @@ TAILQ_HEAD(botq, bot);
 
 struct control;
 struct watch;
+struct fleet;
+TAILQ_HEAD(fleetq, fleet);
 
 /* The supervisor: one of it, made by main() and handed to every file. */
 struct sup {
@@ -166,6 +168,12 @@ struct sup {
 	struct event		*sess_restart_ev;
 	struct control		*control;
 	struct watch		*watch;
+	struct fleetq		 fleets;	/* platform reloads running */
+	/*
+	 * swap.c tells of every swap's end here (set by fleet_init()); error
+	 * is NULL when it succeeded.
+	 */
+	void			(*swap_ended)(struct bot *, const char *error);
 	char			 exedir[4096];
 	int			 pid1;		/* we are PID 1: reap orphans */
 	int			 shutting_down;
@@ -204,6 +212,7 @@ void		 spare_exited(struct sup *, struct child *);
 
 /* bot.c */
 struct bot	*bot_find(struct sup *, const char *key);
+int		 bot_of_platform(const struct bot *, const char *platform);
 struct bot	*bot_get(struct sup *, const char *key);
 void		 bot_remove(struct bot *);
 void		 bot_start(struct bot *);
@@ -218,6 +227,27 @@ void		 sess_exited(struct sup *, struct child *);
 void		 admin_request(struct sup *, struct ipc_msg *);
 void		 admin_reload_bot(struct sup *, const char *name, const char *by,
 		    sup_reply_fn notice, sup_reply_fn reply, void *arg);
+void		 admin_reload_platform(struct sup *, const char *name,
+		    const char *by, sup_reply_fn notice, sup_reply_fn reply,
+		    void *arg);
+
+/* fleet.c */
+/* One bot's outcome in a platform reload, for fleet_summary(). */
+struct fleet_result {
+	const char	*key;
+	int		 ok;
+	int		 old_gen;	/* serving when its turn came, 0: none */
+	int		 new_gen;	/* serving when it ended, 0: none */
+	uint64_t	 ms;		/* its swap, start to end */
+	char		 error[256];	/* why it failed, "" if ok */
+};
+void		 fleet_init(struct sup *);
+void		 fleet_start(struct sup *, const char *platform, const char *by,
+		    sup_reply_fn notice, sup_reply_fn reply, void *arg);
+void		 fleet_cancel_reply(struct sup *, void *arg);
+char		*fleet_summary(const char *platform,
+		    const struct fleet_result *, size_t n, int max,
+		    uint64_t total_ms, size_t *nfailed);
 
 /* swap.c */
 int		 swap_start(struct bot *, const char *by, const char *why,

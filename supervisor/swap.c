@@ -127,6 +127,9 @@ swap_finish(struct swap *s, const char *error, const char *fmt, ...)
 		s->reply(s->arg, ok, text);
 	b->swap = NULL;
 	free(s);
+	/* A platform reload waits on swaps: its own, and a bot's busy one. */
+	if (b->sup->swap_ended != NULL)
+		b->sup->swap_ended(b, error);
 }
 
 /*

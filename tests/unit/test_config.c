@@ -248,6 +248,7 @@ test_defaults(void **state)
 	assert_int_equal(c->drain_timeout_ms, 10000);
 	assert_int_equal(c->reconnect_timeout_ms, 10000);
 	assert_int_equal(c->auto_reload_bots, 0);
+	assert_int_equal(c->platform_concurrency, 4);
 	assert_int_equal(c->log_level, LOG_LINFO);
 	assert_string_equal(c->state_dir, "/home/tester/.copilot-bridge");
 	assert_null(c->log_dir);
@@ -275,11 +276,13 @@ test_new_keys(void **state)
 	c = T_o = parse_q(variant(BASE,
 	    "reloadDrainTimeoutMs", "5000", "reconnectTimeoutMs", "600000",
 	    "autoReloadBots", "true", "logLevel", "'debug'",
+	    "reloadPlatformConcurrency", "1000",
 	    "stateDir", "'~/state'", "logDir", "'/var/log/cb'",
 	    "session", "{'backend':'echo','runtimePath':'/opt/rt'}", NULL));
 	assert_int_equal(c->drain_timeout_ms, 5000);
 	assert_int_equal(c->reconnect_timeout_ms, 600000);
 	assert_int_equal(c->auto_reload_bots, 1);
+	assert_int_equal(c->platform_concurrency, 1000);
 	assert_int_equal(c->log_level, LOG_LDEBUG);
 	assert_string_equal(c->state_dir, "/home/tester/state");
 	assert_string_equal(c->log_dir, "/var/log/cb");
@@ -537,6 +540,14 @@ static const struct {
 	    "(milliseconds)" },
 	{ "{" P_MM ",'autoReloadBots':'yes'}",
 	    "autoReloadBots must be a boolean" },
+	{ "{" P_MM ",'reloadPlatformConcurrency':0}",
+	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
+	{ "{" P_MM ",'reloadPlatformConcurrency':1001}",
+	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
+	{ "{" P_MM ",'reloadPlatformConcurrency':2.5}",
+	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
+	{ "{" P_MM ",'reloadPlatformConcurrency':'4'}",
+	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
 	{ "{'platforms':{'mattermost':{'url':'u','botToken':'t','admins':'x'}}}",
 	    "mattermost:(platform) admins must be an array of non-empty strings" },
 	{ "{'platforms':{'mattermost':{'url':'u','bots':{'a':{'token':'t',"
@@ -1385,12 +1396,14 @@ test_scalars_live(void **state)
 
 	d = diff_q(BASE, variant(BASE, "logLevel", "'debug'", "infiniteSessions",
 	    "true", "reloadDrainTimeoutMs", "5000", "reconnectTimeoutMs",
-	    "20000", "autoReloadBots", "true", "logDir", "'/var/log/cb'", NULL));
+	    "20000", "autoReloadBots", "true", "logDir", "'/var/log/cb'",
+	    "reloadPlatformConcurrency", "2", NULL));
 	assert_list(&d->changes,
 	    "logLevel: \"info\" \u2192 \"debug\"",
 	    "infiniteSessions: false \u2192 true",
 	    "reloadDrainTimeoutMs: 10000 \u2192 5000",
 	    "reconnectTimeoutMs: 10000 \u2192 20000",
+	    "reloadPlatformConcurrency: 4 \u2192 2",
 	    "autoReloadBots: false \u2192 true",
 	    "logDir: null \u2192 \"/var/log/cb\"", NULL);
 	assert_int_equal(d->nbots, 0);
@@ -1398,7 +1411,8 @@ test_scalars_live(void **state)
 	teardown(state);
 	/* Writing a default explicitly changes nothing effective. */
 	d = diff_q(BASE, variant(BASE, "logLevel", "'info'",
-	    "reloadDrainTimeoutMs", "10000", "infiniteSessions", "'yes'", NULL));
+	    "reloadDrainTimeoutMs", "10000", "infiniteSessions", "'yes'",
+	    "reloadPlatformConcurrency", "4", NULL));
 	assert_true(cfg_diff_empty(d));
 }
 
