@@ -162,11 +162,12 @@ reload_bots(struct sup *sup, const struct cfg_diff *d)
 	size_t		 i, j;
 	char		 why[128];
 
+	/* A bot of a platform without an adapter has no worker, as at start. */
 	TAILQ_FOREACH(b, &sup->bots, entry)
-		b->in_config = cfg_find_bot(sup->cfg, b->key) != NULL;
+		b->in_config = 0;
 	for (i = 0; i < sup->cfg->nbots; i++)
-		if ((b = bot_get(sup, sup->cfg->bots[i].key)) != NULL &&
-		    !b->in_config)
+		if (sup->cfg->bots[i].has_adapter &&
+		    (b = bot_get(sup, sup->cfg->bots[i].key)) != NULL)
 			b->in_config = 1;
 	if (!sup->cfg->auto_reload_bots)
 		return;

@@ -406,3 +406,20 @@ def test_slack_bad_new_token_keeps_the_running_generation(bridge_factory,
         if b is not None:
             b.stop()
         fake.stop()
+
+
+def test_a_bot_of_a_platform_without_adapter_gets_no_worker(chat):
+    """As at start ("No adapter for platform"), a config reload that adds
+    a bot of a platform this bridge has no adapter for adds no bot: no
+    worker is started for it, and reload-bot does not know it."""
+    b = chat.bridge
+    chat.cfg["platforms"]["zulip"] = {"url": "http://127.0.0.1:9",
+                                      "bots": {"z": {"token": "tok-z"}}}
+    b.write_config(chat.cfg)
+    r = b.ctl("reload")
+    assert r.returncode == 0, r
+    assert "zulip:z" not in b.status()
+    r = b.ctl("reload-bot", "zulip:z", timeout=30)
+    assert r.returncode == 1 and "No bot named" in r.stderr, r
+    assert "zulip:z" not in b.workers()
+    chat.roundtrip("still served")
