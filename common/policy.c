@@ -1440,24 +1440,19 @@ printf_render(struct sh_ctx *ctx, char *const *argv, size_t argc,
 }
 
 /*
- * What a command prints, as far as the text shows it: the arguments of
- * echo (with escapes read, as dash's echo does) and of printf (its format
- * applied), and what cat copies from a here-document or here-string.
- * Anything else prints nothing seen.  Appended to out.
+ * What the program av[0] prints, as far as the text shows it: the
+ * arguments of echo (with escapes read, as dash's echo does) and of printf
+ * (its format applied), and what cat copies from c's here-document or
+ * here-string.  Anything else prints nothing seen.  Appended to out.
  */
 static int
-cmd_output(struct sh_ctx *ctx, const struct sh_cmd *c, struct buf *out)
+prog_output(struct sh_ctx *ctx, const struct sh_cmd *c, char *const *av,
+    size_t ac, struct buf *out)
 {
-	char *const	*av;
-	const char	*name;
-	size_t		 k = skip_keywords(c->argv, c->argc), ac, j;
+	const char	*name = base(av[0]);
+	size_t		 j;
 	int		 err = 0;
 
-	if (k >= c->argc)
-		return (0);
-	av = c->argv + k;
-	ac = c->argc - k;
-	name = base(av[0]);
 	if (strcmp(name, "echo") == 0) {
 		for (j = 1; j < ac && av[j][0] == '-' && av[j][1] != '\0' &&
 		    strspn(av[j] + 1, "neE") == strlen(av[j] + 1); j++)
@@ -1478,6 +1473,26 @@ cmd_output(struct sh_ctx *ctx, const struct sh_cmd *c, struct buf *out)
 	if (err)
 		return (sh_fail(ctx, SH_ENOMEM));
 	return (sh_charge(ctx, out->n));
+}
+
+/*
+ * What a command prints (prog_output).  Under a wrapper (sudo printf ...)
+ * each operand is tried as the start of the program it runs, as
+ * walk_argv() does: what more is seen printed can only deny more.
+ */
+static int
+cmd_output(struct sh_ctx *ctx, const struct sh_cmd *c, struct buf *out)
+{
+	size_t	k = skip_keywords(c->argv, c->argc), j;
+	int	rc;
+
+	if (k >= c->argc)
+		return (0);
+	rc = prog_output(ctx, c, c->argv + k, c->argc - k, out);
+	if (in_set(base(c->argv[k]), wrappers, nitems(wrappers)))
+		for (j = k + 1; j < c->argc && rc == 0; j++)
+			rc = prog_output(ctx, c, c->argv + j, c->argc - j, out);
+	return (rc);
 }
 
 /* What the commands of a text print (cmd_output), into out. */

@@ -190,6 +190,8 @@ test_hard_unwrapping(void **state)
 		"cat x <<EOF\nhello\nEOF\nrm -rf /",
 		/* a shell running what another command prints */
 		"printf '%s -rf /' rm | sh", "printf '%b' 'rm -rf /' | sh",
+		"sudo printf '%s -rf /' rm | sh", "env A=1 echo rm -rf / | sh",
+		"sudo -u root printf '%s -rf /' rm | sh",
 		"cat <<EOF | sh\nrm -rf /\nEOF", "bash <(echo 'rm -rf /')",
 		"source <(echo \"rm -rf ~\")", "eval \"$(echo rm -rf /)\"",
 		"$(echo rm) -rf /", "`echo rm` -rf /", "rm -rf $(echo /)",
