@@ -2,7 +2,7 @@
 """Benchmarks: print a table, write bench/results/<name>.json.
 
 foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py,
-stop.py.
+stop.py, turn.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
@@ -125,6 +125,9 @@ def main():
     from stop import bench_stop
     sp = bench_stop(int(os.environ.get("BENCH_STOPS", "10")))
     (RESULTS / "stop.json").write_text(json.dumps(sp, indent=2) + "\n")
+    from turn import bench_turn
+    tn = bench_turn(int(os.environ.get("BENCH_TURNS", "100")))
+    (RESULTS / "turn.json").write_text(json.dumps(tn, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -166,8 +169,14 @@ def main():
         st = sp["sigterm_to_all_gone_ms"]
         print(f"{'stop mid-turn, median (ms)':34} {st['median']:>10.1f} {'< 500':>10}")
         print(f"{'stop mid-turn, max (ms)':34} {st['max']:>10.1f}")
+    if tn is not None:
+        print(f"{'bridge share of a turn, median (ms)':34} {tn['bridge_ms_median']:>10.3f} {'< 2':>10}")
+        print(f"{'  in / out / platform part (ms)':34} {tn['in_ms_median']:>10.3f} "
+              f"{tn['out_ms_median']:.3f} / {tn['platform_ms_median']:.3f}")
+        print(f"{'  less the platform (ms)':34} {tn['bridge_less_platform_ms_median']:>10.3f}")
+        print(f"{'  runtime + LLM, median (ms)':34} {tn['runtime_ms_median']:>10.3f}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json, state.json, stop.json")
+          "telemetry.json, state.json, stop.json, turn.json")
 
 
 if __name__ == "__main__":

@@ -12,50 +12,38 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from bridge import Bridge, FakeMM, alive, children_of, fake_mm_seed, mm_config, wait_for  # noqa: E402
-from llm import RUNTIME, FakeLLM  # noqa: E402
+from bridge import Bridge, FakeMM, alive, children_of, fake_mm_seed, wait_for  # noqa: E402
+from llm import RUNTIME, FakeLLM, bench_config, runtime_env_of  # noqa: E402
 
 
 def one_stop(tmp):
-    home = tmp / "home"
-    home.mkdir()
-    env = {"HOME": str(home), "COPILOT_HOME": str(tmp / "copilot-home"),
-           "COPILOT_OFFLINE": "true"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice",)))
-    llm = FakeLLM(tmp)
-    try:
-        chan, bot = mm.channel("town-square")["id"], mm.user("a")["id"]
-        cfg = mm_config(tmp, mm, bots=("a",), access={"mode": "open"})
-        cfg["channels"][0].update(id=chan, triggerMode="all", threadedReplies=False)
-        cfg["providers"] = {"fake": llm.provider()}
-        cfg["defaults"] = {"model": "fake:fake-model"}
-        cfg["session"] = {"backend": "copilot"}
-        cfg["logLevel"] = "info"
-        b = Bridge(tmp, cfg).start()
-        llm.script([{"match": "slow", "reply": "slow " * 200, "chunks": 50,
-                     "delay": 0.2}])
-        mm.post("alice", chan, "a slow one please")
-        wait_for(lambda: any(p["message"].startswith("slow") for p in
-                             mm.control("GET", f"/channels/{chan}/posts")["posts"]
-                             if p["user_id"] == bot), timeout=60, step=0.05)
-        sd = b.sessiond()
-        procs = [b.proc.pid] + list(children_of(b.proc.pid)) + list(children_of(sd))
-        t0 = time.monotonic()
-        b.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: not any(alive(p) for p in procs), timeout=10, step=0.002)
-        took = (time.monotonic() - t0) * 1000
-        b.proc.wait(5)
-        return took
-    finally:
-        llm.stop()
-        mm.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with runtime_env_of(tmp):
+        mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice",)))
+        llm = FakeLLM(tmp)
+        try:
+            return stop_mid_turn(tmp, mm, llm)
+        finally:
+            llm.stop()
+            mm.stop()
+
+
+def stop_mid_turn(tmp, mm, llm):
+    chan, bot = mm.channel("town-square")["id"], mm.user("a")["id"]
+    b = Bridge(tmp, bench_config(tmp, mm, llm, chan)).start()
+    llm.script([{"match": "slow", "reply": "slow " * 200, "chunks": 50,
+                 "delay": 0.2}])
+    mm.post("alice", chan, "a slow one please")
+    wait_for(lambda: any(p["message"].startswith("slow") for p in
+                         mm.control("GET", f"/channels/{chan}/posts")["posts"]
+                         if p["user_id"] == bot), timeout=60, step=0.05)
+    sd = b.sessiond()
+    procs = [b.proc.pid] + list(children_of(b.proc.pid)) + list(children_of(sd))
+    t0 = time.monotonic()
+    b.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: not any(alive(p) for p in procs), timeout=10, step=0.002)
+    took = (time.monotonic() - t0) * 1000
+    b.proc.wait(5)
+    return took
 
 
 def bench_stop(n=10):

@@ -44,7 +44,7 @@ struct net_req {
 	long			 retry_after;
 	char			 ctype[64];
 	char			 errbuf[CURL_ERROR_SIZE];
-	uint64_t		 start_ms;
+	uint64_t		 start_us;
 	net_cb			 cb;
 	void			*arg;
 };
@@ -401,7 +401,7 @@ net_req_new(const char *method, const char *url, const char *const *headers,
 		return (NULL);
 	r->retry_after = -1;
 	r->max = o != NULL && o->max_body > 0 ? o->max_body : NET_BODY_MAX;
-	r->start_ms = util_now_ms();
+	r->start_us = util_now_us();
 	/* An empty Expect stops curl from waiting for "100 Continue". */
 	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
 		if ((l = curl_slist_append(r->hdrs, headers[i])) == NULL)
@@ -498,7 +498,8 @@ net_finish(struct net_req *r, CURLcode res)
 	memcpy(resp.ctype, r->ctype, sizeof(resp.ctype));
 	resp.body = r->buf != NULL ? r->buf : "";
 	resp.bodylen = r->len;
-	resp.ms = util_now_ms() - r->start_ms;
+	resp.us = util_now_us() - r->start_us;
+	resp.ms = resp.us / 1000;
 	if (r->overflow) {
 		snprintf(err, sizeof(err), "response body over %zu bytes",
 		    r->max);

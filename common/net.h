@@ -26,6 +26,7 @@ struct net_resp {
 	long		 retry_after;	/* Retry-After in seconds, or -1 */
 	char		 ctype[64];	/* Content-Type, or "" */
 	uint64_t	 ms;		/* time taken */
+	uint64_t	 us;		/* ... in µs */
 };
 
 typedef void	(*net_cb)(const struct net_resp *, void *arg);

@@ -766,7 +766,10 @@ chan_turn(struct chan *c, json_t *msg)
 	if (be->send(c->bs, text, 0, json_object_get(msg, "_attachments")) == -1) {
 		chan_end_stream(c, "cannot send the message to Copilot");
 		chan_turn_done(c, "cannot send the message to Copilot");
+		return;
 	}
+	stream_turn_times(c->stream, (uint64_t)jx_int(msg, "readUs", 0),
+	    util_now_us());
 }
 
 /*

@@ -116,20 +116,23 @@ outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 }
 
 static void
-op_finish(struct op *o, int ok, const char *post, const char *error)
+op_finish(struct op *o, const struct outbound_result *r)
 {
 	outbound_cb	 cb = o->cb;
 	void		*arg = o->arg;
 
 	op_free(o);
 	if (cb != NULL)
-		cb(arg, ok, post, error);
+		cb(arg, r);
 }
 
 /* Ops refused for a token that was never replaced fail now. */
 static void
 outbound_auth_expire(int fd, short ev, void *arg)
 {
+	static const struct outbound_result refused = {
+		.error = "the platform refused the bot's token"
+	};
 	struct op	*o, *next;
 	uint64_t	 now = util_now_ms();
 	int		 waiting = 0;
@@ -139,7 +142,7 @@ outbound_auth_expire(int fd, short ev, void *arg)
 		if (o->denied_gen == 0 || o->sent_gen != 0)
 			continue;
 		if (now - o->denied_ms >= OUTBOUND_AUTH_WAIT_MS)
-			op_finish(o, 0, NULL, "the platform refused the bot's token");
+			op_finish(o, &refused);
 		else
 			waiting = 1;
 	}
@@ -175,10 +178,11 @@ op_wait_for_token(struct op *o)
 void
 outbound_done(json_t *body)
 {
-	struct op	*o;
-	uint32_t	 ref = (uint32_t)jx_int(body, "ref", 0);
-	int		 ok = jx_bool(body, "ok", 0);
-	const char	*error = jx_str(body, "error");
+	struct outbound_result	 r;
+	struct op		*o;
+	uint32_t		 ref = (uint32_t)jx_int(body, "ref", 0);
+	int			 ok = jx_bool(body, "ok", 0);
+	const char		*error = jx_str(body, "error");
 
 	TAILQ_FOREACH(o, &ops, entry)
 		if (o->ref == ref)
@@ -190,7 +194,11 @@ outbound_done(json_t *body)
 	/* The worker's adapter says whether the token was refused. */
 	if (!ok && jx_bool(body, "tokenRefused", 0) && op_wait_for_token(o))
 		return;
-	op_finish(o, ok, jx_str(body, "post"), error);
+	r.ok = ok;
+	r.post = jx_str(body, "post");
+	r.error = error;
+	r.platform_us = (uint64_t)jx_int(body, "platformUs", 0);
+	op_finish(o, &r);
 }
 
 void

@@ -5,12 +5,21 @@
 #ifndef SESSIOND_OUTBOUND_H
 #define SESSIOND_OUTBOUND_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct event_base;
 
-typedef void	(*outbound_cb)(void *arg, int ok, const char *post,
-		    const char *error);
+/* What became of an op. */
+struct outbound_result {
+	int		 ok;
+	const char	*post;		/* the post made, or NULL */
+	const char	*error;		/* not ok: why */
+	uint64_t	 platform_us;	/* the platform's time on it, 0: unknown */
+};
+
+typedef void	(*outbound_cb)(void *arg, const struct outbound_result *);
 
 void	 outbound_init(struct event_base *);
 /*

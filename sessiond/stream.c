@@ -2,10 +2,10 @@
  * stream: one reply, edited in place while it grows (docs/architecture.md,
  * "Streaming").
  *
- * A placeholder "⏳ Working..." is posted when the turn starts; the text is
- * written into it at most every STREAM_THROTTLE_MS (trailing edge), and once
- * more, at once, when the turn ends: finishing never waits for the
- * throttle.
+ * A placeholder "⏳ Working..." is posted when the turn starts; streamed
+ * text is written into it at most every STREAM_THROTTLE_MS (trailing edge);
+ * a complete assistant message, and the turn's end, are shown at once:
+ * finishing never waits for the throttle.
  *
  * A post carries at most the routed worker's post limit, in characters.
  * When the text outgrows it, the post gets its final text (cut by
@@ -56,6 +56,12 @@ struct stream {
 	int		 inflight;	/* platform calls not yet answered */
 	int		 creating;	/* the post is being created */
 	int		 finished;
+	/* The bridge's own share of a turn (CLOCK_MONOTONIC µs, 0: unknown). */
+	uint64_t	 read_us;	/* the worker read the prompt */
+	uint64_t	 send_us;	/* ... sent to the runtime */
+	uint64_t	 text_us;	/* the last complete message came */
+	uint64_t	 ack_us;	/* the platform acked our last call */
+	uint64_t	 platform_us;	/* ... after so long on it itself */
 };
 
 static struct event_base	*stream_base;
@@ -77,9 +83,39 @@ stream_limit(const struct stream *s)
 	return (max > 0 ? max : STREAM_POST_MAX_UNSAID);
 }
 
+/*
+ * One line per turn: how long the bridge took, from the worker's read of
+ * the prompt to its send to the runtime ("in"), and from the runtime's last
+ * complete message to the platform's answer to the call showing it ("out",
+ * 0 if it was shown already; of which the platform's own answer time),
+ * beside the runtime's time between.
+ */
+static void
+stream_log_turn(const struct stream *s)
+{
+	uint64_t	in, out, plat = 0;
+
+	if (s->read_us == 0 || s->send_us < s->read_us || s->text_us <
+	    s->send_us || s->ack_us == 0 || s->error != NULL)
+		return;
+	in = s->send_us - s->read_us;
+	out = 0;
+	if (s->ack_us > s->text_us) {
+		out = s->ack_us - s->text_us;
+		plat = s->platform_us < out ? s->platform_us : out;
+	}
+	log_info("turn: channel %s bridge_us=%llu (in %llu, out %llu, of which "
+	    "the platform %llu) runtime_us=%llu", s->channel,
+	    (unsigned long long)(in + out), (unsigned long long)in,
+	    (unsigned long long)out, (unsigned long long)plat,
+	    (unsigned long long)(s->text_us - s->send_us));
+}
+
 static void
 stream_free(struct stream *s)
 {
+	if (s->finished)
+		stream_log_turn(s);
 	outbound_forget(s);
 	if (s->timer != NULL)
 		event_free(s->timer);
@@ -106,17 +142,28 @@ stream_maybe_free(struct stream *s)
 		stream_free(s);
 }
 
+/* The platform answered a call: when, and how long it took itself. */
 static void
-stream_created(void *arg, int ok, const char *post, const char *error)
+stream_acked(struct stream *s, const struct outbound_result *r)
+{
+	s->inflight--;
+	if (!r->ok)
+		return;
+	s->ack_us = util_now_us();
+	s->platform_us = r->platform_us;
+}
+
+static void
+stream_created(void *arg, const struct outbound_result *r)
 {
 	struct stream	*s = arg;
 
-	s->inflight--;
+	stream_acked(s, r);
 	s->creating = 0;
-	if (!ok || post == NULL)
+	if (!r->ok || r->post == NULL)
 		log_warnx("stream %s: cannot post: %s", s->channel,
-		    error != NULL ? error : "no post id");
-	else if ((s->post = strdup(post)) == NULL)
+		    r->error != NULL ? r->error : "no post id");
+	else if ((s->post = strdup(r->post)) == NULL)
 		log_warnx("stream %s: out of memory: the reply goes on in a "
 		    "new post", s->channel);
 	if (s->finished)
@@ -126,14 +173,14 @@ stream_created(void *arg, int ok, const char *post, const char *error)
 }
 
 static void
-stream_sent(void *arg, int ok, const char *post, const char *error)
+stream_sent(void *arg, const struct outbound_result *r)
 {
 	struct stream	*s = arg;
 
-	s->inflight--;
-	if (!ok)
+	stream_acked(s, r);
+	if (!r->ok)
 		log_warnx("stream %s: a post or edit failed: %s", s->channel,
-		    error != NULL ? error : "?");
+		    r->error != NULL ? r->error : "?");
 	stream_maybe_free(s);
 }
 
@@ -354,7 +401,18 @@ stream_message(struct stream *s, const char *text)
 			    "reply is lost", s->channel);
 	}
 	s->need_sep = 1;
-	stream_schedule(s);
+	s->text_us = util_now_us();
+	stream_flush(s);	/* a whole message: no reason to wait */
+}
+
+/* When the worker read the turn's prompt, and when it went to the runtime. */
+void
+stream_turn_times(struct stream *s, uint64_t read_us, uint64_t send_us)
+{
+	if (s == NULL)
+		return;
+	s->read_us = read_us;
+	s->send_us = send_us;
 }
 
 /* The turn is over: the last pieces at once, or a delete when empty. */

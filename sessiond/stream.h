@@ -4,6 +4,8 @@
 #ifndef SESSIOND_STREAM_H
 #define SESSIOND_STREAM_H
 
+#include <stdint.h>
+
 struct event_base;
 struct stream;
 
@@ -13,6 +15,8 @@ struct stream	*stream_new(const char *bot, const char *channel,
 		    const char *root, int placeholder);
 void		 stream_delta(struct stream *, const char *text);
 void		 stream_message(struct stream *, const char *text);
+void		 stream_turn_times(struct stream *, uint64_t read_us,
+		    uint64_t send_us);
 void		 stream_finish(struct stream *, const char *error);
 void		 stream_discard(struct stream *);
 void		 stream_post(const char *bot, const char *channel,

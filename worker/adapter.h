@@ -40,6 +40,7 @@ struct adapter_answer {
 	int		 token_refused;	/* not ok: the platform refused the token */
 	const char	*post;		/* the post made, or NULL */
 	const char	*error;		/* not ok: why */
+	uint64_t	 platform_us;	/* its last request's time, 0: unknown */
 };
 
 struct adapter_events {

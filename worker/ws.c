@@ -27,6 +27,7 @@
 #include <libwebsockets.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "ws.h"
 
 #define WS_PROTO	"copilot-bridge-ws"
@@ -42,6 +43,7 @@ struct ws_ev {				/* lws thread -> libevent thread */
 	enum ws_ev_kind		 kind;
 	int			 level;	/* WS_EV_LOG */
 	struct ws_conn		*conn;
+	uint64_t		 at_us;	/* when it was read (WS_EV_TEXT) */
 	size_t			 len;
 	char			 data[];	/* NUL-terminated */
 };
@@ -74,6 +76,7 @@ struct ws_conn {
 	struct ws_conn_cbs	 cbs;
 	void			*arg;
 	int			 gone;		/* closed() was called */
+	uint64_t		 read_us;	/* the message being delivered */
 	int			 close_asked;
 	/* locked */
 	STAILQ_HEAD(, ws_out)	 outq;
@@ -166,6 +169,7 @@ ws_post(struct ws *ws, enum ws_ev_kind kind, int level, struct ws_conn *c,
 	e->kind = kind;
 	e->level = level;
 	e->conn = c;
+	e->at_us = util_now_us();
 	e->len = len;
 	if (len > 0)
 		memcpy(e->data, data, len);
@@ -488,6 +492,12 @@ ws_thread_main(void *arg)
 
 /* ---------------------------------------------------- libevent thread */
 
+uint64_t
+ws_read_us(const struct ws_conn *c)
+{
+	return (c != NULL ? c->read_us : 0);
+}
+
 static void
 ws_deliver(struct ws *ws, struct ws_ev *e)
 {
@@ -507,6 +517,7 @@ ws_deliver(struct ws *ws, struct ws_ev *e)
 			c->cbs.open(c, c->arg);
 		break;
 	case WS_EV_TEXT:
+		c->read_us = e->at_us;
 		if (!c->gone && c->cbs.text != NULL)
 			c->cbs.text(c, e->data, e->len, c->arg);
 		break;

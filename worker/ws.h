@@ -22,6 +22,7 @@
 #define WORKER_WS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct ws;
@@ -46,6 +47,8 @@ struct ws_conn	*ws_connect(struct ws *, const char *url,
 		    void *arg);
 int		 ws_send(struct ws_conn *, const char *text, size_t len);
 void		 ws_close(struct ws_conn *, int now);
+/* In a text callback: when the service thread read that message (µs). */
+uint64_t	 ws_read_us(const struct ws_conn *);
 int		 ws_parse_url(const char *url, int *tls, char *host,
 		    size_t hostlen, int *port, char *path, size_t pathlen);
 

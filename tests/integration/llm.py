@@ -1,6 +1,7 @@
 """The fake OpenAI-compatible LLM (tests/fakes/openai.py) as a child process,
 for tests that run the real Copilot runtime behind the bridge."""
 
+import contextlib
 import json
 import os
 import select
@@ -54,6 +55,38 @@ class FakeLLM:
         stop_proc(self.proc)
         self.proc.stdout.close()
         self.errlog.close()
+
+
+@contextlib.contextmanager
+def runtime_env_of(tmp):
+    """runtime_env() outside pytest (the benchmarks): os.environ set for
+    the block, then as it was."""
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env = {"HOME": str(home), "COPILOT_HOME": str(tmp / "copilot-home"),
+           "COPILOT_OFFLINE": "true"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def bench_config(tmp, mm, llm, chan):
+    """Bot "a" answering everyone in chan with the real runtime and the fake
+    LLM, logging at info: the benchmarks' bridge."""
+    cfg = mm_config(tmp, mm, bots=("a",), access={"mode": "open"})
+    cfg["channels"][0].update(id=chan, triggerMode="all", threadedReplies=False)
+    cfg["providers"] = {"fake": llm.provider()}
+    cfg["defaults"] = {"model": "fake:fake-model"}
+    cfg["session"] = {"backend": "copilot"}
+    cfg["logLevel"] = "info"
+    return cfg
 
 
 def runtime_env(monkeypatch, tmp):

@@ -49,6 +49,26 @@ def test_echo_reply_streams_into_one_post(chat):
     assert len(chat.bot_posts()) == 1
 
 
+TURN = re.compile(r"turn: channel (\w+) bridge_us=(\d+) \(in (\d+), out (\d+), "
+                  r"of which the platform (\d+)\) runtime_us=(\d+)")
+
+
+def test_every_turn_says_the_bridges_share(chat):
+    """One "turn:" line per answered prompt: the bridge's time in and out,
+    the platform's part of out, the backend's time between (figures for
+    `make bench`, bench/turn.py; here only their consistency)."""
+    for i in range(3):
+        chat.say(f"timed {i}")
+        chat.wait_text(lambda t: t == f"timed {i}")
+    rows = wait_for(lambda: (lambda r: r if len(r) == 3 else None)(
+        TURN.findall(chat.bridge.log("sessiond.log"))), timeout=10,
+        what="three turn lines")
+    for ch, total, tin, tout, plat, runtime in rows:
+        assert ch == chat.chan
+        assert int(total) == int(tin) + int(tout) and int(tin) > 0
+        assert 0 < int(plat) <= int(tout), rows
+
+
 def test_posts_of_bridge_bots_are_not_prompts(chat):
     chat.say("I am bot b talking", user="b")
     chat.say("and I am alice")

@@ -218,6 +218,8 @@ def test_post_becomes_inbound(worker_factory, fake):
     p = fake.post("alice", "town-square", "@a: how are you?")
     m = w.inbound(pred=lambda b: b["id"] == p["id"])
     alice = fake.user("alice")
+    # When the worker read it (CLOCK_MONOTONIC µs, as time.monotonic_ns()).
+    assert 0 < time.monotonic_ns() // 1000 - m.pop("readUs") < 60_000_000, m
     assert m == {"id": p["id"], "channel": town(fake), "bot": "mattermost:a",
                  "user": "alice", "userId": alice["id"],
                  "text": "how are you?", "root": "", "isDM": False,
@@ -234,6 +236,8 @@ def test_outbound_ops(worker_factory, fake):
     assert d["ok"] is True and len(d["post"]) == 26
     pid = d["post"]
     d = w.outbound(2, "patch", channel=ch, post=pid, text="done <b> & co")
+    # The platform's own time on it: the bridge's share of a turn is the rest.
+    assert 0 < d.pop("platformUs") < 60_000_000, d
     assert d == {"ref": 2, "ok": True}
     d = w.outbound(3, "react", channel=ch, post=root["id"], emoji=":thumbsup:")
     assert d["ok"] is True

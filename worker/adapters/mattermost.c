@@ -649,12 +649,14 @@ struct mm {
 	/* Frames read before /users/me answered, in order (start only). */
 	STAILQ_HEAD(mm_held_q, mm_held) held;
 	size_t			 nheld;
+	uint64_t		 read_us;	/* the frame being handled, or 0 */
 	/* outbound */
 	struct opq		*opq;		/* outbound ops */
 };
 
 struct mm_held {
 	STAILQ_ENTRY(mm_held)	 entry;
+	uint64_t		 read_us;
 	size_t			 len;
 	char			 text[];
 };
@@ -832,6 +834,9 @@ mm_dispatch(struct mm *mm, const json_t *post, const char *ctype,
 		json_decref(msg);
 		return;
 	}
+	if (mm->read_us != 0 && json_object_set_new(msg, "readUs",
+	    json_integer((json_int_t)mm->read_us)) == -1)
+		log_debug("inbound %s: no room for its read time", id);
 	log_debug("inbound %s from @%s in %s%s%s", id, user,
 	    jx_stre(msg, "channel"), json_is_true(json_object_get(msg,
 	    "isDM")) ? " (DM)" : "", json_is_true(json_object_get(msg,
@@ -1382,8 +1387,9 @@ mm_frame(struct mm *mm, const struct mm_event *ev)
 		mm_reacted(mm, ev);
 }
 
+/* A frame, read at read_us (it rides with the messages it makes). */
 static void
-mm_text(struct mm *mm, const char *msg, size_t len)
+mm_text(struct mm *mm, const char *msg, size_t len, uint64_t read_us)
 {
 	struct mm_event	 ev;
 	char		 err[256];
@@ -1393,7 +1399,9 @@ mm_text(struct mm *mm, const char *msg, size_t len)
 		    len, err);
 		return;
 	}
+	mm->read_us = read_us;
 	mm_frame(mm, &ev);
+	mm->read_us = 0;
 	mm_event_clear(&ev);
 }
 
@@ -1429,6 +1437,7 @@ mm_hold(struct mm *mm, const char *msg, size_t len)
 		return;
 	}
 	h->len = len;
+	h->read_us = ws_read_us(mm->conn);
 	memcpy(h->text, msg, len);
 	h->text[len] = '\0';
 	STAILQ_INSERT_TAIL(&mm->held, h, entry);
@@ -1445,7 +1454,7 @@ mm_held_replay(struct mm *mm)
 		STAILQ_REMOVE_HEAD(&mm->held, entry);
 		mm->nheld--;
 		if (mm->conn != NULL && !mm->draining)
-			mm_text(mm, h->text, h->len);
+			mm_text(mm, h->text, h->len, h->read_us);
 		free(h);
 	}
 }
@@ -1461,7 +1470,7 @@ mm_ws_text(struct ws_conn *c, const char *msg, size_t len, void *arg)
 		mm_hold(mm, msg, len);
 		return;
 	}
-	mm_text(mm, msg, len);
+	mm_text(mm, msg, len, ws_read_us(c));
 }
 
 static void
@@ -1501,6 +1510,7 @@ mm_op_done(const struct call_result *r, void *arg)
 	a.ok = r->ok;
 	a.error = r->error;
 	a.token_refused = r->token_refused;
+	a.platform_us = r->resp != NULL ? r->resp->us : 0;
 	if (a.ok && strcmp(jx_stre(op->body, "op"), "post") == 0 &&
 	    (a.post = jx_str(r->json, "id")) == NULL) {
 		a.ok = 0;

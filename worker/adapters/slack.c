@@ -1039,6 +1039,10 @@ slack_event(struct slack *sl, struct slack_conn *c,
 	    ", a retry" : "", uid, jx_stre(msg, "channel"),
 	    json_is_true(json_object_get(msg, "mentionsBot")) ?
 	    " (mention)" : "");
+	if (ws_read_us(c->ws) != 0 && json_object_set_new(msg, "readUs",
+	    json_integer((json_int_t)ws_read_us(c->ws))) == -1)
+		log_debug("inbound %s: no room for its read time",
+		    jx_stre(msg, "id"));
 	if (f->env_id[0] != '\0')
 		slack_ack_hold(sl, c, jx_stre(msg, "id"), f->env_id);
 	else
@@ -1520,6 +1524,7 @@ slack_op_done(const struct call_result *r, void *arg)
 	a.error = err;
 	a.token_refused = err != NULL && r->token_refused;
 	a.post = post && err == NULL ? x->first_ts : NULL;
+	a.platform_us = r->resp != NULL ? r->resp->us : 0;
 	opq_done(sl->opq, op, &a);
 }
 

@@ -1,0 +1,79 @@
+"""The bridge's own share of a turn, with the real Copilot runtime and the
+fake LLM: N prompts, one at a time, each answered, and sessiond's "turn:"
+line for each (sessiond/stream.c): "in", from the worker reading the post
+to session.send written to the runtime; "out", from the runtime's last
+complete message to the platform's answer to the edit that shows it, of
+which the platform's own time (the fake's, measured by the worker's HTTP
+client); the runtime's time (with the LLM's) between.  Medians; the goal,
+under 2 ms, is for in + out."""
+
+import os
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+from bridge import Bridge, FakeMM, fake_mm_seed, wait_for  # noqa: E402
+from llm import RUNTIME, FakeLLM, bench_config, runtime_env_of  # noqa: E402
+
+TURN_RX = re.compile(r"turn: channel \S+ bridge_us=(\d+) \(in (\d+), out (\d+), "
+                     r"of which the platform (\d+)\) runtime_us=(\d+)")
+
+
+def turns(tmp, n):
+    with runtime_env_of(tmp):
+        mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice",)))
+        llm = FakeLLM(tmp)
+        try:
+            return one_by_one(tmp, mm, llm, n)
+        finally:
+            llm.stop()
+            mm.stop()
+
+
+def one_by_one(tmp, mm, llm, n):
+    chan, bot = mm.channel("town-square")["id"], mm.user("a")["id"]
+    b = Bridge(tmp, bench_config(tmp, mm, llm, chan)).start()
+    try:
+        def answered(i):
+            want = f"turn {i}"
+            return any(want in p["message"] for p in
+                       mm.control("GET", f"/channels/{chan}/posts")["posts"]
+                       if p["user_id"] == bot)
+        for i in range(n + 1):              # the first opens the session
+            mm.post("alice", chan, f"turn {i}")
+            wait_for(lambda: answered(i) and
+                     len(TURN_RX.findall(b.log("sessiond.log"))) > i,
+                     timeout=60, step=0.01, what=f"turn {i} answered")
+        rows = [tuple(map(int, m)) for m in TURN_RX.findall(b.log("sessiond.log"))]
+        return rows[1:]
+    finally:
+        b.stop()
+
+
+def bench_turn(n=100):
+    if not os.path.exists(RUNTIME):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        rows = turns(Path(d), n)
+
+    def med(xs):
+        return round(statistics.median(xs) / 1000, 3)
+    return {
+        "turns": len(rows),
+        "bridge_ms_median": med([r[0] for r in rows]),
+        "in_ms_median": med([r[1] for r in rows]),
+        "out_ms_median": med([r[2] for r in rows]),
+        "platform_ms_median": med([r[3] for r in rows]),
+        "bridge_less_platform_ms_median": med([r[0] - r[3] for r in rows]),
+        "runtime_ms_median": med([r[4] for r in rows]),
+        "goal_bridge_ms": 2,
+    }
+
+
+if __name__ == "__main__":
+    import json
+    print(json.dumps(bench_turn(int(sys.argv[1]) if len(sys.argv) > 1 else 100),
+                     indent=2))
