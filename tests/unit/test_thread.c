@@ -21,7 +21,7 @@ static const struct {
 	int		 asked;
 	const char	*out;
 } cases[] = {
-	/* upstream's tests (src/core/thread-utils.test.ts) */
+	/* upstream's own test cases */
 	{ "hello world", 0, "hello world" },
 	{ "summarize this 🧵", 1, "summarize this" },
 	{ "reply in thread what do you think?", 1, "what do you think?" },
