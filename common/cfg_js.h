@@ -1,6 +1,7 @@
 /*
  * cfg_js: JavaScript's view of JSON values, as upstream's config code has
- * it.  Internal to the config files.
+ * it.  Internal to the config files, but for cfg_js_space(), JavaScript's
+ * white space, which sessiond's thread triggers match too.
  */
 #ifndef COMMON_CFG_JS_H
 #define COMMON_CFG_JS_H

@@ -416,7 +416,7 @@ cfg_v_channel(struct cfg_err *e, json_t *ch, json_t *plats)
 	json_t		*id = json_object_get(ch, "id");
 	json_t		*pl = json_object_get(ch, "platform");
 	json_t		*wd = json_object_get(ch, "workingDirectory");
-	json_t		*plat;
+	json_t		*plat, *v;
 	const char	*ids;
 
 	if (!cfg_js_truthy(id))
@@ -439,7 +439,14 @@ cfg_v_channel(struct cfg_err *e, json_t *ch, json_t *plats)
 	if (!json_is_string(wd))
 		return (cfg_fail(e, "Channel \"%s\" workingDirectory must be a "
 		    "string", ids));
-	return (cfg_v_chan_bot(e, ids, json_object_get(ch, "bot"), plat));
+	if (cfg_v_chan_bot(e, ids, json_object_get(ch, "bot"), plat) == -1)
+		return (-1);
+	/* New: a session per thread (not upstream's, so checked). */
+	if ((v = json_object_get(ch, "threadSessions")) != NULL &&
+	    !json_is_boolean(v))
+		return (cfg_fail(e, "Channel \"%s\" threadSessions must be a "
+		    "boolean", ids));
+	return (0);
 }
 
 /* A missing or non-array "channels" becomes [] (DMs are discovered). */
@@ -458,6 +465,23 @@ cfg_s_channels(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 		if (cfg_v_channel(e, ch, plats) == -1)
 			return (-1);
 	return (0);
+}
+
+/*
+ * Upstream checks nothing of "defaults"; the keys that are ours only are
+ * checked.
+ */
+static int
+cfg_s_defaults(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	static const struct cfg_field f[] = {
+		{ "threadSessions", cfg_ok_bool,
+		    "defaults.threadSessions must be a boolean" },
+	};
+
+	if (!json_is_object(v))
+		return (0);
+	return (cfg_fields(e, v, f, nitems(f)));
 }
 
 static int
@@ -802,6 +826,7 @@ static const struct cfg_section {
 	{ "stateDir",			cfg_s_path },
 	{ "logDir",			cfg_s_path },
 	{ "controlSocket",		cfg_s_path },
+	{ "defaults",			cfg_s_defaults },
 };
 
 int

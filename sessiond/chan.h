@@ -19,6 +19,12 @@
 #include "sessiond.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
+/*
+ * Thread sessions (threadSessions) kept at once, in all channels: past it,
+ * the least recently used idle one is detached and forgotten when another
+ * thread starts talking; its session is resumed when its thread does.
+ */
+#define CHAN_THREADS_MAX 32
 
 enum chan_state {
 	CH_CLOSED,	/* no backend session */
@@ -64,9 +70,14 @@ struct question {
 };
 TAILQ_HEAD(questionq, question);
 
+/*
+ * A channel's session, or with threadSessions one thread's: the key is the
+ * channel id and the thread's root post (NULL: the channel's own).
+ */
 struct chan {
-	TAILQ_ENTRY(chan)	 entry;
+	TAILQ_ENTRY(chan)	 entry;		/* least recently used first */
 	char			*id;		/* platform channel id */
+	char			*thread;	/* thread root, NULL: the channel */
 	char			*bot;		/* "platform:name" serving it */
 	enum chan_state		 st;
 	struct bsession		*bs;
@@ -84,6 +95,8 @@ struct chan {
 	struct hookcallq	 calls;		/* hooks running or asking */
 	struct otel_span	*turn;		/* session.turn, while busy */
 	json_t			*usage;		/* the last session.usage_info */
+	int			 holds;		/* work outside a turn that points
+						   here: not forgotten while > 0 */
 };
 
 /* The command layer above, for a queued command's turn to come. */
@@ -95,7 +108,12 @@ struct chan_hooks {
 void		 chan_init_hooks(const struct chan_hooks *);
 const struct backend *chan_backend(void);
 struct chan	*chan_get(const char *id, const char *bot);
+struct chan	*chan_get_thread(const char *id, const char *thread,
+		    const char *bot);
 struct chan	*chan_find(const char *id, const char *bot);
+struct chan	*chan_prompting(const char *id, const char *bot);
+void		 chan_trim(const struct chan *keep);
+const char	*chan_session_id(const struct chan *);
 void		 chan_hook_decide(struct hookcall *, int approve);
 void		 chan_say(struct chan *, const char *root, const char *text);
 void		 chan_open(struct chan *, const char *session_id);

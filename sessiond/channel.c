@@ -10,6 +10,7 @@
  */
 #include <sys/queue.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,11 @@
 #include "stream.h"
 #include "tools.h"
 
+#define CHAN_THREADS_ENV	"COPILOT_BRIDGE_TEST_THREADS_MAX" /* tests only */
+
 static TAILQ_HEAD(, chan)	chans = TAILQ_HEAD_INITIALIZER(chans);
 static const struct backend	*be;	/* the conversation engine */
+static size_t			 threads_max = CHAN_THREADS_MAX;
 static const struct chan_hooks	*hooks;	/* the command layer's */
 
 static void	chan_turn(struct chan *, json_t *msg);
@@ -46,13 +50,82 @@ static const char	chan_no_auth[] =
     "service's user. A channel whose model names a BYOK provider "
     "(`provider:model`) works without it.";
 
+static int
+chan_is(const struct chan *c, const char *id, const char *thread)
+{
+	return (strcmp(c->id, id) == 0 && (thread == NULL ? c->thread == NULL :
+	    c->thread != NULL && strcmp(c->thread, thread) == 0));
+}
+
+/* Nothing runs, waits or asks in c: it may be forgotten. */
+static int
+chan_idle(const struct chan *c)
+{
+	return (!c->busy && c->st != CH_OPENING && c->stream == NULL &&
+	    c->holds == 0 && json_array_size(c->queue) == 0 &&
+	    TAILQ_EMPTY(&c->perms) && TAILQ_EMPTY(&c->questions) &&
+	    TAILQ_EMPTY(&c->calls));
+}
+
+static void
+chan_free(struct chan *c)
+{
+	TAILQ_REMOVE(&chans, c, entry);
+	store_forget(c);
+	chan_end_stream(c, NULL);
+	perm_drop_all(c, 1, BPERM_UNAVAILABLE);
+	chan_close_session(c);
+	chook_drop(&c->hooks, c);
+	otel_span_drop(c->turn);
+	json_decref(c->queue);
+	json_decref(c->sent);
+	json_decref(c->usage);
+	free(c->id);
+	free(c->thread);
+	free(c->bot);
+	free(c->root);
+	free(c);
+}
+
+/*
+ * More thread sessions than CHAN_THREADS_MAX: the least recently used idle
+ * ones (but keep) are detached and forgotten; the store keeps their ids.
+ * Called from the inbound path only, never from inside a channel's
+ * callback, so what it frees is on no stack.
+ */
+void
+chan_trim(const struct chan *keep)
+{
+	struct chan	*c, *next;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(c, &chans, entry)
+		if (c->thread != NULL)
+			n++;
+	for (c = TAILQ_FIRST(&chans); c != NULL && n > threads_max;
+	    c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->thread == NULL || c == keep || !chan_idle(c))
+			continue;
+		log_info("channel %s thread %s: idle, session detached (%zu "
+		    "thread sessions at most)", c->id, c->thread, threads_max);
+		chan_free(c);
+		n--;
+	}
+}
+
+/*
+ * The channel id's session as bot serves it: the channel's own (thread
+ * NULL) or a thread's, made on first use.  Each use makes it the most
+ * recently used.
+ */
 struct chan *
-chan_get(const char *id, const char *bot)
+chan_get_thread(const char *id, const char *thread, const char *bot)
 {
 	struct chan	*c;
 
 	TAILQ_FOREACH(c, &chans, entry)
-		if (strcmp(c->id, id) == 0)
+		if (chan_is(c, id, thread))
 			break;
 	if (c != NULL) {
 		if (strcmp(c->bot, bot) != 0) {
@@ -61,6 +134,8 @@ chan_get(const char *id, const char *bot)
 			if ((c->bot = strdup(bot)) == NULL)
 				return (NULL);
 		}
+		TAILQ_REMOVE(&chans, c, entry);
+		TAILQ_INSERT_TAIL(&chans, c, entry);
 		return (c);
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -69,16 +144,31 @@ chan_get(const char *id, const char *bot)
 	TAILQ_INIT(&c->questions);
 	TAILQ_INIT(&c->calls);
 	if ((c->id = strdup(id)) == NULL || (c->bot = strdup(bot)) == NULL ||
+	    (thread != NULL && (c->thread = strdup(thread)) == NULL) ||
 	    (c->queue = json_array()) == NULL ||
 	    (c->sent = json_array()) == NULL) {
 		free(c->id);
 		free(c->bot);
+		free(c->thread);
 		json_decref(c->queue);
 		free(c);
 		return (NULL);
 	}
 	TAILQ_INSERT_TAIL(&chans, c, entry);
 	return (c);
+}
+
+struct chan *
+chan_get(const char *id, const char *bot)
+{
+	return (chan_get_thread(id, NULL, bot));
+}
+
+/* The id of c's session, as stored (NULL: none yet). */
+const char *
+chan_session_id(const struct chan *c)
+{
+	return (store_session(c->id, c->thread));
 }
 
 void
@@ -90,7 +180,22 @@ chan_say(struct chan *c, const char *root, const char *text)
 void
 chan_init(const struct backend *backend)
 {
+	const char	*e = getenv(CHAN_THREADS_ENV);
+	char		*end;
+	unsigned long	 n;
+
 	be = backend;
+	if (e == NULL)
+		return;
+	/* A smaller bound, so tests see it at work with a few threads. */
+	errno = 0;
+	n = strtoul(e, &end, 10);
+	if (errno == 0 && *e != '\0' && *end == '\0' && n >= 1 &&
+	    n <= CHAN_THREADS_MAX)
+		threads_max = n;
+	else
+		log_warnx("%s: not a number 1..%d, ignored", CHAN_THREADS_ENV,
+		    CHAN_THREADS_MAX);
 }
 
 void
@@ -190,8 +295,10 @@ chan_open(struct chan *c, const char *session_id)
 	o.extra = chan_extra(&cc);
 	chan_hooks_attach(c, cc.cwd);
 	c->st = CH_OPENING;
-	log_info("channel %s: %s session %s", c->id, session_id != NULL ?
-	    "resuming" : "creating", session_id != NULL ? session_id : "");
+	log_info("channel %s%s%s: %s session %s", c->id, c->thread != NULL ?
+	    " thread " : "", c->thread != NULL ? c->thread : "",
+	    session_id != NULL ? "resuming" : "creating",
+	    session_id != NULL ? session_id : "");
 	c->bs = be->open(&o, session_id, &chan_events, c);
 	json_decref(o.provider);
 	json_decref(o.extra);
@@ -462,8 +569,9 @@ ev_opened(void *arg, const char *sid, const char *error)
 		return;
 	}
 	c->st = CH_OPEN;
-	(void)store_set_session(c->id, NULL, c->bot, sid, NULL, NULL);
-	log_info("channel %s: session %s open", c->id, sid);
+	(void)store_set_session(c->id, c->thread, c->bot, sid, NULL, NULL);
+	log_info("channel %s%s%s: session %s open", c->id, c->thread != NULL ?
+	    " thread " : "", c->thread != NULL ? c->thread : "", sid);
 	if (c->reply_new) {
 		c->reply_new = 0;
 		chan_say(c, c->root, "✅ New session created.");
@@ -650,7 +758,7 @@ ev_lost(void *arg, const char *why)
 
 	log_warnx("channel %s: session lost: %s", c->id, why);
 	chan_close_session(c);
-	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
+	(void)store_set_session(c->id, c->thread, c->bot, NULL, NULL, NULL);
 	chan_requeue_untaken(c);
 	if (c->busy) {
 		chan_end_stream(c, why);
@@ -682,13 +790,16 @@ chan_status(struct chan *c, const char *root)
 {
 	struct chan_conf	cc;
 	char			text[1024];
-	const char		*sid = store_session(c->id, NULL);
+	const char		*sid = chan_session_id(c);
 
 	if (conf_channel(c->id, c->bot, 1, &cc) == -1)
 		memset(&cc, 0, sizeof(cc));
-	snprintf(text, sizeof(text), "**Session** `%s`\n**Bot** %s · **Model** "
-	    "%s · **Directory** `%s` · %s", sid != NULL ? sid : "none yet",
-	    c->bot, cc.model != NULL ? cc.model : "?", cc.cwd != NULL ? cc.cwd :
+	/* With threadSessions, which of the channel's sessions this is. */
+	snprintf(text, sizeof(text), "**Session** `%s`%s\n**Bot** %s · "
+	    "**Model** %s · **Directory** `%s` · %s", sid != NULL ? sid :
+	    "none yet", c->thread != NULL ? " (this thread's own)" :
+	    cc.thread_sessions ? " (the channel's; each thread has its own)" :
+	    "", c->bot, cc.model != NULL ? cc.model : "?", cc.cwd != NULL ? cc.cwd :
 	    "?", c->busy ? "working" : "idle");
 	chan_say(c, root, text);
 }
@@ -713,7 +824,7 @@ chan_new_session(struct chan *c, const char *root)
 	if (c->busy)
 		chan_turn_done(c, "/new");
 	json_array_clear(c->queue);
-	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
+	(void)store_set_session(c->id, c->thread, c->bot, NULL, NULL, NULL);
 	free(c->root);
 	c->root = strdup(root);
 	c->reply_new = 1;
@@ -724,7 +835,7 @@ chan_new_session(struct chan *c, const char *root)
 void
 chan_reattach(struct chan *c, const char *root)
 {
-	const char	*sid = store_session(c->id, NULL);
+	const char	*sid = chan_session_id(c);
 	char		 text[256];
 
 	if (sid == NULL) {
@@ -757,7 +868,7 @@ chan_turn(struct chan *c, json_t *msg)
 	otel_span_str(c->turn, "bot", c->bot);
 	otel_span_str(c->turn, "message.id", json_string_value(
 	    json_object_get(msg, "id")));
-	otel_span_str(c->turn, "session.id", store_session(c->id, NULL));
+	otel_span_str(c->turn, "session.id", chan_session_id(c));
 	c->stream = stream_new(c->bot, c->id, c->root, 1);
 	json_array_clear(c->sent);
 	if (json_array_append(c->sent, msg) == -1)
@@ -816,7 +927,7 @@ chan_run(struct chan *c)
 				log_warnx("channel %s: out of memory: message "
 				    "%s is lost", c->id, jx_stre(msg, "id"));
 			json_decref(msg);
-			chan_open(c, store_session(c->id, NULL));
+			chan_open(c, chan_session_id(c));
 			return;
 		}
 		chan_turn(c, msg);
@@ -865,7 +976,24 @@ chan_find(const char *id, const char *bot)
 	struct chan	*c;
 
 	TAILQ_FOREACH(c, &chans, entry)
-		if (strcmp(c->id, id) == 0 && strcmp(c->bot, bot) == 0)
+		if (chan_is(c, id, NULL) && strcmp(c->bot, bot) == 0)
+			return (c);
+	return (NULL);
+}
+
+/*
+ * The session of channel id (its own or a thread's) with a permission
+ * prompt waiting: a reaction answers the first prompt of the channel,
+ * whichever post it is on.
+ */
+struct chan *
+chan_prompting(const char *id, const char *bot)
+{
+	struct chan	*c;
+
+	TAILQ_FOREACH(c, &chans, entry)
+		if (strcmp(c->id, id) == 0 && strcmp(c->bot, bot) == 0 &&
+		    perm_pending(c))
 			return (c);
 	return (NULL);
 }
@@ -875,19 +1003,6 @@ chan_free_all(void)
 {
 	struct chan	*c;
 
-	while ((c = TAILQ_FIRST(&chans)) != NULL) {
-		TAILQ_REMOVE(&chans, c, entry);
-		chan_end_stream(c, NULL);
-		perm_drop_all(c, 1, BPERM_UNAVAILABLE);
-		chan_close_session(c);
-		chook_drop(&c->hooks, c);
-		otel_span_drop(c->turn);
-		json_decref(c->queue);
-		json_decref(c->sent);
-		json_decref(c->usage);
-		free(c->id);
-		free(c->bot);
-		free(c->root);
-		free(c);
-	}
+	while ((c = TAILQ_FIRST(&chans)) != NULL)
+		chan_free(c);
 }

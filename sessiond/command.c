@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "cmd.h"
 #include "conf.h"
+#include "thread.h"
 
 static const struct cmd_def cmd_table[] = {
 	{ "new", NULL, CMD_NOW, cmd_new, "/new", "start a new session", 0 },
@@ -255,29 +256,76 @@ command_answers_prompt(struct chan *c, const char *text)
 	return (0);
 }
 
+/*
+ * Where m is answered, the one place a message is given its session: its
+ * reply root (set as "_root") and the key of its session (*key, pointing
+ * into m; NULL: the channel's own).  As upstream, a reply stays in its
+ * thread, and a new post starts one when the channel threads its replies
+ * or the message asks (🧵, :thread:, "reply in thread", taken out of the
+ * text first).  With threadSessions a thread has a session of its own,
+ * keyed by its root: a message in a thread goes to the thread's, and so
+ * does a new post that starts a thread, unless it is a command (a command
+ * at the top level is the channel's).  Returns 0; 1 when nothing is left
+ * to answer (a bare trigger); -1 when out of memory.
+ */
+static int
+command_place(json_t *m, const struct chan_conf *cc, const char **key)
+{
+	const char	*root = jx_str(m, "root"), *reply;
+	char		*text;
+	int		 asked, top = root == NULL || *root == '\0';
+
+	*key = NULL;
+	if ((text = strdup(jx_stre(m, "text"))) == NULL)
+		return (-1);
+	if ((asked = thread_strip(text)) && json_object_set_new(m, "text",
+	    json_string(text)) == -1) {
+		free(text);
+		return (-1);
+	}
+	if (asked && *text == '\0' &&
+	    json_object_get(m, "_attachments") == NULL) {
+		free(text);
+		return (1);
+	}
+	reply = !top ? root : asked || cc->threaded ?
+	    thread_post(jx_stre(m, "id"), jx_stre(m, "channel")) : "";
+	if (json_object_set_new(m, "_root", json_string(reply)) == -1) {
+		free(text);
+		return (-1);
+	}
+	if (cc->thread_sessions && *reply != '\0' &&
+	    (!top || command_parse(text, NULL) == NULL))
+		*key = jx_str(m, "_root");
+	free(text);
+	return (0);
+}
+
 void
 command_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 {
-	const char		*id = jx_stre(m, "id"), *root = jx_str(m, "root");
-	const char		*text = jx_stre(m, "text");
+	const char		*id = jx_stre(m, "id"), *key, *text;
 	const struct cmd_def	*def;
 	struct chan		*c;
 	char			*arg;
+	int			 rc;
 
-	if ((c = chan_get(jx_stre(m, "channel"), bot)) == NULL) {
+	if ((rc = command_place(m, cc, &key)) == 1) {
+		log_debug("inbound %s: only a thread trigger, dropped", id);
+		return;
+	}
+	if (rc == -1 || (c = chan_get_thread(jx_stre(m, "channel"), key,
+	    bot)) == NULL) {
 		log_warnx("%s: out of memory: message %s is dropped", __func__,
 		    id);
 		return;
 	}
+	if (key != NULL)
+		chan_trim(c);
 	c->dm = cc->dm;
-	log_debug("inbound %s in %s from %s", id, c->id, jx_stre(m, "user"));
-	/* Thread: a reply stays in its thread; a new post starts one if asked. */
-	if (json_object_set_new(m, "_root", json_string(root != NULL &&
-	    *root != '\0' ? root : cc->threaded ? id : "")) == -1) {
-		log_warnx("%s: out of memory: message %s is dropped", __func__,
-		    id);
-		return;
-	}
+	text = jx_stre(m, "text");
+	log_debug("inbound %s in %s%s%s from %s", id, c->id, key != NULL ?
+	    " thread " : "", key != NULL ? key : "", jx_stre(m, "user"));
 	if (perm_questions(c)) {
 		perm_answer_question(c, text);
 		return;
@@ -304,6 +352,6 @@ command_reaction(const char *bot, const char *channel, const char *emoji)
 {
 	struct chan	*c;
 
-	if ((c = chan_find(channel, bot)) != NULL)
+	if ((c = chan_prompting(channel, bot)) != NULL)
 		perm_reaction(c, emoji);
 }

@@ -129,6 +129,7 @@ conf_parse_channel(const json_t *root, const json_t *ch,
 		return (-1);
 	c->trigger_all = conf_trigger(ch);
 	c->threaded = conf_tri(ch, "threadedReplies");
+	c->thread_sessions = conf_tri(ch, "threadSessions");
 	c->verbose = conf_tri(ch, "verbose");
 	return (0);
 }
@@ -200,6 +201,7 @@ conf_parse_defaults(struct conf *c)
 		return (-1);
 	cd->trigger_all = conf_trigger(d);
 	cd->threaded = conf_tri(d, "threadedReplies");
+	cd->thread_sessions = conf_tri(d, "threadSessions");
 	cd->verbose = conf_tri(d, "verbose");
 	cd->autopilot = pm == NULL ? CONF_UNSET : strcmp(pm, "autopilot") == 0;
 	cd->workspace_hooks = jx_bool(d, "allowWorkspaceHooks", 0);
@@ -479,6 +481,10 @@ conf_channel(const char *channel, const char *bot, int is_dm,
 		return (-1);
 	conf_pick(ch != NULL ? ch->verbose : CONF_UNSET, c->defaults.verbose,
 	    0, &out->verbose, &out->verbose_src);
+	/* Not upstream's: a DM's threads follow the defaults too. */
+	conf_pick(ch != NULL ? ch->thread_sessions : CONF_UNSET,
+	    c->defaults.thread_sessions, 0, &out->thread_sessions,
+	    &out->thread_sessions_src);
 	/* permissionMode has no per-channel config key (a preference only). */
 	conf_pick(CONF_UNSET, c->defaults.autopilot, 0, &out->autopilot,
 	    &out->autopilot_src);

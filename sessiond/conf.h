@@ -46,6 +46,7 @@ struct conf_channel {
 	char		*agent;
 	int		 trigger_all;	/* triggerMode "all"; CONF_UNSET */
 	int		 threaded;	/* threadedReplies; CONF_UNSET */
+	int		 thread_sessions; /* threadSessions; CONF_UNSET */
 	int		 verbose;	/* CONF_UNSET */
 };
 
@@ -55,6 +56,7 @@ struct conf_defaults {
 	char		*agent;
 	int		 trigger_all;
 	int		 threaded;
+	int		 thread_sessions;
 	int		 verbose;
 	int		 autopilot;	/* permissionMode "autopilot" */
 	int		 workspace_hooks; /* allowWorkspaceHooks */
@@ -88,6 +90,8 @@ struct chan_conf {
 	enum conf_src	 trigger_src;
 	int		 threaded;	/* threadedReplies */
 	enum conf_src	 threaded_src;
+	int		 thread_sessions; /* threadSessions: a session per thread */
+	enum conf_src	 thread_sessions_src;
 	int		 verbose;
 	enum conf_src	 verbose_src;
 	int		 autopilot;	/* permissionMode "autopilot" */

@@ -151,6 +151,17 @@ class Bridge:
                 return pid
         return None
 
+    def kill_sessiond(self, timeout=15):
+        """kill -9 sessiond and wait for the next one to be active; the old
+        pid, gone."""
+        old = self.sessiond()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: self.sessiond() not in (None, old)
+                 and self.status().get("sessiond", {}).get("state") == "active",
+                 timeout=timeout, what="a new sessiond")
+        assert not alive(old)
+        return old
+
     # ctl ------------------------------------------------------------------
     def ctl(self, *args, timeout=30):
         r = subprocess.run(

@@ -89,12 +89,7 @@ def test_context_survives_sessiond_kill(chat):
     chat.llm.script([])
     chat.say("alpha: remember the tangerine")
     chat.wait_text(lambda t: t == "echo: alpha: remember the tangerine")
-    old = chat.bridge.sessiond()
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: chat.bridge.sessiond() not in (None, old)
-             and chat.bridge.status().get("sessiond", {}).get("state") == "active",
-             timeout=15, what="a new sessiond")
-    assert not alive(old)
+    chat.bridge.kill_sessiond()
     chat.say("beta")
     chat.wait_text(lambda t: t == "echo: beta", timeout=45)
     assert "remember the tangerine" in user_texts(chat.llm.requests()[-1])

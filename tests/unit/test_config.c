@@ -586,6 +586,11 @@ static const struct {
 	{ "{" P_MM ",'channels':[{'id':'c','platform':'mattermost',"
 	    "'workingDirectory':'/w','bot':3}]}",
 	    "Channel \"c\" bot must be a string" },
+	{ "{" P_MM ",'channels':[{'id':'c','platform':'mattermost',"
+	    "'workingDirectory':'/w','threadSessions':'yes'}]}",
+	    "Channel \"c\" threadSessions must be a boolean" },
+	{ "{" P_MM ",'defaults':{'threadSessions':1}}",
+	    "defaults.threadSessions must be a boolean" },
 	/* Upstream's order: platforms are checked before logLevel. */
 	{ "{'platforms':{'x':{}},'logLevel':'bad'}",
 	    "Platform \"x\" missing \"url\"" },
