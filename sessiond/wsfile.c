@@ -108,6 +108,37 @@ wsfile_watch(char ***v, size_t *n, const char *dir)
 	return (wsfile_strv_add(v, n, dir));
 }
 
+int
+wswatch_add(struct wswatch *w, const char *dir, int any)
+{
+	size_t	i;
+
+	if (!wsfile_isdir(dir))
+		return (0);
+	for (i = 0; i < w->nany; i++)
+		if (strcmp(w->any[i], dir) == 0)
+			return (0);
+	for (i = 0; i < w->ndirs; i++)
+		if (strcmp(w->dirs[i], dir) == 0) {
+			if (!any)
+				return (0);
+			/* Every name now matters there. */
+			free(w->dirs[i]);
+			w->dirs[i] = w->dirs[--w->ndirs];
+			break;
+		}
+	return (any ? wsfile_strv_add(&w->any, &w->nany, dir) :
+	    wsfile_strv_add(&w->dirs, &w->ndirs, dir));
+}
+
+void
+wswatch_free(struct wswatch *w)
+{
+	wsfile_strv_free(w->dirs, w->ndirs);
+	wsfile_strv_free(w->any, w->nany);
+	memset(w, 0, sizeof(*w));
+}
+
 /* The directories on the walk's current path, to stop at a symlink loop. */
 struct wsfile_walk {
 	wsfile_walk_fn	 fn;

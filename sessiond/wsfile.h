@@ -29,6 +29,21 @@ void	 wsfile_strv_free(char **v, size_t n);
 int	 wsfile_watch(char ***v, size_t *n, const char *dir);
 
 /*
+ * Directories to watch, as a loader of the files gives them: in `dirs`
+ * only some names matter (the watcher's owner knows which), in `any`
+ * every name does.  wswatch_add() takes only a directory that exists,
+ * once; -1 only when out of memory.
+ */
+struct wswatch {
+	char	**dirs;
+	size_t	  ndirs;
+	char	**any;
+	size_t	  nany;
+};
+int	 wswatch_add(struct wswatch *, const char *dir, int any);
+void	 wswatch_free(struct wswatch *);
+
+/*
  * Walk root to maxdepth levels below it, depth first, entries in byte order
  * of their names, symlinks followed but never into a directory already on
  * the path.  fn(arg, dir, name, st, depth) sees each entry (st from stat);
