@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A small MCP server over stdio for tests (Model Context Protocol,
-revisions 2024-11-05, 2025-03-26 and 2025-06-18).
+revisions 2024-11-05, 2025-03-26, 2025-06-18 and 2025-11-25).
 
 Run:    /usr/bin/python3 tests/fakes/mcp_server.py [--name N] [--tool T]...
                  [--exit-at-once] [--log F]
@@ -39,7 +39,7 @@ import json
 import os
 import sys
 
-VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
+VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 
 
 def tool_decl(name):
