@@ -15,7 +15,6 @@ tool turn          a message whose answer needs one tool call until the answer
                    bash, over N turns each; the difference is the MCP path.
 """
 
-import datetime
 import json
 import os
 import re
@@ -28,26 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 from bridge import Bridge, FakeMM, fake_mm_seed, mm_config, wait_for  # noqa: E402
 from llm import RUNTIME, FakeLLM  # noqa: E402
+from hooks import log_time, stats  # noqa: E402
 
 FAKE_MCP = str(Path(__file__).resolve().parent.parent / "tests" / "fakes" /
                "mcp_server.py")
 RELOADED = re.compile(r"^(\S+) INFO .*workspace files reloaded \(file saved\)"
                       r".*changed 0x[0-9a-f]*[13579bdf]\b", re.M)
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
-def stats(xs):
-    return {"n": len(xs), "median": round(statistics.median(xs), 3),
-            "p99": round(pct(xs, 99), 3), "min": round(min(xs), 3)}
-
-
-def log_time(stamp):
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
 
 
 def server(name, tool="report"):

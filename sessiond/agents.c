@@ -68,12 +68,7 @@ fm_trim(const struct fm_line *l, const char **s, size_t *n)
 {
 	*s = l->s;
 	*n = l->n;
-	while (*n > 0 && fm_space(**s)) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && fm_space((*s)[*n - 1]))
-		(*n)--;
+	wsfile_trim(s, n);
 }
 
 static int
@@ -148,12 +143,7 @@ agents_front(const char *text, size_t len, const char *field, char *out,
 		/* "field:" then at least one character, as /^field:\s*(.+)/. */
 		s = l.s + flen + 1;
 		n = l.n - flen - 1;
-		while (n > 0 && fm_space(*s)) {
-			s++;
-			n--;
-		}
-		while (n > 0 && fm_space(s[n - 1]))
-			n--;
+		wsfile_trim(&s, &n);
 		found = 1;
 		if ((n == 1 && (*s == '>' || *s == '|')) || (n == 2 &&
 		    (*s == '>' || *s == '|') && s[1] == '-')) {
@@ -263,52 +253,48 @@ agents_read(struct agent *a, const char *path, const char *name,
 	return (1);
 }
 
+/* One *.agent.md: a new agent, or one of a name seen before replaced. */
+static int
+agents_file(struct agentset *as, const char *dir, const char *file,
+    const char *source)
+{
+	struct agent	*nv, *a;
+	char		 name[AGENTS_NAME_MAX + 1], *path;
+	int		 rv;
+
+	if (!agents_name(file, name, sizeof(name)))
+		return (0);
+	if ((path = wsfile_join(dir, file)) == NULL)
+		return (-1);
+	if ((a = (struct agent *)agents_find(as, name)) != NULL)
+		rv = agents_read(a, path, name, source);
+	else if ((nv = reallocarray(as->v, as->n + 1, sizeof(*nv))) == NULL)
+		rv = -1;
+	else {
+		as->v = nv;
+		a = &as->v[as->n];
+		memset(a, 0, sizeof(*a));
+		/* Kept only if it reads. */
+		if ((rv = agents_read(a, path, name, source)) == 1)
+			as->n++;
+	}
+	free(path);
+	return (rv);
+}
+
 /* The *.agent.md of one directory; later ones replace earlier names. */
 static int
 agents_dir(struct agentset *as, const char *dir, const char *source)
 {
 	struct dirent	**ents;
-	struct agent	*nv, *a;
-	char		 name[AGENTS_NAME_MAX + 1], *path;
 	int		 i, n, rv = 0;
 
-	if (wswatch_add(&as->watch, dir, 0) == -1)
+	if (wswatch_add(&as->watch, dir, 0) == -1 ||
+	    (n = wsfile_scan(dir, &ents)) == -1)
 		return (-1);
-	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
-		if (errno == ENOMEM)
-			return (-1);
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warnx("%s: %s, skipping", dir, strerror(errno));
-		return (0);
-	}
-	for (i = 0; i < n; i++) {
-		if (rv == -1 || !agents_name(ents[i]->d_name, name,
-		    sizeof(name)))
-			goto next;
-		if ((path = wsfile_join(dir, ents[i]->d_name)) == NULL) {
-			rv = -1;
-			goto next;
-		}
-		if ((a = (struct agent *)agents_find(as, name)) == NULL) {
-			if ((nv = reallocarray(as->v, as->n + 1,
-			    sizeof(*nv))) == NULL) {
-				free(path);
-				rv = -1;
-				goto next;
-			}
-			as->v = nv;
-			a = &as->v[as->n];
-			memset(a, 0, sizeof(*a));
-			/* Kept only if it reads. */
-			if ((rv = agents_read(a, path, name, source)) == 1)
-				as->n++;
-		} else
-			rv = agents_read(a, path, name, source);
-		free(path);
-next:
-		free(ents[i]);
-	}
-	free(ents);
+	for (i = 0; i < n && rv != -1; i++)
+		rv = agents_file(as, dir, ents[i]->d_name, source);
+	wsfile_scan_free(ents, n);
 	return (rv == -1 ? -1 : 0);
 }
 

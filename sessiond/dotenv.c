@@ -19,25 +19,6 @@
 #include "common/utf8.h"
 #include "wsconf.h"
 
-static int
-dotenv_space(char c)
-{
-	return (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
-	    c == '\n');
-}
-
-/* Trim [*s, *s + *n). */
-static void
-dotenv_trim(const char **s, size_t *n)
-{
-	while (*n > 0 && dotenv_space(**s)) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && dotenv_space((*s)[*n - 1]))
-		(*n)--;
-}
-
 /* One line (trimmed); -1 only when out of memory. */
 static int
 dotenv_line(json_t *vars, const char *line, size_t n, const char *path,
@@ -56,8 +37,8 @@ dotenv_line(json_t *vars, const char *line, size_t n, const char *path,
 	kn = (size_t)(eq - line);
 	v = eq + 1;
 	vn = n - kn - 1;
-	dotenv_trim(&k, &kn);
-	dotenv_trim(&v, &vn);
+	wsfile_trim(&k, &kn);
+	wsfile_trim(&v, &vn);
 	if (vn > 0 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0]) {
 		/* A lone quote is both ends: upstream makes it "". */
 		v += vn > 1 ? 1 : vn;
@@ -96,7 +77,7 @@ dotenv_parse(const char *text, size_t len, const char *path)
 		line = p;
 		n = (size_t)(nl - p);
 		p = nl < end ? nl + 1 : end;
-		dotenv_trim(&line, &n);
+		wsfile_trim(&line, &n);
 		if (dotenv_line(vars, line, n, path, lineno) == -1) {
 			json_decref(vars);
 			return (NULL);

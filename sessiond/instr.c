@@ -40,20 +40,14 @@ static const char instr_bridge[] =
     "- This is preferred over typing \"NO_REPLY\" or similar text responses\n"
     "</bridge_instructions>";
 
-static int
-instr_space(char c)
-{
-	return (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
-	    c == '\f');
-}
-
 /* AGENTS.local.md, trimmed, in its tags; NULL: none (or no memory, *oom). */
 static char *
 instr_local(const char *cwd, int *oom)
 {
-	char	*path, *text, *out = NULL;
-	size_t	 len, off = 0;
-	int	 rv;
+	const char	*t;
+	char		*path, *text, *out = NULL;
+	size_t		 len, n;
+	int		 rv;
 
 	if ((path = wsfile_join(cwd, "AGENTS.local.md")) == NULL) {
 		*oom = 1;
@@ -72,12 +66,11 @@ instr_local(const char *cwd, int *oom)
 			free(text);
 		return (NULL);
 	}
-	while (off < len && instr_space(text[off]))
-		off++;
-	while (len > off && instr_space(text[len - 1]))
-		len--;
-	if (len > off && asprintf(&out, "<local_instructions>\n%.*s\n"
-	    "</local_instructions>", (int)(len - off), text + off) == -1) {
+	t = text;
+	n = len;
+	wsfile_trim(&t, &n);
+	if (n > 0 && asprintf(&out, "<local_instructions>\n%.*s\n"
+	    "</local_instructions>", (int)n, t) == -1) {
 		out = NULL;
 		*oom = 1;
 	}

@@ -134,21 +134,6 @@ skills_roots(const char *home, const char *cwd, struct skills_roots *r,
 	return (rv);
 }
 
-/* The skill directories of a root, sorted; NULL with *n 0 when none. */
-static struct dirent **
-skills_scan(const char *root, int *n)
-{
-	struct dirent	**ents;
-
-	if ((*n = scandir(root, &ents, NULL, alphasort)) == -1) {
-		if (errno != ENOENT && errno != ENOTDIR && errno != ENOMEM)
-			log_warnx("%s: %s, skipping", root, strerror(errno));
-		*n = errno == ENOMEM ? -1 : 0;
-		return (NULL);
-	}
-	return (ents);
-}
-
 /* Is root/name a skill directory?  Its path in *path (malloc'd). */
 static int
 skills_is_skill(const char *root, const char *name, char **path)
@@ -193,19 +178,16 @@ skills_load_root(struct skillset *ss, const struct skills_root *r)
 	char		*path;
 	int		 i, n, rv = 0;
 
-	if (wswatch_add(&ss->watch, r->path, 1) == -1)
+	if (wswatch_add(&ss->watch, r->path, 1) == -1 ||
+	    (n = wsfile_scan(r->path, &ents)) == -1)
 		return (-1);
-	if ((ents = skills_scan(r->path, &n)) == NULL)
-		return (n);
-	for (i = 0; i < n; i++) {
-		if (rv == 0 && (rv = skills_is_skill(r->path, ents[i]->d_name,
-		    &path)) == 1) {
+	for (i = 0; i < n && rv != -1; i++)
+		if ((rv = skills_is_skill(r->path, ents[i]->d_name, &path)) ==
+		    1) {
 			rv = skills_sign(ss, path);
 			free(path);
 		}
-		free(ents[i]);
-	}
-	free(ents);
+	wsfile_scan_free(ents, n);
 	return (rv == -1 ? -1 : 0);
 }
 
@@ -284,20 +266,18 @@ skills_list_root(json_t *out, const struct skills_root *r)
 	json_t		*e;
 	int		 i, n, rv = 0;
 
-	if ((ents = skills_scan(r->path, &n)) == NULL)
-		return (n);
-	for (i = 0; i < n; i++) {
-		if (rv == 0 && utf8_valid(ents[i]->d_name,
-		    strlen(ents[i]->d_name)) && (rv = skills_is_skill(r->path,
-		    ents[i]->d_name, &path)) == 1) {
+	if ((n = wsfile_scan(r->path, &ents)) == -1)
+		return (-1);
+	for (i = 0; i < n && rv != -1; i++)
+		if (utf8_valid(ents[i]->d_name, strlen(ents[i]->d_name)) &&
+		    (rv = skills_is_skill(r->path, ents[i]->d_name, &path)) ==
+		    1) {
 			e = skills_entry(path, ents[i]->d_name, r->source);
 			rv = e == NULL || json_array_append_new(out, e) == -1 ?
 			    -1 : 0;
 			free(path);
 		}
-		free(ents[i]);
-	}
-	free(ents);
+	wsfile_scan_free(ents, n);
 	return (rv == -1 ? -1 : 0);
 }
 

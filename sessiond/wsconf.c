@@ -109,80 +109,105 @@ wsconf_keep(struct mcpset *ms, const struct mcpset *old)
 	return (0);
 }
 
-int
-wsconf_load(struct wsconf *ws, void *owner, const char *cwd, dirwatch_cb cb)
+/* A new load, read in full. */
+struct wsload {
+	struct mcpset	*mcp;
+	struct agentset	*agents;
+	struct skillset	*sk;
+	struct wswatch	 iw;		/* instr.c's directories */
+	json_t		*custom;
+	json_t		*sysmsg;
+	char		*cwd;
+};
+
+static void
+wsload_free(struct wsload *l)
+{
+	mcp_free(l->mcp);
+	agents_free(l->agents);
+	skills_free(l->sk);
+	wswatch_free(&l->iw);
+	json_decref(l->custom);
+	json_decref(l->sysmsg);
+	free(l->cwd);
+}
+
+/* Read everything for cwd into l; -1 when out of memory. */
+static int
+wsload_read(struct wsload *l, const char *cwd)
 {
 	const char		*secrets[256], *home = getenv("HOME");
 	struct mcp_where	 mw;
-	struct mcpset		*mcp = NULL;
-	struct agentset		*agents = NULL;
-	struct skillset		*sk = NULL;
-	struct wswatch		 iw;
-	const struct wswatch	*w[4];
-	json_t			*custom = NULL, *sysmsg = NULL, *status = NULL;
-	char			*ncwd = NULL;
-	int			 changed = -1;
 
-	memset(&iw, 0, sizeof(iw));
+	memset(l, 0, sizeof(*l));
 	memset(&mw, 0, sizeof(mw));
 	mw.home = home;
 	mw.cwd = cwd;
 	mw.secrets = secrets;
 	mw.nsecrets = conf_get() == NULL ? 0 : rtenv_secret_names(
 	    conf_get()->root, secrets, nitems(secrets));
-	if ((mcp = mcp_load(&mw)) == NULL ||
-	    (agents = agents_load(home, cwd)) == NULL ||
-	    (custom = agents_custom(agents)) == NULL ||
-	    (sk = skills_load(home, cwd)) == NULL ||
-	    (sysmsg = instr_system_message(cwd, &iw)) == NULL ||
-	    (cwd != NULL && (ncwd = strdup(cwd)) == NULL) ||
-	    (ws->status == NULL && (status = json_object()) == NULL))
+	if ((l->mcp = mcp_load(&mw)) == NULL ||
+	    (l->agents = agents_load(home, cwd)) == NULL ||
+	    (l->custom = agents_custom(l->agents)) == NULL ||
+	    (l->sk = skills_load(home, cwd)) == NULL ||
+	    (l->sysmsg = instr_system_message(cwd, &l->iw)) == NULL ||
+	    (l->cwd = strdup(cwd != NULL ? cwd : "")) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* l becomes ws's (l is left empty). */
+static void
+wsload_install(struct wsconf *ws, struct wsload *l)
+{
+	mcp_free(ws->mcp);
+	agents_free(ws->agents);
+	skills_free(ws->skills);
+	json_decref(ws->custom);
+	json_decref(ws->sysmsg);
+	free(ws->cwd);
+	ws->mcp = l->mcp;
+	ws->agents = l->agents;
+	ws->skills = l->sk;
+	ws->custom = l->custom;
+	ws->sysmsg = l->sysmsg;
+	ws->cwd = l->cwd;
+	l->mcp = NULL;
+	l->agents = NULL;
+	l->sk = NULL;
+	l->custom = l->sysmsg = NULL;
+	l->cwd = NULL;
+}
+
+int
+wsconf_load(struct wsconf *ws, void *owner, const char *cwd, dirwatch_cb cb)
+{
+	struct wsload		 l;
+	const struct wswatch	*w[4];
+	int			 changed = -1;
+
+	if (wsload_read(&l, cwd) == -1 ||
+	    (ws->status == NULL && (ws->status = json_object()) == NULL))
 		goto done;
-	snprintf(ws->err, sizeof(ws->err), "%s", mcp->err);
 	/* Reloading the same workspace, the servers in force stay. */
-	if (mcp->err[0] != '\0' && ws->mcp != NULL &&
-	    wsconf_current(ws, cwd) && wsconf_keep(mcp, ws->mcp) == -1)
+	if (l.mcp->err[0] != '\0' && ws->mcp != NULL &&
+	    wsconf_current(ws, cwd) && wsconf_keep(l.mcp, ws->mcp) == -1)
 		goto done;
-	changed = wsconf_diff(ws, mcp, custom, sk, sysmsg);
-	w[0] = &mcp->watch;
-	w[1] = &agents->watch;
-	w[2] = &sk->watch;
-	w[3] = &iw;
+	snprintf(ws->err, sizeof(ws->err), "%s", l.mcp->err);
+	changed = wsconf_diff(ws, l.mcp, l.custom, l.sk, l.sysmsg);
+	w[0] = &l.mcp->watch;
+	w[1] = &l.agents->watch;
+	w[2] = &l.sk->watch;
+	w[3] = &l.iw;
 	if (cb != NULL && wsconf_watch(owner, w, nitems(w), cb) == -1)
 		log_warnx("%s: some directories are not watched: saves there "
 		    "need /reload mcp or /reload skills", cwd != NULL ? cwd :
 		    "~/.copilot");
-	mcp_free(ws->mcp);
-	ws->mcp = mcp;
-	agents_free(ws->agents);
-	ws->agents = agents;
-	skills_free(ws->skills);
-	ws->skills = sk;
-	json_decref(ws->custom);
-	ws->custom = custom;
-	json_decref(ws->sysmsg);
-	ws->sysmsg = sysmsg;
-	free(ws->cwd);
-	ws->cwd = ncwd != NULL ? ncwd : strdup("");
-	if (status != NULL)
-		ws->status = status;
+	wsload_install(ws, &l);
 	if (changed != 0)
 		ws->gen++;
-	mcp = NULL;
-	agents = NULL;
-	sk = NULL;
-	custom = sysmsg = NULL;
-	ncwd = NULL;
 done:
-	mcp_free(mcp);
-	agents_free(agents);
-	skills_free(sk);
-	json_decref(custom);
-	json_decref(sysmsg);
-	wswatch_free(&iw);
-	free(ncwd);
-	if (changed == -1)
-		json_decref(status);
+	wsload_free(&l);
 	return (changed);
 }
 

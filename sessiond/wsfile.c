@@ -69,6 +69,63 @@ wsfile_read(const char *path, size_t max, char **text, size_t *len)
 	return (1);
 }
 
+static int
+wsfile_skipdots(const struct dirent *d)
+{
+	return (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0);
+}
+
+/* By bytes, not strcoll(): the order must not depend on the locale. */
+static int
+wsfile_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return (strcmp((*a)->d_name, (*b)->d_name));
+}
+
+int
+wsfile_scan(const char *dir, struct dirent ***ents)
+{
+	int	n;
+
+	if ((n = scandir(dir, ents, wsfile_skipdots, wsfile_cmp)) == -1) {
+		*ents = NULL;
+		if (errno == ENOMEM)
+			return (-1);
+		if (errno != ENOENT && errno != ENOTDIR)
+			log_warnx("%s: %s, skipping", dir, strerror(errno));
+		return (0);
+	}
+	return (n);
+}
+
+void
+wsfile_scan_free(struct dirent **ents, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+}
+
+static int
+wsfile_space(char c)
+{
+	return (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+	    c == '\f');
+}
+
+void
+wsfile_trim(const char **s, size_t *n)
+{
+	while (*n > 0 && wsfile_space(**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && wsfile_space((*s)[*n - 1]))
+		(*n)--;
+}
+
 int
 wsfile_strv_add(char ***v, size_t *n, const char *s)
 {
@@ -151,19 +208,6 @@ struct wsfile_walk {
 static int	wsfile_walk_dir(struct wsfile_walk *, const char *, int);
 
 static int
-wsfile_skipdots(const struct dirent *d)
-{
-	return (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0);
-}
-
-/* By bytes, not strcoll(): the order must not depend on the locale. */
-static int
-wsfile_cmp(const struct dirent **a, const struct dirent **b)
-{
-	return (strcmp((*a)->d_name, (*b)->d_name));
-}
-
-static int
 wsfile_walk_entry(struct wsfile_walk *w, const char *dir, const char *name,
     int depth)
 {
@@ -201,19 +245,11 @@ wsfile_walk_dir(struct wsfile_walk *w, const char *dir, int depth)
 		return (0);
 	w->dev[depth] = st.st_dev;
 	w->ino[depth] = st.st_ino;
-	if ((n = scandir(dir, &ents, wsfile_skipdots, wsfile_cmp)) == -1) {
-		if (errno == ENOMEM)
-			return (-1);
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warnx("%s: %s, skipping", dir, strerror(errno));
-		return (0);
-	}
-	for (i = 0; i < n; i++) {
-		if (rv == 0)
-			rv = wsfile_walk_entry(w, dir, ents[i]->d_name, depth);
-		free(ents[i]);
-	}
-	free(ents);
+	if ((n = wsfile_scan(dir, &ents)) <= 0)
+		return (n);
+	for (i = 0; i < n && rv == 0; i++)
+		rv = wsfile_walk_entry(w, dir, ents[i]->d_name, depth);
+	wsfile_scan_free(ents, n);
 	return (rv);
 }
 

@@ -22,6 +22,17 @@ int	 wsfile_isdir(const char *path);
  */
 int	 wsfile_read(const char *path, size_t max, char **text, size_t *len);
 
+/*
+ * The entries of dir but "." and "..", in byte order of their names, into
+ * *ents (free with wsfile_scan_free()): how many; 0 when dir cannot be
+ * read (logged unless it is absent); -1 when out of memory.
+ */
+struct dirent;
+int	 wsfile_scan(const char *dir, struct dirent ***ents);
+void	 wsfile_scan_free(struct dirent **ents, int n);
+/* [*s, *s + *n) without the ASCII white space around it. */
+void	 wsfile_trim(const char **s, size_t *n);
+
 /* A list of strings, as (char **, size_t). */
 int	 wsfile_strv_add(char ***v, size_t *n, const char *s);
 void	 wsfile_strv_free(char **v, size_t n);
