@@ -446,3 +446,19 @@ def test_a_workspace_server_overrides_the_users(mchat):
     assert "**Workspace (overriding user)**\n• `srv`" in post, post
     assert "**User** (user config)\n• `other`" in post, post
     assert "Total: 2 server(s)" in post, post
+
+
+def test_skills_and_mcp_are_listed_before_any_session(mchat):
+    skill(mchat.ws, "disk-skill", "DISK-SKILL-DESC")
+    save_servers(mchat.ws / "mcp-config.json", {"later": server("later")})
+    post = command(mchat, "/skills", lambda t: t.startswith("🧰"))
+    assert "• `disk-skill` — DISK-SKILL-DESC _(workspace)_" in post, post
+    assert "• `later` _(workspace)_ — ⚪ not started yet" in post, post
+    assert "**Built-in Tools**" in post, post
+    post = command(mchat, "/mcp", lambda t: t.startswith("🔌"))
+    assert "**Workspace**\n• `later` — ⚪ not started yet" in post, post
+    post = command(mchat, "/agents", lambda t: "agent" in t.lower())
+    assert post.startswith("No agent definitions found.\nPlace `*.agent.md`")
+    # Nothing asked opened a session.
+    assert "No session to reload yet." == command(
+        mchat, "/reload", lambda t: "reload" in t.lower())
