@@ -98,29 +98,39 @@ cmd_mcp_status(FILE *f, const json_t *st)
 		fprintf(f, "⚪ %s", s);
 }
 
-/* The servers of one group; 1 if it had any. */
+/* Which of upstream's three groups a source is in. */
 static int
-cmd_mcp_group(FILE *f, const struct wsconf *ws, const char *title,
-    const char *src)
+cmd_mcp_group_of(const char *src)
 {
+	if (strcmp(src, "plugin") == 0 || strcmp(src, "user") == 0)
+		return (0);
+	return (strcmp(src, "workspace") == 0 ? 1 : 2);
+}
+
+/* The servers of one group, as upstream groups them. */
+static void
+cmd_mcp_group(FILE *f, const struct wsconf *ws, int group)
+{
+	static const char *const titles[] = { "**User** (plugin + user config)",
+	    "**Workspace**", "**Workspace (overriding user)**" };
 	const char	*name, *s;
 	const json_t	*v;
 	int		 n = 0;
 
 	json_object_foreach(ws->mcp->sources, name, v) {
 		s = json_string_value(v);
-		if (strncmp(s, src, strlen(src)) != 0 ||
-		    (strcmp(src, "workspace") == 0 && strcmp(s, "workspace") != 0))
+		if (cmd_mcp_group_of(s) != group)
 			continue;
 		if (n++ == 0)
-			fprintf(f, "%s\n", title);
-		fprintf(f, "• `%s` — ", name);
+			fprintf(f, "%s\n", titles[group]);
+		fprintf(f, "• `%s`%s — ", name, strcmp(s, "plugin") == 0 ?
+		    " _(plugin)_" : strcmp(s, "workspace (overriding plugin)") ==
+		    0 ? " _(over a plugin's)_" : "");
 		cmd_mcp_status(f, json_object_get(ws->status, name));
 		fputc('\n', f);
 	}
 	if (n > 0)
 		fputc('\n', f);
-	return (n > 0);
 }
 
 void
@@ -140,12 +150,9 @@ cmd_mcp(struct cmdctx *x)
 		fputs("🔌 No MCP servers configured.", f);
 	else {
 		fputs("🔌 **MCP Servers**\n\n", f);
-		(void)cmd_mcp_group(f, ws, "**User** (plugin + user config)",
-		    "plugin");
-		(void)cmd_mcp_group(f, ws, "**User** (user config)", "user");
-		(void)cmd_mcp_group(f, ws, "**Workspace**", "workspace");
-		(void)cmd_mcp_group(f, ws, "**Workspace (overriding user)**",
-		    "workspace (");
+		cmd_mcp_group(f, ws, 0);
+		cmd_mcp_group(f, ws, 1);
+		cmd_mcp_group(f, ws, 2);
 		fprintf(f, "Total: %zu server(s)", total);
 	}
 	if (ws->err[0] != '\0') {

@@ -141,11 +141,10 @@ def test_a_server_from_each_source_is_called(mchat, source):
     assert any(m.get("role") == "tool" and "from-" + source in str(m["content"])
                for m in last)
     post = command(mchat, "/mcp", lambda t: t.startswith("🔌"))
-    assert "`srv` — 🟢 connected" in post, post
-    title = {"user": "**User** (user config)",
-             "plugin": "**User** (plugin + user config)",
-             "workspace": "**Workspace**"}[source]
-    assert title in post, post
+    line = {"user": "**User** (plugin + user config)\n• `srv` — ",
+            "plugin": "**User** (plugin + user config)\n• `srv` _(plugin)_ — ",
+            "workspace": "**Workspace**\n• `srv` — "}[source]
+    assert line + "🟢 connected" in post, post
 
 
 def proc_environ(pid):
@@ -444,7 +443,7 @@ def test_a_workspace_server_overrides_the_users(mchat):
     assert "ws-side/report says: which" in ask(mchat, "use the tool", 1)
     post = command(mchat, "/mcp", lambda t: t.startswith("🔌"))
     assert "**Workspace (overriding user)**\n• `srv`" in post, post
-    assert "**User** (user config)\n• `other`" in post, post
+    assert "**User** (plugin + user config)\n• `other`" in post, post
     assert "Total: 2 server(s)" in post, post
 
 
