@@ -602,18 +602,32 @@ cmd_skills_reply(struct chan *c, json_t *data, const json_t *matched,
 	cmd_ext_done(c, jx_stre(data, "root"), f, &text);
 }
 
-/* Each target, matched against the skills known. */
+/* "target" matches: `a` `b`, for an ambiguous target. */
+static void
+cmd_skill_ambiguous(FILE *f, const json_t *names, const char *target)
+{
+	const json_t	*n;
+	size_t		 i;
+
+	fprintf(f, "%s\"%s\" matches:", ftell(f) > 0 ? "; " : "", target);
+	json_array_foreach(names, i, n)
+		if (strcasestr(json_string_value(n), target) != NULL)
+			fprintf(f, " `%s`", json_string_value(n));
+}
+
+/* Each target, matched against the skills known (data stolen). */
 static void
 cmd_skills_toggle(struct chan *c, json_t *data)
 {
 	json_t		*names = cmd_skill_names(json_object_get(data, "skills"));
 	json_t		*list = cmd_skill_pref(c->id), *matched = json_array();
 	const json_t	*t;
-	const char	*name;
-	char		 ambiguous[1024] = "", missing[1024] = "";
-	size_t		 i, j, na = 0, nm = 0;
+	const char	*name, *target;
+	char		*amb = NULL, *miss = NULL;
+	size_t		 i, alen, mlen;
+	FILE		*af = NULL, *mf = NULL;
 	int		 disable = strcmp(jx_stre(data, "action"), "disable") == 0;
-	int		 amb;
+	int		 ambiguous, bad;
 
 	if (names == NULL || list == NULL || matched == NULL)
 		goto done;
@@ -621,37 +635,37 @@ cmd_skills_toggle(struct chan *c, json_t *data)
 		cmd_skills_all(c, data, names, disable);
 		goto done;
 	}
-	json_array_foreach(json_object_get(data, "targets"), i, t) {
-		name = cmd_skill_match(names, json_string_value(t), &amb);
-		if (name != NULL) {
-			if (cmd_skill_set(list, name, disable) == -1)
-				goto done;
-			(void)json_array_append_new(matched, json_string(name));
-			continue;
-		}
-		if (!amb) {
-			nm += (size_t)snprintf(missing + nm, nm < sizeof(missing) ?
-			    sizeof(missing) - nm : 0, "%s\"%s\"", nm > 0 ? ", " :
-			    "", json_string_value(t));
-			continue;
-		}
-		na += (size_t)snprintf(ambiguous + na, na < sizeof(ambiguous) ?
-		    sizeof(ambiguous) - na : 0, "%s\"%s\" matches:", na > 0 ?
-		    "; " : "", json_string_value(t));
-		json_array_foreach(names, j, t)
-			if (strcasestr(json_string_value(t), json_string_value(
-			    json_array_get(json_object_get(data, "targets"), i))))
-				na += (size_t)snprintf(ambiguous + na,
-				    na < sizeof(ambiguous) ? sizeof(ambiguous) -
-				    na : 0, " `%s`", json_string_value(t));
-	}
-	if (json_array_size(matched) > 0 &&
-	    cmd_skill_save(c, list, matched, disable) == -1) {
-		cmd_ext_say(c, data, "❌ Skill command failed — database error.");
+	if ((af = open_memstream(&amb, &alen)) == NULL ||
+	    (mf = open_memstream(&miss, &mlen)) == NULL)
 		goto done;
+	json_array_foreach(json_object_get(data, "targets"), i, t) {
+		target = json_string_value(t);
+		if ((name = cmd_skill_match(names, target, &ambiguous)) != NULL) {
+			if (cmd_skill_set(list, name, disable) == -1 ||
+			    json_array_append_new(matched, json_string(name)) == -1)
+				goto done;
+		} else if (ambiguous)
+			cmd_skill_ambiguous(af, names, target);
+		else
+			fprintf(mf, "%s\"%s\"", ftell(mf) > 0 ? ", " : "", target);
 	}
-	cmd_skills_reply(c, data, matched, ambiguous, missing, disable);
+	bad = fclose(af) == EOF;
+	bad |= fclose(mf) == EOF;
+	af = mf = NULL;
+	if (bad)
+		goto done;
+	if (json_array_size(matched) > 0 &&
+	    cmd_skill_save(c, list, matched, disable) == -1)
+		cmd_ext_say(c, data, "❌ Skill command failed — database error.");
+	else
+		cmd_skills_reply(c, data, matched, amb, miss, disable);
 done:
+	if (af != NULL)
+		(void)fclose(af);
+	if (mf != NULL)
+		(void)fclose(mf);
+	free(amb);
+	free(miss);
 	json_decref(names);
 	json_decref(list);
 	json_decref(matched);
