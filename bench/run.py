@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Benchmarks: print a table, write bench/results/<name>.json.
 
-foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py,
+foundation (here), chat.py, swap.py, hooks.py, mcp.py, telemetry.py, state.py,
 stop.py, turn.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
@@ -116,6 +116,9 @@ def main():
     from hooks import bench_hooks
     hk = bench_hooks()
     (RESULTS / "hooks.json").write_text(json.dumps(hk, indent=2) + "\n")
+    from mcp import bench_mcp
+    mc = bench_mcp()
+    (RESULTS / "mcp.json").write_text(json.dumps(mc, indent=2) + "\n")
     from telemetry import bench_telemetry
     tl = bench_telemetry(int(os.environ.get("BENCH_TELEMETRY_ROUND_TRIPS", "400")), 8)
     (RESULTS / "telemetry.json").write_text(json.dumps(tl, indent=2) + "\n")
@@ -155,6 +158,14 @@ def main():
     if hk["hook_call_ms"] is not None:
         hc = hk["hook_call_ms"]
         print(f"{'hook call median / p99 (ms)':34} {str(hc['median']) + ' / ' + str(hc['p99']):>10}")
+    if mc is not None:
+        ms, mcn = mc["save_to_applied_ms"], mc["save_to_connected_ms"]
+        print(f"{'MCP save->applied median (ms)':34} {ms['median']:>10.1f} {'< 700':>10}")
+        print(f"{'MCP save->applied p99 (ms)':34} {ms['p99']:>10.1f}")
+        print(f"{'MCP save->connected median (ms)':34} {mcn['median']:>10.1f}")
+        tt = mc["tool_turn_ms"]
+        print(f"{'tool turn MCP / bash median (ms)':34} "
+              f"{str(tt['mcp']['median']) + ' / ' + str(tt['builtin']['median']):>10}")
     rt = tl["round_trip_ms"]
     print(f"{'round trip telemetry off (ms)':34} {rt['off']['median']:>10.3f}")
     print(f"{'round trip telemetry on (ms)':34} {rt['on']['median']:>10.3f}")
@@ -176,7 +187,7 @@ def main():
         print(f"{'  less the platform (ms)':34} {tn['bridge_less_platform_ms_median']:>10.3f}")
         print(f"{'  runtime + LLM, median (ms)':34} {tn['runtime_ms_median']:>10.3f}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json, state.json, stop.json, turn.json")
+          "mcp.json, telemetry.json, state.json, stop.json, turn.json")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "hooks.h"
 #include "sessiond.h"
+#include "wsconf.h"
 
 #define CHAN_QUEUE_MAX	32	/* messages waiting for one channel */
 /*
@@ -97,6 +98,8 @@ struct chan {
 	json_t			*usage;		/* the last session.usage_info */
 	int			 holds;		/* work outside a turn that points
 						   here: not forgotten while > 0 */
+	struct wsconf		 ws;		/* MCP servers, agents, skills, ... */
+	unsigned int		 ws_sent;	/* the ws.gen the session got */
 };
 
 /* The command layer above, for a queued command's turn to come. */
@@ -128,6 +131,23 @@ void		 chan_reattach(struct chan *, const char *root);
 int		 chan_reload_hooks(struct chan *, const char *root,
 		    const char *why, int manual, char *msg, size_t len);
 void		 chan_status(struct chan *, const char *root);
+int		 chan_apply(struct chan *, int reattach);
+
+/* chanext.c */
+typedef void	(*chanext_fn)(struct chan *, json_t *data, const json_t *result,
+		    const char *error);
+int		 chanext_call(struct chan *, int session, const char *method,
+		    json_t *params, chanext_fn, json_t *data);
+void		 chanext_attach(struct chan *, const char *cwd);
+int		 chanext_extra(struct chan *, json_t *);
+const char	*chanext_agent(struct chan *, const char *agent);
+void		 chanext_opened(struct chan *);
+void		 chanext_no_agent(struct chan *);
+void		 chanext_event(struct chan *, const char *type, const json_t *);
+int		 chanext_reload(struct chan *, const char *why, int manual,
+		    char *msg, size_t len);
+void		 chanext_config_changed(struct chan *);
+void		 chanext_drop(struct chan *);
 
 /* perm.c */
 void		 perm_request(struct chan *, const char *id, const char *kind,

@@ -76,6 +76,7 @@ chan_free(struct chan *c)
 	perm_drop_all(c, 1, BPERM_UNAVAILABLE);
 	chan_close_session(c);
 	chook_drop(&c->hooks, c);
+	chanext_drop(c);
 	otel_span_drop(c->turn);
 	json_decref(c->queue);
 	json_decref(c->sent);
@@ -252,15 +253,17 @@ oom:
  * settings ask of the runtime.  NULL when out of memory (logged).
  */
 static json_t *
-chan_extra(const struct chan_conf *cc)
+chan_extra(struct chan *c, const struct chan_conf *cc)
 {
 	json_t	*x, *skills;
 	int	 bad;
 
 	if ((x = json_object()) == NULL)
 		goto oom;
+	/* MCP servers, agents, skills, the system message (chanext.c). */
+	bad = chanext_extra(c, x);
 	/* The agent's questions come to the chat (perm.c). */
-	bad = json_object_set_new(x, "requestUserInput", json_true());
+	bad |= json_object_set_new(x, "requestUserInput", json_true());
 	bad |= json_object_set_new(x, "tools", tools_decl());
 	if (cc->effort != NULL)
 		bad |= json_object_set_new(x, "reasoningEffort",
@@ -276,23 +279,36 @@ oom:
 	return (NULL);
 }
 
+/*
+ * The options of c's session from the config and the workspace's files;
+ * o->provider and o->extra are the caller's to free.  -1: no config.
+ */
+static int
+chan_opts(struct chan *c, struct chan_conf *cc, struct bsession_opts *o)
+{
+	if (conf_channel(c->id, c->bot, 1, cc) == -1) {
+		log_warnx("channel %s: no config for %s", c->id, c->bot);
+		return (-1);
+	}
+	chanext_attach(c, cc->cwd);
+	memset(o, 0, sizeof(*o));
+	o->channel = c->id;
+	o->cwd = cc->cwd;
+	o->model = cc->model;
+	o->agent = chanext_agent(c, cc->agent);
+	o->provider = chan_provider(cc->provider);
+	o->extra = chan_extra(c, cc);
+	return (0);
+}
+
 void
 chan_open(struct chan *c, const char *session_id)
 {
 	struct chan_conf	cc;
 	struct bsession_opts	o;
 
-	if (conf_channel(c->id, c->bot, 1, &cc) == -1) {
-		log_warnx("channel %s: no config for %s", c->id, c->bot);
+	if (chan_opts(c, &cc, &o) == -1)
 		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.channel = c->id;
-	o.cwd = cc.cwd;
-	o.model = cc.model;
-	o.agent = cc.agent;
-	o.provider = chan_provider(cc.provider);
-	o.extra = chan_extra(&cc);
 	chan_hooks_attach(c, cc.cwd);
 	c->st = CH_OPENING;
 	log_info("channel %s%s%s: %s session %s", c->id, c->thread != NULL ?
@@ -306,6 +322,29 @@ chan_open(struct chan *c, const char *session_id)
 		c->st = CH_CLOSED;
 		chan_events.opened(c, NULL, "the backend refused to open a session");
 	}
+}
+
+/*
+ * Give the live session its options again (a preference or a workspace
+ * file changed): for its later resumes, and now if reattach (the same
+ * session is attached again, context and all).
+ */
+int
+chan_apply(struct chan *c, int reattach)
+{
+	struct chan_conf	cc;
+	struct bsession_opts	o;
+	int			rc;
+
+	if (c->bs == NULL || be->set_opts == NULL || chan_opts(c, &cc, &o) ==
+	    -1)
+		return (-1);
+	rc = be->set_opts(c->bs, &o, reattach);
+	if (rc == 0 && reattach && o.agent == NULL)
+		chanext_no_agent(c);
+	json_decref(o.provider);
+	json_decref(o.extra);
+	return (rc);
 }
 
 void
@@ -535,6 +574,7 @@ chan_config_changed(void)
 	char			 msg[1536];
 
 	TAILQ_FOREACH(c, &chans, entry) {
+		chanext_config_changed(c);
 		if (c->hooks.hs == NULL)
 			continue;
 		if (conf_channel(c->id, c->bot, c->dm, &cc) == -1) {
@@ -572,6 +612,7 @@ ev_opened(void *arg, const char *sid, const char *error)
 	(void)store_set_session(c->id, c->thread, c->bot, sid, NULL, NULL);
 	log_info("channel %s%s%s: session %s open", c->id, c->thread != NULL ?
 	    " thread " : "", c->thread != NULL ? c->thread : "", sid);
+	chanext_opened(c);
 	if (c->reply_new) {
 		c->reply_new = 0;
 		chan_say(c, c->root, "✅ New session created.");
@@ -658,6 +699,8 @@ ev_event(void *arg, const char *type, const json_t *data)
 		json_decref(c->usage);
 		c->usage = json_deep_copy(data);
 	}
+	/* MCP servers' status, for /mcp and the log. */
+	chanext_event(c, type, data);
 }
 
 /* A message the runtime died before taking: it goes again, after the turn. */
@@ -831,12 +874,19 @@ chan_new_session(struct chan *c, const char *root)
 	chan_open(c, NULL);
 }
 
-/* /reload: the same session is attached again with a fresh config. */
+/*
+ * /reload: the same session is attached again with a fresh config and
+ * the workspace's files read again.  A live session is resumed as it is
+ * (session.resume of an attached session applies the new options): a
+ * detach followed at once by a resume would race the runtime, which may
+ * finish the detach after the resume.
+ */
 void
 chan_reattach(struct chan *c, const char *root)
 {
 	const char	*sid = chan_session_id(c);
 	char		 text[256];
+	int		 changed;
 
 	if (sid == NULL) {
 		chan_say(c, root, "No session to reload yet.");
@@ -844,9 +894,16 @@ chan_reattach(struct chan *c, const char *root)
 	}
 	snprintf(text, sizeof(text), "✅ Session reloaded (`%.8s…`). Config "
 	    "and AGENTS.md re-read.", sid);
-	chan_close_session(c);
+	changed = chanext_reload(c, "/reload", 1, NULL, 0);
+	if (c->st == CH_OPEN) {
+		/* chanext_reload() re-attached it already if they changed. */
+		if ((changed <= 0 || !(changed & WSCONF_OPTS)) &&
+		    chan_apply(c, 1) == -1)
+			log_warnx("channel %s: cannot re-attach the session",
+			    c->id);
+	} else if (c->st == CH_CLOSED)
+		chan_open(c, sid);
 	chan_say(c, root, text);
-	chan_open(c, sid);
 }
 
 /* ---- the queue ------------------------------------------------------------ */

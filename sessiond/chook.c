@@ -27,6 +27,39 @@ chook_is_dir(const char *path)
 	return (path != NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/* Names whose change can change what hooks_load() finds. */
+static int
+chook_match(const char *name)
+{
+	static const char *const names[] = { "hooks.json", ".github", "hooks",
+	    "installed-plugins" };
+	size_t	i;
+
+	for (i = 0; i < nitems(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/* Watch the directories hs came from for owner. */
+static int
+chook_watch(void *owner, const struct hookset *hs, dirwatch_cb cb)
+{
+	struct dirwatch_dir	*d = NULL;
+	size_t			 i;
+	int			 rc;
+
+	if (hs->ndirs > 0 && (d = calloc(hs->ndirs, sizeof(*d))) == NULL)
+		return (-1);
+	for (i = 0; i < hs->ndirs; i++) {
+		d[i].path = hs->dirs[i];
+		d[i].match = chook_match;
+	}
+	rc = dirwatch_set(owner, d, hs->ndirs, cb);
+	free(d);
+	return (rc);
+}
+
 static int
 chook_workspace_allowed(void)
 {
@@ -39,7 +72,7 @@ chook_workspace_allowed(void)
  * error and the previous table kept.
  */
 int
-chook_load(struct chook *h, void *owner, const char *cwd, hookwatch_cb cb,
+chook_load(struct chook *h, void *owner, const char *cwd, dirwatch_cb cb,
     char *msg, size_t len)
 {
 	struct hooks_where	 w;
@@ -71,7 +104,7 @@ chook_load(struct chook *h, void *owner, const char *cwd, hookwatch_cb cb,
 	free(h->cwd);
 	h->cwd = ncwd;
 	h->workspace = w.workspace;
-	if (hookwatch_set(owner, hs->dirs, hs->ndirs, cb) == -1)
+	if (chook_watch(owner, hs, cb) == -1)
 		log_warnx("%s: some hooks directories are not watched: saves "
 		    "there need /reload hooks", cwd);
 	snprintf(msg, len, "✅ Hooks reloaded: %zu hook%s from %zu file%s",
@@ -92,7 +125,7 @@ chook_current(const struct chook *h, const char *cwd)
 void
 chook_drop(struct chook *h, void *owner)
 {
-	hookwatch_remove(owner);
+	dirwatch_remove(owner);
 	hooks_unref(h->hs);
 	free(h->cwd);
 	memset(h, 0, sizeof(*h));

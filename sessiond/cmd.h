@@ -73,4 +73,12 @@ void		 cmd_always_approve(struct cmdctx *);
 void		 cmd_always_deny(struct cmdctx *);
 void		 cmd_remember(struct cmdctx *);
 
+/* cmd_ext.c */
+void		 cmd_mcp(struct cmdctx *);
+void		 cmd_skills(struct cmdctx *);
+void		 cmd_agents(struct cmdctx *);
+void		 cmd_agent(struct cmdctx *);
+void		 cmd_reload_mcp(struct cmdctx *);
+void		 cmd_reload_skills(struct cmdctx *);
+
 #endif

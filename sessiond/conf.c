@@ -415,7 +415,8 @@ conf_prefs(const struct conf *c, const char *channel, struct chan_conf *out)
 		out->model_src = CONF_SRC_PREF;
 	}
 	if (p->agent != NULL) {
-		out->agent = p->agent;
+		/* "": /agent without a name, no agent over the config's. */
+		out->agent = p->agent[0] != '\0' ? p->agent : NULL;
 		out->agent_src = CONF_SRC_PREF;
 	}
 	if (p->verbose != -1) {

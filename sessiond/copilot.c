@@ -387,13 +387,16 @@ bs_params(const struct bsession *s, const char *id)
 /*
  * "Session not found: <id>" (observed), "Session file not found for <id>"
  * (docs/copilot-runtime.md).  A bare "not found" is not enough: "model not
- * found" on a resume must not make us start over with an empty history.
+ * found" on a resume must not make us start over with an empty history,
+ * and neither must "session construction failed: Custom agent 'x' not
+ * found".
  */
 static int
 bs_not_found(const char *error)
 {
-	return (error != NULL && strcasestr(error, "not found") != NULL &&
-	    strcasestr(error, "session") != NULL);
+	return (error != NULL && (strcasestr(error, "session not found") !=
+	    NULL || strcasestr(error, "session file not found") != NULL ||
+	    strcasestr(error, "session_not_found") != NULL));
 }
 
 static void

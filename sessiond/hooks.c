@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "hooks.h"
+#include "wsfile.h"
 
 #define HOOKS_FILE_MAX		(1024 * 1024)	/* bigger files are skipped */
 #define HOOKS_PLUGIN_DEPTH	3		/* upstream's plugin walk */
@@ -438,52 +438,6 @@ hooks_parse(struct hookset *hs, const char *path, const char *text,
 
 /* Discovery (upstream §3.1). */
 
-static int
-hooks_strv_add(char ***v, size_t *n, const char *s)
-{
-	char	**nv, *d;
-
-	if ((d = strdup(s)) == NULL)
-		return (-1);
-	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL) {
-		free(d);
-		return (-1);
-	}
-	nv[(*n)++] = d;
-	*v = nv;
-	return (0);
-}
-
-/* Watch dir if it exists and is not watched yet.  -1 only for ENOMEM. */
-static int
-hooks_watch(struct hookset *hs, const char *dir)
-{
-	struct stat	 st;
-	size_t		 i;
-
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
-		return (0);
-	for (i = 0; i < hs->ndirs; i++)
-		if (strcmp(hs->dirs[i], dir) == 0)
-			return (0);
-	return (hooks_strv_add(&hs->dirs, &hs->ndirs, dir));
-}
-
-static char *
-hooks_join(const char *dir, const char *name)
-{
-	size_t	 n = strlen(dir);
-	char	*p;
-
-	/* "/" or a $HOME with a trailing slash must not give "//x". */
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	if (asprintf(&p, "%.*s%s%s", (int)n, dir,
-	    n > 0 && dir[n - 1] == '/' ? "" : "/", name) == -1)
-		return (NULL);
-	return (p);
-}
-
 /*
  * Read and parse one candidate.  Missing is normal; anything else that
  * keeps it from being read is a warning.  -1: syntax error or ENOMEM.
@@ -492,123 +446,47 @@ static int
 hooks_load_file(struct hookset *hs, const char *path, char *err,
     size_t errlen)
 {
-	struct stat	 st;
-	char		*text;
-	size_t		 len;
+	char	*text;
+	size_t	 len;
+	int	 rv;
 
-	if (stat(path, &st) == -1) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warnx("%s: %s, skipping", path, strerror(errno));
-		return (0);
-	}
-	/* A FIFO would block the loop; a directory is not a file. */
-	if (!S_ISREG(st.st_mode)) {
-		log_warnx("%s: not a regular file, skipping", path);
-		return (0);
-	}
-	if (st.st_size > HOOKS_FILE_MAX) {
-		log_warnx("%s: larger than %d bytes, skipping", path,
-		    HOOKS_FILE_MAX);
-		return (0);
-	}
-	if ((text = util_read_file(path, HOOKS_FILE_MAX, &len)) == NULL) {
-		if (errno == ENOMEM)
-			return (hooks_oom(err, errlen));
-		log_warnx("%s: %s, skipping", path, strerror(errno));
-		return (0);
-	}
+	if ((rv = wsfile_read(path, HOOKS_FILE_MAX, &text, &len)) != 1)
+		return (rv == -1 ? hooks_oom(err, errlen) : 0);
 	if (hooks_parse(hs, path, text, len, err, errlen) == -1) {
 		free(text);
 		return (-1);
 	}
 	free(text);
-	if (hooks_strv_add(&hs->files, &hs->nfiles, path) == -1)
+	if (wsfile_strv_add(&hs->files, &hs->nfiles, path) == -1)
 		return (hooks_oom(err, errlen));
 	log_debug("hooks: read %s", path);
 	return (0);
 }
 
-/* Directories on the walk's current path, to stop at a symlink loop. */
 struct hooks_walk {
 	struct hookset	*hs;
 	char		*err;
 	size_t		 errlen;
-	dev_t		 dev[HOOKS_PLUGIN_DEPTH + 1];
-	ino_t		 ino[HOOKS_PLUGIN_DEPTH + 1];
 };
 
+/* One entry of the plugin walk: every hooks.json, its directory watched. */
 static int
-hooks_walk_dir(struct hooks_walk *, const char *, int);
-
-static int
-hooks_walk_skipdots(const struct dirent *d)
+hooks_walk_entry(void *arg, const char *dir, const char *name,
+    const struct stat *st, int depth)
 {
-	return (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0);
-}
+	struct hooks_walk	*w = arg;
+	char			*path;
+	int			 rv;
 
-/* By bytes, not strcoll(): the order must not depend on the locale. */
-static int
-hooks_walk_cmp(const struct dirent **a, const struct dirent **b)
-{
-	return (strcmp((*a)->d_name, (*b)->d_name));
-}
-
-/* One directory entry of the plugin walk. */
-static int
-hooks_walk_entry(struct hooks_walk *w, const char *dir, const char *name,
-    int depth)
-{
-	struct stat	 st;
-	char		*path;
-	int		 i, rv = 0;
-
-	if ((path = hooks_join(dir, name)) == NULL)
+	if (S_ISDIR(st->st_mode))
+		return (1);
+	if (strcmp(name, "hooks.json") != 0)
+		return (0);
+	if (wsfile_watch(&w->hs->dirs, &w->hs->ndirs, dir) == -1 ||
+	    (path = wsfile_join(dir, name)) == NULL)
 		return (hooks_oom(w->err, w->errlen));
-	/* stat, not lstat: plugins may well be symlinked into place. */
-	if (stat(path, &st) == -1)
-		goto done;
-	if (S_ISDIR(st.st_mode)) {
-		for (i = 0; i <= depth; i++)
-			if (w->dev[i] == st.st_dev && w->ino[i] == st.st_ino)
-				goto done;
-		if (depth < HOOKS_PLUGIN_DEPTH)
-			rv = hooks_walk_dir(w, path, depth + 1);
-	} else if (strcmp(name, "hooks.json") == 0) {
-		if (hooks_watch(w->hs, dir) == -1)
-			rv = hooks_oom(w->err, w->errlen);
-		else
-			rv = hooks_load_file(w->hs, path, w->err, w->errlen);
-	}
-done:
+	rv = hooks_load_file(w->hs, path, w->err, w->errlen);
 	free(path);
-	return (rv);
-}
-
-static int
-hooks_walk_dir(struct hooks_walk *w, const char *dir, int depth)
-{
-	struct dirent	**ents;
-	struct stat	 st;
-	int		 i, n, rv = 0;
-
-	if (stat(dir, &st) == -1)
-		return (0);
-	w->dev[depth] = st.st_dev;
-	w->ino[depth] = st.st_ino;
-	if ((n = scandir(dir, &ents, hooks_walk_skipdots,
-	    hooks_walk_cmp)) == -1) {
-		if (errno == ENOMEM)
-			return (hooks_oom(w->err, w->errlen));
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warnx("%s: %s, skipping", dir, strerror(errno));
-		return (0);
-	}
-	for (i = 0; i < n; i++) {
-		if (rv == 0)
-			rv = hooks_walk_entry(w, dir, ents[i]->d_name, depth);
-		free(ents[i]);
-	}
-	free(ents);
 	return (rv);
 }
 
@@ -617,21 +495,25 @@ static int
 hooks_load_home(struct hookset *hs, const char *home, char *err,
     size_t errlen)
 {
-	struct hooks_walk	 w = { hs, err, errlen, { 0 }, { 0 } };
+	struct hooks_walk	 w = { hs, err, errlen };
 	char			*copilot, *p = NULL;
 	int			 rv = -1;
 
-	if ((copilot = hooks_join(home, ".copilot")) == NULL)
+	if ((copilot = wsfile_join(home, ".copilot")) == NULL)
 		return (hooks_oom(err, errlen));
-	if (hooks_watch(hs, copilot) == -1 ||
-	    (p = hooks_join(copilot, "installed-plugins")) == NULL) {
+	if (wsfile_watch(&hs->dirs, &hs->ndirs, copilot) == -1 ||
+	    (p = wsfile_join(copilot, "installed-plugins")) == NULL) {
 		rv = hooks_oom(err, errlen);
 		goto done;
 	}
-	if (hooks_walk_dir(&w, p, 0) == -1)
+	if (wsfile_walk(p, HOOKS_PLUGIN_DEPTH, hooks_walk_entry, &w) == -1) {
+		/* A syntax error said so in err; else the walk ran out. */
+		if (err[0] == '\0')
+			(void)hooks_oom(err, errlen);
 		goto done;
+	}
 	free(p);
-	if ((p = hooks_join(copilot, "hooks.json")) == NULL) {
+	if ((p = wsfile_join(copilot, "hooks.json")) == NULL) {
 		rv = hooks_oom(err, errlen);
 		goto done;
 	}
@@ -655,16 +537,16 @@ hooks_load_workspace(struct hookset *hs, const char *cwd, char *err,
 	int	 rv;
 
 	for (i = 0; i < nitems(dirs); i++) {
-		if ((p = i == 0 ? strdup(cwd) : hooks_join(cwd, dirs[i])) ==
+		if ((p = i == 0 ? strdup(cwd) : wsfile_join(cwd, dirs[i])) ==
 		    NULL)
 			return (hooks_oom(err, errlen));
-		rv = hooks_watch(hs, p);
+		rv = wsfile_watch(&hs->dirs, &hs->ndirs, p);
 		free(p);
 		if (rv == -1)
 			return (hooks_oom(err, errlen));
 	}
 	for (i = 0; i < nitems(files); i++) {
-		if ((p = hooks_join(cwd, files[i])) == NULL)
+		if ((p = wsfile_join(cwd, files[i])) == NULL)
 			return (hooks_oom(err, errlen));
 		rv = hooks_load_file(hs, p, err, errlen);
 		free(p);
@@ -679,6 +561,8 @@ hooks_load(const struct hooks_where *w, char *err, size_t errlen)
 {
 	struct hookset	*hs;
 
+	if (errlen > 0)
+		err[0] = '\0';
 	if ((hs = hooks_new()) == NULL) {
 		hooks_oom(err, errlen);
 		return (NULL);

@@ -128,7 +128,7 @@ sd_start(struct conf *c)
 	stream_init(sproc.base);
 	admin_init(sproc.parent);
 	hookrun_init(sproc.base);
-	hookwatch_init(sproc.base);
+	dirwatch_init(sproc.base);
 	sd_backend = strcmp(c->backend, "echo") == 0 ? &backend_echo :
 	    &backend_copilot;
 	chan_init(sd_backend);
@@ -257,7 +257,7 @@ sd_on_shutdown(const char *why)
 	log_info("stopping: %s", why);
 	chan_free_all();
 	hookrun_shutdown();
-	hookwatch_shutdown();
+	dirwatch_shutdown();
 	if (sd_backend != NULL)
 		sd_backend->stop(sd_stopped, NULL);
 	else

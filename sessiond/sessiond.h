@@ -38,14 +38,20 @@ void		 admin_result(json_t *body);
 void		 admin_free_all(void);
 
 
-/* hookwatch.c */
-typedef void	(*hookwatch_cb)(void *owner);
-void		 hookwatch_init(struct event_base *);
-int		 hookwatch_set(void *owner, char *const *dirs, size_t ndirs,
-		    hookwatch_cb);
-void		 hookwatch_remove(void *owner);
-size_t		 hookwatch_count(void);
-void		 hookwatch_shutdown(void);
+/* dirwatch.c */
+typedef void	(*dirwatch_cb)(void *owner);
+/* Does a change of this name in the directory matter to the owner? */
+typedef int	(*dirwatch_match)(const char *name);
+struct dirwatch_dir {
+	const char	*path;
+	dirwatch_match	 match;		/* NULL: every name */
+};
+void		 dirwatch_init(struct event_base *);
+int		 dirwatch_set(void *owner, const struct dirwatch_dir *,
+		    size_t ndirs, dirwatch_cb);
+void		 dirwatch_remove(void *owner);
+size_t		 dirwatch_count(void);
+void		 dirwatch_shutdown(void);
 
 /* chook.c */
 struct hookset;
@@ -55,7 +61,7 @@ struct chook {
 	int		 workspace;	/* allowWorkspaceHooks then */
 };
 int		 chook_load(struct chook *, void *owner, const char *cwd,
-		    hookwatch_cb, char *msg, size_t len);
+		    dirwatch_cb, char *msg, size_t len);
 int		 chook_current(const struct chook *, const char *cwd);
 void		 chook_drop(struct chook *, void *owner);
 void		 chook_config(json_t *config);

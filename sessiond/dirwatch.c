@@ -1,16 +1,18 @@
 /*
- * hookwatch: notice saves of hooks.json files and tell their owners, once
- * per burst.
+ * dirwatch: notice saves of the files a channel's session is built from
+ * (hooks.json, mcp-config.json, *.agent.md, skills, AGENTS.local.md) and
+ * tell their owners, once per burst.
  *
  * One inotify descriptor for sessiond.  A directory is watched once however
- * many channels use it (refcounted by watch descriptor, so two paths to one
- * directory share it too), and the watch goes when the last channel using
- * it lets go: creating and dropping workspaces leaks nothing.  Directories
- * are watched, not files, because editors save by writing a new file and
- * renaming it over the old one, which a watch on the file would lose.
+ * many owners use it (refcounted by watch descriptor, so two paths to one
+ * directory share it too), and the watch goes when the last owner using it
+ * lets go: creating and dropping workspaces leaks nothing.  Directories are
+ * watched, not files, because editors save by writing a new file and
+ * renaming it over the old one, which a watch on the file would lose.  An
+ * owner says, per directory, which names in it matter to it.
  *
  * Each owner has a trailing debounce timer: every relevant event pushes it
- * back HOOKWATCH_DEBOUNCE_MS, so a burst of writes is one reload.
+ * back DIRWATCH_DEBOUNCE_MS, so a burst of writes is one reload.
  */
 #include <sys/inotify.h>
 #include <sys/queue.h>
@@ -27,8 +29,8 @@
 #include "common/util.h"
 #include "sessiond.h"
 
-#define HOOKWATCH_DEBOUNCE_MS	500
-#define HOOKWATCH_MASK		(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
+#define DIRWATCH_DEBOUNCE_MS	500
+#define DIRWATCH_MASK		(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
 				IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
 				IN_MOVE_SELF | IN_ONLYDIR)
 
@@ -42,8 +44,9 @@ struct hw_dir {
 struct hw_sub {
 	TAILQ_ENTRY(hw_sub)	 entry;
 	void			*owner;
-	hookwatch_cb		 cb;
+	dirwatch_cb		 cb;
 	struct hw_dir		**dirs;
+	dirwatch_match		*match;		/* per dir; NULL: every name */
 	size_t			 ndirs;
 	struct event		*timer;
 };
@@ -60,41 +63,27 @@ static struct {
 	.subs = TAILQ_HEAD_INITIALIZER(hw.subs),
 };
 
-/* Names whose change can change what hooks_load() finds. */
-static int
-hw_relevant(const struct inotify_event *ie)
-{
-	static const char *const names[] = { "hooks.json", ".github", "hooks",
-	    "installed-plugins" };
-	size_t	i;
-
-	if (ie->len == 0)
-		return (1);		/* the directory itself */
-	for (i = 0; i < nitems(names); i++)
-		if (strcmp(ie->name, names[i]) == 0)
-			return (1);
-	return (0);
-}
-
 static void
 hw_fire(struct hw_sub *s)
 {
-	struct timeval	tv = { HOOKWATCH_DEBOUNCE_MS / 1000,
-			    (HOOKWATCH_DEBOUNCE_MS % 1000) * 1000 };
+	struct timeval	tv = { DIRWATCH_DEBOUNCE_MS / 1000,
+			    (DIRWATCH_DEBOUNCE_MS % 1000) * 1000 };
 
 	if (event_add(s->timer, &tv) == -1)
-		log_warnx("hookwatch: cannot arm a timer");
+		log_warnx("dirwatch: cannot arm a timer");
 }
 
+/* Tell the owners of d to whom the change of name (NULL: d) matters. */
 static void
-hw_fire_dir(const struct hw_dir *d)
+hw_fire_dir(const struct hw_dir *d, const char *name)
 {
 	struct hw_sub	*s;
 	size_t		 i;
 
 	TAILQ_FOREACH(s, &hw.subs, entry)
 		for (i = 0; i < s->ndirs; i++)
-			if (s->dirs[i] == d) {
+			if (s->dirs[i] == d && (name == NULL ||
+			    s->match[i] == NULL || s->match[i](name))) {
 				hw_fire(s);
 				break;
 			}
@@ -127,7 +116,7 @@ hw_read_cb(int fd, short what, void *arg)
 	for (;;) {
 		if ((n = read(fd, buf, sizeof(buf))) == -1) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_warn("hookwatch: read");
+				log_warn("dirwatch: read");
 			return;
 		}
 		if (n == 0)
@@ -136,7 +125,7 @@ hw_read_cb(int fd, short what, void *arg)
 		    p += sizeof(struct inotify_event) + ie->len) {
 			ie = (const struct inotify_event *)p;
 			if (ie->mask & IN_Q_OVERFLOW) {
-				log_info("hookwatch: events lost; reloading "
+				log_info("dirwatch: events lost; reloading "
 				    "every watched channel's hooks");
 				TAILQ_FOREACH(s, &hw.subs, entry)
 					hw_fire(s);
@@ -146,8 +135,8 @@ hw_read_cb(int fd, short what, void *arg)
 				continue;
 			if (ie->mask & IN_IGNORED)
 				d->wd = -1;	/* removed, or its fs went */
-			if ((ie->mask & IN_IGNORED) || hw_relevant(ie))
-				hw_fire_dir(d);
+			hw_fire_dir(d, (ie->mask & IN_IGNORED) ||
+			    ie->len == 0 ? NULL : ie->name);
 		}
 	}
 }
@@ -158,13 +147,13 @@ hw_open(void)
 	if (hw.fd != -1)
 		return (0);
 	if ((hw.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
-		log_warn("hookwatch: inotify_init1");
+		log_warn("dirwatch: inotify_init1");
 		return (-1);
 	}
 	hw.ev = event_new(hw.base, hw.fd, EV_READ | EV_PERSIST, hw_read_cb,
 	    NULL);
 	if (hw.ev == NULL || event_add(hw.ev, NULL) == -1) {
-		log_warnx("hookwatch: cannot watch the inotify descriptor");
+		log_warnx("dirwatch: cannot watch the inotify descriptor");
 		if (hw.ev != NULL)
 			event_free(hw.ev);
 		hw.ev = NULL;
@@ -181,8 +170,8 @@ hw_dir_get(const char *path)
 	struct hw_dir	*d;
 	int		 wd;
 
-	if ((wd = inotify_add_watch(hw.fd, path, HOOKWATCH_MASK)) == -1) {
-		log_warn("hookwatch: cannot watch %s", path);
+	if ((wd = inotify_add_watch(hw.fd, path, DIRWATCH_MASK)) == -1) {
+		log_warn("dirwatch: cannot watch %s", path);
 		return (NULL);
 	}
 	if ((d = hw_dir_by_wd(wd)) != NULL) {
@@ -209,7 +198,7 @@ hw_dir_put(struct hw_dir *d)
 	/* EINVAL: the kernel dropped it already (IN_IGNORED on its way). */
 	if (d->wd != -1 && inotify_rm_watch(hw.fd, d->wd) == -1 &&
 	    errno != EINVAL)
-		log_warn("hookwatch: inotify_rm_watch %s", d->path);
+		log_warn("dirwatch: inotify_rm_watch %s", d->path);
 	TAILQ_REMOVE(&hw.dirs, d, entry);
 	free(d->path);
 	free(d);
@@ -235,7 +224,7 @@ hw_sub_find(const void *owner)
 }
 
 void
-hookwatch_init(struct event_base *base)
+dirwatch_init(struct event_base *base)
 {
 	hw.base = base;
 }
@@ -247,10 +236,12 @@ hookwatch_init(struct event_base *base)
  * others are.
  */
 int
-hookwatch_set(void *owner, char *const *dirs, size_t ndirs, hookwatch_cb cb)
+dirwatch_set(void *owner, const struct dirwatch_dir *dirs, size_t ndirs,
+    dirwatch_cb cb)
 {
 	struct hw_sub	*s;
 	struct hw_dir	**nd = NULL, **od;
+	dirwatch_match	*nm = NULL;
 	size_t		 i, n = 0, on;
 	int		 rc = 0;
 
@@ -266,16 +257,21 @@ hookwatch_set(void *owner, char *const *dirs, size_t ndirs, hookwatch_cb cb)
 		TAILQ_INSERT_TAIL(&hw.subs, s, entry);
 	}
 	s->cb = cb;
-	if (ndirs > 0 && (nd = calloc(ndirs, sizeof(*nd))) == NULL)
+	if (ndirs > 0 && ((nd = calloc(ndirs, sizeof(*nd))) == NULL ||
+	    (nm = calloc(ndirs, sizeof(*nm))) == NULL)) {
+		free(nd);
 		return (-1);
+	}
 	for (i = 0; i < ndirs; i++)
-		if ((nd[n] = hw_dir_get(dirs[i])) != NULL)
-			n++;
+		if ((nd[n] = hw_dir_get(dirs[i].path)) != NULL)
+			nm[n++] = dirs[i].match;
 		else
 			rc = -1;
 	od = s->dirs;
 	on = s->ndirs;
+	free(s->match);
 	s->dirs = nd;
+	s->match = nm;
 	s->ndirs = n;
 	for (i = 0; i < on; i++)
 		hw_dir_put(od[i]);
@@ -284,7 +280,7 @@ hookwatch_set(void *owner, char *const *dirs, size_t ndirs, hookwatch_cb cb)
 }
 
 void
-hookwatch_remove(void *owner)
+dirwatch_remove(void *owner)
 {
 	struct hw_sub	*s;
 	size_t		 i;
@@ -295,12 +291,13 @@ hookwatch_remove(void *owner)
 	for (i = 0; i < s->ndirs; i++)
 		hw_dir_put(s->dirs[i]);
 	free(s->dirs);
+	free(s->match);
 	event_free(s->timer);
 	free(s);
 }
 
 size_t
-hookwatch_count(void)
+dirwatch_count(void)
 {
 	struct hw_dir	*d;
 	size_t		 n = 0;
@@ -311,10 +308,10 @@ hookwatch_count(void)
 }
 
 void
-hookwatch_shutdown(void)
+dirwatch_shutdown(void)
 {
 	while (!TAILQ_EMPTY(&hw.subs))
-		hookwatch_remove(TAILQ_FIRST(&hw.subs)->owner);
+		dirwatch_remove(TAILQ_FIRST(&hw.subs)->owner);
 	if (hw.ev != NULL)
 		event_free(hw.ev);
 	hw.ev = NULL;
