@@ -2,6 +2,7 @@
 """Benchmarks: print a table, write bench/results/<name>.json.
 
 foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py,
+commands.py,
 stop.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
@@ -122,6 +123,9 @@ def main():
     from state import bench_state
     st = bench_state(int(os.environ.get("BENCH_STATE_BURST", "500")))
     (RESULTS / "state.json").write_text(json.dumps(st, indent=2) + "\n")
+    from commands import bench_commands
+    cm = bench_commands(int(os.environ.get("BENCH_COMMANDS", "100")))
+    (RESULTS / "commands.json").write_text(json.dumps(cm, indent=2) + "\n")
     from stop import bench_stop
     sp = bench_stop(int(os.environ.get("BENCH_STOPS", "10")))
     (RESULTS / "stop.json").write_text(json.dumps(sp, indent=2) + "\n")
@@ -159,12 +163,17 @@ def main():
     print(f"{'  ticks stalled over 5 ms':34} {ls['ticks_over_5ms']:>10}")
     print(f"{'  store writes / transactions':34} "
           f"{str(sum(st['store']['writes'])) + ' / ' + str(sum(st['store']['transactions'])):>10}")
+    for k, name in (("status_round_trip_ms", "/status"),
+                    ("verbose_round_trip_ms", "/verbose (a stored pref)")):
+        print(f"{name + ' median / p99 (ms)':34} "
+              f"{str(cm[k]['median']) + ' / ' + str(cm[k]['p99']):>10} {'< 10':>10}")
+    print(f"{'  under load (messages/s)':34} {cm['load']['per_s']:>10}")
     if sp is not None:
         st = sp["sigterm_to_all_gone_ms"]
         print(f"{'stop mid-turn, median (ms)':34} {st['median']:>10.1f} {'< 500':>10}")
         print(f"{'stop mid-turn, max (ms)':34} {st['max']:>10.1f}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json, state.json, stop.json")
+          "telemetry.json, state.json, commands.json, stop.json")
 
 
 if __name__ == "__main__":
