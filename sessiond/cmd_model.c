@@ -282,23 +282,21 @@ model_apply(struct cmdmodels *m, struct chan *c)
 		cmd_wait_go(&m->w, model_reopen);
 		return;
 	}
-	if (c->st == CH_OPEN && (sid = store_session(c->id, NULL)) != NULL) {
+	if (c->st == CH_OPEN && (sid = store_session(c->id, NULL)) != NULL &&
+	    (params = json_pack("{s:s,s:s}", "sessionId", sid, "modelId",
+	    m->model)) != NULL) {
 		/* The engine's call, not the session's: it always answers. */
-		params = json_pack("{s:s,s:s}", "sessionId", sid, "modelId",
-		    m->model);
-		if (be->call != NULL && params != NULL &&
-		    be->call(NULL, "session.model.switchTo", params,
-		    model_switched, m) == 0)
+		if (be->call != NULL && be->call(NULL, "session.model.switchTo",
+		    params, model_switched, m) == 0)
 			return;
-		cmd_wait_say(&m->w, "❌ Failed to switch model. Check logs for "
-		    "details.");
-		log_warnx("channel %s: session.model.switchTo cannot be sent",
-		    c->id);
-		cmd_wait_free(&m->w);
-		return;
+		if (be->call == NULL)
+			json_decref(params);
+		log_info("channel %s: the runtime cannot be asked now; the "
+		    "session resumes with the new model", c->id);
 	}
-	/* No live session: the next one opens with the new model. */
+	/* No live session (or no runtime now): it resumes with the model. */
 	model_store(m);
+	(void)chan_update_opts(c);
 	cmd_wait_go(&m->w, model_saved);
 }
 

@@ -114,10 +114,11 @@ def test_model_list_switch_and_back_survives_reloads_and_crashes(chat):
     assert req["model"] == "fake-model-2"
     assert "hello" in users(req)
 
-    # The whole bridge restarted.  The worker's catch-up re-reads the last
-    # 5 s before its cursor and a new sessiond has no dedup memory: posts
-    # that recent would be answered again, so the restart waits them out.
+    # The whole bridge restarted.  The worker's catch-up re-reads the 5 s
+    # before sessiond's cursor and a new sessiond has no dedup memory:
+    # those posts are answered again.  Only a harmless one is left there.
     time.sleep(5.5)
+    reply_to(chat, "/context", lambda t: t.startswith("📊"))
     chat.bridge.stop()
     chat.bridge.start()
     assert turn(chat, "fifth", timeout=90)["model"] == "fake-model-2"
