@@ -18,13 +18,10 @@ from pathlib import Path
 
 import aiohttp
 
+from chat import pct, post_trip
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 from bridge import Bridge, FakeMM, fake_mm_seed, mm_config, mm_token  # noqa: E402
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def summary(lat):
@@ -55,22 +52,10 @@ async def command_trips(mm, chan, bot_id, dm, n, rate):
                                    headers={"Authorization": f"Bearer {mm_token('alice')}"})
 
         async def trip(text, want):
-            t0 = time.perf_counter()
-            async with http.post(f"{mm.url}/_fake/post", json={
-                    "user": "alice", "channel": chan, "message": text}) as r:
-                await r.read()
-            deadline = t0 + 10
-            while True:
-                msg = await ws.receive(timeout=max(0.01, deadline - time.perf_counter()))
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    raise RuntimeError(f"websocket: {msg.type}")
-                ev = json.loads(msg.data)
-                if ev.get("event") not in ("posted", "post_edited"):
-                    continue
-                post = json.loads(ev["data"]["post"])
-                if (post["user_id"] == bot_id and post["channel_id"] == chan
-                        and post["message"].startswith(want)):
-                    return (time.perf_counter() - t0) * 1000
+            return await post_trip(
+                http, ws, mm, chan, text,
+                lambda p: p["user_id"] == bot_id and p["channel_id"] == chan
+                and p["message"].startswith(want))
 
         await trip("hello", "hello")                   # a session to report
         stop = asyncio.Event()
