@@ -79,6 +79,7 @@ void		 cmd_wait_pref(struct cmdwait *, const char *name,
 void		 cmd_wait_setting(struct cmdwait *, const char *key,
 		    const char *value);
 void		 cmd_wait_go(struct cmdwait *, void (*then)(struct cmdwait *));
+char		*cmd_wait_outcome(struct cmdwait *, const char *text);
 void		 cmd_wait_saved(struct cmdwait *, const char *text);
 
 /* cmd_model.c: /model, /reasoning; the model list for other commands */

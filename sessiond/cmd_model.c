@@ -134,8 +134,13 @@ model_list(struct cmdmodels *m)
 			n += m->ms->v[i].provider != -1 && strcmp(m->ms->providers[
 			    m->ms->v[i].provider], filter) == 0;
 	if (m->ms->n == 0) {
-		cmd_wait_say(&m->w, note[0] != '\0' ? note + 1 :
-		    "⚠️ Model list not available.");
+		if (m->why[0] == '\0')
+			cmd_wait_say(&m->w, "⚠️ Model list not available.");
+		else if (asprintf(&text, "⚠️ Model list not available: %s.",
+		    m->why) != -1) {
+			cmd_wait_say(&m->w, text);
+			free(text);
+		}
 		goto done;
 	}
 	if (filter != NULL && n == 0) {
@@ -204,14 +209,11 @@ model_reopen(struct cmdwait *w)
 	struct chan		*c = cmd_wait_chan(w);
 	char			*t;
 
-	if (c != NULL && w->error[0] != '\0' && asprintf(&t, "%s\n⚠️ Not "
-	    "saved (%s): this lasts until the bridge restarts.", m->text,
-	    w->error) != -1) {
-		free(m->text);
-		m->text = t;
+	if (c != NULL) {
+		t = cmd_wait_outcome(w, m->text);
+		chan_open_held(c, w->root, t != NULL ? t : m->text);
+		free(t);
 	}
-	if (c != NULL)
-		chan_open_held(c, w->root, m->text);
 	cmd_wait_free(w);
 }
 

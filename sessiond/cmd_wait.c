@@ -132,23 +132,27 @@ cmd_wait_go(struct cmdwait *w, void (*then)(struct cmdwait *))
 		then(w);
 }
 
-/* text, and what was not saved if something was not. */
-void
-cmd_wait_saved(struct cmdwait *w, const char *text)
+/* text, and what was not saved if something was not; NULL out of memory. */
+char *
+cmd_wait_outcome(struct cmdwait *w, const char *text)
 {
 	char	*t;
 
-	if (w->error[0] == '\0') {
-		cmd_wait_say(w, text);
-		return;
-	}
+	if (w->error[0] == '\0')
+		return (strdup(text));
 	log_warnx("channel %s: a preference was not saved: %s", w->chan,
 	    w->error);
 	if (asprintf(&t, "%s\n⚠️ Not saved (%s): this lasts until the bridge "
-	    "restarts.", text, w->error) == -1) {
-		cmd_wait_say(w, text);
-		return;
-	}
-	cmd_wait_say(w, t);
+	    "restarts.", text, w->error) == -1)
+		return (NULL);
+	return (t);
+}
+
+void
+cmd_wait_saved(struct cmdwait *w, const char *text)
+{
+	char	*t = cmd_wait_outcome(w, text);
+
+	cmd_wait_say(w, t != NULL ? t : text);
 	free(t);
 }

@@ -229,6 +229,9 @@ def test_provider_list_and_test(bridge_factory, tmp_path, monkeypatch):
         two_providers(cfg, c)
         cfg["providers"]["dead"] = {"baseUrl": f"http://127.0.0.1:{dead}/v1",
                                     "models": [{"id": "m"}]}
+        cfg["providers"]["lost"] = {
+            "baseUrl": f"http://127.0.0.1:{c.llm.port}/nowhere",
+            "bearerToken": "bt", "models": [{"id": "m"}]}
         cfg["providers"]["hang"] = {
             "baseUrl": f"http://127.0.0.1:{hang.getsockname()[1]}/v1/",
             "apiKeyEnv": "HANG_KEY", "models": [{"id": "m"}]}
@@ -263,6 +266,11 @@ def test_provider_list_and_test(bridge_factory, tmp_path, monkeypatch):
         assert refused == f'❌ Provider "dead" connection refused\n  URL: ' \
             f'`http://127.0.0.1:{dead}/v1/models`\n  Is the service running?'
 
+        assert reply_to(chat, "/provider test lost",
+                        lambda t: t.startswith("❌")) == \
+            '❌ Provider "lost" returned HTTP 404 Not Found\n  URL: ' \
+            f'`http://127.0.0.1:{chat.llm.port}/nowhere/models`'
+
         # A provider that never answers: bounded, and sessiond answers
         # everything else meanwhile.
         n = len(chat.bot_posts())
@@ -287,7 +295,8 @@ def test_provider_list_and_test(bridge_factory, tmp_path, monkeypatch):
         assert "secret-from-env" not in chat.bridge.all_logs()
 
         assert reply_to(chat, "/provider test nope", lambda t: "Unknown" in t) \
-            == '⚠️ Unknown provider "nope". Configured: fake, fake2, dead, hang'
+            == '⚠️ Unknown provider "nope". Configured: fake, fake2, dead, ' \
+            'lost, hang'
         assert reply_to(chat, "/provider add x", lambda t: "managed" in t) == \
             "Providers are managed in `config.json` under the `\"providers\"` " \
             "key.\n↳ Edit the file, then `/reload config`: it applies live."
