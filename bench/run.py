@@ -164,8 +164,8 @@ def main():
     print(f"{'  store writes / transactions':34} "
           f"{str(sum(st['store']['writes'])) + ' / ' + str(sum(st['store']['transactions'])):>10}")
     for k, name in (("status_round_trip_ms", "/status"),
-                    ("verbose_round_trip_ms", "/verbose (a stored pref)")):
-        print(f"{name + ' median / p99 (ms)':34} "
+                    ("verbose_round_trip_ms", "/verbose (stored)")):
+        print(f"{name + ' med / p99 (ms)':34} "
               f"{str(cm[k]['median']) + ' / ' + str(cm[k]['p99']):>10} {'< 10':>10}")
     print(f"{'  under load (messages/s)':34} {cm['load']['per_s']:>10}")
     if sp is not None:
