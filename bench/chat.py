@@ -27,6 +27,24 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+async def post_trip(http, ws, mm, chan, text, pred):
+    """alice posts text; ms until a post or edit pred accepts reaches ws."""
+    t0 = time.perf_counter()
+    async with http.post(f"{mm.url}/_fake/post", json={
+            "user": "alice", "channel": chan, "message": text}) as r:
+        await r.read()
+    deadline = t0 + 10
+    while True:
+        msg = await ws.receive(timeout=max(0.01, deadline - time.perf_counter()))
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"websocket: {msg.type}")
+        ev = json.loads(msg.data)
+        if ev.get("event") not in ("posted", "post_edited"):
+            continue
+        if pred(json.loads(ev["data"]["post"])):
+            return (time.perf_counter() - t0) * 1000
+
+
 async def round_trips(mm, chan, bot_id, n):
     lat = []
     async with aiohttp.ClientSession() as http:
@@ -34,22 +52,9 @@ async def round_trips(mm, chan, bot_id, n):
                                    headers={"Authorization": f"Bearer {mm_token('alice')}"})
         for i in range(n):
             want = f"round trip {i}"
-            t0 = time.perf_counter()
-            async with http.post(f"{mm.url}/_fake/post", json={
-                    "user": "alice", "channel": chan, "message": want}) as r:
-                await r.read()
-            deadline = t0 + 10
-            while True:
-                msg = await ws.receive(timeout=max(0.01, deadline - time.perf_counter()))
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    raise RuntimeError(f"websocket: {msg.type}")
-                ev = json.loads(msg.data)
-                if ev.get("event") not in ("posted", "post_edited"):
-                    continue
-                post = json.loads(ev["data"]["post"])
-                if post["user_id"] == bot_id and post["message"] == want:
-                    lat.append((time.perf_counter() - t0) * 1000)
-                    break
+            lat.append(await post_trip(
+                http, ws, mm, chan, want,
+                lambda p: p["user_id"] == bot_id and p["message"] == want))
         await ws.close()
     return lat
 

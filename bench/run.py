@@ -2,7 +2,7 @@
 """Benchmarks: print a table, write bench/results/<name>.json.
 
 foundation (here), chat.py, swap.py, hooks.py, mcp.py, telemetry.py, state.py,
-stop.py, turn.py.
+commands.py, stop.py, turn.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
@@ -125,6 +125,9 @@ def main():
     from state import bench_state
     st = bench_state(int(os.environ.get("BENCH_STATE_BURST", "500")))
     (RESULTS / "state.json").write_text(json.dumps(st, indent=2) + "\n")
+    from commands import bench_commands
+    cm = bench_commands(int(os.environ.get("BENCH_COMMANDS", "100")))
+    (RESULTS / "commands.json").write_text(json.dumps(cm, indent=2) + "\n")
     from stop import bench_stop
     sp = bench_stop(int(os.environ.get("BENCH_STOPS", "10")))
     (RESULTS / "stop.json").write_text(json.dumps(sp, indent=2) + "\n")
@@ -176,6 +179,11 @@ def main():
     print(f"{'  ticks stalled over 5 ms':34} {ls['ticks_over_5ms']:>10}")
     print(f"{'  store writes / transactions':34} "
           f"{str(sum(st['store']['writes'])) + ' / ' + str(sum(st['store']['transactions'])):>10}")
+    for k, name in (("status_round_trip_ms", "/status"),
+                    ("verbose_round_trip_ms", "/verbose (stored)")):
+        print(f"{name + ' med / p99 (ms)':34} "
+              f"{str(cm[k]['median']) + ' / ' + str(cm[k]['p99']):>10} {'< 10':>10}")
+    print(f"{'  under load (messages/s)':34} {cm['load']['per_s']:>10}")
     if sp is not None:
         st = sp["sigterm_to_all_gone_ms"]
         print(f"{'stop mid-turn, median (ms)':34} {st['median']:>10.1f} {'< 500':>10}")
@@ -187,7 +195,7 @@ def main():
         print(f"{'  less the platform (ms)':34} {tn['bridge_less_platform_ms_median']:>10.3f}")
         print(f"{'  runtime + LLM, median (ms)':34} {tn['runtime_ms_median']:>10.3f}")
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "mcp.json, telemetry.json, state.json, stop.json, turn.json")
+          "mcp.json, telemetry.json, state.json, commands.json, stop.json, turn.json")
 
 
 if __name__ == "__main__":

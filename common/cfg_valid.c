@@ -20,6 +20,7 @@
 #include "cfg_js.h"
 #include "cfg_valid.h"
 #include "config.h"
+#include "policy.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ user lists */
@@ -790,6 +791,24 @@ cfg_s_hooks(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 	return (cfg_fields(e, v, f, nitems(f)));
 }
 
+/*
+ * The rules as sessiond will read them (common/policy.c), with its texts:
+ * a rule sessiond could not parse fails the load, not the next session.
+ */
+static int
+cfg_s_permissions(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	struct policy_config	*pc;
+
+	if (v == NULL)
+		return (0);
+	if ((pc = policy_config_parse(v, getenv("HOME"), e->buf, e->len)) ==
+	    NULL)
+		return (-1);
+	policy_config_free(pc);
+	return (0);
+}
+
 static int
 cfg_s_path(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 {
@@ -800,8 +819,8 @@ cfg_s_path(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 
 /*
  * Top-level sections in upstream's validation order, then ours.  Keys not
- * listed (defaults, permissions, infiniteSessions, _comment...) are not
- * validated, as upstream.
+ * listed (defaults, infiniteSessions, _comment...) are not validated, as
+ * upstream; permissions are, as sessiond enforces them.
  */
 static const struct cfg_section {
 	const char	*key;
@@ -823,6 +842,7 @@ static const struct cfg_section {
 	{ "reloadPlatformConcurrency",	cfg_s_concurrency },
 	{ "session",			cfg_s_session },
 	{ "hooks",			cfg_s_hooks },
+	{ "permissions",		cfg_s_permissions },
 	{ "stateDir",			cfg_s_path },
 	{ "logDir",			cfg_s_path },
 	{ "controlSocket",		cfg_s_path },

@@ -25,8 +25,8 @@ struct backend_events {
 	void	(*delta)(void *arg, const char *text);
 	/* A complete assistant message (replaces the deltas of that message). */
 	void	(*message)(void *arg, const char *text);
-	/* A tool started: name and a one-line summary, for verbose channels. */
-	void	(*tool)(void *arg, const char *name, const char *summary);
+	/* A tool started: its name and arguments (NULL: none), for the feed. */
+	void	(*tool)(void *arg, const char *name, const json_t *arguments);
 	/*
 	 * The agent asks for permission.  request_id is to be passed back to
 	 * answer_permission(); kind is "shell", "write", "read", "url", "mcp",

@@ -85,11 +85,12 @@ struct chan {
 	int			 busy;		/* a turn is running */
 	char			*root;		/* thread root of the turn */
 	struct stream		*stream;
+	struct stream		*feed;		/* the tool activity feed (verbose) */
 	json_t			*queue;		/* INBOUND bodies waiting */
 	json_t			*sent;		/* those given to the turn */
 	struct permq		 perms;		/* pending permission prompts */
 	struct questionq	 questions;	/* pending questions of the agent */
-	int			 reply_new;	/* say "New session created." when open */
+	char			*reply_open;	/* said once the session opens */
 	int			 no_reply;	/* the turn ends without a post */
 	int			 dm;		/* a direct message channel */
 	struct chook		 hooks;
@@ -130,7 +131,6 @@ void		 chan_new_session(struct chan *, const char *root);
 void		 chan_reattach(struct chan *, const char *root);
 int		 chan_reload_hooks(struct chan *, const char *root,
 		    const char *why, int manual, char *msg, size_t len);
-void		 chan_status(struct chan *, const char *root);
 int		 chan_apply(struct chan *, int reattach);
 
 /* chanext.c */
@@ -148,6 +148,16 @@ int		 chanext_reload(struct chan *, const char *why, int manual,
 		    char *msg, size_t len);
 void		 chanext_config_changed(struct chan *);
 void		 chanext_drop(struct chan *);
+int		 chan_auth_error(const char *message);
+void		 chan_hold(struct chan *, const char *why);
+void		 chan_open_held(struct chan *, const char *root,
+		    const char *say);
+void		 chan_resume(struct chan *, const char *session_id,
+		    const char *root, const char *say);
+
+/* feed.c */
+void		 feed_tool(struct chan *, const char *tool, const json_t *args);
+void		 feed_end(struct chan *);
 
 /* perm.c */
 void		 perm_request(struct chan *, const char *id, const char *kind,

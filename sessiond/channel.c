@@ -81,6 +81,7 @@ chan_free(struct chan *c)
 	json_decref(c->queue);
 	json_decref(c->sent);
 	json_decref(c->usage);
+	free(c->reply_open);
 	free(c->id);
 	free(c->thread);
 	free(c->bot);
@@ -301,6 +302,13 @@ chan_opts(struct chan *c, struct chan_conf *cc, struct bsession_opts *o)
 	return (0);
 }
 
+static void
+chan_opts_clear(struct bsession_opts *o)
+{
+	json_decref(o->provider);
+	json_decref(o->extra);
+}
+
 void
 chan_open(struct chan *c, const char *session_id)
 {
@@ -316,8 +324,7 @@ chan_open(struct chan *c, const char *session_id)
 	    session_id != NULL ? "resuming" : "creating",
 	    session_id != NULL ? session_id : "");
 	c->bs = be->open(&o, session_id, &chan_events, c);
-	json_decref(o.provider);
-	json_decref(o.extra);
+	chan_opts_clear(&o);
 	if (c->bs == NULL) {
 		c->st = CH_CLOSED;
 		chan_events.opened(c, NULL, "the backend refused to open a session");
@@ -342,8 +349,7 @@ chan_apply(struct chan *c, int reattach)
 	rc = be->set_opts(c->bs, &o, reattach);
 	if (rc == 0 && reattach && o.agent == NULL)
 		chanext_no_agent(c);
-	json_decref(o.provider);
-	json_decref(o.extra);
+	chan_opts_clear(&o);
 	return (rc);
 }
 
@@ -375,6 +381,7 @@ chan_turn_done(struct chan *c, const char *error)
 void
 chan_end_stream(struct chan *c, const char *error)
 {
+	feed_end(c);
 	stream_finish(c->stream, error);
 	c->stream = NULL;
 }
@@ -597,6 +604,8 @@ ev_opened(void *arg, const char *sid, const char *error)
 
 	if (error != NULL) {
 		log_warnx("channel %s: cannot open a session: %s", c->id, error);
+		free(c->reply_open);
+		c->reply_open = NULL;
 		chan_close_session(c);
 		snprintf(text, sizeof(text), "❌ Error: cannot start a Copilot "
 		    "session: %s", error);
@@ -613,9 +622,10 @@ ev_opened(void *arg, const char *sid, const char *error)
 	log_info("channel %s%s%s: session %s open", c->id, c->thread != NULL ?
 	    " thread " : "", c->thread != NULL ? c->thread : "", sid);
 	chanext_opened(c);
-	if (c->reply_new) {
-		c->reply_new = 0;
-		chan_say(c, c->root, "✅ New session created.");
+	if (c->reply_open != NULL) {
+		chan_say(c, c->root, c->reply_open);
+		free(c->reply_open);
+		c->reply_open = NULL;
 	}
 	chan_run(c);
 }
@@ -623,6 +633,7 @@ ev_opened(void *arg, const char *sid, const char *error)
 static void
 ev_delta(void *arg, const char *text)
 {
+	feed_end(arg);
 	stream_delta(chan_stream(arg), text);
 }
 
@@ -650,27 +661,21 @@ ev_message(void *arg, const char *text)
 		c->no_reply = 1;
 		return;
 	}
+	feed_end(c);
 	stream_message(chan_stream(c), text);
 }
 
 static void
-ev_tool(void *arg, const char *name, const char *summary)
+ev_tool(void *arg, const char *name, const json_t *args)
 {
-	struct chan		*c = arg;
-	struct chan_conf	 cc;
-	char			 line[1024];
-
-	if (conf_channel(c->id, c->bot, 1, &cc) == -1 || !cc.verbose)
-		return;
-	snprintf(line, sizeof(line), "🔧 `%s` %s", name, summary != NULL ?
-	    summary : "");
-	chan_say(c, c->root, line);
+	feed_tool(arg, name, args);
 }
 
 static void
 ev_permission(void *arg, const char *id, const char *kind, const char *detail,
     const json_t *request)
 {
+	feed_end(arg);
 	perm_request(arg, id, kind, request);
 }
 
@@ -678,6 +683,7 @@ static void
 ev_input(void *arg, void *tok, const char *question, const json_t *choices,
     int freeform)
 {
+	feed_end(arg);
 	perm_question(arg, tok, question, choices);
 }
 
@@ -753,6 +759,7 @@ ev_idle(void *arg, int aborted)
 	chan_requeue_untaken(c);
 	if (c->no_reply) {
 		log_info("channel %s: no reply, as the agent chose", c->id);
+		feed_end(c);
 		stream_discard(c->stream);
 		c->stream = NULL;
 	} else
@@ -765,7 +772,7 @@ ev_idle(void *arg, int aborted)
 }
 
 /* The runtime's words for a missing GitHub sign-in. */
-static int
+int
 chan_auth_error(const char *message)
 {
 	return (strstr(message, "No GitHub OAuth token") != NULL ||
@@ -828,25 +835,6 @@ static const struct backend_events chan_events = {
 
 /* ---- what commands do ------------------------------------------------------- */
 
-void
-chan_status(struct chan *c, const char *root)
-{
-	struct chan_conf	cc;
-	char			text[1024];
-	const char		*sid = chan_session_id(c);
-
-	if (conf_channel(c->id, c->bot, 1, &cc) == -1)
-		memset(&cc, 0, sizeof(cc));
-	/* With threadSessions, which of the channel's sessions this is. */
-	snprintf(text, sizeof(text), "**Session** `%s`%s\n**Bot** %s · "
-	    "**Model** %s · **Directory** `%s` · %s", sid != NULL ? sid :
-	    "none yet", c->thread != NULL ? " (this thread's own)" :
-	    cc.thread_sessions ? " (the channel's; each thread has its own)" :
-	    "", c->bot, cc.model != NULL ? cc.model : "?", cc.cwd != NULL ? cc.cwd :
-	    "?", c->busy ? "working" : "idle");
-	chan_say(c, root, text);
-}
-
 /* /stop: the running turn is aborted (its end comes as idle). */
 void
 chan_stop_turn(struct chan *c)
@@ -855,9 +843,9 @@ chan_stop_turn(struct chan *c)
 		(void)be->abort(c->bs);
 }
 
-/* /new: the session ends (its turn too) and a new one opens. */
-void
-chan_new_session(struct chan *c, const char *root)
+/* The channel lets go of its session (ending its turn, for why). */
+static void
+chan_let_go(struct chan *c, const char *why)
 {
 	if (c->busy && c->bs != NULL)
 		(void)be->abort(c->bs);
@@ -865,13 +853,78 @@ chan_new_session(struct chan *c, const char *root)
 	perm_drop_all(c, 0, BPERM_REJECT);
 	chan_close_session(c);
 	if (c->busy)
-		chan_turn_done(c, "/new");
-	json_array_clear(c->queue);
+		chan_turn_done(c, why);
 	(void)store_set_session(c->id, c->thread, c->bot, NULL, NULL, NULL);
+}
+
+/* Open session_id (NULL: a new one), saying say once it is open. */
+static void
+chan_open_saying(struct chan *c, const char *session_id, const char *root,
+    const char *say)
+{
 	free(c->root);
 	c->root = strdup(root);
-	c->reply_new = 1;
-	chan_open(c, NULL);
+	free(c->reply_open);
+	c->reply_open = say != NULL ? strdup(say) : NULL;
+	chan_open(c, session_id);
+}
+
+/*
+ * A new session that must wait for something first (a provider switch
+ * waits for its preferences to be durable): the session ends now and the
+ * channel holds what comes (as while opening) until chan_open_held().
+ */
+void
+chan_hold(struct chan *c, const char *why)
+{
+	chan_let_go(c, why);
+	c->st = CH_OPENING;
+}
+
+/* The held channel opens its new session (unless one opened meanwhile). */
+void
+chan_open_held(struct chan *c, const char *root, const char *say)
+{
+	if (c->st != CH_OPENING || c->bs != NULL) {
+		chan_say(c, root, say);
+		return;
+	}
+	c->st = CH_CLOSED;
+	chan_open_saying(c, NULL, root, say);
+}
+
+/* /new: the session ends (its turn too) and a new one opens. */
+void
+chan_new_session(struct chan *c, const char *root)
+{
+	chan_let_go(c, "/new");
+	json_array_clear(c->queue);
+	chan_open_saying(c, NULL, root, "✅ New session created.");
+}
+
+/*
+ * /resume: the channel attaches session_id, a past session of its working
+ * directory; a channel holding it lets go of it first (one session, one
+ * channel).  say is said once it is open.
+ */
+void
+chan_resume(struct chan *c, const char *session_id, const char *root,
+    const char *say)
+{
+	struct chan	*o;
+	const char	*sid;
+
+	TAILQ_FOREACH(o, &chans, entry) {
+		if (o == c || (sid = chan_session_id(o)) == NULL ||
+		    strcmp(sid, session_id) != 0)
+			continue;
+		log_info("channel %s: session %s moves to channel %s", o->id,
+		    session_id, c->id);
+		chan_let_go(o, "/resume in another channel");
+		chan_run(o);
+	}
+	chan_let_go(c, "/resume");
+	chan_open_saying(c, session_id, root, say);
 }
 
 /*

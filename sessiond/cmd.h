@@ -57,6 +57,64 @@ void		 cmd_say(struct cmdctx *, const char *text);
 void		 cmd_sayf(struct cmdctx *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 
+/* cmd_wait.c: a reply that waits (for the store, the runtime, the network) */
+struct cmdwait {
+	char		*chan, *bot, *root;	/* where the reply goes */
+	json_t		*msg;			/* the command's INBOUND body */
+	char		*arg;
+	int		 pending;		/* store writes not yet done */
+	char		 error[256];		/* the first write that failed */
+	void		(*then)(struct cmdwait *);
+	void		(*dtor)(struct cmdwait *); /* frees what a command added */
+};
+/* A struct of size bytes beginning with a struct cmdwait (zeroed). */
+struct cmdwait	*cmd_wait_new(struct cmdctx *, size_t size);
+void		 cmd_wait_free(struct cmdwait *);
+struct chan	*cmd_wait_chan(const struct cmdwait *);	/* NULL: gone */
+void		 cmd_wait_say(struct cmdwait *, const char *text);
+int		 cmd_wait_ctx(struct cmdwait *, const char *name,
+		    struct cmdctx *);
+void		 cmd_wait_pref(struct cmdwait *, const char *name,
+		    const char *value);
+void		 cmd_wait_setting(struct cmdwait *, const char *key,
+		    const char *value);
+void		 cmd_wait_go(struct cmdwait *, void (*then)(struct cmdwait *));
+char		*cmd_wait_outcome(struct cmdwait *, const char *text);
+void		 cmd_wait_saved(struct cmdwait *, const char *text);
+
+/* cmd_model.c: /model, /reasoning; the model list for other commands */
+struct models;
+struct cmdmodels {
+	struct cmdwait	 w;
+	void		(*fn)(struct cmdmodels *);
+	struct models	*ms;		/* the list, once fetched */
+	char		 why[256];	/* why the runtime's models are missing */
+	char		*model;		/* /model: the choice (bare id) */
+	char		*provider;	/* its provider; NULL: Copilot's */
+	char		*text;		/* the reply */
+	char		*level;		/* /reasoning */
+};
+struct cmdmodels *cmd_models_new(struct cmdctx *,
+		    void (*fn)(struct cmdmodels *));
+void		 cmd_models_fetch(struct cmdmodels *, int copilot);
+void		 cmd_model(struct cmdctx *);
+void		 cmd_reasoning(struct cmdctx *);
+int		 cmd_streamer(void);
+
+/* cmd_provider.c: /provider */
+struct event_base;
+void		 cmd_provider_init(struct event_base *);
+void		 cmd_provider_free(void);
+void		 cmd_provider(struct cmdctx *);
+
+/* cmd_info.c: /status, /config, /context, /verbose, /streamer-mode, /resume */
+void		 cmd_status(struct cmdctx *);
+void		 cmd_config(struct cmdctx *);
+void		 cmd_context(struct cmdctx *);
+void		 cmd_verbose(struct cmdctx *);
+void		 cmd_streamer_mode(struct cmdctx *);
+void		 cmd_resume(struct cmdctx *);
+
 /* cmd_core.c */
 void		 cmd_new(struct cmdctx *);
 void		 cmd_stop(struct cmdctx *);
@@ -65,7 +123,6 @@ void		 cmd_reload_config(struct cmdctx *);
 void		 cmd_reload_bot(struct cmdctx *);
 void		 cmd_reload_platform(struct cmdctx *);
 void		 cmd_reload_hooks(struct cmdctx *);
-void		 cmd_status(struct cmdctx *);
 void		 cmd_help(struct cmdctx *);
 void		 cmd_approve(struct cmdctx *);
 void		 cmd_deny(struct cmdctx *);

@@ -1,6 +1,6 @@
 /*
  * cmd_core: the session's commands (/new, /stop, /reload and its admin
- * forms, /status, /help) and the answers to a permission prompt
+ * forms, /help) and the answers to a permission prompt
  * (/approve, /deny, /always, /remember).  Replies as upstream's
  * (docs/commands.md).
  */
@@ -61,12 +61,6 @@ cmd_reload_hooks(struct cmdctx *x)
 
 	(void)chan_reload_hooks(x->c, x->root, "/reload hooks", 1, msg,
 	    sizeof(msg));
-}
-
-void
-cmd_status(struct cmdctx *x)
-{
-	chan_status(x->c, x->root);
 }
 
 /* The table's commands, in its order; /help all adds the rarer ones. */

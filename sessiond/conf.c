@@ -18,13 +18,14 @@
 
 static struct conf	*conf_now;
 
+/* As upstream's /config names them (a channel's entry: its file). */
 static const char *const conf_src_names[] = {
 	[CONF_SRC_BUILTIN] = "built-in",
 	[CONF_SRC_DEFAULTS] = "defaults",
-	[CONF_SRC_BOT] = "bot",
-	[CONF_SRC_CHANNEL] = "channel",
-	[CONF_SRC_PREF] = "channel preference",
-	[CONF_SRC_SESSION] = "session",
+	[CONF_SRC_BOT] = "bot default",
+	[CONF_SRC_CHANNEL] = "config.json",
+	[CONF_SRC_PREF] = "channel prefs",
+	[CONF_SRC_SESSION] = "session (active)",
 };
 
 const char *
@@ -462,6 +463,8 @@ conf_channel(const char *channel, const char *bot, int is_dm,
 	if ((ch = conf_find_channel(c, channel, platform)) != NULL) {
 		if (strcmp(ch->served_by, bot) != 0)
 			return (-1);
+		out->name = ch->name;
+		out->configured = 1;
 		out->cwd = ch->cwd;
 		conf_pick(ch->trigger_all, c->defaults.trigger_all, 0,
 		    &out->trigger_all, &out->trigger_src);

@@ -79,6 +79,8 @@ struct conf {
 
 /* The effective config of one channel (static, grace, or a DM). */
 struct chan_conf {
+	const char	*name;		/* the channel's "name" in the config, or NULL */
+	int		 configured;	/* an entry of "channels" (else a DM) */
 	const char	*cwd;
 	const char	*model;		/* model id as sent to the runtime */
 	enum conf_src	 model_src;

@@ -1393,6 +1393,18 @@ copilot_call(struct bsession *s, const char *method, json_t *params,
 		json_decref(params);
 		return (-1);
 	}
+	/*
+	 * models.list lists what the signed-in account may use; without a
+	 * sign-in, the configured token is that account (the schema's
+	 * ModelsListRequest.gitHubToken).
+	 */
+	if (s == NULL && rt.token != NULL && !rt.auth_ok &&
+	    strcmp(method, "models.list") == 0 && json_object_set_new(params,
+	    "gitHubToken", json_string(rt.token)) == -1) {
+		free(c);
+		json_decref(params);
+		return (-1);
+	}
 	c->cb = cb;
 	c->arg = arg;
 	c->session = s != NULL;

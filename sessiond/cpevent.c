@@ -15,7 +15,6 @@
 #include "copilot.h"
 #include "rtrpc.h"
 
-#define CPEVENT_SUMMARY_MAX	200
 #define CPEVENT_DETAIL_MAX	2000
 
 /* Any JSON value on one line (a string as itself). */
@@ -33,25 +32,6 @@ cpevent_json_line(const json_t *j, size_t max)
 	r = utf8_one_line(s, max);
 	free(s);
 	return (r);
-}
-
-/* What to show for a tool: its command, path, url, ... or its arguments. */
-static char *
-cpevent_tool_summary(const json_t *args)
-{
-	static const char *const keys[] = { "command", "path", "file_path",
-	    "filePath", "url", "pattern", "query", "prompt", "description" };
-	const char	*v;
-	size_t		 i;
-
-	if (json_is_object(args))
-		for (i = 0; i < nitems(keys); i++)
-			if ((v = jx_str(args, keys[i])) != NULL && *v != '\0')
-				return (utf8_one_line(v, CPEVENT_SUMMARY_MAX));
-	if (args == NULL || (json_is_object(args) &&
-	    json_object_size(args) == 0))
-		return (strdup(""));
-	return (cpevent_json_line(args, CPEVENT_SUMMARY_MAX));
 }
 
 /* The one-line description of a permission request, by its kind. */
@@ -140,13 +120,9 @@ static void
 cpevent_tool(struct bsession *s, const json_t *data)
 {
 	const char	*v = jx_str(data, "toolName");
-	char		*sum;
 
-	if ((sum = cpevent_tool_summary(json_object_get(data, "arguments"))) ==
-	    NULL)
-		return;
-	BS_CALL(s, tool, v != NULL ? v : "?", sum);
-	free(sum);
+	BS_CALL(s, tool, v != NULL ? v : "?", json_object_get(data,
+	    "arguments"));
 }
 
 void

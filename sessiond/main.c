@@ -133,6 +133,7 @@ sd_start(struct conf *c)
 	    &backend_copilot;
 	chan_init(sd_backend);
 	command_init();
+	cmd_provider_init(sproc.base);
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
 	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {
@@ -268,6 +269,7 @@ sd_on_shutdown(const char *why)
 static void
 sd_exit(void)
 {
+	cmd_provider_free();
 	store_close();
 	admin_free_all();
 	outbound_free_all();

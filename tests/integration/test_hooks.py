@@ -67,12 +67,17 @@ def ask_tool(chat, text, n):
 
 
 def session_id(chat):
+    """The channel's session: the last one sessiond opened for it (/status
+    shows 8 characters of it, as upstream)."""
     before = len(chat.bot_posts())
     chat.say("/status")
     post = wait_for(lambda: next((p for p in chat.bot_posts()[before:]
-                                  if p["message"].startswith("**Session**")), None),
-                    timeout=10, step=0.1, what="/status")
-    return re.search(r"`([0-9a-f-]{36})`", post["message"]).group(1)
+                                  if p["message"].startswith("📊 **Session Status**")),
+                                 None), timeout=10, step=0.1, what="/status")
+    sid = re.findall(rf"channel {chat.chan}: session ([0-9a-f-]{{36}}) open",
+                     chat.bridge.log("sessiond.log"))[-1]
+    assert f"• Session: `{sid[:8]}...`" in post["message"]
+    return sid
 
 
 def prompts_seen(chat):

@@ -48,7 +48,7 @@ struct rec {
 	char	 message[8192];
 	int	 nmessages;
 	char	 tool[128];
-	char	 tool_summary[512];
+	char	 tool_args[512];	/* its arguments, as JSON */
 	int	 ntools;
 	char	 perm_id[160];
 	char	 perm_kind[64];
@@ -107,14 +107,16 @@ ev_message(void *arg, const char *text)
 }
 
 static void
-ev_tool(void *arg, const char *name, const char *summary)
+ev_tool(void *arg, const char *name, const json_t *args)
 {
 	struct rec	*r = arg;
+	char		*s = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 
 	r->after_close += r->closed;
 	r->ntools++;
 	cpy(r->tool, sizeof(r->tool), name);
-	cpy(r->tool_summary, sizeof(r->tool_summary), summary);
+	cpy(r->tool_args, sizeof(r->tool_args), s != NULL ? s : "");
+	free(s);
 }
 
 static void
@@ -723,7 +725,7 @@ test_copilot_turn(void **state)
 	assert_string_equal(r.perm_detail, "echo hi");
 	assert_int_equal(r.ntools, 1);
 	assert_string_equal(r.tool, "bash");
-	assert_string_equal(r.tool_summary, "echo hi");
+	assert_non_null(strstr(r.tool_args, "\"command\":\"echo hi\""));
 	assert_int_equal(r.nidle, 0);
 	assert_int_equal(backend_copilot.answer_permission(s, r.perm_id, 1), 0);
 	assert_true(RUN_UNTIL(r.nidle == 1, TURN_MS));
@@ -1062,7 +1064,7 @@ test_copilot_protocol(void **state)
 	assert_string_equal(r.message, "part");
 	assert_int_equal(r.ntools, 1);
 	assert_string_equal(r.tool, "view");
-	assert_string_equal(r.tool_summary, "/etc/hosts");
+	assert_string_equal(r.tool_args, "{\"path\":\"/etc/hosts\"}");
 	assert_int_equal(r.nperms, 1);
 	assert_string_equal(r.perm_id, "p1");
 	assert_string_equal(r.perm_kind, "write");

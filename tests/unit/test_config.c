@@ -458,6 +458,24 @@ static const struct {
 	{ "{" P_MM ",'interAgent':{'enabled':true,'allow':{'a':"
 	    "{'canBeCalledBy':{}}}}}",
 	    "interAgent.allow.a.canBeCalledBy must be an array" },
+	/* permissions: common/policy.c's texts (docs/configuration.md). */
+	{ "{" P_MM ",'permissions':[]}", "permissions must be an object" },
+	{ "{" P_MM ",'permissions':{'deny':'shell(rm)'}}",
+	    "permissions.deny must be an array of strings" },
+	{ "{" P_MM ",'permissions':{'allow':['read',7]}}",
+	    "permissions.allow[1] must be a string" },
+	{ "{" P_MM ",'permissions':{'deny':['shell(']}}",
+	    "permissions.deny[0] \"shell(\": no closing \")\"" },
+	{ "{" P_MM ",'permissions':{'allow':['read','shell(git)',"
+	    "'shell(ls; rm)']}}", "permissions.allow[2] \"shell(ls; rm)\": "
+	    "shell() takes one simple command, without ; | & ( ) < > or "
+	    "substitutions" },
+	{ "{" P_MM ",'permissions':{'allowUrls':['*.x.com']}}",
+	    "permissions.allowUrls[0] \"*.x.com\": not a host name (a host "
+	    "covers its subdomains; no port, path or *)" },
+	{ "{" P_MM ",'permissions':{'allowPaths':['srv/x']}}",
+	    "permissions.allowPaths[0] \"srv/x\": the path must be absolute "
+	    "(or ~/..., with a home directory)" },
 	{ "{" P_MM ",'providers':[]}",
 	    "\"providers\" must be an object mapping provider names to configs" },
 	{ "{" P_MM ",'providers':{'a b':{}}}",
