@@ -84,6 +84,7 @@ struct chan {
 	struct hookcallq	 calls;		/* hooks running or asking */
 	struct otel_span	*turn;		/* session.turn, while busy */
 	json_t			*usage;		/* the last session.usage_info */
+	struct planstate	*plan;		/* plan.c's, or NULL */
 };
 
 /* The command layer above, for a queued command's turn to come. */

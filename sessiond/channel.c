@@ -22,6 +22,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "hooks.h"
+#include "plan.h"
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
@@ -156,6 +157,8 @@ chan_extra(const struct chan_conf *cc)
 		goto oom;
 	/* The agent's questions come to the chat (perm.c). */
 	bad = json_object_set_new(x, "requestUserInput", json_true());
+	/* Plan mode ends with a request for the channel's approval (plan.c). */
+	bad |= json_object_set_new(x, "requestExitPlanMode", json_true());
 	bad |= json_object_set_new(x, "tools", tools_decl());
 	if (cc->effort != NULL)
 		bad |= json_object_set_new(x, "reasoningEffort",
@@ -209,6 +212,7 @@ chan_close_session(struct chan *c)
 	perm_drop_questions(c);
 	while (!TAILQ_EMPTY(&c->calls))
 		hc_free(TAILQ_FIRST(&c->calls));
+	plan_close(c);
 	if (c->bs != NULL)
 		be->close(c->bs);
 	c->bs = NULL;
@@ -446,7 +450,9 @@ static void
 ev_opened(void *arg, const char *sid, const char *error)
 {
 	struct chan	*c = arg;
+	const char	*prev;
 	char		 text[512];
+	int		 resumed;
 
 	if (error != NULL) {
 		log_warnx("channel %s: cannot open a session: %s", c->id, error);
@@ -462,7 +468,10 @@ ev_opened(void *arg, const char *sid, const char *error)
 		return;
 	}
 	c->st = CH_OPEN;
+	prev = store_session(c->id, NULL);
+	resumed = prev != NULL && strcmp(prev, sid) == 0;
 	(void)store_set_session(c->id, NULL, c->bot, sid, NULL, NULL);
+	plan_opened(c, resumed);
 	log_info("channel %s: session %s open", c->id, sid);
 	if (c->reply_new) {
 		c->reply_new = 0;
@@ -533,6 +542,12 @@ ev_input(void *arg, void *tok, const char *question, const json_t *choices,
 }
 
 static void
+ev_plan_exit(void *arg, void *tok, const json_t *request)
+{
+	plan_exit(arg, tok, request);
+}
+
+static void
 ev_tool_call(void *arg, const char *request_id, const char *name,
     const json_t *arguments)
 {
@@ -545,6 +560,7 @@ ev_event(void *arg, const char *type, const json_t *data)
 {
 	struct chan	*c = arg;
 
+	plan_event(c, type, data);
 	/* session.usage_info: the context's size, for /context. */
 	if (strcmp(type, "session.usage_info") == 0) {
 		json_decref(c->usage);
@@ -607,6 +623,7 @@ ev_idle(void *arg, int aborted)
 	} else
 		chan_end_stream(c, NULL);
 	perm_drop_all(c, 0, BPERM_REJECT);
+	plan_idle(c);
 	otel_span_int(c->turn, "aborted", aborted);
 	chan_turn_done(c, NULL);
 	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
@@ -672,6 +689,7 @@ static const struct backend_events chan_events = {
 	.hook = ev_hook,
 	.input = ev_input,
 	.tool_call = ev_tool_call,
+	.plan_exit = ev_plan_exit,
 	.event = ev_event,
 };
 
@@ -714,6 +732,7 @@ chan_new_session(struct chan *c, const char *root)
 		chan_turn_done(c, "/new");
 	json_array_clear(c->queue);
 	(void)store_set_session(c->id, NULL, c->bot, NULL, NULL, NULL);
+	plan_forget(c);
 	free(c->root);
 	c->root = strdup(root);
 	c->reply_new = 1;
@@ -878,6 +897,7 @@ chan_free_all(void)
 		perm_drop_all(c, 1, BPERM_UNAVAILABLE);
 		chan_close_session(c);
 		chook_drop(&c->hooks, c);
+		plan_free(c);
 		otel_span_drop(c->turn);
 		json_decref(c->queue);
 		json_decref(c->sent);

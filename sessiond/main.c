@@ -24,6 +24,7 @@
 #include "inbound.h"
 #include "link.h"
 #include "outbound.h"
+#include "plan.h"
 #include "route.h"
 #include "sessiond.h"
 #include "store.h"
@@ -126,6 +127,7 @@ sd_start(struct conf *c)
 	link_init(sproc.base, &sd_link_events);
 	outbound_init(sproc.base);
 	stream_init(sproc.base);
+	plan_init(sproc.base);
 	admin_init(sproc.parent);
 	hookrun_init(sproc.base);
 	hookwatch_init(sproc.base);
