@@ -72,4 +72,14 @@ void		 cmd_always_approve(struct cmdctx *);
 void		 cmd_always_deny(struct cmdctx *);
 void		 cmd_remember(struct cmdctx *);
 
+/* cmd_perm.c */
+void		 cmd_rules(struct cmdctx *);
+void		 cmd_rules_clear(struct cmdctx *);
+void		 cmd_yolo(struct cmdctx *);
+
+/* cmd_plan.c */
+void		 cmd_autopilot(struct cmdctx *);
+void		 cmd_plan(struct cmdctx *);
+void		 cmd_implement(struct cmdctx *);
+
 #endif
