@@ -88,7 +88,9 @@ cmd_rules_stored(FILE *f, const char *scope, const char *title)
 void
 cmd_rules(struct cmdctx *x)
 {
-	const json_t	*perms = json_object_get(conf_get()->root, "permissions");
+	const struct conf *cf = conf_get();
+	const json_t	*perms = cf != NULL ? json_object_get(cf->root,
+			    "permissions") : NULL;
 	const char	*spec;
 	char		*text = NULL;
 	size_t		 len = 0, i, n;
