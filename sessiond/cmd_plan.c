@@ -237,18 +237,12 @@ cmd_plan_summarized(struct chanop *op, const json_t *result,
     const char *error)
 {
 	const char	*plan = cmd_plan_content(result, error);
-	char		 sum[PLAN_SUMMARY_MAX * 4 + 8], *text;
 
 	if (plan == NULL)
 		chan_say(op->c, op->root, cmd_plan_none);
-	else {
-		plan_summary(plan, sum, sizeof(sum));
-		if (asprintf(&text, "📋 %s\n\n`/plan show` to view the full "
-		    "plan.", sum) != -1) {
-			chan_say(op->c, op->root, text);
-			free(text);
-		}
-	}
+	else
+		plan_say_summary(op->c, op->root, "📋 %s\n\n`/plan show` to "
+		    "view the full plan.", plan);
 	chanop_free(op);
 }
 
@@ -287,24 +281,18 @@ static void
 cmd_plan_on_read(struct chanop *op, const json_t *result, const char *error)
 {
 	const char	*plan = cmd_plan_content(result, error);
-	char		 sum[PLAN_SUMMARY_MAX * 4 + 8], *text;
 
 	plan_shown(op->c);
-	if (plan == NULL) {
+	if (plan == NULL)
 		chan_say(op->c, op->root, "📋 **Plan mode on** — messages will "
 		    "be handled as planning requests. The agent will create and "
 		    "update a plan before implementing.\n\nUse `/plan show` to "
 		    "view the plan, `/plan` to toggle off.");
-		chanop_free(op);
-		return;
-	}
-	plan_summary(plan, sum, sizeof(sum));
-	if (asprintf(&text, "📋 **Existing plan found** — %s\n\n`/plan show` "
-	    "to review the full plan.\n`/plan clear` to discard and start "
-	    "fresh.\n\nEntering plan mode with existing plan.", sum) != -1) {
-		chan_say(op->c, op->root, text);
-		free(text);
-	}
+	else
+		plan_say_summary(op->c, op->root, "📋 **Existing plan found** — "
+		    "%s\n\n`/plan show` to review the full plan.\n`/plan clear` "
+		    "to discard and start fresh.\n\nEntering plan mode with "
+		    "existing plan.", plan);
 	chanop_free(op);
 }
 

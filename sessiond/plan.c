@@ -140,6 +140,21 @@ plan_summary(const char *content, char *buf, size_t len)
 		plan_summary_put(buf, len, head, nhead, body, nbody);
 }
 
+void
+plan_say_summary(struct chan *c, const char *root, const char *fmt,
+    const char *content)
+{
+	char	sum[PLAN_SUMMARY_MAX * 4 + 8], *text;
+
+	plan_summary(content, sum, sizeof(sum));
+	if (asprintf(&text, fmt, sum) == -1) {
+		log_warnx("channel %s: out of memory: a reply is lost", c->id);
+		return;
+	}
+	chan_say(c, root, text);
+	free(text);
+}
+
 /* ---- the mode of a session that opens ------------------------------------ */
 
 static void	plan_surface(struct chanop *);
@@ -147,17 +162,10 @@ static void	plan_surface(struct chanop *);
 static void
 plan_surface_read(struct chanop *op, const json_t *result, const char *error)
 {
-	char	sum[PLAN_SUMMARY_MAX * 4 + 8], *text;
-
 	if (error == NULL && jx_bool(result, "exists", 0) &&
-	    jx_str(result, "content") != NULL) {
-		plan_summary(jx_str(result, "content"), sum, sizeof(sum));
-		if (asprintf(&text, "📋 **Existing plan found** — %s. `/plan "
-		    "show` to review.", sum) != -1) {
-			chan_say(op->c, op->root, text);
-			free(text);
-		}
-	}
+	    jx_str(result, "content") != NULL)
+		plan_say_summary(op->c, op->root, "📋 **Existing plan found** — "
+		    "%s. `/plan show` to review.", jx_str(result, "content"));
 	chanop_free(op);
 }
 
@@ -226,20 +234,13 @@ plan_opened(struct chan *c, int resumed)
 static void
 plan_notice_read(struct chanop *op, const json_t *result, const char *error)
 {
-	char	sum[PLAN_SUMMARY_MAX * 4 + 8], *text;
-
 	if (error != NULL)
 		log_warnx("channel %s: the changed plan cannot be read: %s",
 		    op->c->id, error);
 	else if (jx_bool(result, "exists", 0) &&
-	    jx_str(result, "content") != NULL) {
-		plan_summary(jx_str(result, "content"), sum, sizeof(sum));
-		if (asprintf(&text, "📋 **Plan updated** — %s. `/plan show` for "
-		    "details.", sum) != -1) {
-			chan_say(op->c, op->root, text);
-			free(text);
-		}
-	}
+	    jx_str(result, "content") != NULL)
+		plan_say_summary(op->c, op->root, "📋 **Plan updated** — %s. "
+		    "`/plan show` for details.", jx_str(result, "content"));
 	chanop_free(op);
 }
 

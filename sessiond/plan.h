@@ -62,5 +62,8 @@ void		 plan_forget(struct chan *);
  * "(empty plan)".  Pure.
  */
 void		 plan_summary(const char *content, char *buf, size_t len);
+/* Say fmt, its one %s the summary of the plan content, in the channel. */
+void		 plan_say_summary(struct chan *, const char *root,
+		    const char *fmt, const char *content);
 
 #endif

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bridge import alive, wait_for
+from bridge import wait_for
 from llm import RUNTIME, copilot_chat
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
@@ -134,15 +134,6 @@ def test_a_rule_change_applies_to_the_next_request(chat):
     assert dict(chat.bridge.children()) == pids      # nothing restarted
 
 
-def restart_sessiond(chat):
-    old = chat.bridge.sessiond()
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: chat.bridge.sessiond() not in (None, old)
-             and chat.bridge.status().get("sessiond", {}).get("state") == "active",
-             timeout=15, what="a new sessiond")
-    assert not alive(old)
-
-
 def restart_bridge(chat):
     chat.bridge.stop()
     chat.bridge.start()
@@ -158,7 +149,7 @@ def test_a_stored_rule_survives_kill_and_restart(chat):
                    timeout=60)
     wait_for(lambda: channel_rules(chat) == [("shell", "echo", "allow")],
              timeout=5, what="the rule in state.db")
-    restart_sessiond(chat)
+    chat.kill_sessiond()
     assert "stored-marker" in ask(chat, "echo stored-marker", 2)
     restart_bridge(chat)
     assert "stored-marker" in ask(chat, "echo stored-marker", 3)
@@ -187,7 +178,7 @@ def test_reactions_store_rules(chat):
     wait_for(lambda: channel_rules(chat) == [("shell", "echo", "allow"),
                                              ("shell", "uname", "deny")],
              timeout=5, what="both rules in state.db")
-    restart_sessiond(chat)
+    chat.kill_sessiond()
     assert "saved-by-reaction" in ask(chat, "echo saved-by-reaction", 3)
     assert "denied by the bridge's permission rules" in ask(chat, "uname -s", 4)
     assert len(prompts(chat)) == 2

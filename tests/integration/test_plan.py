@@ -9,12 +9,11 @@ before a prompt in plan mode, its tool results, its plan file."""
 
 import json
 import os
-import signal
 import sqlite3
 
 import pytest
 
-from bridge import alive, wait_for
+from bridge import wait_for
 from llm import RUNTIME, copilot_chat
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
@@ -92,15 +91,6 @@ def count(chat, text):
     return sum(p["message"] == text for p in chat.bot_posts())
 
 
-def kill_sessiond(chat):
-    old = chat.bridge.sessiond()
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: chat.bridge.sessiond() not in (None, old)
-             and chat.bridge.status().get("sessiond", {}).get("state") == "active",
-             timeout=15, what="a new sessiond")
-    assert not alive(old)
-
-
 def plan_on(chat):
     """Plan mode for a new session, and the script that writes PLAN and
     asks to leave plan mode (exit_plan_mode), then answers with rest."""
@@ -140,7 +130,7 @@ def test_autopilot_toggles_the_runtime_mode(chat):
     chat.wait_text(lambda t: t == "finished: go two", timeout=60)
     assert "task_complete" in tools_of(chat.llm.requests()[-1])
     # And so is a session resumed by a new sessiond.
-    kill_sessiond(chat)
+    chat.kill_sessiond()
     chat.say("go three")
     chat.wait_text(lambda t: t == "finished: go three", timeout=60)
     assert "task_complete" in tools_of(chat.llm.requests()[-1])
@@ -329,7 +319,7 @@ def test_existing_plan_told_after_a_restart(chat):
         {"when": "tool", "reply": "plan written"}])
     chat.say("make a plan and stop")
     chat.wait_text(lambda t: t == "plan written", timeout=60)
-    kill_sessiond(chat)
+    chat.kill_sessiond()
     chat.say("still there?")
     chat.wait_text(lambda t: t == "📋 **Existing plan found** — Fix the thing: "
                    "First do A, then B.. `/plan show` to review.", timeout=60)
