@@ -66,6 +66,13 @@ struct backend_events {
 	 */
 	void	(*tool_call)(void *arg, const char *request_id, const char *name,
 		    const json_t *arguments);
+	/*
+	 * In plan mode the agent asks to leave it and implement its plan
+	 * (exitPlanMode.request: summary, planContent, actions,
+	 * recommendedAction): answer with answer_plan_exit(tok, ...) once,
+	 * unless the session closes first (close() answers "not approved").
+	 */
+	void	(*plan_exit)(void *arg, void *tok, const json_t *request);
 	/* Any other session event, by type (usage, modes, MCP, agents, ...). */
 	void	(*event)(void *arg, const char *type, const json_t *data);
 };
@@ -143,6 +150,14 @@ struct backend {
 	/* Answer an input() question (freeform: typed, not a choice). */
 	int		(*answer_input)(struct bsession *, void *tok,
 			    const char *answer, int freeform);
+	/*
+	 * Answer a plan_exit(): approved, with the action chosen
+	 * ("autopilot", "interactive", "exit_only"), or not, with the user's
+	 * feedback (NULL: none) for the agent to revise its plan.
+	 */
+	int		(*answer_plan_exit)(struct bsession *, void *tok,
+			    int approved, const char *action,
+			    const char *feedback);
 	/* Answer a tool_call(): result (stolen) is its text or {error}. */
 	int		(*answer_tool)(struct bsession *, const char *request_id,
 			    json_t *result);

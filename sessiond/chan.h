@@ -101,6 +101,7 @@ struct chan {
 						   here: not forgotten while > 0 */
 	struct wsconf		 ws;		/* MCP servers, agents, skills, ... */
 	unsigned int		 ws_sent;	/* the ws.gen the session got */
+	struct planstate	*plan;		/* plan.c's, or NULL */
 };
 
 /* The command layer above, for a queued command's turn to come. */

@@ -23,6 +23,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "hooks.h"
+#include "plan.h"
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
@@ -77,6 +78,7 @@ chan_free(struct chan *c)
 	chan_close_session(c);
 	chook_drop(&c->hooks, c);
 	chanext_drop(c);
+	plan_free(c);
 	otel_span_drop(c->turn);
 	json_decref(c->queue);
 	json_decref(c->sent);
@@ -265,6 +267,8 @@ chan_extra(struct chan *c, const struct chan_conf *cc)
 	bad = chanext_extra(c, x);
 	/* The agent's questions come to the chat (perm.c). */
 	bad |= json_object_set_new(x, "requestUserInput", json_true());
+	/* Plan mode ends with a request for the channel's approval (plan.c). */
+	bad |= json_object_set_new(x, "requestExitPlanMode", json_true());
 	bad |= json_object_set_new(x, "tools", tools_decl());
 	if (cc->effort != NULL)
 		bad |= json_object_set_new(x, "reasoningEffort",
@@ -361,6 +365,7 @@ chan_close_session(struct chan *c)
 	perm_drop_questions(c);
 	while (!TAILQ_EMPTY(&c->calls))
 		hc_free(TAILQ_FIRST(&c->calls));
+	plan_close(c);
 	if (c->bs != NULL)
 		be->close(c->bs);
 	c->bs = NULL;
@@ -600,7 +605,9 @@ static void
 ev_opened(void *arg, const char *sid, const char *error)
 {
 	struct chan	*c = arg;
+	const char	*prev;
 	char		 text[512];
+	int		 resumed;
 
 	if (error != NULL) {
 		log_warnx("channel %s: cannot open a session: %s", c->id, error);
@@ -618,7 +625,10 @@ ev_opened(void *arg, const char *sid, const char *error)
 		return;
 	}
 	c->st = CH_OPEN;
+	prev = chan_session_id(c);
+	resumed = prev != NULL && strcmp(prev, sid) == 0;
 	(void)store_set_session(c->id, c->thread, c->bot, sid, NULL, NULL);
+	plan_opened(c, resumed);
 	log_info("channel %s%s%s: session %s open", c->id, c->thread != NULL ?
 	    " thread " : "", c->thread != NULL ? c->thread : "", sid);
 	chanext_opened(c);
@@ -688,6 +698,12 @@ ev_input(void *arg, void *tok, const char *question, const json_t *choices,
 }
 
 static void
+ev_plan_exit(void *arg, void *tok, const json_t *request)
+{
+	plan_exit(arg, tok, request);
+}
+
+static void
 ev_tool_call(void *arg, const char *request_id, const char *name,
     const json_t *arguments)
 {
@@ -700,6 +716,7 @@ ev_event(void *arg, const char *type, const json_t *data)
 {
 	struct chan	*c = arg;
 
+	plan_event(c, type, data);
 	/* session.usage_info: the context's size, for /context. */
 	if (strcmp(type, "session.usage_info") == 0) {
 		json_decref(c->usage);
@@ -765,6 +782,7 @@ ev_idle(void *arg, int aborted)
 	} else
 		chan_end_stream(c, NULL);
 	perm_drop_all(c, 0, BPERM_REJECT);
+	plan_idle(c);
 	otel_span_int(c->turn, "aborted", aborted);
 	chan_turn_done(c, NULL);
 	log_debug("channel %s: turn ended%s", c->id, aborted ? " (aborted)" : "");
@@ -830,6 +848,7 @@ static const struct backend_events chan_events = {
 	.hook = ev_hook,
 	.input = ev_input,
 	.tool_call = ev_tool_call,
+	.plan_exit = ev_plan_exit,
 	.event = ev_event,
 };
 
@@ -855,6 +874,7 @@ chan_let_go(struct chan *c, const char *why)
 	if (c->busy)
 		chan_turn_done(c, why);
 	(void)store_set_session(c->id, c->thread, c->bot, NULL, NULL, NULL);
+	plan_forget(c);
 }
 
 /* Open session_id (NULL: a new one), saying say once it is open. */

@@ -138,4 +138,14 @@ void		 cmd_agent(struct cmdctx *);
 void		 cmd_reload_mcp(struct cmdctx *);
 void		 cmd_reload_skills(struct cmdctx *);
 
+/* cmd_perm.c */
+void		 cmd_rules(struct cmdctx *);
+void		 cmd_rules_clear(struct cmdctx *);
+void		 cmd_yolo(struct cmdctx *);
+
+/* cmd_plan.c */
+void		 cmd_autopilot(struct cmdctx *);
+void		 cmd_plan(struct cmdctx *);
+void		 cmd_implement(struct cmdctx *);
+
 #endif

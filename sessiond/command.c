@@ -11,7 +11,8 @@
  * /deny, no, n, deny, /remember, /always approve, /always deny, and any
  * other message denies it and goes on; then a command runs at once (when
  * no turn runs, or when it is one that may run mid-turn) or waits behind
- * the turn; plain text steers a running turn, or waits in the queue.
+ * the turn; plain text answers the agent's request to leave plan mode
+ * (plan.c), steers a running turn, or waits in the queue.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include "chan.h"
 #include "cmd.h"
 #include "conf.h"
+#include "plan.h"
 #include "thread.h"
 
 static const struct cmd_def cmd_table[] = {
@@ -92,6 +94,26 @@ static const struct cmd_def cmd_table[] = {
 	    "allow it and remember the rule", 0 },
 	{ "always", "deny", CMD_NOW, cmd_always_deny, "/always deny",
 	    "deny it and remember the rule", 0 },
+	/* cmd_perm.c, cmd_plan.c; "/remember list|clear" before "/remember" */
+	{ "rules", "clear", CMD_TURN, cmd_rules_clear, "/rules clear [SPEC]",
+	    "forget this channel's stored rules (all, or one)", 1 },
+	{ "rules", NULL, CMD_TURN, cmd_rules, "/rules",
+	    "the permission rules in force", 0 },
+	{ "rule", "clear", CMD_TURN, cmd_rules_clear, NULL, NULL, 0 },
+	{ "rule", NULL, CMD_TURN, cmd_rules, NULL, NULL, 0 },
+	{ "remember", "list", CMD_TURN, cmd_rules, NULL, NULL, 0 },
+	{ "remember", "clear", CMD_TURN, cmd_rules_clear, NULL, NULL, 0 },
+	{ "yolo", NULL, CMD_SAFE, cmd_yolo, "/yolo",
+	    "approve every permission request but the hard-coded denies "
+	    "(toggle)", 0 },
+	{ "autopilot", NULL, CMD_TURN, cmd_autopilot, "/autopilot",
+	    "the agent works on by itself until done (toggle; also `/auto`)",
+	    0 },
+	{ "auto", NULL, CMD_TURN, cmd_autopilot, NULL, NULL, 0 },
+	{ "plan", NULL, CMD_NOW, cmd_plan, "/plan [on|off|show|summary|clear]",
+	    "plan mode (toggle), the session's plan", 0 },
+	{ "implement", NULL, CMD_NOW, cmd_implement,
+	    "/implement [yolo|interactive]", "implement the plan", 0 },
 	{ "remember", NULL, CMD_NOW, cmd_remember, NULL, NULL, 0 },
 };
 
@@ -380,6 +402,9 @@ command_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 		free(arg);
 		return;
 	}
+	/* The agent waits for its plan's approval: this is feedback on it. */
+	if (plan_feedback(c, text))
+		return;
 	if (chan_steer(c, m) == 0 || chan_enqueue(c, m) == -1)
 		return;
 	chan_run(c);

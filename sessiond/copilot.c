@@ -626,6 +626,8 @@ rt_no_answer(enum waitreq_kind kind)
 {
 	if (kind == WAIT_INPUT)
 		return (json_pack("{s:s,s:b}", "answer", "", "wasFreeform", 1));
+	if (kind == WAIT_PLAN)
+		return (json_pack("{s:b}", "approved", 0));
 	return (NULL);				/* {}: no opinion */
 }
 
@@ -695,6 +697,21 @@ rt_user_input(const json_t *id, const json_t *params)
 	bs_release(s);
 }
 
+/* exitPlanMode.request: the plan waits for the user's approval. */
+static void
+rt_plan_exit(const json_t *id, const json_t *params)
+{
+	struct bsession	*s = bs_find(jx_str(params, "sessionId"));
+	struct hookreq	*h;
+
+	if ((h = rt_wait(s, id, WAIT_PLAN, s != NULL &&
+	    s->ev->plan_exit != NULL)) == NULL)
+		return;
+	bs_hold(s);
+	BS_CALL(s, plan_exit, h, params);
+	bs_release(s);
+}
+
 static void
 rt_request_cb(const json_t *id, const char *method, const json_t *params)
 {
@@ -706,6 +723,10 @@ rt_request_cb(const json_t *id, const char *method, const json_t *params)
 	}
 	if (strcmp(method, "userInput.request") == 0) {
 		rt_user_input(id, params);
+		return;
+	}
+	if (strcmp(method, "exitPlanMode.request") == 0) {
+		rt_plan_exit(id, params);
 		return;
 	}
 	log_debug("runtime asked %s; not handled", method);
@@ -1331,6 +1352,24 @@ copilot_answer_input(struct bsession *s, void *tok, const char *answer,
 }
 
 static int
+copilot_answer_plan_exit(struct bsession *s, void *tok, int approved,
+    const char *action, const char *feedback)
+{
+	json_t	*res;
+
+	if ((res = json_pack("{s:b}", "approved", approved)) == NULL ||
+	    (action != NULL && json_object_set_new(res, "selectedAction",
+	    json_string(action)) == -1) ||
+	    (feedback != NULL && json_object_set_new(res, "feedback",
+	    json_string(feedback)) == -1)) {
+		json_decref(res);
+		res = rt_no_answer(WAIT_PLAN);
+	}
+	rt_answer(s, tok, res);
+	return (0);
+}
+
+static int
 copilot_answer_tool(struct bsession *s, const char *request_id,
     json_t *result)
 {
@@ -1658,6 +1697,7 @@ const struct backend backend_copilot = {
 	.answer_permission = copilot_answer_permission,
 	.answer_hook = copilot_answer_hook,
 	.answer_input = copilot_answer_input,
+	.answer_plan_exit = copilot_answer_plan_exit,
 	.answer_tool = copilot_answer_tool,
 	.call = copilot_call,
 	.set_opts = copilot_set_opts,

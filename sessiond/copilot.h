@@ -29,7 +29,8 @@ enum bs_state {
 /* A request of the runtime waiting for the channel's answer. */
 enum waitreq_kind {
 	WAIT_HOOK,		/* hooks.invoke */
-	WAIT_INPUT		/* userInput.request */
+	WAIT_INPUT,		/* userInput.request */
+	WAIT_PLAN		/* exitPlanMode.request */
 };
 
 struct hookreq {

@@ -24,6 +24,7 @@
 #include "inbound.h"
 #include "link.h"
 #include "outbound.h"
+#include "plan.h"
 #include "route.h"
 #include "sessiond.h"
 #include "store.h"
@@ -126,6 +127,7 @@ sd_start(struct conf *c)
 	link_init(sproc.base, &sd_link_events);
 	outbound_init(sproc.base);
 	stream_init(sproc.base);
+	plan_init(sproc.base);
 	admin_init(sproc.parent);
 	hookrun_init(sproc.base);
 	dirwatch_init(sproc.base);
@@ -272,6 +274,7 @@ sd_exit(void)
 	cmd_provider_free();
 	store_close();
 	admin_free_all();
+	stream_free_all();
 	outbound_free_all();
 	dedup_free();
 	link_free_all();

@@ -18,6 +18,8 @@
  * A stream outlives stream_finish() until its last platform call returns,
  * then frees itself.  A call that fails is logged with its reason.
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@
 #define STREAM_POST_MAX_UNSAID	3900
 
 struct stream {
+	TAILQ_ENTRY(stream) entry;
 	char		*bot;
 	char		*channel;
 	char		*root;		/* thread root, "" for none */
@@ -65,6 +68,8 @@ struct stream {
 };
 
 static struct event_base	*stream_base;
+/* Every stream, until freed: at exit, those still waiting for a call. */
+static TAILQ_HEAD(, stream)	 streams = TAILQ_HEAD_INITIALIZER(streams);
 
 static void	stream_flush(struct stream *);
 static void	stream_final(struct stream *);
@@ -114,6 +119,7 @@ stream_log_turn(const struct stream *s)
 static void
 stream_free(struct stream *s)
 {
+	TAILQ_REMOVE(&streams, s, entry);
 	if (s->finished)
 		stream_log_turn(s);
 	outbound_forget(s);
@@ -309,6 +315,7 @@ stream_new(const char *bot, const char *channel, const char *root,
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (NULL);
+	TAILQ_INSERT_TAIL(&streams, s, entry);
 	s->bot = strdup(bot);
 	s->channel = strdup(channel);
 	s->root = strdup(root != NULL ? root : "");
@@ -483,4 +490,15 @@ stream_post(const char *bot, const char *channel, const char *root,
 	    "channel", channel, "root", root != NULL ? root : "", "text", text),
 	    NULL, NULL) == -1)
 		log_warnx("cannot post a reply in %s", channel);
+}
+
+/*
+ * sessiond exits: the streams still waiting for a platform call (their
+ * answers will not come now) are freed.
+ */
+void
+stream_free_all(void)
+{
+	while (!TAILQ_EMPTY(&streams))
+		stream_free(TAILQ_FIRST(&streams));
 }

@@ -21,5 +21,6 @@ void		 stream_finish(struct stream *, const char *error);
 void		 stream_discard(struct stream *);
 void		 stream_post(const char *bot, const char *channel,
 		    const char *root, const char *text);
+void		 stream_free_all(void);
 
 #endif

@@ -5,10 +5,11 @@ import contextlib
 import json
 import os
 import select
+import signal
 import subprocess
 import urllib.request
 
-from bridge import FakeMM, fake_mm_seed, mm_config, stop_proc, wait_for
+from bridge import FakeMM, alive, fake_mm_seed, mm_config, stop_proc, wait_for
 
 FAKE_LLM = os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
                                         "fakes", "openai.py"))
@@ -114,6 +115,15 @@ class Chat:
         return wait_for(lambda: next((p for p in self.bot_posts()
                                       if pred(p["message"])), None),
                         timeout=timeout, step=0.1, what=what)
+
+    def kill_sessiond(self):
+        """kill -9 sessiond; back once the supervisor's next one is active."""
+        old = self.bridge.sessiond()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: self.bridge.sessiond() not in (None, old) and
+                 self.bridge.status().get("sessiond", {}).get("state") ==
+                 "active", timeout=15, what="a new sessiond")
+        assert not alive(old)
 
     def close(self):
         self.bridge.stop()
