@@ -1,6 +1,6 @@
 /*
- * hookrun: the commands of hooks.json, run for one hooks.invoke (upstream
- * copilot-bridge §3.3).  The commands of one type run one after the other,
+ * hookrun: the commands of hooks.json, run for one hooks.invoke
+ * (docs/architecture.md, "Hooks").  The commands of one type run one after the other,
  * each as `bash -c SCRIPT` in a process group of its own, with the input
  * JSON on stdin and a result JSON object expected on stdout.  Results are
  * shallow-merged; for preToolUse a "deny" or "ask" ends the run early.

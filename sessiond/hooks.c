@@ -1,5 +1,5 @@
 /*
- * hooks: discovery and parsing of hooks.json (upstream §3.1-§3.2).
+ * hooks: discovery and parsing of hooks.json (docs/architecture.md, "Hooks").
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -436,7 +436,7 @@ hooks_parse(struct hookset *hs, const char *path, const char *text,
 	return (0);
 }
 
-/* Discovery (upstream §3.1). */
+/* Discovery (docs/configuration.md, `hooks`). */
 
 /*
  * Read and parse one candidate.  Missing is normal; anything else that

@@ -1,6 +1,6 @@
 /*
- * hooks: hooks.json files in upstream's format (reference: copilot-bridge
- * §3), read into an immutable, reference-counted table that sessiond runs
+ * hooks: hooks.json files in upstream's format (docs/architecture.md,
+ * "Hooks"), read into an immutable, reference-counted table that sessiond runs
  * when the Copilot runtime calls hooks.invoke.  A reload builds a new table
  * and swaps it in; a hook run in progress keeps its own reference.
  */
@@ -44,7 +44,7 @@ struct hookset {
 	size_t		 ndirs;
 };
 
-/* Where to look (upstream §3.1). */
+/* Where to look (docs/configuration.md, `hooks`). */
 struct hooks_where {
 	const char	*home;		/* $HOME: plugins and ~/.copilot; NULL: none */
 	const char	*cwd;		/* the channel's workingDirectory, or NULL */

@@ -1,7 +1,7 @@
 /*
  * rtenv: the Copilot runtime's environment.  Ours, less the bridge's own
  * secrets and any OTEL setting inherited from whoever started us, plus
- * upstream's translation of the "telemetry" section (reference §6.2):
+ * the runtime's translation of the "telemetry" section (docs/configuration.md):
  *
  *   otlpEndpoint   OTEL_EXPORTER_OTLP_ENDPOINT
  *   filePath       COPILOT_OTEL_FILE_EXPORTER_PATH

@@ -373,7 +373,7 @@ test_access_normalised(void **state)
 	free(s);
 }
 
-/* Every validation text of reference §1.8 / §1.7, then ours. */
+/* Every validation text upstream gives (docs/configuration.md), then ours. */
 #define P_MM	"'platforms':{'mattermost':{'url':'https://x','bots':{'a':{'token':'t'}}}}"
 #define PROV(x)	"{" P_MM ",'providers':{'p':" x "}}"
 
@@ -543,7 +543,7 @@ static const struct {
 	    "database.module must be a string when database config is present" },
 	{ "{" P_MM ",'database':'sqlite'}",
 	    "database.module must be a string when database config is present" },
-	/* New keys (DESIGN §7). */
+	/* New keys (docs/configuration.md, "New keys"). */
 	{ "{" P_MM ",'reloadDrainTimeoutMs':0}",
 	    "reloadDrainTimeoutMs must be an integer between 1 and 600000 "
 	    "(milliseconds)" },

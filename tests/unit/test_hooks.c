@@ -1,7 +1,7 @@
 /*
- * Unit tests for sessiond/hooks.c: the hooks.json format (upstream §3.2),
- * its warnings, syntax errors with line and column, discovery order
- * (§3.1) in a scratch $HOME and workspace, the watch list and refcounts.
+ * Unit tests for sessiond/hooks.c: the hooks.json format (docs/architecture.md,
+ * "Hooks"), its warnings, syntax errors with line and column, discovery order
+ * in a scratch $HOME and workspace, the watch list and refcounts.
  */
 #include <errno.h>
 #include <ftw.h>

@@ -861,7 +861,7 @@ mm_posted(struct mm *mm, const struct mm_event *ev)
 
 /*
  * A reaction by someone allowed to use the bot: sessiond reads thumbs up
- * and down as answers to a pending permission prompt (upstream §2.6).
+ * and down as answers to a pending permission prompt (docs/commands.md).
  */
 static void
 mm_reacted(struct mm *mm, const struct mm_event *ev)
