@@ -23,6 +23,7 @@
 #define TZ_ABBR_MAX	12
 #define TZ_RULE_MAX	256		/* the footer's TZ string */
 /* A local time's instants lie within TZ_OFF_MAX of it; a margin beyond. */
+#define TZ_FIRST_YEAR	1900		/* the rule is applied from here on */
 #define TZ_WINDOW	(TZ_OFF_MAX + 3600)
 /* Times beyond this many seconds from the epoch are not converted. */
 #define TZ_T_MAX	(INT64_C(1) << 50)
@@ -442,6 +443,9 @@ tz_expand(struct tz *z, const struct tz_rule *r)
 		tz_civil(tz_floordiv(last, 86400), &y0, &mo, &d, NULL);
 	if (y0 > TZ_LAST_YEAR)
 		return (0);
+	/* Before then, the rule's dates would be a guess of no use here. */
+	if (y0 < TZ_FIRST_YEAR)
+		y0 = TZ_FIRST_YEAR;
 	if ((v = calloc((size_t)(TZ_LAST_YEAR - y0 + 1) * 2, sizeof(*v))) ==
 	    NULL)
 		return (-1);
