@@ -84,6 +84,9 @@ struct chan {
 	struct hookcallq	 calls;		/* hooks running or asking */
 	struct otel_span	*turn;		/* session.turn, while busy */
 	json_t			*usage;		/* the last session.usage_info */
+	int			 quiet;		/* a scheduled task's turn: nobody
+						   waits for it (sched.c) */
+	long long		 run;		/* its run, 0: none */
 };
 
 /* The command layer above, for a queued command's turn to come. */
@@ -110,8 +113,19 @@ void		 chan_reattach(struct chan *, const char *root);
 int		 chan_reload_hooks(struct chan *, const char *root,
 		    const char *why, int manual, char *msg, size_t len);
 void		 chan_status(struct chan *, const char *root);
+/* A config "providers" entry as the runtime takes it (secrets read now). */
+json_t		*chan_provider(const json_t *);
 
 /* perm.c */
+struct policy_decision;
+/*
+ * Decide a permission request as policy.c does, with the stored rules of
+ * scopes in that order (a channel, "global", ...).
+ */
+void		 perm_policy(const json_t *request, const char *kind,
+		    const char *cwd, int admin, int autopilot,
+		    const char *const *scopes, size_t nscopes,
+		    struct policy_decision *);
 void		 perm_request(struct chan *, const char *id, const char *kind,
 		    const json_t *request);
 int		 perm_hook_ask(struct chan *, struct hookcall *,

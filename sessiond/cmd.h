@@ -72,4 +72,7 @@ void		 cmd_always_approve(struct cmdctx *);
 void		 cmd_always_deny(struct cmdctx *);
 void		 cmd_remember(struct cmdctx *);
 
+/* cmd_sched.c */
+void		 cmd_schedule(struct cmdctx *);
+
 #endif
