@@ -255,6 +255,13 @@ cron_day(const struct cron *c, int64_t days)
 	return ((!dom_r || in_dom) && (!dow_r || in_dow));
 }
 
+/* Milliseconds to whole seconds, rounding down. */
+static int64_t
+tz_floordiv_ms(int64_t ms)
+{
+	return (ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+}
+
 static int32_t
 cron_min32(int32_t a, int32_t b)
 {
@@ -316,6 +323,40 @@ cron_next(const struct cron *c, const struct tz *z, int64_t after)
 			return (best);
 	}
 	return (-1);
+}
+
+/* cron_next in milliseconds: the first slot after ms; -1: none. */
+static int64_t
+cron_next_ms(const struct cron *c, const struct tz *z, int64_t ms)
+{
+	int64_t	s = cron_next(c, z, tz_floordiv_ms(ms));
+
+	return (s == -1 ? -1 : s * 1000);
+}
+
+void
+cron_due(const struct cron *c, const struct tz *z, int64_t next_ms,
+    int64_t now_ms, int64_t grace_ms, struct cron_due *d)
+{
+	int64_t	lo = next_ms > now_ms - grace_ms ? next_ms : now_ms - grace_ms;
+	int64_t	s, x;
+
+	d->run = d->missed = -1;
+	d->next = next_ms;
+	if (next_ms < 0 || next_ms > now_ms)
+		return;
+	/* The first slot within the grace: next_ms, or one after it. */
+	s = next_ms >= lo ? next_ms : cron_next_ms(c, z, lo - 1);
+	if (s == -1 || s > now_ms) {
+		d->missed = next_ms;
+		d->next = cron_next_ms(c, z, now_ms);
+		return;
+	}
+	while ((x = cron_next_ms(c, z, s)) != -1 && x <= now_ms)
+		s = x;
+	d->run = s;
+	d->missed = next_ms < s ? next_ms : -1;
+	d->next = cron_next_ms(c, z, s);
 }
 
 /* ---- in words ---------------------------------------------------------- */

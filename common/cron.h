@@ -38,6 +38,19 @@ struct cron {
 int	 cron_parse(const char *expr, struct cron *, char *err, size_t len);
 /* The first instant after `after` (seconds) it fires in z; -1: none. */
 int64_t	 cron_next(const struct cron *, const struct tz *z, int64_t after);
+/*
+ * What is due of a task whose next slot not yet run or missed is next_ms
+ * (milliseconds, like now_ms and grace_ms): run, the slot to run now (-1:
+ * none); missed, the first slot passed over without a run (-1: none);
+ * next, the task's next slot after these.  Slots passed over together run
+ * once, for the latest, if it is at most grace_ms late; a clock that went
+ * back past next_ms has nothing due, so nothing runs twice.
+ */
+struct cron_due {
+	int64_t	 run, missed, next;
+};
+void	 cron_due(const struct cron *, const struct tz *, int64_t next_ms,
+	    int64_t now_ms, int64_t grace_ms, struct cron_due *);
 /* In words ("At 09:00 AM, Monday through Friday"), or the expression. */
 void	 cron_describe(const char *expr, char *buf, size_t len);
 

@@ -697,38 +697,30 @@ sched_due_once(struct task *t, int64_t now, int64_t grace)
 
 /*
  * A recurring task is due: the latest slot passed that is within the
- * grace runs; earlier ones are missed.
+ * grace runs; earlier ones are missed (cron_due()).
  */
 static void
 sched_due_cron(struct task *t, int64_t now, int64_t grace)
 {
-	int64_t	 lo = t->next_ms > now - grace ? t->next_ms : now - grace;
-	int64_t	 s, x, first = t->next_ms;
-	json_t	*miss = NULL;
+	struct cron_due	 d;
+	json_t		*miss = NULL;
 
-	s = t->next_ms >= lo ? t->next_ms : sched_cron_next(t, lo - 1);
-	if (s == -1 || s > now) {
-		miss = sched_missed_row(t, first, now, "more than the grace "
-		    "period late");
-		sched_note_missed(t);
-		t->next_ms = sched_cron_next(t, now);
-		sched_save(json_pack("{s:o,s:o}", "run", miss, "task",
-		    task_json(t)), NULL, NULL);
-		return;
-	}
-	while ((x = sched_cron_next(t, s)) != -1 && x <= now)
-		s = x;
-	if (first < s) {
-		miss = sched_missed_row(t, first, now, "the runs up to the "
+	cron_due(&t->cron, t->tz, t->next_ms, now, grace, &d);
+	if (d.missed != -1) {
+		miss = sched_missed_row(t, d.missed, now, d.run == -1 ?
+		    "more than the grace period late" : "the runs up to the "
 		    "last one due were run once, as that one");
 		sched_note_missed(t);
 	}
-	if (t->run != 0 && now - t->run_ms < SCHED_RUN_STALE_MS) {
+	t->next_ms = d.next;
+	if (d.run != -1 && t->run != 0 && now - t->run_ms < SCHED_RUN_STALE_MS) {
 		json_decref(miss);
-		miss = sched_missed_row(t, s, now, "the previous run had not "
-		    "finished");
-		t->next_ms = sched_cron_next(t, s);
-		sched_save(json_pack("{s:o,s:o}", "run", miss, "task",
+		miss = sched_missed_row(t, d.run, now, "the previous run had "
+		    "not finished");
+		d.run = -1;
+	}
+	if (d.run == -1) {
+		sched_save(json_pack("{s:o*,s:o}", "run", miss, "task",
 		    task_json(t)), NULL, NULL);
 		return;
 	}
@@ -736,7 +728,6 @@ sched_due_cron(struct task *t, int64_t now, int64_t grace)
 		sched_run_end(t->run, "it never finished");
 	if (miss != NULL)
 		sched_save(json_pack("{s:o}", "run", miss), NULL, NULL);
-	t->next_ms = sched_cron_next(t, s);
 	sched_fire(t, now);
 }
 

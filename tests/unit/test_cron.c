@@ -399,6 +399,83 @@ test_cron_next_odd_zones(void **state)
 }
 
 static void
+due(const char *expr, const struct tz *z, int64_t next_ms, int64_t now_ms,
+    int64_t grace_ms, struct cron_due *d)
+{
+	struct cron	c;
+	char		err[256];
+
+	if (cron_parse(expr, &c, err, sizeof(err)) == -1)
+		fail_msg("%s: %s", expr, err);
+	cron_due(&c, z, next_ms, now_ms, grace_ms, d);
+}
+
+#define MS(t)	((t) * INT64_C(1000))
+#define HOUR	MS(3600)
+
+/*
+ * What is due, with the clock given: on time, after a wall-clock step
+ * back (nothing twice) and forward (nothing skipped, what was passed over
+ * runs once), after the bridge was down (within the grace, and beyond).
+ */
+static void
+test_cron_due(void **state)
+{
+	struct tz	*z = zone("UTC"), *ny = zone("America/New_York");
+	struct cron_due	 d;
+	int64_t		 t10 = MS(utc(2026, 5, 20, 10, 0));
+
+	/* Not due yet. */
+	due("* * * * *", z, t10, t10 - 1, HOUR, &d);
+	assert_true(d.run == -1 && d.missed == -1 && d.next == t10);
+	/* On time, and a little late. */
+	due("* * * * *", z, t10, t10 + 400, HOUR, &d);
+	assert_true(d.run == t10 && d.missed == -1 && d.next == t10 + MS(60));
+	/* The clock steps back an hour after 10:00 ran: 10:00 is not repeated. */
+	due("* * * * *", z, t10 + MS(60), t10 - HOUR + MS(30), HOUR, &d);
+	assert_true(d.run == -1 && d.missed == -1 && d.next == t10 + MS(60));
+	due("* * * * *", z, t10 + MS(60), t10 + MS(60), HOUR, &d);
+	assert_true(d.run == t10 + MS(60));
+	/* A daily 10:00 and the clock steps from 09:59:50 to 10:00:30. */
+	due("0 10 * * *", z, t10, t10 + MS(30), HOUR, &d);
+	assert_true(d.run == t10 && d.missed == -1 &&
+	    d.next == t10 + MS(86400));
+	/* Stepped forward an hour: the slots passed over run once, the last. */
+	due("* * * * *", z, t10 + MS(60), t10 + HOUR + MS(30), HOUR, &d);
+	assert_true(d.run == t10 + HOUR && d.missed == t10 + MS(60) &&
+	    d.next == t10 + HOUR + MS(60));
+	/* Down 3 s over a one-off-like slot: runs at start. */
+	due("0 10 * * *", z, t10, t10 + MS(3), HOUR, &d);
+	assert_true(d.run == t10 && d.missed == -1);
+	/* Down two hours: the daily run is missed, the next is tomorrow. */
+	due("0 10 * * *", z, t10, t10 + 2 * HOUR, HOUR, &d);
+	assert_true(d.run == -1 && d.missed == t10 &&
+	    d.next == t10 + MS(86400));
+	/* ... a minute task runs its last slot, within the grace. */
+	due("* * * * *", z, t10, t10 + 2 * HOUR + MS(5), HOUR, &d);
+	assert_true(d.run == t10 + 2 * HOUR && d.missed == t10 &&
+	    d.next == t10 + 2 * HOUR + MS(60));
+	/* No grace: only what is due this very millisecond runs. */
+	due("* * * * *", z, t10, t10, 0, &d);
+	assert_true(d.run == t10 && d.missed == -1);
+	due("* * * * *", z, t10, t10 + 1, 0, &d);
+	assert_true(d.run == -1 && d.missed == t10 && d.next == t10 + MS(60));
+	/*
+	 * Over the night New York falls back, hourly: each of the two
+	 * 01:00s runs, one after the other, however the wall clock is read.
+	 */
+	due("0 * * * *", ny, MS(utc(2026, 11, 1, 5, 0)),
+	    MS(utc(2026, 11, 1, 5, 0)), HOUR, &d);
+	assert_true(d.run == MS(utc(2026, 11, 1, 5, 0)) &&
+	    d.next == MS(utc(2026, 11, 1, 6, 0)));
+	due("0 * * * *", ny, d.next, MS(utc(2026, 11, 1, 6, 0)) + 5, HOUR, &d);
+	assert_true(d.run == MS(utc(2026, 11, 1, 6, 0)) &&
+	    d.next == MS(utc(2026, 11, 1, 7, 0)));
+	tz_free(z);
+	tz_free(ny);
+}
+
+static void
 test_iso(void **state)
 {
 	struct tz	*utcz = zone("UTC"), *paris = zone("Europe/Paris");
@@ -488,6 +565,7 @@ main(void)
 		cmocka_unit_test(test_cron_next_utc),
 		cmocka_unit_test(test_cron_next_dst),
 		cmocka_unit_test(test_cron_next_odd_zones),
+		cmocka_unit_test(test_cron_due),
 		cmocka_unit_test(test_iso),
 		cmocka_unit_test(test_describe),
 	};
