@@ -276,6 +276,7 @@ sd_exit(void)
 {
 	store_close();
 	admin_free_all();
+	stream_free_all();
 	outbound_free_all();
 	dedup_free();
 	link_free_all();

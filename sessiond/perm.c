@@ -273,6 +273,11 @@ perm_request(struct chan *c, const char *id, const char *kind,
 int
 perm_hook_ask(struct chan *c, struct hookcall *hc, const char *reason)
 {
+	if (c->quiet) {
+		log_info("channel %s: a hook's question denied: a scheduled "
+		    "task runs with nobody to ask", c->id);
+		return (-1);
+	}
 	return (perm_add(c, NULL, hc->tool, NULL, hc, reason) != NULL ? 0 : -1);
 }
 

@@ -525,6 +525,32 @@ sched_run_end(long long id, const char *error)
 	sched_arm();
 }
 
+/*
+ * The bot ("platform:name") of a task's bot_name: ours are written so;
+ * upstream writes the bare name, which the channel's serving bot or the
+ * first bot of that name stands for.
+ */
+static const char *
+sched_bot(const char *bot, const char *channel)
+{
+	const struct conf	*c = conf_get();
+	const char		*colon;
+	size_t			 i;
+
+	if (strchr(bot, ':') != NULL || c == NULL)
+		return (bot);
+	for (i = 0; i < c->nchans; i++)
+		if (strcmp(c->chans[i].id, channel) == 0 &&
+		    (colon = strchr(c->chans[i].served_by, ':')) != NULL &&
+		    strcmp(colon + 1, bot) == 0)
+			return (c->chans[i].served_by);
+	for (i = 0; i < c->nbots; i++)
+		if ((colon = strchr(c->bots[i].key, ':')) != NULL &&
+		    strcmp(colon + 1, bot) == 0)
+			return (c->bots[i].key);
+	return (bot);
+}
+
 /* The prompt goes to the channel: a user message in quiet mode. */
 static void
 sched_enqueue(const json_t *f)
@@ -533,7 +559,7 @@ sched_enqueue(const json_t *f)
 	struct chan		*c;
 	json_t			*m;
 	const char		*channel = jx_stre(f, "channel");
-	const char		*bot = jx_stre(f, "bot");
+	const char		*bot = sched_bot(jx_stre(f, "bot"), channel);
 	long long		 run = jx_int(f, "run", 0);
 	char			 id[96];
 
@@ -652,8 +678,8 @@ sched_say_missed(void)
 		    json_array_size(a));
 		json_array_foreach(a, i, m)
 			fprintf(f, "\n- %s", jx_stre(m, "what"));
-		if (fclose(f) == 0 && (c = chan_get(channel, jx_stre(
-		    json_array_get(a, 0), "bot"))) != NULL)
+		if (fclose(f) == 0 && (c = chan_get(channel, sched_bot(jx_stre(
+		    json_array_get(a, 0), "bot"), channel))) != NULL)
 			chan_say(c, "", text);
 		free(text);
 		text = NULL;

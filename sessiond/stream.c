@@ -18,6 +18,8 @@
  * A stream outlives stream_finish() until its last platform call returns,
  * then frees itself.  A call that fails is logged with its reason.
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@
 #define STREAM_POST_MAX_UNSAID	3900
 
 struct stream {
+	TAILQ_ENTRY(stream) entry;
 	char		*bot;
 	char		*channel;
 	char		*root;		/* thread root, "" for none */
@@ -59,6 +62,8 @@ struct stream {
 };
 
 static struct event_base	*stream_base;
+/* Every stream not freed yet, for the exit (see stream_free_all()). */
+static TAILQ_HEAD(, stream)	 streams = TAILQ_HEAD_INITIALIZER(streams);
 
 static void	stream_flush(struct stream *);
 static void	stream_final(struct stream *);
@@ -80,6 +85,7 @@ stream_limit(const struct stream *s)
 static void
 stream_free(struct stream *s)
 {
+	TAILQ_REMOVE(&streams, s, entry);
 	outbound_forget(s);
 	if (s->timer != NULL)
 		event_free(s->timer);
@@ -262,6 +268,7 @@ stream_new(const char *bot, const char *channel, const char *root,
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (NULL);
+	TAILQ_INSERT_TAIL(&streams, s, entry);
 	s->bot = strdup(bot);
 	s->channel = strdup(channel);
 	s->root = strdup(root != NULL ? root : "");
@@ -425,4 +432,15 @@ stream_post(const char *bot, const char *channel, const char *root,
 	    "channel", channel, "root", root != NULL ? root : "", "text", text),
 	    NULL, NULL) == -1)
 		log_warnx("cannot post a reply in %s", channel);
+}
+
+/*
+ * The exit: streams still waiting for platform calls that will never be
+ * answered (SHUTDOWN came while a post was in flight) are freed.
+ */
+void
+stream_free_all(void)
+{
+	while (!TAILQ_EMPTY(&streams))
+		stream_free(TAILQ_FIRST(&streams));
 }

@@ -15,6 +15,7 @@ void		 stream_delta(struct stream *, const char *text);
 void		 stream_message(struct stream *, const char *text);
 void		 stream_finish(struct stream *, const char *error);
 void		 stream_discard(struct stream *);
+void		 stream_free_all(void);
 void		 stream_post(const char *bot, const char *channel,
 		    const char *root, const char *text);
 
