@@ -325,8 +325,7 @@ cron_next(const struct cron *c, const struct tz *z, int64_t after)
 	return (-1);
 }
 
-/* cron_next in milliseconds: the first slot after ms; -1: none. */
-static int64_t
+int64_t
 cron_next_ms(const struct cron *c, const struct tz *z, int64_t ms)
 {
 	int64_t	s = cron_next(c, z, tz_floordiv_ms(ms));

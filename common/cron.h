@@ -38,6 +38,8 @@ struct cron {
 int	 cron_parse(const char *expr, struct cron *, char *err, size_t len);
 /* The first instant after `after` (seconds) it fires in z; -1: none. */
 int64_t	 cron_next(const struct cron *, const struct tz *z, int64_t after);
+/* The same in milliseconds. */
+int64_t	 cron_next_ms(const struct cron *, const struct tz *z, int64_t after);
 /*
  * What is due of a task whose next slot not yet run or missed is next_ms
  * (milliseconds, like now_ms and grace_ms): run, the slot to run now (-1:

@@ -806,24 +806,31 @@ tz_iso_parse(const char *s, const struct tz *z, int64_t *ms, char *err,
 	return (0);
 }
 
+/* The UTC date and time of ms: seconds of the day, *frac the ms. */
+static int
+tz_utc_fields(int64_t ms, int *y, int *m, int *d, int *frac)
+{
+	int64_t	s = tz_floordiv(ms, 1000), days = tz_floordiv(s, 86400);
+
+	tz_civil(days, y, m, d, NULL);
+	*frac = (int)(ms - s * 1000);
+	return ((int)(s - days * 86400));
+}
+
 void
 tz_iso_utc(int64_t ms, char *buf, size_t len)
 {
-	int64_t	s = tz_floordiv(ms, 1000), days = tz_floordiv(s, 86400);
-	int	y, m, d, sod = (int)(s - days * 86400);
+	int	y, m, d, frac, sod = tz_utc_fields(ms, &y, &m, &d, &frac);
 
-	tz_civil(days, &y, &m, &d, NULL);
 	(void)snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
-	    sod / 3600, sod / 60 % 60, sod % 60, (int)(ms - s * 1000));
+	    sod / 3600, sod / 60 % 60, sod % 60, frac);
 }
 
 void
 tz_sql_utc(int64_t ms, char *buf, size_t len)
 {
-	int64_t	s = tz_floordiv(ms, 1000), days = tz_floordiv(s, 86400);
-	int	y, m, d, sod = (int)(s - days * 86400);
+	int	y, m, d, frac, sod = tz_utc_fields(ms, &y, &m, &d, &frac);
 
-	tz_civil(days, &y, &m, &d, NULL);
 	(void)snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d,
 	    sod / 3600, sod / 60 % 60, sod % 60);
 }

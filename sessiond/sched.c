@@ -208,14 +208,10 @@ sched_zone(const char *name, char *err, size_t len)
 	return (z);
 }
 
-/* cron_next in milliseconds; -1: never. */
 static int64_t
 sched_cron_next(const struct task *t, int64_t after_ms)
 {
-	int64_t	s = cron_next(&t->cron, t->tz, after_ms >= 0 ? after_ms / 1000 :
-	    -((-after_ms + 999) / 1000));
-
-	return (s == -1 ? -1 : s * 1000);
+	return (cron_next_ms(&t->cron, t->tz, after_ms));
 }
 
 /* ---- tasks in memory ---------------------------------------------------- */
@@ -358,6 +354,26 @@ sched_view(const struct task *t, struct sched_view *v)
 
 /* ---- saving ------------------------------------------------------------- */
 
+/* A task's columns from its JSON (task_json()'s, or a loaded row's). */
+static void
+sched_task_cols(const json_t *o, struct db_task *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = jx_str(o, "id");
+	t->channel = jx_str(o, "channel");
+	t->bot = jx_str(o, "bot");
+	t->prompt = jx_str(o, "prompt");
+	t->cron = jx_str(o, "cron");
+	t->run_at = jx_str(o, "run_at");
+	t->timezone = jx_str(o, "timezone");
+	t->created_by = jx_str(o, "created_by");
+	t->description = jx_str(o, "description");
+	t->enabled = jx_bool(o, "enabled", 1);
+	t->last_run = jx_str(o, "last_run");
+	t->next_run = jx_str(o, "next_run");
+	t->created_at = jx_str(o, "created_at");
+}
+
 /* The writer's side: w's "run" and "task" (or "del") into the database. */
 static int
 sched_apply(struct db *db, void *data)
@@ -367,20 +383,7 @@ sched_apply(struct db *db, void *data)
 	struct db_run	 r;
 
 	if ((o = json_object_get(w, "task")) != NULL) {
-		memset(&t, 0, sizeof(t));
-		t.id = jx_str(o, "id");
-		t.channel = jx_str(o, "channel");
-		t.bot = jx_str(o, "bot");
-		t.prompt = jx_str(o, "prompt");
-		t.cron = jx_str(o, "cron");
-		t.run_at = jx_str(o, "run_at");
-		t.timezone = jx_str(o, "timezone");
-		t.created_by = jx_str(o, "created_by");
-		t.description = jx_str(o, "description");
-		t.enabled = jx_bool(o, "enabled", 1);
-		t.last_run = jx_str(o, "last_run");
-		t.next_run = jx_str(o, "next_run");
-		t.created_at = jx_str(o, "created_at");
+		sched_task_cols(o, &t);
 		if (db_put_task(db, &t) == -1)
 			return (-1);
 	}
@@ -861,20 +864,7 @@ sched_loaded(void *arg, int ok, const char *error)
 	}
 	S.run_seq = jx_int(d, "seq", 0);
 	json_array_foreach(json_object_get(d, "tasks"), i, o) {
-		memset(&r, 0, sizeof(r));
-		r.id = jx_str(o, "id");
-		r.channel = jx_str(o, "channel");
-		r.bot = jx_str(o, "bot");
-		r.prompt = jx_str(o, "prompt");
-		r.cron = jx_str(o, "cron");
-		r.run_at = jx_str(o, "run_at");
-		r.timezone = jx_str(o, "timezone");
-		r.created_by = jx_str(o, "created_by");
-		r.description = jx_str(o, "description");
-		r.enabled = jx_bool(o, "enabled", 1);
-		r.last_run = jx_str(o, "last_run");
-		r.next_run = jx_str(o, "next_run");
-		r.created_at = jx_str(o, "created_at");
+		sched_task_cols(o, &r);
 		if ((t = task_new(&r, err, sizeof(err))) == NULL) {
 			log_warnx("scheduler: task %s is not loaded: %s", r.id,
 			    err);
