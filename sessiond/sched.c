@@ -739,7 +739,9 @@ sched_due_cron(struct task *t, int64_t now, int64_t grace)
 		miss = sched_missed_row(t, d.missed, now, d.run == -1 ?
 		    "more than the grace period late" : "the runs up to the "
 		    "last one due were run once, as that one");
-		sched_note_missed(t);
+		/* The channel hears of it when nothing runs in its place. */
+		if (d.run == -1)
+			sched_note_missed(t);
 	}
 	t->next_ms = d.next;
 	if (d.run != -1 && t->run != 0 && now - t->run_ms < SCHED_RUN_STALE_MS) {
