@@ -21,6 +21,7 @@
 #include "cfg_valid.h"
 #include "config.h"
 #include "policy.h"
+#include "tz.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ user lists */
@@ -523,6 +524,58 @@ cfg_s_interagent(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 	return (0);
 }
 
+/* A "timezone" (of a channel or of defaults): a zone of the tz database. */
+static int
+cfg_v_timezone(struct cfg_err *e, const char *whose, json_t *v)
+{
+	struct tz	*z;
+	char		 why[512];
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_string(v))
+		return (cfg_fail(e, "%s timezone must be a string (an IANA time "
+		    "zone such as \"Europe/Paris\")", whose));
+	if ((z = tz_load(json_string_value(v), why, sizeof(why))) == NULL)
+		return (cfg_fail(e, "%s timezone: %s", whose, why));
+	tz_free(z);
+	return (0);
+}
+
+/*
+ * Scheduled tasks: "scheduler" itself, and the time zone of each channel
+ * and of "defaults" their cron expressions are read in (ours, beyond
+ * upstream, which has neither).
+ */
+static int
+cfg_s_scheduler(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	static const struct cfg_field f[] = {
+		{ "graceSeconds", cfg_ok_nonnegnum,
+		    "scheduler.graceSeconds must be a non-negative number "
+		    "(seconds)" },
+	};
+	json_t		*ch;
+	size_t		 i;
+	char		 whose[300];
+
+	if (v != NULL && !json_is_object(v))
+		return (cfg_fail(e, "\"scheduler\" must be an object"));
+	if (v != NULL && cfg_fields(e, v, f, nitems(f)) == -1)
+		return (-1);
+	if (cfg_v_timezone(e, "defaults", json_object_get(json_object_get(root,
+	    "defaults"), "timezone")) == -1)
+		return (-1);
+	json_array_foreach(json_object_get(root, "channels"), i, ch) {
+		(void)snprintf(whose, sizeof(whose), "Channel \"%s\"",
+		    json_string_value(json_object_get(ch, "id")));
+		if (cfg_v_timezone(e, whose, json_object_get(ch, "timezone")) ==
+		    -1)
+			return (-1);
+	}
+	return (0);
+}
+
 /* JavaScript's /[:\s]/ over a provider name. */
 static int
 cfg_bad_provname(const char *s)
@@ -843,6 +896,7 @@ static const struct cfg_section {
 	{ "session",			cfg_s_session },
 	{ "hooks",			cfg_s_hooks },
 	{ "permissions",		cfg_s_permissions },
+	{ "scheduler",			cfg_s_scheduler },
 	{ "stateDir",			cfg_s_path },
 	{ "logDir",			cfg_s_path },
 	{ "controlSocket",		cfg_s_path },

@@ -1613,3 +1613,230 @@ db_report_free(struct db_report *r)
 		r->t[i].nwhy = 0;
 	}
 }
+
+/* ---- scheduled tasks, their runs, calls between agents ------------------- */
+
+/*
+ * Rare writes (a task changed, a run started or ended, a call between two
+ * agents): each prepares its statement when it runs rather than keeping
+ * one in db_sql.
+ */
+static int
+db_once(struct db *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+		return (db_fail(db, "cannot prepare \"%.40s\"", sql));
+	return (0);
+}
+
+static int
+db_once_step(struct db *db, sqlite3_stmt *st)
+{
+	int	rc = db_step(db, st);
+
+	(void)sqlite3_finalize(st);
+	return (rc);
+}
+
+int
+db_put_task(struct db *db, const struct db_task *t)
+{
+	sqlite3_stmt	*st;
+
+	if (db_once(db, "INSERT INTO scheduled_tasks (id, channel_id, "
+	    "bot_name, prompt, cron_expr, run_at, timezone, created_by, "
+	    "description, enabled, last_run, next_run, created_at) VALUES (?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?13, "
+	    "datetime('now'))) ON CONFLICT(id) DO UPDATE SET channel_id = "
+	    "excluded.channel_id, bot_name = excluded.bot_name, prompt = "
+	    "excluded.prompt, cron_expr = excluded.cron_expr, run_at = "
+	    "excluded.run_at, timezone = excluded.timezone, created_by = "
+	    "excluded.created_by, description = excluded.description, enabled "
+	    "= excluded.enabled, last_run = excluded.last_run, next_run = "
+	    "excluded.next_run", &st) == -1)
+		return (-1);
+	(void)db_bind_str(st, 1, t->id);
+	(void)db_bind_str(st, 2, t->channel);
+	(void)db_bind_str(st, 3, t->bot);
+	(void)db_bind_str(st, 4, t->prompt);
+	(void)db_bind_str(st, 5, t->cron);
+	(void)db_bind_str(st, 6, t->run_at);
+	(void)db_bind_str(st, 7, t->timezone != NULL ? t->timezone : "UTC");
+	(void)db_bind_str(st, 8, t->created_by);
+	(void)db_bind_str(st, 9, t->description);
+	(void)sqlite3_bind_int(st, 10, t->enabled != 0);
+	(void)db_bind_str(st, 11, t->last_run);
+	(void)db_bind_str(st, 12, t->next_run);
+	(void)db_bind_str(st, 13, t->created_at);
+	return (db_once_step(db, st));
+}
+
+int
+db_del_task(struct db *db, const char *id)
+{
+	sqlite3_stmt	*st;
+
+	if (db_once(db, "DELETE FROM scheduled_tasks WHERE id = ?1", &st) == -1)
+		return (-1);
+	(void)db_bind_str(st, 1, id);
+	return (db_once_step(db, st));
+}
+
+int
+db_load_tasks(struct db *db, int (*fn)(void *, const struct db_task *),
+    void *arg)
+{
+	sqlite3_stmt	*st;
+	struct db_task	 t;
+	int		 rc;
+
+	if (db_once(db, "SELECT id, channel_id, bot_name, prompt, cron_expr, "
+	    "run_at, timezone, created_by, description, enabled, last_run, "
+	    "next_run, created_at FROM scheduled_tasks ORDER BY created_at, id",
+	    &st) == -1)
+		return (-1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&t, 0, sizeof(t));
+		t.id = db_col(st, 0);
+		t.channel = db_col(st, 1);
+		t.bot = db_col(st, 2);
+		t.prompt = db_col(st, 3);
+		t.cron = db_col(st, 4);
+		t.run_at = db_col(st, 5);
+		t.timezone = db_col(st, 6);
+		t.created_by = db_col(st, 7);
+		t.description = db_col(st, 8);
+		t.enabled = sqlite3_column_int(st, 9);
+		t.last_run = db_col(st, 10);
+		t.next_run = db_col(st, 11);
+		t.created_at = db_col(st, 12);
+		if (t.id == NULL || t.channel == NULL || t.bot == NULL ||
+		    t.prompt == NULL)
+			continue;
+		if (fn(arg, &t) == -1) {
+			(void)sqlite3_finalize(st);
+			return (util_err(db->err, sizeof(db->err), "%s: out of "
+			    "memory loading the scheduled tasks", db->path));
+		}
+	}
+	(void)sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return (db_fail(db, "cannot read the scheduled tasks"));
+	return (0);
+}
+
+int
+db_put_run(struct db *db, const struct db_run *r)
+{
+	sqlite3_stmt	*st;
+
+	if (db_once(db, "INSERT INTO scheduled_task_history (id, task_id, "
+	    "channel_id, prompt, description, timezone, status, fired_at, "
+	    "error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, "
+	    "datetime('now')), ?9) ON CONFLICT(id) DO UPDATE SET status = "
+	    "excluded.status, error = excluded.error", &st) == -1)
+		return (-1);
+	(void)sqlite3_bind_int64(st, 1, r->id);
+	(void)db_bind_str(st, 2, r->task);
+	(void)db_bind_str(st, 3, r->channel);
+	(void)db_bind_str(st, 4, r->prompt);
+	(void)db_bind_str(st, 5, r->description);
+	(void)db_bind_str(st, 6, r->timezone != NULL ? r->timezone : "UTC");
+	(void)db_bind_str(st, 7, r->status);
+	(void)db_bind_str(st, 8, r->fired_at);
+	(void)db_bind_str(st, 9, r->error);
+	return (db_once_step(db, st));
+}
+
+int
+db_runs(struct db *db, const char *channel, int limit,
+    int (*fn)(void *, const struct db_run *), void *arg)
+{
+	sqlite3_stmt	*st;
+	struct db_run	 r;
+	int		 rc;
+
+	if (db_once(db, "SELECT id, task_id, channel_id, prompt, description, "
+	    "timezone, status, fired_at, error FROM scheduled_task_history "
+	    "WHERE channel_id = ?1 ORDER BY fired_at DESC, id DESC LIMIT ?2",
+	    &st) == -1)
+		return (-1);
+	(void)db_bind_str(st, 1, channel);
+	(void)sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.id = sqlite3_column_int64(st, 0);
+		r.task = db_col(st, 1);
+		r.channel = db_col(st, 2);
+		r.prompt = db_col(st, 3);
+		r.description = db_col(st, 4);
+		r.timezone = db_col(st, 5);
+		r.status = db_col(st, 6);
+		r.fired_at = db_col(st, 7);
+		r.error = db_col(st, 8);
+		if (r.prompt == NULL || r.status == NULL || r.fired_at == NULL)
+			continue;
+		if (fn(arg, &r) == -1) {
+			(void)sqlite3_finalize(st);
+			return (util_err(db->err, sizeof(db->err), "%s: out of "
+			    "memory reading the task history", db->path));
+		}
+	}
+	(void)sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return (db_fail(db, "cannot read the task history"));
+	return (0);
+}
+
+long long
+db_run_seq(struct db *db)
+{
+	sqlite3_stmt	*st;
+	long long	 seq = -1;
+
+	if (db_once(db, "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence "
+	    "WHERE name = 'scheduled_task_history'), 0), COALESCE((SELECT "
+	    "max(id) FROM scheduled_task_history), 0))", &st) == -1)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	else
+		(void)db_fail(db, "cannot read the task history");
+	(void)sqlite3_finalize(st);
+	return (seq);
+}
+
+int
+db_end_runs(struct db *db, const char *error)
+{
+	sqlite3_stmt	*st;
+
+	if (db_once(db, "UPDATE scheduled_task_history SET status = 'error', "
+	    "error = ?1 WHERE status = 'running'", &st) == -1)
+		return (-1);
+	(void)db_bind_str(st, 1, error);
+	return (db_once_step(db, st));
+}
+
+int
+db_add_agent_call(struct db *db, const struct db_agent_call *c)
+{
+	sqlite3_stmt	*st;
+
+	if (db_once(db, "INSERT INTO agent_calls (caller_bot, target_bot, "
+	    "target_agent, message_summary, response_summary, duration_ms, "
+	    "success, error, chain_id, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, ?9, ?10)", &st) == -1)
+		return (-1);
+	(void)db_bind_str(st, 1, c->caller);
+	(void)db_bind_str(st, 2, c->target);
+	(void)db_bind_str(st, 3, c->agent);
+	(void)db_bind_str(st, 4, c->message);
+	(void)db_bind_str(st, 5, c->response);
+	(void)sqlite3_bind_int64(st, 6, c->duration_ms);
+	(void)sqlite3_bind_int(st, 7, c->success != 0);
+	(void)db_bind_str(st, 8, c->error);
+	(void)db_bind_str(st, 9, c->chain_id);
+	(void)sqlite3_bind_int(st, 10, c->depth);
+	return (db_once_step(db, st));
+}

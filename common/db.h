@@ -66,6 +66,46 @@ int	 db_clear_rules(struct db *, const char *scope, const char *tool,
 	    const char *pattern);
 int	 db_put_setting(struct db *, const char *key, const char *value);
 
+/*
+ * Scheduled tasks (upstream's scheduled_tasks; times as upstream writes
+ * them: ISO 8601 in UTC), the runs of tasks (scheduled_task_history; a
+ * run is "running" until it ends "success" or "error", or "missed"), and
+ * the calls between agents (agent_calls).  A task with an id already
+ * there replaces it (created_at kept); so does a run.
+ */
+struct db_task {
+	const char	*id, *channel, *bot, *prompt;
+	const char	*cron, *run_at;		/* one of them */
+	const char	*timezone, *created_by, *description;
+	int		 enabled;
+	const char	*last_run, *next_run, *created_at;
+};
+int	 db_put_task(struct db *, const struct db_task *);
+int	 db_del_task(struct db *, const char *id);
+int	 db_load_tasks(struct db *, int (*)(void *, const struct db_task *),
+	    void *);
+struct db_run {
+	long long	 id;
+	const char	*task, *channel, *prompt, *description, *timezone;
+	const char	*status, *fired_at, *error;
+};
+int	 db_put_run(struct db *, const struct db_run *);
+/* A channel's runs, newest first, at most limit. */
+int	 db_runs(struct db *, const char *channel, int limit,
+	    int (*)(void *, const struct db_run *), void *);
+long long db_run_seq(struct db *);		/* the highest run id */
+/* Runs still "running" (sessiond stopped under them) end as error. */
+int	 db_end_runs(struct db *, const char *error);
+struct db_agent_call {
+	const char	*caller, *target, *agent;
+	const char	*message, *response;	/* summaries */
+	long long	 duration_ms;
+	int		 success;
+	const char	*error, *chain_id;
+	int		 depth;
+};
+int	 db_add_agent_call(struct db *, const struct db_agent_call *);
+
 /* Reads everything the bridge keeps in memory, row by row. */
 struct db_loader {
 	void	*arg;

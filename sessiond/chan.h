@@ -102,6 +102,9 @@ struct chan {
 	struct wsconf		 ws;		/* MCP servers, agents, skills, ... */
 	unsigned int		 ws_sent;	/* the ws.gen the session got */
 	struct planstate	*plan;		/* plan.c's, or NULL */
+	int			 quiet;		/* a scheduled task's turn: nobody
+						   waits for it (sched.c) */
+	long long		 run;		/* its run, 0: none */
 };
 
 /* The command layer above, for a queued command's turn to come. */
@@ -159,8 +162,19 @@ void		 chan_resume(struct chan *, const char *session_id,
 /* feed.c */
 void		 feed_tool(struct chan *, const char *tool, const json_t *args);
 void		 feed_end(struct chan *);
+/* A config "providers" entry as the runtime takes it (secrets read now). */
+json_t		*chan_provider(const json_t *);
 
 /* perm.c */
+struct policy_decision;
+/*
+ * Decide a permission request as policy.c does, with the stored rules of
+ * scopes in that order (a channel, "global", ...).
+ */
+void		 perm_policy(const json_t *request, const char *kind,
+		    const char *cwd, int admin, int autopilot,
+		    const char *const *scopes, size_t nscopes,
+		    struct policy_decision *);
 void		 perm_request(struct chan *, const char *id, const char *kind,
 		    const json_t *request);
 int		 perm_hook_ask(struct chan *, struct hookcall *,

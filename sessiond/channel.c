@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "hooks.h"
 #include "plan.h"
+#include "sched.h"
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
@@ -219,7 +220,7 @@ chan_backend(void)
  * by environment variable are read now, not stored.  NULL: none, or out
  * of memory (logged).
  */
-static json_t *
+json_t *
 chan_provider(const json_t *p)
 {
 	static const char *const keys[] = { "baseUrl", "apiKey", "bearerToken",
@@ -377,6 +378,10 @@ static void
 chan_turn_done(struct chan *c, const char *error)
 {
 	c->busy = 0;
+	if (c->run != 0)
+		sched_run_end(c->run, error);
+	c->run = 0;
+	c->quiet = 0;
 	if (error != NULL)
 		otel_span_status(c->turn, error);
 	otel_span_end(c->turn);
@@ -640,11 +645,15 @@ ev_opened(void *arg, const char *sid, const char *error)
 	chan_run(c);
 }
 
+/* Quiet: nothing is shown before the whole message says what it is. */
 static void
 ev_delta(void *arg, const char *text)
 {
-	feed_end(arg);
-	stream_delta(chan_stream(arg), text);
+	struct chan	*c = arg;
+
+	feed_end(c);
+	if (!c->quiet)
+		stream_delta(chan_stream(c), text);
 }
 
 /* "NO_REPLY" as the whole message: the agent's old way to say nothing. */
@@ -678,7 +687,10 @@ ev_message(void *arg, const char *text)
 static void
 ev_tool(void *arg, const char *name, const json_t *args)
 {
-	feed_tool(arg, name, args);
+	struct chan	*c = arg;
+
+	if (!c->quiet)
+		feed_tool(c, name, args);
 }
 
 static void
@@ -802,6 +814,8 @@ ev_error(void *arg, const char *message)
 {
 	struct chan	*c = arg;
 
+	if (c->run != 0)
+		sched_run_error(c->run, message);
 	if (chan_auth_error(message)) {
 		otel_span_status(c->turn, message);
 		chan_end_stream(c, NULL);
@@ -991,6 +1005,8 @@ chan_turn(struct chan *c, json_t *msg)
 	c->root = strdup(root != NULL ? root : "");
 	c->busy = 1;
 	c->no_reply = 0;
+	c->quiet = jx_bool(msg, "_quiet", 0);
+	c->run = jx_int(msg, "_run", 0);
 	/* A child of the worker's message.inbound: one trace per message. */
 	c->turn = otel_span_start("session.turn", json_string_value(
 	    json_object_get(msg, "traceparent")));
@@ -999,7 +1015,7 @@ chan_turn(struct chan *c, json_t *msg)
 	otel_span_str(c->turn, "message.id", json_string_value(
 	    json_object_get(msg, "id")));
 	otel_span_str(c->turn, "session.id", chan_session_id(c));
-	c->stream = stream_new(c->bot, c->id, c->root, 1);
+	c->stream = stream_new(c->bot, c->id, c->root, !c->quiet);
 	json_array_clear(c->sent);
 	if (json_array_append(c->sent, msg) == -1)
 		log_warnx("channel %s: out of memory: a message lost by a "
@@ -1096,6 +1112,8 @@ chan_steer(struct chan *c, json_t *msg)
 	    json_object_get(msg, "_attachments")) == -1)
 		return (-1);
 	(void)json_array_append(c->sent, msg);
+	/* Someone joined a scheduled turn: it is theirs to see and answer. */
+	c->quiet = 0;
 	return (0);
 }
 

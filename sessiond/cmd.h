@@ -148,4 +148,7 @@ void		 cmd_autopilot(struct cmdctx *);
 void		 cmd_plan(struct cmdctx *);
 void		 cmd_implement(struct cmdctx *);
 
+/* cmd_sched.c */
+void		 cmd_schedule(struct cmdctx *);
+
 #endif

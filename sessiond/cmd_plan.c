@@ -64,7 +64,7 @@ cmd_plan_session(struct cmdctx *x)
 		return (0);
 	}
 	if (c->st == CH_CLOSED)
-		chan_open(c, store_session(c->id, NULL));
+		chan_open(c, chan_session_id(c));
 	return (0);
 }
 

@@ -115,6 +115,11 @@ static const struct cmd_def cmd_table[] = {
 	{ "implement", NULL, CMD_NOW, cmd_implement,
 	    "/implement [yolo|interactive]", "implement the plan", 0 },
 	{ "remember", NULL, CMD_NOW, cmd_remember, NULL, NULL, 0 },
+	{ "schedule", NULL, CMD_TURN, cmd_schedule,
+	    "/schedule [list|cancel|pause|resume|history] [id|n]",
+	    "scheduled tasks (also `/schedules`, `/tasks`)", 0 },
+	{ "schedules", NULL, CMD_TURN, cmd_schedule, NULL, NULL, 0 },
+	{ "tasks", NULL, CMD_TURN, cmd_schedule, NULL, NULL, 0 },
 };
 
 const struct cmd_def *

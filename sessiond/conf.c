@@ -15,6 +15,7 @@
 #include "store.h"
 
 #define CONF_DEFAULT_MODEL	"claude-sonnet-4.6"
+#define CONF_SCHED_GRACE_S	3600	/* scheduler.graceSeconds */
 
 static struct conf	*conf_now;
 
@@ -126,6 +127,7 @@ conf_parse_channel(const json_t *root, const json_t *ch,
 	    conf_dup(ch, "name", &c->name) == -1 ||
 	    conf_dup(ch, "workingDirectory", &c->cwd) == -1 ||
 	    conf_dup(ch, "model", &c->model) == -1 ||
+	    conf_dup(ch, "timezone", &c->timezone) == -1 ||
 	    conf_agent(ch, &c->has_agent, &c->agent) == -1)
 		return (-1);
 	c->trigger_all = conf_trigger(ch);
@@ -198,6 +200,7 @@ conf_parse_defaults(struct conf *c)
 	const char		*pm = jx_str(d, "permissionMode");
 
 	if (conf_dup(d, "model", &cd->model) == -1 ||
+	    conf_dup(d, "timezone", &cd->timezone) == -1 ||
 	    conf_agent(d, &cd->has_agent, &cd->agent) == -1)
 		return (-1);
 	cd->trigger_all = conf_trigger(d);
@@ -213,6 +216,7 @@ struct conf *
 conf_parse(json_t *root, char *err, size_t len)
 {
 	struct conf	*c;
+	const json_t	*g;
 
 	if (!json_is_object(root)) {
 		(void)util_err(err, len, "the config is not an object");
@@ -227,6 +231,9 @@ conf_parse(json_t *root, char *err, size_t len)
 	c->telemetry = json_object_get(root, "telemetry");
 	c->notify_hooks = jx_bool(json_object_get(root, "hooks"),
 	    "notifyOnAutoReload", 0);
+	g = json_object_get(json_object_get(root, "scheduler"), "graceSeconds");
+	c->sched_grace_ms = json_is_number(g) ? (long long)(json_number_value(g) *
+	    1000) : CONF_SCHED_GRACE_S * 1000LL;
 	if (json_object_get(root, "permissions") != NULL &&
 	    (c->policy = policy_config_parse(json_object_get(root,
 	    "permissions"), getenv("HOME"), err, len)) == NULL) {
@@ -262,6 +269,7 @@ conf_free(struct conf *c)
 		free(c->chans[i].cwd);
 		free(c->chans[i].model);
 		free(c->chans[i].agent);
+		free(c->chans[i].timezone);
 	}
 	for (i = 0; i < c->nbots; i++) {
 		free(c->bots[i].key);
@@ -272,6 +280,7 @@ conf_free(struct conf *c)
 	free(c->bots);
 	free(c->defaults.model);
 	free(c->defaults.agent);
+	free(c->defaults.timezone);
 	free(c->state_dir);
 	free(c->backend);
 	policy_config_free(c->policy);
@@ -492,6 +501,8 @@ conf_channel(const char *channel, const char *bot, int is_dm,
 	/* permissionMode has no per-channel config key (a preference only). */
 	conf_pick(CONF_UNSET, c->defaults.autopilot, 0, &out->autopilot,
 	    &out->autopilot_src);
+	out->timezone = ch != NULL && ch->timezone != NULL ? ch->timezone :
+	    c->defaults.timezone != NULL ? c->defaults.timezone : "UTC";
 	conf_pick_agent(c, ch, conf_find_bot(c, bot), out);
 	conf_pick_model(c, ch, conf_find_bot(c, bot), out);
 	out->admin = conf_find_bot(c, bot) != NULL && conf_find_bot(c, bot)->admin;

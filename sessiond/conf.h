@@ -48,6 +48,7 @@ struct conf_channel {
 	int		 threaded;	/* threadedReplies; CONF_UNSET */
 	int		 thread_sessions; /* threadSessions; CONF_UNSET */
 	int		 verbose;	/* CONF_UNSET */
+	char		*timezone;	/* NULL: unset */
 };
 
 struct conf_defaults {
@@ -60,6 +61,7 @@ struct conf_defaults {
 	int		 verbose;
 	int		 autopilot;	/* permissionMode "autopilot" */
 	int		 workspace_hooks; /* allowWorkspaceHooks */
+	char		*timezone;	/* scheduled tasks' zone; NULL: UTC */
 };
 
 struct conf {
@@ -75,6 +77,7 @@ struct conf {
 	char			*backend;	/* session.backend: "copilot", "echo" */
 	int			 notify_hooks;	/* hooks.notifyOnAutoReload */
 	struct policy_config	*policy;	/* permissions, parsed; NULL: none */
+	long long		 sched_grace_ms; /* scheduler.graceSeconds */
 };
 
 /* The effective config of one channel (static, grace, or a DM). */
@@ -102,6 +105,7 @@ struct chan_conf {
 	enum conf_src	 effort_src;
 	const char	*session_mode;	/* interactive, plan, autopilot; NULL */
 	const char	*disabled_skills; /* a JSON array, or NULL */
+	const char	*timezone;	/* IANA name for scheduled tasks */
 	int		 dm;		/* a direct message channel */
 	int		 admin;		/* the bot is an admin bot */
 	char		 dmdir[4096];	/* a DM's workspace; cwd points here */

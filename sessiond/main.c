@@ -17,6 +17,7 @@
 #include "common/lag.h"
 #include "common/log.h"
 #include "common/otel.h"
+#include "agent.h"
 #include "backend.h"
 #include "cmd.h"
 #include "conf.h"
@@ -26,6 +27,7 @@
 #include "outbound.h"
 #include "plan.h"
 #include "route.h"
+#include "sched.h"
 #include "sessiond.h"
 #include "store.h"
 #include "stream.h"
@@ -138,6 +140,8 @@ sd_start(struct conf *c)
 	cmd_provider_init(sproc.base);
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
+	agent_init(sproc.base);
+	sched_init(sproc.base);
 	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {
 		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
 		    "reason", "cannot start the Copilot runtime"));
@@ -258,6 +262,8 @@ sd_on_shutdown(const char *why)
 		return;
 	sd_stopping = 1;
 	log_info("stopping: %s", why);
+	sched_shutdown();
+	agent_shutdown();
 	chan_free_all();
 	hookrun_shutdown();
 	dirwatch_shutdown();

@@ -77,15 +77,15 @@ perm_policy_request(const json_t *request, const char *kind,
 	req->admin = cc->admin;
 }
 
-/* The stored rules of a channel, newest first, then the global ones. */
+/* The stored rules of each scope in turn, each newest first. */
 static size_t
-perm_stored(const char *channel, struct policy_rule *out, size_t max)
+perm_stored(const char *const *scopes, size_t nscopes, struct policy_rule *out,
+    size_t max)
 {
 	const struct store_rule	*v[PERM_STORED_MAX];
-	const char		*scopes[2] = { channel, "global" };
 	size_t			 n = 0, k, i, s;
 
-	for (s = 0; s < 2; s++) {
+	for (s = 0; s < nscopes; s++) {
 		k = store_rules(scopes[s], v, nitems(v));
 		if (k > nitems(v))
 			k = nitems(v);
@@ -98,24 +98,39 @@ perm_stored(const char *channel, struct policy_rule *out, size_t max)
 	return (n);
 }
 
+void
+perm_policy(const json_t *request, const char *kind, const char *cwd,
+    int admin, int autopilot, const char *const *scopes, size_t nscopes,
+    struct policy_decision *d)
+{
+	struct chan_conf	 cc;
+	struct policy_request	 req;
+	struct policy_rule	 stored[PERM_STORED_MAX];
+	size_t			 n;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.cwd = cwd;
+	cc.admin = admin;
+	perm_policy_request(request, kind, &cc, &req);
+	n = perm_stored(scopes, nscopes, stored, nitems(stored));
+	policy_decide(&req, conf_get()->policy, autopilot, stored, n,
+	    perm_is_bridge_tool(req.tool), d);
+}
+
 /* Decide a request without the user: 1 when decided (and answered). */
 static int
 perm_decide(struct chan *c, const char *id, const char *kind,
     const json_t *request)
 {
 	const struct backend	*be = chan_backend();
+	const char		*scopes[2] = { c->id, "global" };
 	struct chan_conf	 cc;
-	struct policy_request	 req;
 	struct policy_decision	 d;
-	struct policy_rule	 stored[PERM_STORED_MAX];
-	size_t			 n;
 
 	if (conf_channel(c->id, c->bot, 1, &cc) == -1)
 		return (0);
-	perm_policy_request(request, kind, &cc, &req);
-	n = perm_stored(c->id, stored, nitems(stored));
-	policy_decide(&req, conf_get()->policy, cc.autopilot, stored, n,
-	    perm_is_bridge_tool(req.tool), &d);
+	perm_policy(request, kind, cc.cwd, cc.admin, cc.autopilot, scopes,
+	    nitems(scopes), &d);
 	if (d.verdict == POLICY_ASK)
 		return (0);
 	log_info("channel %s: %s %s by %s%s%s", c->id, kind,
@@ -237,6 +252,15 @@ perm_request(struct chan *c, const char *id, const char *kind,
 
 	if (perm_decide(c, id, kind, request))
 		return;
+	/* A scheduled task runs unattended: what no rule allows is denied. */
+	if (c->quiet) {
+		log_info("channel %s: %s denied: a scheduled task runs with "
+		    "nobody to ask", c->id, tool != NULL ? tool : kind);
+		if (c->bs != NULL)
+			(void)chan_backend()->answer_permission(c->bs, id,
+			    BPERM_REJECT);
+		return;
+	}
 	if (perm_add(c, id, tool != NULL ? tool : kind, request, NULL,
 	    NULL) == NULL && c->bs != NULL) {
 		log_warnx("channel %s: out of memory: permission %s denied",
@@ -249,6 +273,11 @@ perm_request(struct chan *c, const char *id, const char *kind,
 int
 perm_hook_ask(struct chan *c, struct hookcall *hc, const char *reason)
 {
+	if (c->quiet) {
+		log_info("channel %s: a hook's question denied: a scheduled "
+		    "task runs with nobody to ask", c->id);
+		return (-1);
+	}
 	return (perm_add(c, NULL, hc->tool, NULL, hc, reason) != NULL ? 0 : -1);
 }
 
@@ -425,6 +454,12 @@ perm_question(struct chan *c, void *tok, const char *text,
 {
 	struct question	*q;
 
+	if (c->quiet) {
+		log_info("channel %s: a question of the agent answered empty: "
+		    "a scheduled task runs with nobody to ask", c->id);
+		(void)chan_backend()->answer_input(c->bs, tok, "", 1);
+		return;
+	}
 	if ((q = calloc(1, sizeof(*q))) == NULL || (q->text = strdup(text)) ==
 	    NULL) {
 		free(q);

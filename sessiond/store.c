@@ -106,7 +106,8 @@ enum op_kind {
 	OP_RULE_ADD,
 	OP_RULE_DEL,
 	OP_RULE_CLEAR,
-	OP_SETTING
+	OP_SETTING,
+	OP_EXEC
 };
 
 struct op_cursor {
@@ -124,6 +125,9 @@ struct op {
 	store_cb	 done;		/* guarded by the mutex */
 	void		*arg;
 	char		*error;		/* NULL: saved */
+	store_fn	 apply;		/* OP_EXEC: on the writer thread */
+	void		(*release)(void *);
+	void		*data;
 };
 TAILQ_HEAD(opq, op);
 
@@ -605,6 +609,8 @@ op_free(struct op *op)
 		free(op->cur[i].bot);
 	}
 	free(op->cur);
+	if (op->release != NULL)
+		op->release(op->data);
 	if (op->error != store_oom)
 		free(op->error);
 	free(op);
@@ -696,6 +702,8 @@ writer_apply(struct db *db, const struct op *op)
 		return (db_clear_rules(db, op->s[0], op->s[1], op->s[2]));
 	case OP_SETTING:
 		return (db_put_setting(db, op->s[0], op->s[1]));
+	case OP_EXEC:
+		return (op->apply(db, op->data));
 	}
 	return (-1);
 }
@@ -1352,4 +1360,23 @@ store_workspace(const char *bot)
 				    NULL) : NULL;
 
 	return (w != NULL ? &w->w : NULL);
+}
+
+int
+store_exec(store_fn apply, void (*release)(void *), void *data, store_cb done,
+    void *arg)
+{
+	struct op	*op;
+
+	if ((op = op_new(OP_EXEC, done, arg, NULL, NULL, NULL, NULL,
+	    NULL)) == NULL) {
+		if (release != NULL)
+			release(data);
+		return (-1);
+	}
+	op->apply = apply;
+	op->release = release;
+	op->data = data;
+	store_submit(op);
+	return (0);
 }

@@ -96,6 +96,20 @@ struct store_workspace {
 };
 const struct store_workspace *store_workspace(const char *bot);
 
+/*
+ * Writes and reads of their own for other modules (scheduled tasks, the
+ * calls between agents): apply runs on the writer thread, in its
+ * transaction under a savepoint of its own, with the database of
+ * common/db.h; it must not log nor touch the loop's memory, and returns
+ * -1 (the reason in db_error()) to undo what it did.  done runs on the
+ * loop as for any write (not saved: memory only, or apply failed), then
+ * release(data).  -1 (release called) when out of memory.
+ */
+struct db;
+typedef int	(*store_fn)(struct db *, void *data);
+int		 store_exec(store_fn apply, void (*release)(void *), void *data,
+		    store_cb done, void *arg);
+
 /* How the writer did: for /status, tests and benchmarks. */
 struct store_stats {
 	uint64_t	 writes;	/* saved */

@@ -19,8 +19,8 @@ void		 stream_turn_times(struct stream *, uint64_t read_us,
 		    uint64_t send_us);
 void		 stream_finish(struct stream *, const char *error);
 void		 stream_discard(struct stream *);
+void		 stream_free_all(void);
 void		 stream_post(const char *bot, const char *channel,
 		    const char *root, const char *text);
-void		 stream_free_all(void);
 
 #endif

@@ -609,10 +609,40 @@ static const struct {
 	    "Channel \"c\" threadSessions must be a boolean" },
 	{ "{" P_MM ",'defaults':{'threadSessions':1}}",
 	    "defaults.threadSessions must be a boolean" },
+	{ "{" P_MM ",'scheduler':3}", "\"scheduler\" must be an object" },
+	{ "{" P_MM ",'scheduler':{'graceSeconds':-1}}",
+	    "scheduler.graceSeconds must be a non-negative number (seconds)" },
+	{ "{" P_MM ",'scheduler':{'graceSeconds':'1h'}}",
+	    "scheduler.graceSeconds must be a non-negative number (seconds)" },
+	{ "{" P_MM ",'defaults':{'timezone':5}}",
+	    "defaults timezone must be a string (an IANA time zone such as "
+	    "\"Europe/Paris\")" },
+	{ "{" P_MM ",'defaults':{'timezone':'../etc/passwd'}}",
+	    "defaults timezone: \"../etc/passwd\" is not a time zone name" },
+	{ "{" P_MM ",'channels':[{'id':'c','platform':'mattermost',"
+	    "'workingDirectory':'/w','timezone':'/etc/localtime'}]}",
+	    "Channel \"c\" timezone: \"/etc/localtime\" is not a time zone "
+	    "name" },
 	/* Upstream's order: platforms are checked before logLevel. */
 	{ "{'platforms':{'x':{}},'logLevel':'bad'}",
 	    "Platform \"x\" missing \"url\"" },
 };
+
+/* A zone the tz database does not have is refused, and says where. */
+static void
+test_unknown_time_zone(void **state)
+{
+	const char	*got;
+
+	got = parse_err("{" P_MM ",'channels':[{'id':'c','platform':"
+	    "'mattermost','workingDirectory':'/w','timezone':'Mars/Base'}]}");
+	assert_non_null(strstr(got, "Channel \"c\" timezone: unknown time "
+	    "zone \"Mars/Base\" ("));
+	T_o = parse_q("{" P_MM ",'defaults':{'timezone':'America/New_York'},"
+	    "'scheduler':{'graceSeconds':0},'channels':[{'id':'c','platform':"
+	    "'mattermost','workingDirectory':'/w','timezone':'UTC'}]}");
+	assert_non_null(T_o);
+}
 
 static void
 test_validation_texts(void **state)
@@ -1627,6 +1657,7 @@ main(void)
 		cmocka_unit_test_teardown(test_accepted_shapes, teardown),
 		cmocka_unit_test_teardown(test_access_normalised, teardown),
 		cmocka_unit_test_teardown(test_validation_texts, teardown),
+		cmocka_unit_test_teardown(test_unknown_time_zone, teardown),
 		cmocka_unit_test_teardown(test_bad_input, teardown),
 		cmocka_unit_test_teardown(test_huge_numbers, teardown),
 		cmocka_unit_test_teardown(test_typed, teardown),

@@ -475,6 +475,121 @@ test_writes_then_load(void **state)
 	sqlite3_close(h);
 }
 
+static int
+seen_task(void *arg, const struct db_task *t)
+{
+	seen_add(arg, "task %s %s %s %s cron=%s at=%s tz=%s by=%s d=%s on=%d "
+	    "last=%s next=%s\n", t->id, t->channel, t->bot, t->prompt,
+	    t->cron ? t->cron : "-", t->run_at ? t->run_at : "-", t->timezone,
+	    t->created_by ? t->created_by : "-", t->description ?
+	    t->description : "-", t->enabled, t->last_run ? t->last_run : "-",
+	    t->next_run ? t->next_run : "-");
+	return (0);
+}
+
+static int
+seen_run(void *arg, const struct db_run *r)
+{
+	seen_add(arg, "run %lld %s %s %s %s %s\n", r->id, r->task, r->status,
+	    r->fired_at, r->timezone, r->error ? r->error : "-");
+	return (0);
+}
+
+/* Scheduled tasks, their runs and the calls between agents. */
+static void
+test_tasks_runs_and_calls(void **state)
+{
+	struct fix	*f = *state;
+	struct db	*db = open_ok(f);
+	struct seen	 s;
+	sqlite3		*h;
+	struct db_task	 t = { .id = "t1", .channel = "c1", .bot = "mattermost:a",
+			    .prompt = "report", .cron = "0 9 * * 1-5",
+			    .timezone = "Europe/Paris", .created_by = "u1",
+			    .enabled = 1, .next_run = "2026-05-21T07:00:00.000Z" };
+	struct db_task	 o = { .id = "t2", .channel = "c1", .bot = "mattermost:a",
+			    .prompt = "once", .run_at = "2026-05-21T10:00:00Z",
+			    .enabled = 1, .created_at = "2026-01-01 00:00:00" };
+	struct db_run	 r = { .id = 1, .task = "t1", .channel = "c1",
+			    .prompt = "report", .timezone = "Europe/Paris",
+			    .status = "running", .fired_at = "2026-05-21 07:00:00" };
+	struct db_agent_call c = { .caller = "a", .target = "b",
+			    .message = "q?", .response = "42", .duration_ms = 12,
+			    .success = 1, .chain_id = "chain", .depth = 1 };
+
+	assert_int_equal(db_put_task(db, &t), 0);
+	assert_int_equal(db_put_task(db, &o), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_load_tasks(db, seen_task, &s), 0);
+	assert_string_equal(s.text,
+	    "task t2 c1 mattermost:a once cron=- at=2026-05-21T10:00:00Z tz=UTC "
+	    "by=- d=- on=1 last=- next=-\n"
+	    "task t1 c1 mattermost:a report cron=0 9 * * 1-5 at=- "
+	    "tz=Europe/Paris by=u1 d=- on=1 last=- next=2026-05-21T07:00:00.000Z\n");
+	/* A change replaces the row, keeping when it was made. */
+	t.enabled = 0;
+	t.last_run = "2026-05-21T07:00:01.000Z";
+	t.next_run = "2026-05-22T07:00:00.000Z";
+	t.created_at = "1999-01-01 00:00:00";
+	assert_int_equal(db_put_task(db, &t), 0);
+	assert_int_equal(db_del_task(db, "t2"), 0);
+	assert_int_equal(db_del_task(db, "nosuch"), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_load_tasks(db, seen_task, &s), 0);
+	assert_string_equal(s.text, "task t1 c1 mattermost:a report "
+	    "cron=0 9 * * 1-5 at=- tz=Europe/Paris by=u1 d=- on=0 "
+	    "last=2026-05-21T07:00:01.000Z next=2026-05-22T07:00:00.000Z\n");
+	/* Runs: written "running", ended; those left running end as errors. */
+	assert_int_equal(db_put_run(db, &r), 0);
+	r.status = "success";
+	assert_int_equal(db_put_run(db, &r), 0);
+	r.id = 2;
+	r.status = "running";
+	r.fired_at = "2026-05-22 07:00:00";
+	assert_int_equal(db_put_run(db, &r), 0);
+	r.id = 3;
+	r.channel = "c2";
+	assert_int_equal(db_put_run(db, &r), 0);
+	assert_int_equal(db_end_runs(db, "interrupted"), 0);
+	assert_int_equal(db_run_seq(db), 3);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_runs(db, "c1", 10, seen_run, &s), 0);
+	assert_string_equal(s.text,
+	    "run 2 t1 error 2026-05-22 07:00:00 Europe/Paris interrupted\n"
+	    "run 1 t1 success 2026-05-21 07:00:00 Europe/Paris -\n");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_runs(db, "c1", 1, seen_run, &s), 0);
+	assert_non_null(strstr(s.text, "run 2 "));
+	assert_null(strstr(s.text, "run 1 "));
+	assert_int_equal(db_add_agent_call(db, &c), 0);
+	c.success = 0;
+	c.response = NULL;
+	c.error = "a is not allowed to call b";
+	assert_int_equal(db_add_agent_call(db, &c), 0);
+	db_close(db);
+	h = raw_open(state_path(f, DB_FILE));
+	assert_string_equal(raw_get(h, "SELECT created_at FROM scheduled_tasks"),
+	    raw_get(h, "SELECT created_at FROM scheduled_tasks WHERE "
+	    "created_at != '1999-01-01 00:00:00'"));
+	assert_string_equal(raw_get(h, "SELECT group_concat(caller_bot || '>' || "
+	    "target_bot || ':' || success || ':' || depth || ':' || "
+	    "COALESCE(error, '-'), ',') FROM agent_calls"),
+	    "a>b:1:1:-,a>b:0:1:a is not allowed to call b");
+	/* A task as upstream writes it is read as it is. */
+	raw_exec(h, "INSERT INTO scheduled_tasks (id, channel_id, bot_name, "
+	    "prompt, cron_expr, timezone, enabled, next_run) VALUES ('Ab-_9z', "
+	    "'c3', 'copilot', 'p', '*/5 * * * *', 'America/Los_Angeles', 1, "
+	    "'2026-03-09T15:35:00.000-07:00')");
+	sqlite3_close(h);
+	db = open_ok(f);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_load_tasks(db, seen_task, &s), 0);
+	assert_non_null(strstr(s.text, "task Ab-_9z c3 copilot p cron=*/5 * * * * "
+	    "at=- tz=America/Los_Angeles by=- d=- on=1 last=- "
+	    "next=2026-03-09T15:35:00.000-07:00\n"));
+	db_close(db);
+}
+
 static void
 test_value_checks(void **state)
 {
@@ -893,6 +1008,7 @@ main(void)
 		T(test_damaged_database_is_a_clear_error),
 		T(test_locked_database_is_a_clear_error),
 		T(test_writes_then_load),
+		T(test_tasks_runs_and_calls),
 		T(test_value_checks),
 		T(test_legacy_json_is_migrated_once),
 		T(test_corrupt_legacy_json_is_moved_aside),
