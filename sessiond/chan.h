@@ -118,7 +118,7 @@ const struct backend *chan_backend(void);
 struct chan	*chan_get(const char *id, const char *bot);
 struct chan	*chan_get_thread(const char *id, const char *thread,
 		    const char *bot);
-struct chan	*chan_find(const char *id, const char *bot);
+struct chan	*chan_find(const char *id, const char *thread, const char *bot);
 struct chan	*chan_prompting(const char *id, const char *bot);
 void		 chan_trim(const struct chan *keep);
 const char	*chan_session_id(const struct chan *);

@@ -1119,12 +1119,12 @@ chan_steer(struct chan *c, json_t *msg)
 
 /* The channel id of bot's, if it has been served since sessiond started. */
 struct chan *
-chan_find(const char *id, const char *bot)
+chan_find(const char *id, const char *thread, const char *bot)
 {
 	struct chan	*c;
 
 	TAILQ_FOREACH(c, &chans, entry)
-		if (chan_is(c, id, NULL) && strcmp(c->bot, bot) == 0)
+		if (chan_is(c, id, thread) && strcmp(c->bot, bot) == 0)
 			return (c);
 	return (NULL);
 }

@@ -59,7 +59,7 @@ void		 cmd_sayf(struct cmdctx *, const char *fmt, ...)
 
 /* cmd_wait.c: a reply that waits (for the store, the runtime, the network) */
 struct cmdwait {
-	char		*chan, *bot, *root;	/* where the reply goes */
+	char		*chan, *thread, *bot, *root; /* where the reply goes */
 	json_t		*msg;			/* the command's INBOUND body */
 	char		*arg;
 	int		 pending;		/* store writes not yet done */

@@ -168,12 +168,16 @@ cmd_status(struct cmdctx *x)
 	struct chan_conf	 cc;
 	struct cmdmodels	*m;
 
+	if (conf_channel(x->c->id, x->c->bot, x->c->dm, &cc) == -1)
+		return;
 	if (chan_session_id(x->c) == NULL) {
-		cmd_say(x, "📊 No active session for this channel.");
+		/* With threadSessions, the threads may have theirs. */
+		cmd_say(x, x->c->thread == NULL && cc.thread_sessions ?
+		    "📊 No active session for this channel (each thread has "
+		    "its own)." : "📊 No active session for this channel.");
 		return;
 	}
-	if (conf_channel(x->c->id, x->c->bot, x->c->dm, &cc) == -1 ||
-	    (m = cmd_models_new(x, status_reply)) == NULL)
+	if ((m = cmd_models_new(x, status_reply)) == NULL)
 		return;
 	/* Copilot's models say what efforts they support; BYOK's do not. */
 	cmd_models_fetch(m, cc.provider == NULL);

@@ -28,6 +28,8 @@ cmd_wait_new(struct cmdctx *x, size_t size)
 		goto oom;
 	w->msg = json_incref(x->msg);
 	if ((w->chan = strdup(x->c->id)) == NULL ||
+	    (x->c->thread != NULL && (w->thread = strdup(x->c->thread)) ==
+	    NULL) ||
 	    (w->bot = strdup(x->c->bot)) == NULL ||
 	    (w->root = strdup(x->root)) == NULL ||
 	    (w->arg = strdup(x->arg)) == NULL) {
@@ -50,6 +52,7 @@ cmd_wait_free(struct cmdwait *w)
 		w->dtor(w);
 	json_decref(w->msg);
 	free(w->chan);
+	free(w->thread);
 	free(w->bot);
 	free(w->root);
 	free(w->arg);
@@ -59,7 +62,7 @@ cmd_wait_free(struct cmdwait *w)
 struct chan *
 cmd_wait_chan(const struct cmdwait *w)
 {
-	return (chan_find(w->chan, w->bot));
+	return (chan_find(w->chan, w->thread, w->bot));
 }
 
 void

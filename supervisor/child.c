@@ -386,7 +386,8 @@ child_adopt(struct child *c, struct bot *b)
 {
 	char	peer[160];
 
-	if ((c->state != CS_SPARE && c->state != CS_SPAWNED) || c->bot != NULL)
+	if ((c->state != CS_SPARE && c->state != CS_SPAWNED) || c->bot != NULL ||
+	    c->chan == NULL)
 		return (-1);
 	c->bot = b;
 	c->gen = b->last_gen + 1;

@@ -64,7 +64,8 @@ spare_refill(struct sup *sup, uint32_t delay_ms)
 
 /*
  * The next generation of bot b: the spare if it runs the binary on disk
- * (idle, or still starting: what it has done is saved), else a new spawn.
+ * (idle, or still starting: what it has done is saved) and is still
+ * connected, else a new spawn.
  * NULL if neither could be had.
  */
 struct child *
@@ -73,7 +74,9 @@ spare_worker(struct bot *b)
 	struct sup	*sup = b->sup;
 	struct child	*c = sup->spare;
 
-	if (c != NULL && (c->state == CS_SPARE || c->state == CS_SPAWNED)) {
+	/* A spare whose channel closed is dying: its exit refills. */
+	if (c != NULL && c->chan != NULL &&
+	    (c->state == CS_SPARE || c->state == CS_SPAWNED)) {
 		sup->spare = NULL;
 		if (child_binary_current(c) && child_adopt(c, b) == 0) {
 			backoff_reset(&sup->spare_backoff);

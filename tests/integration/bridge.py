@@ -176,7 +176,9 @@ class Bridge:
         if r.returncode != 0:
             return {}
         rows = {}
-        for line in r.stdout.splitlines()[2:]:
+        lines = r.stdout.splitlines()
+        head = next((i for i, l in enumerate(lines) if l.startswith("BOT ")), 0)
+        for line in lines[head + 1:]:
             f = line.split()
             if len(f) >= 6:
                 rows[f[0]] = {"state": f[1], "gen": f[2], "pid": f[3],

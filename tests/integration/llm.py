@@ -4,6 +4,7 @@ for tests that run the real Copilot runtime behind the bridge."""
 import contextlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -124,6 +125,20 @@ class Chat:
                  self.bridge.status().get("sessiond", {}).get("state") ==
                  "active", timeout=15, what="a new sessiond")
         assert not alive(old)
+
+    def session_id(self):
+        """The channel's session: the last one sessiond opened for it
+        (/status shows 8 characters of it, as upstream)."""
+        before = len(self.bot_posts())
+        self.say("/status")
+        post = wait_for(lambda: next((p for p in self.bot_posts()[before:]
+                                      if p["message"].startswith(
+                                          "📊 **Session Status**")), None),
+                        timeout=20, step=0.1, what="/status")
+        sid = re.findall(rf"channel {self.chan}: session ([0-9a-f-]{{36}}) open",
+                         self.bridge.log("sessiond.log"))[-1]
+        assert f"• Session: `{sid[:8]}...`" in post["message"]
+        return sid
 
     def close(self):
         self.bridge.stop()

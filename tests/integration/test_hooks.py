@@ -66,20 +66,6 @@ def ask_tool(chat, text, n):
     return answers(chat)[n - 1]
 
 
-def session_id(chat):
-    """The channel's session: the last one sessiond opened for it (/status
-    shows 8 characters of it, as upstream)."""
-    before = len(chat.bot_posts())
-    chat.say("/status")
-    post = wait_for(lambda: next((p for p in chat.bot_posts()[before:]
-                                  if p["message"].startswith("📊 **Session Status**")),
-                                 None), timeout=10, step=0.1, what="/status")
-    sid = re.findall(rf"channel {chat.chan}: session ([0-9a-f-]{{36}}) open",
-                     chat.bridge.log("sessiond.log"))[-1]
-    assert f"• Session: `{sid[:8]}...`" in post["message"]
-    return sid
-
-
 def prompts_seen(chat):
     """Every user text of the last LLM request: the session's context."""
     last = chat.llm.requests()[-1]
@@ -97,14 +83,14 @@ def reloads(chat, why):
 def test_reload_hooks_turns_a_deny_into_an_allow(hchat):
     first = ask_tool(hchat, "run the first command", 1)
     assert "blocked-by-hook" in first and "ran-marker" not in first, first
-    sid = session_id(hchat)
+    sid = hchat.session_id()
     hchat.hooks.write_text(hooks_file(ALLOW))      # in place: no rename
     hchat.say("/reload hooks")
     hchat.wait_text(lambda t: t == "✅ Hooks reloaded: 1 hook from 1 file")
     second = ask_tool(hchat, "run the second command", 2)
     assert "ran-marker" in second, second
     # The same session, with its earlier turns in the model's context.
-    assert session_id(hchat) == sid
+    assert hchat.session_id() == sid
     seen = prompts_seen(hchat)
     assert "run the first command" in seen and "run the second command" in seen
     assert not any("Permission Required" in p["message"] for p in hchat.bot_posts())
@@ -160,7 +146,7 @@ def test_a_runtime_without_reload_plugin_hooks_gets_a_resume(
         chat.llm.script([{"match": "run", "bash": "echo ran-marker"},
                          {"when": "tool", "reply": "Tool output: {tool_result}"}])
         assert "blocked-by-hook" in ask_tool(chat, "run the first command", 1)
-        sid = session_id(chat)
+        sid = chat.session_id()
         resumes = log.read_text().count("passed session.resume")
         hooks.write_text(hooks_file(ALLOW))
         chat.say("/reload hooks")
@@ -171,7 +157,7 @@ def test_a_runtime_without_reload_plugin_hooks_gets_a_resume(
                  timeout=10, what="session.resume sent on")
         assert "answered sessions.reloadPluginHooks" in log.read_text()
         assert "ran-marker" in ask_tool(chat, "run the second command", 2)
-        assert session_id(chat) == sid
+        assert chat.session_id() == sid
         assert "run the first command" in prompts_seen(chat)
     finally:
         chat.close()

@@ -77,11 +77,6 @@ def command(chat, text, pred, timeout=20):
                     timeout=timeout, step=0.1, what=f"the reply to {text}")
 
 
-def session_id(chat):
-    post = command(chat, "/status", lambda t: t.startswith("**Session**"))
-    return re.search(r"`([0-9a-f-]{36})`", post).group(1)
-
-
 def tools_sent(chat):
     """The tool names of the last LLM request."""
     return [t["function"]["name"] for t in chat.llm.requests()[-1].get("tools", [])]
@@ -210,7 +205,7 @@ def test_a_second_server_saved_is_live_in_the_same_session(mchat):
                       tool_rule("alpha-report", "third", match="third"),
                       AFTER_TOOL])
     assert "alpha/report says: first" in ask(mchat, "first: use alpha", 1)
-    sid = session_id(mchat)
+    sid = mchat.session_id()
     log = mchat.bridge.log("sessiond.log")
     t0 = time.monotonic()
     save_servers(cfg, {"alpha": server("alpha"),
@@ -220,7 +215,7 @@ def test_a_second_server_saved_is_live_in_the_same_session(mchat):
     assert time.monotonic() - t0 < 2.0
     assert "beta/probe says: second" in ask(mchat, "second: use beta", 2)
     assert "beta-probe" in tools_sent(mchat)
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
     # The LLM still has the earlier turns.
     assert "first: use alpha" in user_texts(mchat.llm.requests()[-1])
     # A file that does not parse keeps both servers working.
@@ -235,7 +230,7 @@ def test_a_second_server_saved_is_live_in_the_same_session(mchat):
     post = command(mchat, "/reload mcp", lambda t: "reload" in t)
     assert re.match(r"❌ MCP reload failed: .*mcp-config\.json:2:\d+: .* — "
                     r"previous MCP servers kept$", post), post
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
 
 
 def test_a_server_that_exits_at_once_is_failed_and_the_session_works(mchat):
@@ -305,12 +300,12 @@ def test_skills_disable_and_enable_reach_the_llm_and_persist(mchat):
     assert "BETA-SKILL-DESC" in llm_blob(mchat)
     post = command(mchat, "/skills", lambda t: t.startswith("🧰"))
     assert "🔴 **Disabled Skills**\n• `alpha-skill`" in post, post
-    sid = session_id(mchat)
+    sid = mchat.session_id()
     kill_sessiond(mchat)
     turn(mchat, "after restart")
     assert "ALPHA-SKILL-DESC" not in llm_blob(mchat)
     assert "BETA-SKILL-DESC" in llm_blob(mchat)
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
     post = command(mchat, "/skills enable all", lambda t: "Enabled" in t)
     assert post == "🟢 Enabled all skills.", post
     turn(mchat, "after enable")
@@ -334,7 +329,7 @@ def test_agent_select_reaches_the_llm_persists_and_deselects(mchat):
                     "**writer**, **reviewer**"), post
     post = command(mchat, "/agent reviewer", lambda t: t.startswith("✅"))
     assert post == "✅ Switched to agent **reviewer**", post
-    sid = session_id(mchat)
+    sid = mchat.session_id()
     turn(mchat, "as reviewer")
     assert "REVIEWER-PROMPT-MARKER" in system_prompt(mchat)
     post = command(mchat, "/agents", lambda t: "Agents" in t)
@@ -342,13 +337,13 @@ def test_agent_select_reaches_the_llm_persists_and_deselects(mchat):
     kill_sessiond(mchat)
     turn(mchat, "after restart")
     assert "REVIEWER-PROMPT-MARKER" in system_prompt(mchat)
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
     assert "as reviewer" in user_texts(mchat.llm.requests()[-1])
     post = command(mchat, "/agent", lambda t: t.startswith("✅"))
     assert post == "✅ Agent deselected (using default Copilot)", post
     turn(mchat, "no agent")
     assert "REVIEWER-PROMPT-MARKER" not in system_prompt(mchat)
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
 
 
 def test_the_configured_agent_is_the_default(bridge_factory, tmp_path,
@@ -386,7 +381,7 @@ def test_instructions_agents_and_skills_are_reloaded_on_save(mchat):
     assert "AGENTS-MD-MARKER" in sysm
     assert "<bridge_instructions>" in sysm and "no_reply" in sysm
     assert "<local_instructions>\nLOCAL-MARKER-ONE\n</local_instructions>" in sysm
-    sid = session_id(mchat)
+    sid = mchat.session_id()
     log = mchat.bridge.log("sessiond.log")
     save(ws / "AGENTS.local.md", "LOCAL-MARKER-TWO\n")
     agent(ws / "agents", "late", "Came later", "You are LATE-MARKER.")
@@ -402,7 +397,7 @@ def test_instructions_agents_and_skills_are_reloaded_on_save(mchat):
     assert post == "✅ Switched to agent **late**", post
     turn(mchat, "third")
     assert "LATE-MARKER" in system_prompt(mchat)
-    assert session_id(mchat) == sid
+    assert mchat.session_id() == sid
     assert "first" in user_texts(mchat.llm.requests()[-1])
     assert not any(p["message"].startswith("✅ Reloaded")
                    for p in mchat.bot_posts())      # silent by default

@@ -25,7 +25,7 @@ fake_otlp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake_otlp)
 
 STATUS_OK, STATUS_ERROR = 1, 2
-PHASES = ["spawn", "ready", "route", "drain", "reaped"]
+PHASES = ["spawn", "ready", "route", "drain", "drained"]
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_inbound_swap_and_sighup_spans(chat, otlp):
     assert events == PHASES, events
     gens = {e["name"]: e["attributes"].get("generation") for e in rb["events"]}
     assert gens == {"spawn": "2", "ready": "2", "route": "2", "drain": "1",
-                    "reaped": "1"}, gens
+                    "drained": "1"}, gens
     times = [e["timeUnixNano"] for e in rb["events"]]
     assert times == sorted(times), rb["events"]
     assert rb["startTimeUnixNano"] <= times[0] and times[-1] <= rb["endTimeUnixNano"]

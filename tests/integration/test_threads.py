@@ -172,8 +172,7 @@ def test_reply_follows_the_user_into_a_thread(make_chat):
     chat.say("now in a thread", root=top)
     chat.wait_reply("echo: now in a thread", root=top)
     chat.say("/status", root=top)
-    chat.wait_reply_with("**Session**" if chat.platform == "mattermost"
-                         else "*Session*", root=top)
+    chat.wait_reply_with("Session Status", root=top)
     assert "(the channel's" not in chat.replies()[-1][0]
     assert chat.thread_sessions() == {}
 
@@ -216,11 +215,11 @@ def test_new_in_a_thread_renews_only_that_thread(make_chat):
     before = chat.thread_sessions()
     chat.say("/status", root=a)
     st = chat.wait_reply_with("this thread's own", root=a)
-    assert before[a] in st
+    assert before[a][:8] in st              # /status shows 8 characters
     top = chat.say("/status")
-    st = chat.wait_reply_with("the channel's; each thread has its own",
+    st = chat.wait_reply_with("each thread has its own",
                               root=top)
-    assert before[a] not in st and before[b] not in st
+    assert before[a][:8] not in st and before[b][:8] not in st
     chat.say("/new", root=a)
     chat.wait_reply("✅ New session created.", root=a)
     assert "apple" not in ask(chat, "alpha again", a)
