@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/jx.h"
@@ -84,6 +85,8 @@ opq_entry_free(struct opq *q, struct opq_entry *e)
 		q->cb->clear(q->arg, &e->op);
 	free(e->op.data);
 	json_decref(e->op.body);
+	if (e->op.fd != -1)
+		(void)close(e->op.fd);
 	free(e);
 }
 
@@ -167,7 +170,7 @@ opq_chan(struct opq *q, const char *channel)
 }
 
 void
-opq_push(struct opq *q, const json_t *body)
+opq_push(struct opq *q, const json_t *body, int fd)
 {
 	json_int_t		 ref = jx_int(body, "ref", 0);
 	const char		*ch = jx_str(body, "channel");
@@ -175,6 +178,8 @@ opq_push(struct opq *q, const json_t *body)
 	struct opq_entry	*e = NULL;
 
 	if (q->n >= q->max) {
+		if (fd != -1)
+			(void)close(fd);
 		opq_refuse(q, ref, "too many ops queued");
 		return;
 	}
@@ -186,11 +191,14 @@ opq_push(struct opq *q, const json_t *body)
 			TAILQ_REMOVE(&q->chans, c, entry);
 			free(c);
 		}
+		if (fd != -1)
+			(void)close(fd);
 		opq_refuse(q, ref, "out of memory");
 		return;
 	}
 	e->q = c;
 	e->op.ref = ref;
+	e->op.fd = fd;
 	e->op.body = json_incref((json_t *)body);
 	TAILQ_INSERT_TAIL(&c->ops, e, entry);
 	q->n++;

@@ -22,6 +22,7 @@ struct opq;
 
 struct opq_op {
 	json_t		*body;		/* the OUTBOUND body */
+	int		 fd;		/* the file that came with it, or -1 */
 	json_int_t	 ref;
 	void		*data;		/* the adapter's: opq_new()'s datasize */
 };
@@ -42,7 +43,8 @@ struct opq_cbs {
 struct opq	*opq_new(const struct opq_cbs *, void *arg,
 		    const struct adapter_events *, size_t datasize,
 		    unsigned int max);
-void		 opq_push(struct opq *, const json_t *body);
+/* fd (taken, -1: none) is closed when the op is answered. */
+void		 opq_push(struct opq *, const json_t *body, int fd);
 /* op's call is over; a's ref is op's (filled in here). */
 void		 opq_done(struct opq *, struct opq_op *,
 		    const struct adapter_answer *a);

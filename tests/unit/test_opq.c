@@ -84,7 +84,7 @@ push(struct opq *q, int ref, const char *channel, const char *op)
 	json_t	*b = json_pack("{s:i,s:s,s:s}", "ref", ref, "channel", channel,
 		    "op", op);
 
-	opq_push(q, b);
+	opq_push(q, b, -1);
 	json_decref(b);
 }
 
