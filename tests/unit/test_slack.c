@@ -36,7 +36,8 @@ runes(const char *s)
 	return (utf8_count(s, strlen(s)));
 }
 
-static const struct slack_self me = { "UBOT", "slack:b" };
+static const struct slack_self me = { "UBOT", "slack:b",
+    "https://slack.com/api/" };
 
 static char *
 dq(const char *s)
