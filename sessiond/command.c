@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "cmd.h"
 #include "conf.h"
+#include "files.h"
 
 static const struct cmd_def cmd_table[] = {
 	{ "new", NULL, CMD_NOW, cmd_new, "/new", "start a new session", 0 },
@@ -275,6 +276,9 @@ command_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 		    id);
 		return;
 	}
+	/* With files: a prompt, queued until they are in (files.c). */
+	if (files_inbound(c, m, cc))
+		return;
 	if (perm_questions(c)) {
 		perm_answer_question(c, text);
 		return;

@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "cmd.h"
 #include "conf.h"
+#include "files.h"
 #include "hooks.h"
 #include "inbound.h"
 #include "link.h"
@@ -133,6 +134,7 @@ sd_start(struct conf *c)
 	    &backend_copilot;
 	chan_init(sd_backend);
 	command_init();
+	files_init(sproc.base);
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
 	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {
@@ -255,6 +257,7 @@ sd_on_shutdown(const char *why)
 		return;
 	sd_stopping = 1;
 	log_info("stopping: %s", why);
+	files_shutdown();
 	chan_free_all();
 	hookrun_shutdown();
 	hookwatch_shutdown();
