@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -353,3 +354,80 @@ def test_old_temporary_files_are_removed(files_chat):
              what="the old file removed")
     c.bridge.wait_log(r"old temporary file\(s\) removed", name="sessiond.log",
                       timeout=5)
+
+
+def git(cwd, *args):
+    subprocess.run(["git", "-C", str(cwd), *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, GIT_CONFIG_NOSYSTEM="1"), timeout=30)
+
+
+@pytest.mark.parametrize("files_chat", ["mattermost"], indirect=True)
+def test_show_file_in_chat_diff_runs_nothing_the_repository_configures(
+        files_chat, tmp_path):
+    c = files_chat()
+    repo = c.tmp / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / "f.txt").write_text("old line\n")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-qm", "one")
+    (repo / "f.txt").write_text("new line\n")
+    # What the agent could plant to run commands through git diff.
+    marker = tmp_path / "ran"
+    hook = repo / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    hook.chmod(0o755)
+    (repo / ".gitattributes").write_text("*.txt filter=evil diff=evil\n")
+    git(repo, "config", "filter.evil.clean", str(hook))
+    git(repo, "config", "diff.evil.textconv", str(hook))
+    git(repo, "config", "diff.external", str(hook))
+    # The trap works: a plain git diff runs it.
+    subprocess.run(["git", "-C", str(repo), "diff"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=30)
+    assert marker.exists()
+    marker.unlink()
+    c.llm.script([
+        {"match": "diff", "tool_call": {"name": "show_file_in_chat", "arguments": {
+            "path": str(repo / "f.txt"), "diff": True}}},
+        {"when": "tool", "reply": "result: {tool_result}"}])
+    c.side.post("show me the diff")
+    c.wait_text(lambda t: t == "result: Showed f.txt to user in chat.")
+    block = c.wait_text(lambda t: t.startswith("**f.txt** (diff)"))["text"]
+    assert block.startswith("**f.txt** (diff)\n````diff\ndiff --git a/f.txt b/f.txt")
+    assert "-old line\n+new line\n" in block
+    assert not marker.exists(), "git ran a command the repository configured"
+
+
+@pytest.mark.parametrize("files_chat", ["slack"], indirect=True)
+def test_slack_file_without_its_url_is_fetched_through_files_info(files_chat):
+    c = files_chat()
+    c.side.post("shared from elsewhere", [dict(
+        file_spec("connect.txt", b"from a connected workspace\n"),
+        file_access="check_file_info")])
+    c.wait_text(lambda t: t == "echo: shared from elsewhere")
+    # The event does not name it either: upstream's "file-<id>".
+    fid = c.side.control("GET", "/files")["files"][0]["id"]
+    assert (c.temp_dir() / f"file-{fid}").read_bytes() == \
+        b"from a connected workspace\n"
+    infos = [r for r in c.side.control("GET", "/log")["requests"]
+             if r["method"] == "files.info"]
+    assert len(infos) == 1 and infos[0]["ok"], infos
+    # Every fetch carried the bot's token.
+    assert [d["bot"] for d in c.side.downloads()] == ["a"]
+
+
+@pytest.mark.parametrize("files_chat", ["slack"], indirect=True)
+def test_a_file_of_unsaid_size_stops_at_the_cap(files_chat):
+    c = files_chat(files={"maxFileMiB": 0.01})       # 10 KiB
+    c.side.post("what about this", [dict(file_spec("big.bin", os.urandom(20 * 1024)),
+                                         file_access="check_file_info")])
+    fid = c.side.control("GET", "/files")["files"][0]["id"]
+    c.wait_text(lambda t: t == f"⚠️ `file-{fid}` could not be downloaded: "
+                "download: the file is over 10485 bytes",
+                what="the download stopped at the cap")
+    c.wait_text(lambda t: t == "echo: what about this")
+    # The worker stopped writing at the bound; sessiond removed the rest.
+    assert list(c.temp_dir().iterdir()) == []
