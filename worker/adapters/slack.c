@@ -331,8 +331,10 @@ slack_trusted_url(const char *api_url, const char *url)
 		return (0);
 	n = strlen(h);
 	an = strlen(ah);
+	/* Under a name only, never under an address. */
 	return (strcmp(h, ah) == 0 || (n > an + 1 && h[n - an - 1] == '.' &&
-	    strcmp(h + n - an, ah) == 0 && ah[0] != '['));
+	    strcmp(h + n - an, ah) == 0 && strpbrk(ah, ":[") == NULL &&
+	    strspn(ah, "0123456789.") != an));
 }
 
 /*
