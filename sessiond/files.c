@@ -52,6 +52,8 @@
 #define FILES_SWEEP_STEP_MS	50	/* between the steps of one */
 #define FILES_SWEEP_BUDGET	256	/* directory entries a step */
 #define FILES_NO_TEXT		"See attached file(s)."	/* as upstream */
+/* The worker's lane for transfers: a channel's posts never wait for one. */
+#define FILES_LANE		"files"
 
 struct fetch;
 
@@ -304,8 +306,9 @@ fetch_start(struct fetch *f, int dirfd, const char *dir, const json_t *file,
 	if ((ff->display = strdup(name)) == NULL)
 		goto oom;
 	f->nfiles++;
-	op = json_pack("{s:s,s:s,s:O,s:I}", "op", "download", "channel",
-	    f->chan->id, "file", file, "max", (json_int_t)max);
+	op = json_pack("{s:s,s:s,s:s,s:O,s:I}", "op", "download", "lane",
+	    FILES_LANE, "channel", f->chan->id, "file", file, "max",
+	    (json_int_t)max);
 	if (outbound_op_fd(f->chan->bot, op, fd, files_fetched, ff) == -1) {
 		(void)unlink(ff->path);
 		fetch_note(f, "⚠️ `%s` was not downloaded: the bot's worker "
@@ -564,9 +567,10 @@ files_tool_send(struct chan *c, const char *request_id, const json_t *args)
 	}
 	u->chan = c;
 	TAILQ_INSERT_TAIL(&uploads, u, entry);
-	op = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "op", "upload", "channel",
-	    c->id, "root", c->root != NULL ? c->root : "", "name", name,
-	    "text", jx_stre(args, "message"), "size", (json_int_t)size);
+	op = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "op", "upload", "lane",
+	    FILES_LANE, "channel", c->id, "root", c->root != NULL ? c->root :
+	    "", "name", name, "text", jx_stre(args, "message"), "size",
+	    (json_int_t)size);
 	log_info("channel %s: send_file %s (%lld bytes)", c->id, real,
 	    (long long)size);
 	if (outbound_op_fd(c->bot, op, fd, files_uploaded, u) == -1) {

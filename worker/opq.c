@@ -14,7 +14,7 @@
 #include "common/jx.h"
 #include "worker/opq.h"
 
-#define OPQ_CHANNEL_MAX	64
+#define OPQ_CHANNEL_MAX	80	/* a channel id, and a lane */
 
 struct opq_entry {
 	TAILQ_ENTRY(opq_entry)	 entry;
@@ -174,8 +174,10 @@ opq_push(struct opq *q, const json_t *body, int fd)
 {
 	json_int_t		 ref = jx_int(body, "ref", 0);
 	const char		*ch = jx_str(body, "channel");
+	const char		*lane = jx_str(body, "lane");
 	struct opq_chan		*c;
 	struct opq_entry	*e = NULL;
+	char			 key[OPQ_CHANNEL_MAX];
 
 	if (q->n >= q->max) {
 		if (fd != -1)
@@ -183,7 +185,9 @@ opq_push(struct opq *q, const json_t *body, int fd)
 		opq_refuse(q, ref, "too many ops queued");
 		return;
 	}
-	if ((c = opq_chan(q, ch != NULL ? ch : "")) == NULL ||
+	snprintf(key, sizeof(key), "%s%s%s", ch != NULL ? ch : "",
+	    lane != NULL ? "/" : "", lane != NULL ? lane : "");
+	if ((c = opq_chan(q, key)) == NULL ||
 	    (e = calloc(1, sizeof(*e))) == NULL || (q->datasize > 0 &&
 	    (e->op.data = calloc(1, q->datasize)) == NULL)) {
 		free(e);

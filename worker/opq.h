@@ -2,7 +2,9 @@
  * opq: a worker's outbound ops (OUTBOUND from sessiond), in one queue per
  * channel.  The ops of a channel run one at a time, in the order they came,
  * so a post, its edits and its deletion reach the platform in that order;
- * channels do not wait for each other.  Every op pushed is answered to
+ * channels do not wait for each other.  An op with a "lane" runs in that
+ * lane of its channel, beside the others: a file taking a minute to move
+ * ("files") never holds a channel's posts and edits.  Every op pushed is answered to
  * sessiond exactly once (OUTBOUND_DONE), unless the queue is freed.
  *
  * The adapter says how to start an op and is told nothing else: it calls

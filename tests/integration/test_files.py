@@ -416,7 +416,7 @@ def test_slack_file_without_its_url_is_fetched_through_files_info(files_chat):
              if r["method"] == "files.info"]
     assert len(infos) == 1 and infos[0]["ok"], infos
     # Every fetch carried the bot's token.
-    assert [d["bot"] for d in c.side.downloads()] == ["a"]
+    assert [d["bot"] for d in c.side.downloads()] == ["bridge-a"]
 
 
 @pytest.mark.parametrize("files_chat", ["slack"], indirect=True)
