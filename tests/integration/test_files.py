@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -21,10 +20,7 @@ import pytest
 
 from bridge import FakeMM, fake_mm_seed, mm_config, wait_for
 from llm import RUNTIME, FakeLLM, runtime_env
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakes"))
-
-from slack import ThreadedFake  # noqa: E402
+from test_worker_slack import BOT_UID as SLACK_BOT, CHAN as SLACK_CHAN, Fake
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
                                 reason="the Copilot runtime is not installed (make deps)")
@@ -33,8 +29,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(RUNTIME),
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
     "hQGAhKmMIQAAAABJRU5ErkJggg==")
-SLACK_BOT = "U01BRIDGEA"
-SLACK_CHAN = "C01GENERAL"
 
 
 def sha(data):
@@ -100,18 +94,10 @@ class SlackSide:
     worker_log = "worker-slack-a.log"
 
     def __init__(self, tmp):
-        self.t = ThreadedFake()
-        self.url = self.t.url
+        self.fake = Fake()
+        self.url = self.fake.url
+        self.control = self.fake.control
         self.chan = SLACK_CHAN
-
-    def control(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + "/_fake" + path, data=data,
-                                     method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
 
     def config(self, tmp):
         return {
@@ -159,7 +145,7 @@ class SlackSide:
         return self.control("GET", "/downloads")["downloads"]
 
     def stop(self):
-        self.t.stop()
+        self.fake.stop()
 
 
 class Files:

@@ -370,8 +370,7 @@ mm_files(const json_t *post)
 	const char	*id;
 	char		 nm[MM_FILE_NAME_MAX + 1];
 	size_t		 i, k;
-	json_int_t	 size;
-	json_t		*out, *f;
+	json_t		*out;
 
 	if (json_array_size(ids) == 0 || (out = json_array()) == NULL)
 		return (NULL);
@@ -387,11 +386,9 @@ mm_files(const json_t *post)
 				break;
 			}
 		mm_file_name(info, id, nm, sizeof(nm));
-		if ((size = jx_int(info, "size", -1)) < 0)
-			size = -1;
-		f = json_pack("{s:s,s:s,s:I,s:s}", "id", id, "name", nm,
-		    "size", size, "mime", jx_stre(info, "mime_type"));
-		if (f == NULL || json_array_append_new(out, f) == -1) {
+		if (platform_file_add(out, id, nm, MM_FILE_NAME_MAX,
+		    jx_int(info, "size", -1), jx_str(info, "mime_type"),
+		    NULL) == -1) {
 			json_decref(out);
 			return (NULL);
 		}

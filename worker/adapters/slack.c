@@ -347,11 +347,9 @@ json_t *
 slack_files(const json_t *ev, const char *api_url)
 {
 	const json_t	*files = json_object_get(ev, "files"), *f;
-	const char	*id, *name, *url;
-	char		 nm[SLACK_FILE_NAME_MAX + 1];
-	size_t		 i, n;
-	json_int_t	 size;
-	json_t		*out, *o;
+	const char	*id, *url;
+	size_t		 i;
+	json_t		*out;
 
 	if (json_array_size(files) == 0 || (out = json_array()) == NULL)
 		return (NULL);
@@ -360,23 +358,14 @@ slack_files(const json_t *ev, const char *api_url)
 			break;
 		if (!slack_valid_id(id = jx_str(f, "id")))
 			continue;
-		if ((name = jx_str(f, "name")) == NULL || *name == '\0')
-			snprintf(nm, sizeof(nm), "file-%s", id);
-		else {
-			n = utf8_cut_bytes(name, strlen(name), sizeof(nm) - 1);
-			memcpy(nm, name, n);
-			nm[n] = '\0';
-		}
 		if ((url = jx_str(f, "url_private_download")) == NULL)
 			url = jx_str(f, "url_private");
 		if (url == NULL || strlen(url) > SLACK_URL_MAX ||
 		    !slack_trusted_url(api_url, url))
 			url = "";
-		if ((size = jx_int(f, "size", -1)) < 0)
-			size = -1;
-		o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", id, "name", nm,
-		    "size", size, "mime", jx_stre(f, "mimetype"), "url", url);
-		if (o == NULL || json_array_append_new(out, o) == -1) {
+		if (platform_file_add(out, id, jx_str(f, "name"),
+		    SLACK_FILE_NAME_MAX, jx_int(f, "size", -1),
+		    jx_str(f, "mimetype"), url) == -1) {
 			json_decref(out);
 			return (NULL);
 		}
