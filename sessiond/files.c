@@ -242,7 +242,12 @@ files_fetched(void *arg, int ok, const char *post, const char *error)
 		fetch_done(f);
 }
 
-/* The file's bound, or 0 (told in the channel) when it is over a cap. */
+/*
+ * The most bytes the file may bring, or 0 (told in the channel) when it is
+ * over a cap.  A size the platform said counts against the message's
+ * total; one it did not say is bounded by what is left of both caps
+ * while it downloads.
+ */
 static uint64_t
 fetch_bound(struct fetch *f, const char *shown, json_int_t size,
     uint64_t *total)
@@ -258,16 +263,18 @@ fetch_bound(struct fetch *f, const char *shown, json_int_t size,
 		    "at most %s.", shown, a, b);
 		return (0);
 	}
-	if (size >= 0 && (uint64_t)size > left) {
-		files_size((unsigned long long)size, a, sizeof(a));
+	if ((size >= 0 && (uint64_t)size > left) || (size < 0 && left == 0)) {
+		files_size((unsigned long long)(size >= 0 ? size : 0), a,
+		    sizeof(a));
 		files_size((unsigned long long)cf->max_message, b, sizeof(b));
 		fetch_note(f, "⚠️ `%s` (%s) was not downloaded: the files of "
-		    "one message may be at most %s together.", shown, a, b);
+		    "one message may be at most %s together.", shown,
+		    size >= 0 ? a : "size unknown", b);
 		return (0);
 	}
-	/* A size the platform did not say: bounded as a whole file. */
 	*total += size >= 0 ? (uint64_t)size : 0;
-	return (cf->max_file < left ? cf->max_file : left);
+	left = cf->max_file < left ? cf->max_file : left;
+	return (left > 0 ? left : 1);		/* an empty file: 1 byte's room */
 }
 
 /* Start the download of one file of msg into dirfd; 0 when it runs. */

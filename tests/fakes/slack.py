@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import WSMsgType, web
 
@@ -697,6 +697,7 @@ class FakeSlack:
 
     def _file_urls(self, fid, name):
         base = f"{self.url}/files-pri/{self.team['id']}-{fid}"
+        name = quote(name, safe="")
         return f"{base}/{name}", f"{base}/download/{name}"
 
     def _store_file(self, owner_id, name, data, mimetype=None, title=None):
@@ -856,8 +857,9 @@ class FakeSlack:
     def _file_download(self, request):
         """url_private(_download): the bytes for a bot token that may see
         the file; anything else is sent to the login page, as Slack does."""
+        # The name is percent-encoded in the URL: match before decoding.
         m = re.fullmatch(r"/files-pri/([A-Z0-9]+)-(F[A-Z0-9]+)/(?:download/)?[^/]+",
-                         request.path)
+                         request.rel_url.raw_path)
         f = self.files.get(m.group(2)) if m else None
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""

@@ -223,6 +223,21 @@ def test_a_message_with_only_a_file_is_answered(files_chat):
     assert att and att[0]["files"] == [str(c.temp_dir() / "report.csv")]
 
 
+def test_a_file_name_cannot_lead_out_of_the_temp_dir(files_chat):
+    c = files_chat()
+    c.side.post("names", [file_spec("../../escape.txt", b"e\n"),
+                          file_spec(".hidden", b"h\n"),
+                          file_spec(".hidden", b"h2\n")])
+    c.wait_text(lambda t: t == "echo: names")
+    got = sorted(p.name for p in c.temp_dir().iterdir())
+    assert got == ["___.._escape.txt", "_hidden", "_hidden-2"]
+    assert (c.temp_dir() / "_hidden-2").read_bytes() == b"h2\n"
+    assert not (c.tmp.parent / "escape.txt").exists()
+    # The model sees the names as the chat gave them.
+    assert sorted(c.llm.attachments()[-1]["files"]) == sorted(
+        str(c.temp_dir() / n) for n in got)
+
+
 def test_a_file_over_the_cap_is_not_downloaded(files_chat):
     c = files_chat(files={"maxFileMiB": 0.01})       # 10 KiB
     big = os.urandom(20 * 1024)
