@@ -610,6 +610,7 @@ cfg_diff(const struct cfg *oldc, const struct cfg *newc)
 	cfg_d_section(&x, "memory", "memory config updated");
 	cfg_d_section(&x, "hooks", "hooks config updated");
 	cfg_d_section(&x, "scheduler", "scheduler config updated");
+	cfg_d_section(&x, "files", "files config updated");
 	/* Live here: files are rotated by logrotate and reopened. */
 	cfg_d_section(&x, "logging", "logging config updated");
 	cfg_d_channels(&x);

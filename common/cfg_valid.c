@@ -863,6 +863,40 @@ cfg_s_permissions(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 }
 
 static int
+cfg_ok_mib(json_t *v)
+{
+	return (json_is_number(v) && json_number_value(v) > 0 &&
+	    json_number_value(v) <= CFG_FILE_MIB_MAX);
+}
+
+static int
+cfg_ok_hours(json_t *v)
+{
+	return (json_is_number(v) && json_number_value(v) > 0 &&
+	    json_number_value(v) <= CFG_TEMP_HOURS_MAX);
+}
+
+/* New: the files that move between the chat and a workspace. */
+static int
+cfg_s_files(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	static const struct cfg_field f[] = {
+		{ "maxFileMiB", cfg_ok_mib, "files.maxFileMiB must be a "
+		    "number above 0 and at most 4096" },
+		{ "maxMessageMiB", cfg_ok_mib, "files.maxMessageMiB must be a "
+		    "number above 0 and at most 4096" },
+		{ "tempMaxAgeHours", cfg_ok_hours, "files.tempMaxAgeHours must "
+		    "be a number above 0 and at most 8760" },
+	};
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_object(v))
+		return (cfg_fail(e, "\"files\" must be an object"));
+	return (cfg_fields(e, v, f, nitems(f)));
+}
+
+static int
 cfg_s_path(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 {
 	if (v != NULL && !cfg_ok_nonempty(v))
@@ -897,6 +931,7 @@ static const struct cfg_section {
 	{ "hooks",			cfg_s_hooks },
 	{ "permissions",		cfg_s_permissions },
 	{ "scheduler",			cfg_s_scheduler },
+	{ "files",			cfg_s_files },
 	{ "stateDir",			cfg_s_path },
 	{ "logDir",			cfg_s_path },
 	{ "controlSocket",		cfg_s_path },

@@ -13,6 +13,8 @@
 
 #define CFG_MILLIS_MAX	600000
 #define CFG_CONCURRENCY_MAX 1000	/* reloadPlatformConcurrency */
+#define CFG_FILE_MIB_MAX	4096	/* files.maxFileMiB, maxMessageMiB */
+#define CFG_TEMP_HOURS_MAX	8760	/* files.tempMaxAgeHours: a year */
 #define CFG_ENOMEM	"out of memory"
 
 /* Where a check puts its complaint. */

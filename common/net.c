@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -40,6 +41,16 @@ struct net_req {
 	char			*buf;
 	size_t			 len, cap, max;
 	int			 overflow;
+	/* a body from a file (source.fd -1: none), an answer into one */
+	struct net_source	 source;
+	off_t			 src_off;
+	int			 src_errno;	/* a read failed (-1: cut short) */
+	curl_mime		*mime;
+	struct net_sink		 sink;		/* fd -1: none */
+	uint64_t		 sunk;
+	int			 sink_state;	/* 0 unknown, 1 into the file, 2 not */
+	int			 sink_errno;	/* a write failed */
+	int			 too_large;
 	int			 in_cb;		/* its callback is running */
 	long			 retry_after;
 	char			 ctype[64];
@@ -199,6 +210,7 @@ net_req_free(struct net_req *r)
 	net->n--;
 	(void)curl_multi_remove_handle(net->multi, r->easy);
 	curl_easy_cleanup(r->easy);
+	curl_mime_free(r->mime);
 	curl_slist_free_all(r->hdrs);
 	free(r->buf);
 	free(r);
@@ -231,13 +243,46 @@ net_pending(const struct net *net)
 
 /* ------------------------------------------------------------ request */
 
+/* A 2xx body into the sink, whole: 0 when it cannot be (curl stops). */
+static size_t
+net_sink_write(struct net_req *r, const char *data, size_t n)
+{
+	size_t	done = 0;
+	ssize_t	w;
+
+	if (n > r->sink.max - r->sunk) {
+		r->too_large = 1;
+		return (0);
+	}
+	while (done < n) {
+		w = pwrite(r->sink.fd, data + done, n - done,
+		    (off_t)(r->sunk + done));
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->sink_errno = w == -1 ? errno : ENOSPC;
+			return (0);
+		}
+		done += (size_t)w;
+	}
+	r->sunk += n;
+	return (n);
+}
+
 static size_t
 net_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct net_req	*r = arg;
 	size_t		 n = size * nmemb, ncap;
 	char		*nb;
+	long		 status = 0;
 
+	if (r->sink.fd != -1 && r->sink_state == 0) {
+		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		r->sink_state = status >= 200 && status < 300 ? 1 : 2;
+	}
+	if (r->sink_state == 1)
+		return (net_sink_write(r, data, n));
 	if (n > r->max - r->len) {
 		r->overflow = 1;
 		return (0);	/* curl stops with CURLE_WRITE_ERROR */
@@ -295,6 +340,40 @@ net_header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return (n);
 }
 
+/* The source's next bytes (curl's read callback, raw or a form part). */
+static size_t
+net_read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct net_req	*r = arg;
+	size_t		 n = size * nitems;
+	ssize_t		 got;
+
+	if ((off_t)n > r->source.size - r->src_off)
+		n = (size_t)(r->source.size - r->src_off);
+	if (n == 0)
+		return (0);
+	do
+		got = pread(r->source.fd, buf, n, r->src_off);
+	while (got == -1 && errno == EINTR);
+	if (got <= 0) {
+		r->src_errno = got == -1 ? errno : -1;
+		return (CURL_READFUNC_ABORT);
+	}
+	r->src_off += got;
+	return ((size_t)got);
+}
+
+static int
+net_seek_cb(void *arg, curl_off_t off, int origin)
+{
+	struct net_req	*r = arg;
+
+	if (origin != SEEK_SET || off < 0 || off > r->source.size)
+		return (CURL_SEEKFUNC_CANTSEEK);
+	r->src_off = (off_t)off;
+	return (CURL_SEEKFUNC_OK);
+}
+
 /*
  * Retry-After is delta-seconds or an HTTP date (RFC 9110 10.2.3).  Returns
  * seconds from now (0 for a date in the past), or -1 if unreadable.
@@ -334,15 +413,59 @@ net_retry_after_ms(const struct net_resp *r, uint32_t max_ms)
 	return ((uint32_t)s * 1000 < max_ms ? (uint32_t)s * 1000 : max_ms);
 }
 
+/* The source as the body: raw, or the file part of a multipart form. */
 static int
-net_setup_method(CURL *e, const char *method, const char *body)
+net_setup_source(struct net_req *r)
 {
-	int	bad = 0;
+	CURL		*e = r->easy;
+	curl_mimepart	*part;
+	const char *const *f;
+	int		 bad = 0;
+
+	if (r->source.field == NULL)
+		return (curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)r->source.size) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_READFUNCTION, net_read_cb) !=
+		    CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_READDATA, r) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, net_seek_cb) !=
+		    CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_SEEKDATA, r) != CURLE_OK ? -1 : 0);
+	if ((r->mime = curl_mime_init(e)) == NULL)
+		return (-1);
+	for (f = r->source.fields; f != NULL && f[0] != NULL && f[1] != NULL;
+	    f += 2) {
+		if ((part = curl_mime_addpart(r->mime)) == NULL)
+			return (-1);
+		bad |= curl_mime_name(part, f[0]) != CURLE_OK;
+		bad |= curl_mime_data(part, f[1], CURL_ZERO_TERMINATED) !=
+		    CURLE_OK;
+	}
+	if ((part = curl_mime_addpart(r->mime)) == NULL)
+		return (-1);
+	bad |= curl_mime_name(part, r->source.field) != CURLE_OK;
+	bad |= curl_mime_filename(part, r->source.filename != NULL ?
+	    r->source.filename : "file") != CURLE_OK;
+	bad |= curl_mime_type(part, "application/octet-stream") != CURLE_OK;
+	bad |= curl_mime_data_cb(part, (curl_off_t)r->source.size,
+	    net_read_cb, net_seek_cb, NULL, r) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_MIMEPOST, r->mime) != CURLE_OK;
+	return (bad ? -1 : 0);
+}
+
+static int
+net_setup_method(struct net_req *r, const char *method, const char *body)
+{
+	CURL	*e = r->easy;
+	int	 bad = 0;
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
 		bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) !=
 		    CURLE_OK;
-	if (body != NULL)
+	if (r->source.fd != -1)
+		bad |= net_setup_source(r) == -1;
+	else if (body != NULL)
 		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
 		    (long)strlen(body)) != CURLE_OK ||
 		    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body) !=
@@ -383,9 +506,15 @@ net_setup(struct net_req *r, const char *method, const char *url,
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "copilot-bridge") !=
 	    CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) != CURLE_OK;
+	/* A file on the move may take long, but must keep moving. */
+	if (r->source.fd != -1 || r->sink.fd != -1)
+		bad |= curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT,
+		    (long)NET_LOW_SPEED_BPS) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+		    (long)NET_LOW_SPEED_S) != CURLE_OK;
 	if (bad)
 		return (-1);
-	return (net_setup_method(e, method, body));
+	return (net_setup_method(r, method, body));
 }
 
 /* A request set up but not started: its easy handle and headers. */
@@ -402,6 +531,15 @@ net_req_new(const char *method, const char *url, const char *const *headers,
 	r->retry_after = -1;
 	r->max = o != NULL && o->max_body > 0 ? o->max_body : NET_BODY_MAX;
 	r->start_us = util_now_us();
+	r->source.fd = r->sink.fd = -1;
+	if (o != NULL && o->source != NULL)
+		r->source = *o->source;
+	if (o != NULL && o->sink != NULL) {
+		r->sink = *o->sink;
+		/* Every try writes the file from its start. */
+		if (ftruncate(r->sink.fd, 0) == -1)
+			goto fail;
+	}
 	/* An empty Expect stops curl from waiting for "100 Continue". */
 	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
 		if ((l = curl_slist_append(r->hdrs, headers[i])) == NULL)
@@ -418,6 +556,7 @@ net_req_new(const char *method, const char *url, const char *const *headers,
 fail:
 	if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
+	curl_mime_free(r->mime);
 	curl_slist_free_all(r->hdrs);
 	free(r);
 	return (NULL);
@@ -443,6 +582,7 @@ net_request(struct net *net, const char *method, const char *url,
 	r->arg = arg;
 	if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK) {
 		curl_easy_cleanup(r->easy);
+		curl_mime_free(r->mime);
 		curl_slist_free_all(r->hdrs);
 		free(r);
 		return (NULL);
@@ -470,6 +610,7 @@ net_request_sync(const char *method, const char *url,
 		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
 		    &status);
 	curl_easy_cleanup(r->easy);
+	curl_mime_free(r->mime);
 	curl_slist_free_all(r->hdrs);
 	free(r->buf);
 	free(r);
@@ -500,7 +641,22 @@ net_finish(struct net_req *r, CURLcode res)
 	resp.bodylen = r->len;
 	resp.us = util_now_us() - r->start_us;
 	resp.ms = resp.us / 1000;
-	if (r->overflow) {
+	resp.sunk = r->sunk;
+	resp.too_large = r->too_large;
+	if (r->too_large) {
+		snprintf(err, sizeof(err), "the file is over %llu bytes",
+		    (unsigned long long)r->sink.max);
+		resp.error = err;
+	} else if (r->sink_errno != 0) {
+		snprintf(err, sizeof(err), "cannot write the file: %s",
+		    strerror(r->sink_errno));
+		resp.error = err;
+	} else if (r->src_errno != 0) {
+		snprintf(err, sizeof(err), "cannot read the file: %s",
+		    r->src_errno == -1 ? "it is shorter than it was" :
+		    strerror(r->src_errno));
+		resp.error = err;
+	} else if (r->overflow) {
 		snprintf(err, sizeof(err), "response body over %zu bytes",
 		    r->max);
 		resp.error = err;

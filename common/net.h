@@ -11,6 +11,8 @@
 #ifndef COMMON_NET_H
 #define COMMON_NET_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,19 +29,49 @@ struct net_resp {
 	char		 ctype[64];	/* Content-Type, or "" */
 	uint64_t	 ms;		/* time taken */
 	uint64_t	 us;		/* ... in µs */
+	uint64_t	 sunk;		/* bytes written to the sink */
+	int		 too_large;	/* the sink's bound was passed */
 };
 
 typedef void	(*net_cb)(const struct net_resp *, void *arg);
+
+/*
+ * A request body read from a file: size bytes from offset 0 (read again
+ * from 0 on every try), sent raw, or as the part field (with filename) of
+ * a multipart form whose other parts are fields: name, value, ..., NULL.
+ */
+struct net_source {
+	int		 fd;
+	off_t		 size;
+	const char	*field;		/* NULL: the raw body */
+	const char	*filename;
+	const char *const *fields;
+};
+
+/*
+ * A 2xx answer's body written to a file from offset 0 (truncated first,
+ * on every try), at most max bytes: one more fails the request with
+ * too_large.  Any other answer's body is read as usual (max_body).
+ */
+struct net_sink {
+	int		 fd;
+	uint64_t	 max;
+};
 
 struct net_opts {
 	long		 timeout_ms;	/* whole request; 0 = NET_TIMEOUT_MS */
 	long		 connect_ms;	/* 0 = NET_CONNECT_MS (at most timeout) */
 	size_t		 max_body;	/* 0 = NET_BODY_MAX */
+	const struct net_source *source; /* the body, from a file; or NULL */
+	const struct net_sink *sink;	/* the answer, into a file; or NULL */
 };
 
 #define NET_TIMEOUT_MS		30000
 #define NET_CONNECT_MS		10000
 #define NET_BODY_MAX		(4 * 1024 * 1024)
+/* A file transfer that moves less than this for that long is dropped. */
+#define NET_LOW_SPEED_BPS	1024
+#define NET_LOW_SPEED_S		60
 
 struct net	*net_new(struct event_base *);
 void		 net_free(struct net *);

@@ -68,7 +68,9 @@ otel_exp_report_ok(struct otel_exp *e)
 static int
 otel_exp_post(struct otel_exp *e)
 {
-	struct net_opts	o = { OTEL_HTTP_MS, OTEL_CONNECT_MS, OTEL_RESP_MAX };
+	struct net_opts	o = { .timeout_ms = OTEL_HTTP_MS,
+			    .connect_ms = OTEL_CONNECT_MS,
+			    .max_body = OTEL_RESP_MAX };
 
 	e->req = net_request(e->net, "POST", e->target,
 	    (const char *const *)e->hdrs, e->body, &o, otel_exp_resp, e);
@@ -396,7 +398,8 @@ otel_exp_drain(struct otel_exp *e, int ms, struct otel_exps *list,
 static int
 otel_exp_post_sync(struct otel_exp *e, const char *body, uint64_t deadline)
 {
-	struct net_opts	o = { 0, OTEL_CONNECT_MS, OTEL_RESP_MAX };
+	struct net_opts	o = { .connect_ms = OTEL_CONNECT_MS,
+			    .max_body = OTEL_RESP_MAX };
 	long		status;
 
 	o.timeout_ms = (long)(deadline - util_now_ms());

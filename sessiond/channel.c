@@ -1055,6 +1055,9 @@ chan_run(struct chan *c)
 	json_t	*msg;
 
 	while (!c->busy && c->st != CH_OPENING && json_array_size(c->queue) > 0) {
+		/* Its files are still coming (files.c): nothing overtakes it. */
+		if (jx_bool(json_array_get(c->queue, 0), "_fetching", 0))
+			return;
 		msg = json_incref(json_array_get(c->queue, 0));
 		(void)json_array_remove(c->queue, 0);
 		if (jx_bool(msg, "_cmd", 0)) {

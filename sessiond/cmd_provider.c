@@ -252,8 +252,9 @@ provider_auth_header(const json_t *p)
 static void
 provider_test(struct cmdctx *x, const char *name, const json_t *p)
 {
-	struct net_opts	 o = { PROVIDER_TEST_MS, PROVIDER_TEST_MS,
-			    PROVIDER_BODY_MAX };
+	struct net_opts	 o = { .timeout_ms = PROVIDER_TEST_MS,
+			    .connect_ms = PROVIDER_TEST_MS,
+			    .max_body = PROVIDER_BODY_MAX };
 	const char	*hdrs[3] = { "Accept: application/json", NULL, NULL };
 	const char	*base = jx_stre(p, "baseUrl");
 	const json_t	*m;

@@ -27,6 +27,7 @@
 #include "chan.h"
 #include "cmd.h"
 #include "conf.h"
+#include "files.h"
 #include "plan.h"
 #include "thread.h"
 
@@ -349,7 +350,7 @@ command_place(json_t *m, const struct chan_conf *cc, const char **key)
 		return (-1);
 	}
 	if (asked && *text == '\0' &&
-	    json_object_get(m, "_attachments") == NULL) {
+	    json_array_size(json_object_get(m, "files")) == 0) {
 		free(text);
 		return (1);
 	}
@@ -391,6 +392,9 @@ command_inbound(const char *bot, json_t *m, const struct chan_conf *cc)
 	text = jx_stre(m, "text");
 	log_debug("inbound %s in %s%s%s from %s", id, c->id, key != NULL ?
 	    " thread " : "", key != NULL ? key : "", jx_stre(m, "user"));
+	/* With files: a prompt, queued until they are in (files.c). */
+	if (files_inbound(c, m, cc))
+		return;
 	if (perm_questions(c)) {
 		perm_answer_question(c, text);
 		return;

@@ -212,6 +212,30 @@ conf_parse_defaults(struct conf *c)
 	return (0);
 }
 
+/* A positive number of a unit (the validator bounds it), else def. */
+static uint64_t
+conf_amount(const json_t *o, const char *key, double def, double unit)
+{
+	const json_t	*v = json_object_get(o, key);
+	double		 d = json_is_number(v) && json_number_value(v) > 0 ?
+			    json_number_value(v) : def;
+
+	return ((uint64_t)(d * unit));
+}
+
+static void
+conf_parse_files(struct conf *c)
+{
+	const json_t	*f = json_object_get(c->root, "files");
+
+	c->files.max_file = conf_amount(f, "maxFileMiB",
+	    CONF_FILE_MIB_DEFAULT, 1024.0 * 1024);
+	c->files.max_message = conf_amount(f, "maxMessageMiB",
+	    CONF_FILE_MIB_DEFAULT, 1024.0 * 1024);
+	c->files.temp_max_age_ms = conf_amount(f, "tempMaxAgeHours",
+	    CONF_TEMP_HOURS_DEFAULT, 3600.0 * 1000);
+}
+
 struct conf *
 conf_parse(json_t *root, char *err, size_t len)
 {
@@ -234,6 +258,7 @@ conf_parse(json_t *root, char *err, size_t len)
 	g = json_object_get(json_object_get(root, "scheduler"), "graceSeconds");
 	c->sched_grace_ms = json_is_number(g) ? (long long)(json_number_value(g) *
 	    1000) : CONF_SCHED_GRACE_S * 1000LL;
+	conf_parse_files(c);
 	if (json_object_get(root, "permissions") != NULL &&
 	    (c->policy = policy_config_parse(json_object_get(root,
 	    "permissions"), getenv("HOME"), err, len)) == NULL) {

@@ -9,6 +9,7 @@
 #define SESSIOND_CONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -64,6 +65,16 @@ struct conf_defaults {
 	char		*timezone;	/* scheduled tasks' zone; NULL: UTC */
 };
 
+/* "files": what moves between the chat and a workspace, and for how long. */
+struct conf_files {
+	uint64_t		 max_file;	/* bytes of one file, either way */
+	uint64_t		 max_message;	/* bytes of one message's files */
+	uint64_t		 temp_max_age_ms; /* downloaded files are kept */
+};
+
+#define CONF_FILE_MIB_DEFAULT	20
+#define CONF_TEMP_HOURS_DEFAULT	24
+
 struct conf {
 	json_t			*root;		/* the projection as received */
 	struct conf_channel	*chans;		/* sorted by (id, platform) */
@@ -76,6 +87,7 @@ struct conf {
 	char			*state_dir;
 	char			*backend;	/* session.backend: "copilot", "echo" */
 	int			 notify_hooks;	/* hooks.notifyOnAutoReload */
+	struct conf_files	 files;
 	struct policy_config	*policy;	/* permissions, parsed; NULL: none */
 	long long		 sched_grace_ms; /* scheduler.graceSeconds */
 };

@@ -116,6 +116,12 @@ link_send(struct link *l, int type, json_t *body)
 	return (ipc_send(l->chan, (uint16_t)type, body));
 }
 
+int
+link_send_fd(struct link *l, int type, json_t *body, int fd)
+{
+	return (ipc_send_fd(l->chan, (uint16_t)type, body, fd));
+}
+
 void
 link_free_all(void)
 {

@@ -36,6 +36,8 @@ int		 link_attach(int fd, const char *bot, int gen);
 struct link	*link_find(const char *bot, int gen);
 /* Send body (stolen) on l; ipc_send()'s result. */
 int		 link_send(struct link *, int type, json_t *body);
+/* The same with a descriptor (a copy goes; -1: none). */
+int		 link_send_fd(struct link *, int type, json_t *body, int fd);
 void		 link_free_all(void);
 
 #endif

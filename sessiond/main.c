@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "cmd.h"
 #include "conf.h"
+#include "files.h"
 #include "hooks.h"
 #include "inbound.h"
 #include "link.h"
@@ -138,6 +139,7 @@ sd_start(struct conf *c)
 	chan_init(sd_backend);
 	command_init();
 	cmd_provider_init(sproc.base);
+	files_init(sproc.base);
 	if (store_open(sproc.base, c->state_dir) == -1)
 		fatalx("cannot set up the state store");
 	agent_init(sproc.base);
@@ -264,6 +266,7 @@ sd_on_shutdown(const char *why)
 	log_info("stopping: %s", why);
 	sched_shutdown();
 	agent_shutdown();
+	files_shutdown();
 	chan_free_all();
 	hookrun_shutdown();
 	dirwatch_shutdown();

@@ -1,6 +1,6 @@
 /*
  * outbound: platform calls sessiond asks a worker to make (post, patch,
- * delete, typing, react), and their answers.
+ * delete, typing, react, download, upload), and their answers.
  *
  * Every op waits here until its OUTBOUND_DONE.  An op goes to the link the
  * bot is routed to now; if that worker generation dies before answering, the
@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -32,6 +33,7 @@ struct op {
 	uint32_t	 ref;
 	char		*bot;
 	json_t		*body;		/* the OUTBOUND body, with its ref */
+	int		 fd;		/* a file that goes with it, or -1 */
 	int		 sent_gen;	/* generation it went to; 0 = not sent */
 	int		 denied_gen;	/* generation whose token was refused */
 	uint64_t	 denied_ms;	/* when */
@@ -57,6 +59,8 @@ op_free(struct op *o)
 	TAILQ_REMOVE(&ops, o, entry);
 	nops--;
 	json_decref(o->body);
+	if (o->fd != -1)
+		(void)close(o->fd);
 	free(o->bot);
 	free(o);
 }
@@ -68,16 +72,24 @@ op_send(struct op *o)
 
 	if (l == NULL || l->gen == o->denied_gen)
 		return;		/* sent when the bot is routed again */
-	if (link_send(l, IPC_OUTBOUND, json_incref(o->body)) == 0)
+	if (link_send_fd(l, IPC_OUTBOUND, json_incref(o->body), o->fd) == 0)
 		o->sent_gen = l->gen;
 }
 
 int
 outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 {
+	return (outbound_op_fd(bot, op, -1, cb, arg));
+}
+
+int
+outbound_op_fd(const char *bot, json_t *op, int fd, outbound_cb cb, void *arg)
+{
 	struct op	*o;
 
 	if (op == NULL) {
+		if (fd != -1)
+			(void)close(fd);
 		log_warnx("outbound: an op for %s could not be built (out of "
 		    "memory, or text that is not UTF-8)", bot);
 		return (-1);
@@ -86,11 +98,15 @@ outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 		log_warnx("outbound: %zu ops waiting; dropping a %s for %s", nops,
 		    jx_stre(op, "op"), bot);
 		json_decref(op);
+		if (fd != -1)
+			(void)close(fd);
 		return (-1);
 	}
 	if ((o = calloc(1, sizeof(*o))) == NULL || (o->bot = strdup(bot)) == NULL) {
 		free(o);
 		json_decref(op);
+		if (fd != -1)
+			(void)close(fd);
 		log_warnx("outbound: out of memory; a %s for %s is lost",
 		    jx_stre(op, "op"), bot);
 		return (-1);
@@ -99,12 +115,15 @@ outbound_op(const char *bot, json_t *op, outbound_cb cb, void *arg)
 		next_ref = 1;
 	o->ref = next_ref;
 	o->body = op;
+	o->fd = fd;
 	o->cb = cb;
 	o->arg = arg;
 	if (json_object_set_new(op, "ref", json_integer(o->ref)) == -1) {
 		log_warnx("outbound: out of memory; a %s for %s is lost",
 		    jx_stre(op, "op"), bot);
 		json_decref(op);
+		if (fd != -1)
+			(void)close(fd);
 		free(o->bot);
 		free(o);
 		return (-1);

@@ -1,6 +1,7 @@
 /*
  * outbound: platform calls sessiond asks a worker to make (post, patch,
- * delete, typing, react), each held until its OUTBOUND_DONE.
+ * delete, typing, react, download, upload), each held until its
+ * OUTBOUND_DONE.
  */
 #ifndef SESSIOND_OUTBOUND_H
 #define SESSIOND_OUTBOUND_H
@@ -28,6 +29,12 @@ void	 outbound_init(struct event_base *);
  * be queued (logged here with the reason).
  */
 int	 outbound_op(const char *bot, json_t *op, outbound_cb, void *arg);
+/*
+ * The same with a file (taken; closed once the op is answered): each
+ * generation the op goes to gets a copy of the descriptor with it.
+ */
+int	 outbound_op_fd(const char *bot, json_t *op, int fd, outbound_cb,
+	    void *arg);
 void	 outbound_done(json_t *body);
 /* Generation gen of bot is gone: what it never answered goes out again. */
 void	 outbound_link_gone(const char *bot, int gen);

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "agent.h"
 #include "chan.h"
+#include "files.h"
 #include "tools.h"
 
 typedef void	(*tool_fn)(struct chan *, const char *request_id,
@@ -85,6 +86,27 @@ static const struct {
 	    "message. Call this instead of sending text when you have nothing "
 	    "meaningful to add to the conversation.",
 	    "{\"type\":\"object\",\"properties\":{}}", tool_no_reply, NULL },
+	{ "send_file", "Send a file or image from the workspace to the user "
+	    "in their chat channel. The file will appear as an inline image "
+	    "(for image types) or a downloadable attachment.",
+	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
+	    "\"string\",\"description\":\"Path to the file to send (absolute "
+	    "or relative to workspace)\"},\"message\":{\"type\":\"string\","
+	    "\"description\":\"Optional message to accompany the file\"}},"
+	    "\"required\":[\"path\"]}", files_tool_send, NULL },
+	{ "show_file_in_chat", "Show file contents to the user in their chat "
+	    "channel as a formatted code block. Prefer this over the built-in "
+	    "show_file which only works in terminal. Use when the user asks to "
+	    "see a file, code snippet, or diff. Supports optional line range. "
+	    "For diffs, set diff: true to show pending git changes.",
+	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
+	    "\"string\",\"description\":\"Full absolute path to the file to "
+	    "show.\"},\"view_range\":{\"type\":\"array\",\"items\":{\"type\":"
+	    "\"integer\"},\"description\":\"Optional [start, end] line range. "
+	    "[start, -1] shows from start to end of file.\"},\"diff\":{\"type\":"
+	    "\"boolean\",\"description\":\"When true, show pending git diff "
+	    "instead of file contents.\"}},\"required\":[\"path\"]}",
+	    showfile_tool, NULL },
 };
 
 /* One declaration of the table's row i; NULL when out of memory. */

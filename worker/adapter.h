@@ -12,8 +12,10 @@
  *                     WebSocket hello), or failed(reason)
  *   config_update()   a reloaded config: apply only its live part (access,
  *                     channels); never tokens or URLs (botReloadNeeded)
- *   outbound()        one OUTBOUND body ({ref, op, ...}); answer it, now or
- *                     later, with exactly one outbound_done()
+ *   outbound()        one OUTBOUND body ({ref, op, ...}) and the descriptor
+ *                     that came with it (a file to send or to fill, taken;
+ *                     -1: none); answer it, now or later, with exactly one
+ *                     outbound_done()
  *   inbound_ack()     sessiond has inbound message id (Slack acks now)
  *   drain()           stop reading events, finish the outbound held, then
  *                     drained()
@@ -58,7 +60,7 @@ struct adapter_ops {
 	void		*(*start)(struct event_base *, const json_t *config,
 			    const struct adapter_events *);
 	void		 (*config_update)(void *, const json_t *config);
-	void		 (*outbound)(void *, const json_t *op);
+	void		 (*outbound)(void *, const json_t *op, int fd);
 	void		 (*inbound_ack)(void *, const char *id);
 	/* sessiond's per-channel cursors {id: ms}; NULL if not needed. */
 	void		 (*cursors)(void *, const json_t *channels);

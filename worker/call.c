@@ -37,6 +37,9 @@ struct call {
 	char			*hdrs[CALL_HDRS_MAX + 1];
 	int			 tries, max_tries, limited, in_cb;
 	call_classify		 classify;
+	struct net_source	 source;
+	struct net_sink		 sink;
+	struct net_opts		 opts;
 	struct net_req		*req;
 	struct event		*timer;
 	struct backoff		 bo;
@@ -131,6 +134,12 @@ call_done(const struct net_resp *resp, void *arg)
 	r.label = c->label;
 	r.what = c->what;
 	v = c->classify(&r);
+	/* A file over its bound is as large on the next try. */
+	if (resp->too_large) {
+		v = CALL_FAIL;
+		snprintf(r.error, sizeof(r.error), "%s: %s", c->label,
+		    resp->error);
+	}
 	r.ok = v == CALL_OK;
 	if (v != CALL_OK && r.error[0] == '\0')
 		snprintf(r.error, sizeof(r.error), "%s: failed", c->label);
@@ -162,7 +171,7 @@ call_send(int fd, short what, void *arg)
 
 	c->tries++;
 	c->req = net_request(c->set->net, c->method, c->url,
-	    (const char *const *)c->hdrs, c->body, NULL, call_done, c);
+	    (const char *const *)c->hdrs, c->body, &c->opts, call_done, c);
 	if (c->req != NULL)
 		return;
 	memset(&r, 0, sizeof(r));
@@ -200,6 +209,15 @@ call_new(struct call_set *s, const struct call_req *req, call_cb cb,
 	snprintf(c->label, sizeof(c->label), "%s", req->label);
 	snprintf(c->what, sizeof(c->what), "%s", req->what);
 	snprintf(c->method, sizeof(c->method), "%s", req->method);
+	c->opts.timeout_ms = req->timeout_ms;
+	if (req->source != NULL) {
+		c->source = *req->source;
+		c->opts.source = &c->source;
+	}
+	if (req->sink != NULL) {
+		c->sink = *req->sink;
+		c->opts.sink = &c->sink;
+	}
 	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
 		if (i == CALL_HDRS_MAX ||
 		    (c->hdrs[i] = strdup(req->headers[i])) == NULL)

@@ -64,6 +64,14 @@ struct call_req {
 	const char		*what;		/* for the classifier: "/posts" */
 	int			 tries;		/* on CALL_RETRY verdicts */
 	call_classify		 classify;
+	/*
+	 * A file moved by the call (common/net.h), each try from its start;
+	 * the caller keeps the descriptor open until the callback.  A sink
+	 * whose bound is passed fails the call at once (no retry).
+	 */
+	const struct net_source	*source;
+	const struct net_sink	*sink;
+	long			 timeout_ms;	/* 0: NET_TIMEOUT_MS */
 };
 
 struct call_set	*call_set_new(struct event_base *);

@@ -329,7 +329,8 @@ worker_link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 			worker_outbound_done(w, &a);
 			break;
 		}
-		w->ad->outbound(w->ad_state, m->body);
+		w->ad->outbound(w->ad_state, m->body, m->fd);
+		m->fd = -1;	/* the adapter's now */
 		break;
 	case IPC_INBOUND_ACK:
 		id = jx_str(m->body, "id");

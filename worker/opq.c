@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/jx.h"
 #include "worker/opq.h"
 
-#define OPQ_CHANNEL_MAX	64
+#define OPQ_CHANNEL_MAX	80	/* a channel id, and a lane */
 
 struct opq_entry {
 	TAILQ_ENTRY(opq_entry)	 entry;
@@ -84,6 +85,8 @@ opq_entry_free(struct opq *q, struct opq_entry *e)
 		q->cb->clear(q->arg, &e->op);
 	free(e->op.data);
 	json_decref(e->op.body);
+	if (e->op.fd != -1)
+		(void)close(e->op.fd);
 	free(e);
 }
 
@@ -167,18 +170,24 @@ opq_chan(struct opq *q, const char *channel)
 }
 
 void
-opq_push(struct opq *q, const json_t *body)
+opq_push(struct opq *q, const json_t *body, int fd)
 {
 	json_int_t		 ref = jx_int(body, "ref", 0);
 	const char		*ch = jx_str(body, "channel");
+	const char		*lane = jx_str(body, "lane");
 	struct opq_chan		*c;
 	struct opq_entry	*e = NULL;
+	char			 key[OPQ_CHANNEL_MAX];
 
 	if (q->n >= q->max) {
+		if (fd != -1)
+			(void)close(fd);
 		opq_refuse(q, ref, "too many ops queued");
 		return;
 	}
-	if ((c = opq_chan(q, ch != NULL ? ch : "")) == NULL ||
+	snprintf(key, sizeof(key), "%s%s%s", ch != NULL ? ch : "",
+	    lane != NULL ? "/" : "", lane != NULL ? lane : "");
+	if ((c = opq_chan(q, key)) == NULL ||
 	    (e = calloc(1, sizeof(*e))) == NULL || (q->datasize > 0 &&
 	    (e->op.data = calloc(1, q->datasize)) == NULL)) {
 		free(e);
@@ -186,11 +195,14 @@ opq_push(struct opq *q, const json_t *body)
 			TAILQ_REMOVE(&q->chans, c, entry);
 			free(c);
 		}
+		if (fd != -1)
+			(void)close(fd);
 		opq_refuse(q, ref, "out of memory");
 		return;
 	}
 	e->q = c;
 	e->op.ref = ref;
+	e->op.fd = fd;
 	e->op.body = json_incref((json_t *)body);
 	TAILQ_INSERT_TAIL(&c->ops, e, entry);
 	q->n++;

@@ -2,7 +2,9 @@
  * opq: a worker's outbound ops (OUTBOUND from sessiond), in one queue per
  * channel.  The ops of a channel run one at a time, in the order they came,
  * so a post, its edits and its deletion reach the platform in that order;
- * channels do not wait for each other.  Every op pushed is answered to
+ * channels do not wait for each other.  An op with a "lane" runs in that
+ * lane of its channel, beside the others: a file taking a minute to move
+ * ("files") never holds a channel's posts and edits.  Every op pushed is answered to
  * sessiond exactly once (OUTBOUND_DONE), unless the queue is freed.
  *
  * The adapter says how to start an op and is told nothing else: it calls
@@ -22,6 +24,7 @@ struct opq;
 
 struct opq_op {
 	json_t		*body;		/* the OUTBOUND body */
+	int		 fd;		/* the file that came with it, or -1 */
 	json_int_t	 ref;
 	void		*data;		/* the adapter's: opq_new()'s datasize */
 };
@@ -42,7 +45,8 @@ struct opq_cbs {
 struct opq	*opq_new(const struct opq_cbs *, void *arg,
 		    const struct adapter_events *, size_t datasize,
 		    unsigned int max);
-void		 opq_push(struct opq *, const json_t *body);
+/* fd (taken, -1: none) is closed when the op is answered. */
+void		 opq_push(struct opq *, const json_t *body, int fd);
 /* op's call is over; a's ref is op's (filled in here). */
 void		 opq_done(struct opq *, struct opq_op *,
 		    const struct adapter_answer *a);

@@ -21,6 +21,33 @@
 #define PLATFORM_BACKOFF_MS	1000	/* a dropped connection's first wait */
 #define PLATFORM_BACKOFF_MAX_MS	30000
 
+int
+platform_file_add(json_t *files, const char *id, const char *name,
+    size_t max, json_int_t size, const char *mime, const char *url)
+{
+	char	*nm;
+	size_t	 n;
+	json_t	*f;
+	int	 rc;
+
+	if (name == NULL || *name == '\0') {
+		if (asprintf(&nm, "file-%s", id) == -1)
+			return (-1);
+	} else {
+		n = utf8_cut_bytes(name, strlen(name), max);
+		if ((nm = strndup(name, n)) == NULL)
+			return (-1);
+	}
+	f = json_pack("{s:s,s:s,s:I,s:s}", "id", id, "name", nm, "size",
+	    size >= 0 ? size : (json_int_t)-1, "mime", mime != NULL ? mime : "");
+	free(nm);
+	if (f != NULL && url != NULL &&
+	    json_object_set_new(f, "url", json_string(url)) == -1)
+		f = (json_decref(f), NULL);
+	rc = f != NULL ? json_array_append_new(files, f) : -1;
+	return (rc);
+}
+
 void
 platform_failed(const struct adapter_events *ev, const char *fmt, ...)
 {

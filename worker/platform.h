@@ -58,6 +58,15 @@ void	platform_link_free(struct platform_link *);
  */
 size_t	platform_valid_prefix(const char *s, size_t len);
 
+/*
+ * Append a file to an INBOUND's "files": {id, name, size, mime} and url
+ * unless NULL; the name cut to max bytes on a character boundary,
+ * "file-<id>" when there is none; size -1 when not known.  -1 when out of
+ * memory.
+ */
+int	platform_file_add(json_t *files, const char *id, const char *name,
+	    size_t max, json_int_t size, const char *mime, const char *url);
+
 typedef size_t	(*platform_mention_at)(const char *text, const char *p,
 		    const void *arg);
 char	*platform_strip_mentions(const char *text, platform_mention_at,

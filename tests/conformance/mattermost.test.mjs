@@ -252,6 +252,54 @@ test('create, reply, patch and delete posts; posts since', T, async () => {
     assert.ok(h.delete_at > 0);
 });
 
+test('files: uploadFile, a post with file_ids, getFileUrl, the file info', T, async () => {
+    const bot = client(BOT_TOKEN);
+    const bytes = Buffer.from(Array.from({ length: 70000 }, (_, i) => (i * 7) & 0xff));
+    const form = new FormData();
+    form.append('channel_id', townSquare.id);
+    form.append('files', new Blob([bytes], { type: 'application/octet-stream' }), 'data.bin');
+    const up = await bot.uploadFile(form);
+    assert.equal(up.file_infos.length, 1);
+    const info = up.file_infos[0];
+    assert.match(info.id, /^[a-z0-9]{26}$/);
+    assert.equal(info.name, 'data.bin');
+    assert.equal(info.extension, 'bin');
+    assert.equal(info.size, bytes.length);
+
+    const post = await bot.createPost({ channel_id: townSquare.id, message: '', file_ids: [info.id] });
+    assert.deepEqual(post.file_ids, [info.id]);
+    assert.equal(post.metadata.files[0].id, info.id);
+    assert.equal(post.metadata.files[0].name, 'data.bin');
+    // A file goes in one post only.
+    await rejects(bot.createPost({ channel_id: townSquare.id, message: 'x', file_ids: [info.id] }),
+        { status: 400 });
+
+    // The bytes, at the client's file URL, with the token in the header.
+    const url = bot.getFileUrl(info.id);
+    assert.equal(url, `${fake.url}/api/v4/files/${info.id}`);
+    const got = await fetch(url, { headers: { Authorization: `Bearer ${BOT_TOKEN}` } });
+    assert.equal(got.status, 200);
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), bytes);
+    assert.equal((await fetch(url)).status, 401);
+    const meta = await fetch(`${url}/info`, { headers: { Authorization: `Bearer ${BOT_TOKEN}` } });
+    assert.equal(meta.headers.get('content-type'), 'application/json');
+    assert.equal((await meta.json()).post_id, post.id);
+
+    // A user who can read the channel reads the file; a missing one is 404.
+    const alice = await loggedIn('alice');
+    const viaAlice = await fetch(alice.getFileUrl(info.id), {
+        headers: { Authorization: `Bearer ${alice.getToken()}` } });
+    assert.equal(viaAlice.status, 200);
+    const nope = await fetch(bot.getFileUrl('x'.repeat(26)),
+        { headers: { Authorization: `Bearer ${BOT_TOKEN}` } });
+    assert.equal(nope.status, 404);
+    // No file part: the server's error.
+    const empty = new FormData();
+    empty.append('channel_id', townSquare.id);
+    await rejects(bot.uploadFile(empty),
+        { status: 400, id: 'api.file.upload_file.incorrect_number_of_files.app_error' });
+});
+
 test('personal access tokens: create, use, revoke', T, async () => {
     const alice = await loggedIn('alice');
     const pat = await alice.createUserAccessToken(users['bot-a'].id, 'ci token');

@@ -166,6 +166,48 @@ test('auth.test, chat.postMessage/update/delete, reactions.add and errors', T, a
         [{ name: 'eyes', users: [botA.user_id], count: 1 }]);
 });
 
+test('files.uploadV2 into a thread, files.info, url_private with the token only', T, async () => {
+    const token = botA.bot_tokens[0];
+    const web = api(token);
+    const root = await web.chat.postMessage({ channel: 'C01GENERAL', text: 'root' });
+    const data = Buffer.from(Array.from({ length: 50000 }, (_, i) => (i * 13) & 0xff));
+    // getUploadURLExternal, the bytes to upload_url, completeUploadExternal.
+    const res = await web.files.uploadV2({
+        channel_id: 'C01GENERAL', file: data, filename: 'r.bin',
+        initial_comment: 'here it is', thread_ts: root.ts });
+    assert.equal(res.ok, true);
+    const f = res.files[0].files[0];
+    assert.match(f.id, /^F[A-Z0-9]+$/);
+    const kept = (await fake.control('GET', '/files')).files.find((x) => x.id === f.id);
+    assert.equal(kept.size, data.length);
+    assert.equal(kept.declared_length, data.length);
+    assert.equal(kept.thread_ts, root.ts);
+    assert.equal(kept.initial_comment, 'here it is');
+    assert.deepEqual(kept.channels, ['C01GENERAL']);
+    const { messages } = await fake.control('GET', '/channels/general/messages');
+    const shared = messages.find((m) => m.files && m.files[0].id === f.id);
+    assert.equal(shared.thread_ts, root.ts);
+    assert.equal(shared.text, 'here it is');
+    assert.equal(shared.user, botA.user_id);
+
+    const info = await web.files.info({ file: f.id });
+    assert.equal(info.file.size, data.length);
+    assert.equal(info.file.name, 'r.bin');
+    assert.equal(info.file.shares.public.C01GENERAL[0].ts, shared.ts);
+    const got = await fetch(info.file.url_private_download, {
+        headers: { Authorization: `Bearer ${token}` }, redirect: 'manual' });
+    assert.equal(got.status, 200);
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), data);
+    // Without the token: the login page, never the file.
+    const anon = await fetch(info.file.url_private, { redirect: 'manual' });
+    assert.equal(anon.status, 302);
+
+    await platformError(web.files.getUploadURLExternal({ filename: 'x.txt' }), 'invalid_arguments');
+    await platformError(web.files.completeUploadExternal({ files: JSON.stringify([{ id: 'FNOPE' }]) }),
+        'file_not_found');
+    await platformError(web.files.info({ file: 'FNOPE' }), 'file_not_found');
+});
+
 test('users.list and conversations.list with cursor pagination (WebClient.paginate)', T, async () => {
     const web = api(botA.bot_tokens[0]);
     const users = [];

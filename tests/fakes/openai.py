@@ -8,7 +8,11 @@ Endpoints
   POST /v1/chat/completions   JSON, or SSE when "stream": true
   GET  /v1/models
   POST /_fake/script          replace the script (body: a script, see below)
-  GET  /_fake/requests        {"requests": [{"method","path","headers","body"}...]}
+  GET  /_fake/requests        {"requests": [{"method","path","headers","body",
+                              "attachments"}...]}; "attachments" (chat
+                              completions) is what the user messages carry:
+                              {"images": [{"mime","bytes","sha256"}],
+                               "files": [paths in <tagged_files>]}
   POST /_fake/reset           forget requests, restore the start-up script
 
 Script: a JSON list of rules (or {"rules": [...]}).  For each completion
@@ -24,7 +28,9 @@ and it answers with one of
   chunks    split the text into N stream chunks (default 1)
   delay     seconds between stream chunks (default 0, at most 10)
   tool_call {"name": "bash", "arguments": {...}, "id"?: "call_x"}, or a list
-            "tool_calls"; "reply" may accompany it as content
+            "tool_calls"; "reply" may accompany it as content.  Any tool the
+            request offers can be called: the runtime's (bash, create, ...)
+            and the bridge's (send_file, show_file_in_chat, no_reply, ...)
   bash      shorthand: {"bash": "echo hi"} is a bash tool call
   error     {"status": 500, "message": "..."}: an HTTP error in OpenAI's shape
 With no matching rule the reply is "echo: <last user text>" for a user turn
@@ -36,7 +42,9 @@ The last user text has leading <tag>...</tag> blocks (the runtime prepends
 
 import argparse
 import asyncio
+import base64
 import copy
+import hashlib
 import json
 import os
 import re
@@ -55,18 +63,62 @@ MAX_ARG_PIECES = 8
 MODEL = "fake-model"
 
 _LEADING_TAGS = re.compile(r"^\s*<([A-Za-z_][\w.-]*)>.*?</\1>\s*", re.S)
+_TAGGED_FILES = re.compile(r"<tagged_files>(.*?)</tagged_files>", re.S)
+_DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.S)
 
 
 def _text_of(content):
-    """Flatten an OpenAI message content (string or parts list) to text."""
+    """Flatten an OpenAI message content (string or parts list) to text.
+    What the runtime adds for attachments is not the user's text: the text
+    part naming an image ("Image file at path ...", right before its
+    image_url part) and <tagged_files> blocks (see attachments_of())."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return _TAGGED_FILES.sub("", content).strip() if "<tagged_files>" in content \
+            else content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") == "text")
+        parts = [p for p in content if isinstance(p, dict)]
+        text = "".join(p.get("text", "") for i, p in enumerate(parts)
+                       if p.get("type") == "text" and not (
+                           i + 1 < len(parts) and parts[i + 1].get("type") == "image_url"))
+        return _TAGGED_FILES.sub("", text).strip() if "<tagged_files>" in text else text
     return str(content)
+
+
+def attachments_of(body):
+    """What the user messages of a chat-completions request carry besides
+    their text: images (image_url parts, decoded from their data: URLs) and
+    the files the runtime lists in <tagged_files> blocks."""
+    images, files = [], []
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for m in messages if isinstance(messages, list) else []:
+        if not isinstance(m, dict) or m.get("role") != "user":
+            continue
+        c = m.get("content")
+        parts = c if isinstance(c, list) else [{"type": "text", "text": c or ""}]
+        for p in parts:
+            if not isinstance(p, dict):
+                continue
+            if p.get("type") == "image_url":
+                url = str((p.get("image_url") or {}).get("url", ""))
+                d = _DATA_URL.match(url)
+                if d is None:
+                    images.append({"url": url[:200]})
+                    continue
+                try:
+                    data = base64.b64decode(d.group(2))
+                except ValueError:
+                    data = b""
+                images.append({"mime": d.group(1), "bytes": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest()})
+            elif p.get("type") == "text":
+                for block in _TAGGED_FILES.findall(str(p.get("text", ""))):
+                    for line in block.splitlines():
+                        line = line.strip()
+                        if line.startswith("* "):
+                            files.append(line[2:].rsplit(" (", 1)[0])
+    return {"images": images, "files": files}
 
 
 def new_user_texts(messages):
@@ -171,9 +223,12 @@ class FakeOpenAI:
         keep = {k: v for k, v in request.headers.items()
                 if k.lower() in ("authorization", "content-type", "user-agent",
                                  "accept") or k.lower().startswith("x-")}
+        rec = {"method": request.method, "path": request.path,
+               "headers": keep, "body": body}
+        if request.path.endswith("/chat/completions"):
+            rec["attachments"] = attachments_of(body)
         with self._lock:
-            self._requests.append({"method": request.method, "path": request.path,
-                                   "headers": keep, "body": body})
+            self._requests.append(rec)
             del self._requests[:-MAX_KEPT_REQUESTS]
 
     # -- choosing a reply --------------------------------------------------

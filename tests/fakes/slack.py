@@ -24,6 +24,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import mimetypes
 import os
 import random
 import re
@@ -36,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import WSMsgType, web
 
@@ -61,6 +62,9 @@ LOG_MAX = 1000
 LOG_ARGS_MAX = 2048
 REVOKED_MAX = 1000
 REQUEST_MAX = 1024 * 1024
+UPLOAD_MAX = 32 * 1024 * 1024  # one file's bytes at an upload URL
+FILES_BYTES_MAX = 64 * 1024 * 1024  # every file kept, together
+UPLOADS_MAX = 256              # upload URLs handed out and not completed
 WS_MESSAGE_MAX = 64 * 1024
 PAGE_MAX = 1000
 
@@ -299,6 +303,10 @@ class FakeSlack:
         self.deliveries = OrderedDict()  # envelope_id -> delivery record (bounded)
         self.acks_log = deque(maxlen=LOG_MAX)
         self.frames_log = deque(maxlen=LOG_MAX)  # disconnect/other control frames sent
+        self.files = OrderedDict()       # file id -> {"info", "data", "owner", "channels"}
+        self.files_bytes = 0
+        self.uploads = OrderedDict()     # upload token -> {"file_id", "app_id", "filename", ...}
+        self.downloads_log = deque(maxlen=LOG_MAX)  # url_private GETs: {file, status, auth}
         self._apply_seed(self.seed)
 
     def _check_capacity(self, table):
@@ -484,6 +492,10 @@ class FakeSlack:
             return await self._control(request)
         if path in ("/link", "/link/"):
             return await self._websocket(request)
+        if path.startswith("/files-pri/"):
+            return self._file_download(request)
+        if path.startswith("/upload/v1/"):
+            return await self._file_upload(request)
         if path.startswith("/api/"):
             return await self._web_api(request, path[len("/api/"):])
         return self._json({"ok": False, "error": "not_found"}, 404)
@@ -680,6 +692,192 @@ class FakeSlack:
         self._add_reaction(ch, msg, app.user_id, name)
         return {}
 
+    # ---- files (platforms.md: files.getUploadURLExternal, the upload,
+    # files.completeUploadExternal; url_private with the bot token)
+
+    def _file_urls(self, fid, name):
+        base = f"{self.url}/files-pri/{self.team['id']}-{fid}"
+        name = quote(name, safe="")
+        return f"{base}/{name}", f"{base}/download/{name}"
+
+    def _store_file(self, owner_id, name, data, mimetype=None, title=None):
+        if self.files_bytes + len(data) > FILES_BYTES_MAX:
+            raise SlackError("file_too_large")
+        while len(self.files) >= OBJECTS_MAX:
+            _, old = self.files.popitem(last=False)
+            self.files_bytes -= len(old["data"])
+        fid = "F" + base64.b32encode(secrets.token_bytes(10)).decode()[:10]
+        now = int(time.time())
+        mime = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        url, dl = self._file_urls(fid, name)
+        info = OrderedDict([
+            ("id", fid), ("created", now), ("timestamp", now), ("name", name),
+            ("title", title or name), ("mimetype", mime),
+            ("filetype", name.rsplit(".", 1)[1].lower() if "." in name else "binary"),
+            ("pretty_type", mime), ("user", owner_id), ("user_team", self.team["id"]),
+            ("editable", False), ("size", len(data)), ("mode", "hosted"),
+            ("is_external", False), ("external_type", ""), ("is_public", False),
+            ("public_url_shared", False), ("display_as_bot", False), ("username", ""),
+            ("url_private", url), ("url_private_download", dl),
+            ("permalink", f"https://{self.team['domain']}.slack.com/files/{owner_id}/{fid}/{name}")])
+        self.files[fid] = {"info": info, "data": bytes(data), "owner": owner_id,
+                           "channels": [], "shares": {}}
+        self.files_bytes += len(data)
+        return self.files[fid]
+
+    def _share_file(self, f, ch, ts):
+        if ch["id"] not in f["channels"]:
+            f["channels"].append(ch["id"])
+        kind = "public" if ch["type"] == "channel" else "private"
+        f["shares"].setdefault(kind, {}).setdefault(ch["id"], []).append(
+            {"ts": ts, "channel_name": ch["name"] or ch["id"]})
+
+    def _file_json(self, f):
+        out = OrderedDict(f["info"])
+        out["channels"] = [c for c in f["channels"] if self.channels[c]["type"] == "channel"]
+        out["groups"] = [c for c in f["channels"] if self.channels[c]["type"] != "channel"]
+        if f["shares"]:
+            out["shares"] = f["shares"]
+        return out
+
+    def _file_visible(self, app, f):
+        return f["owner"] == app.user_id or any(
+            app.user_id in self.channels[c]["members"] for c in f["channels"])
+
+    def m_files_info(self, app, args):
+        f = self.files.get(args.get("file"))
+        if f is None or not self._file_visible(app, f):
+            raise SlackError("file_not_found")
+        return {"file": self._file_json(f)}
+
+    def m_files_getUploadURLExternal(self, app, args):
+        name = args.get("filename")
+        try:
+            length = int(args.get("length"))
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments")
+        if not isinstance(name, str) or not name or length < 1:
+            raise SlackError("invalid_arguments")
+        if length > UPLOAD_MAX:
+            raise SlackError("file_too_large")
+        while len(self.uploads) >= UPLOADS_MAX:
+            self.uploads.popitem(last=False)
+        token = secrets.token_urlsafe(16)
+        fid = "F" + base64.b32encode(secrets.token_bytes(10)).decode()[:10]
+        self.uploads[token] = {"file_id": fid, "app_id": app.app_id, "filename": name,
+                               "length": length, "data": None,
+                               "alt_text": args.get("alt_txt"), "requests": 0}
+        return OrderedDict([("upload_url", f"{self.url}/upload/v1/{token}"),
+                            ("file_id", fid)])
+
+    async def _file_upload(self, request):
+        """The upload URL: raw bytes or a multipart form (any part with a
+        filename, or the only part), like files.slack.com's."""
+        token = request.path[len("/upload/v1/"):]
+        up = self.uploads.get(token)
+        if up is None or request.method != "POST":
+            return web.Response(status=404, text="not found")
+        up["requests"] += 1
+        data = None
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                raw = bytearray()
+                while True:
+                    chunk = await part.read_chunk(65536)
+                    if not chunk:
+                        break
+                    raw += chunk
+                    if len(raw) > UPLOAD_MAX:
+                        return web.Response(status=413, text="too large")
+                if part.filename is not None or data is None:
+                    data = bytes(raw)
+        else:
+            raw = bytearray()
+            async for chunk in request.content.iter_chunked(65536):
+                raw += chunk
+                if len(raw) > UPLOAD_MAX:
+                    return web.Response(status=413, text="too large")
+            data = bytes(raw)
+        up["data"] = data or b""
+        up["content_type"] = request.content_type
+        return web.Response(status=200, text=f"OK - {len(up['data'])}")
+
+    def m_files_completeUploadExternal(self, app, args):
+        files = self._json_arg(args.get("files"))
+        if not isinstance(files, list) or not files:
+            raise SlackError("invalid_arguments")
+        ch = None
+        if args.get("channel_id") or args.get("channels"):
+            ch = self._channel_arg(app, args.get("channel_id") or args.get("channels"))
+        picked = []
+        for spec in files:
+            if not isinstance(spec, dict):
+                raise SlackError("invalid_arguments")
+            token = next((t for t, u in self.uploads.items() if u["file_id"] == spec.get("id")
+                          and u["app_id"] == app.app_id), None)
+            if token is None or self.uploads[token]["data"] is None:
+                raise SlackError("file_not_found")
+            picked.append((token, spec))
+        out = []
+        stored = []
+        for token, spec in picked:
+            up = self.uploads.pop(token)
+            f = self._store_file(app.user_id, up["filename"], up["data"],
+                                 title=spec.get("title") or up["filename"])
+            # The id Slack handed out with the upload URL is the file's.
+            del self.files[f["info"]["id"]]
+            f["info"]["id"] = up["file_id"]
+            url, dl = self._file_urls(up["file_id"], up["filename"])
+            f["info"]["url_private"], f["info"]["url_private_download"] = url, dl
+            f["thread_ts"] = args.get("thread_ts") or None
+            f["initial_comment"] = args.get("initial_comment") or ""
+            f["uploaded_bytes"] = len(up["data"])
+            f["declared_length"] = up["length"]
+            self.files[up["file_id"]] = f
+            stored.append(f)
+        if ch is not None:
+            msg = self._create_message(ch, str(args.get("initial_comment") or ""), bot=app,
+                                       thread_ts=args.get("thread_ts") or None,
+                                       files=[self._file_json(f) for f in stored],
+                                       subtype="file_share")
+            for f in stored:
+                self._share_file(f, ch, msg["ts"])
+                f["message_ts"] = msg["ts"]
+            msg["files"] = [self._file_json(f) for f in stored]
+        for f in stored:
+            out.append(OrderedDict([("id", f["info"]["id"]), ("title", f["info"]["title"])]
+                                   + [(k, v) for k, v in self._file_json(f).items()
+                                      if k == "shares"]))
+        return {"files": out}
+
+    def _file_download(self, request):
+        """url_private(_download): the bytes for a bot token that may see
+        the file; anything else is sent to the login page, as Slack does."""
+        # The name is percent-encoded in the URL: match before decoding.
+        m = re.fullmatch(r"/files-pri/([A-Z0-9]+)-(F[A-Z0-9]+)/(?:download/)?[^/]+",
+                         request.rel_url.raw_path)
+        f = self.files.get(m.group(2)) if m else None
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        entry = self.tokens.get(token)
+        app = self.apps[entry[0]] if entry is not None and entry[1] == "bot" else None
+        ok = f is not None and app is not None and self._file_visible(app, f)
+        self.downloads_log.append(OrderedDict([
+            ("time", time.time()), ("path", request.path), ("file", m.group(2) if m else ""),
+            ("bot", app.name if app else ""), ("status", 200 if ok else 302)]))
+        if request.method != "GET":
+            return web.Response(status=405)
+        if not ok:
+            return web.Response(status=302, headers={
+                "Location": f"https://{self.team['domain']}.slack.com/?redir={request.path}"})
+        return web.Response(body=f["data"], headers={
+            "Content-Type": f["info"]["mimetype"],
+            "Content-Disposition": f'attachment; filename="{f["info"]["name"]}"'})
+
     def _user_json(self, u):
         return dict(u)
 
@@ -741,7 +939,8 @@ class FakeSlack:
         return OrderedDict((k, v) for k, v in msg.items() if not k.startswith("_"))
 
     def _create_message(self, ch, text, user=None, bot=None, thread_ts=None, blocks=None,
-                        attachments=None, subtype=None, username=None, legacy_bot_id=None):
+                        attachments=None, subtype=None, username=None, legacy_bot_id=None,
+                        files=None):
         ts = self._next_ts()
         msg = OrderedDict([("type", "message")])
         if subtype:
@@ -767,6 +966,9 @@ class FakeSlack:
             msg["blocks"] = blocks
         if attachments is not None:
             msg["attachments"] = attachments
+        if files is not None:
+            msg["files"] = files
+            msg["upload"] = True
         if thread_ts:
             root = self.messages[ch["id"]].get(thread_ts)
             if root is not None and root.get("thread_ts"):
@@ -808,7 +1010,7 @@ class FakeSlack:
                     and msg.get("subtype") in (None, "thread_broadcast", "file_share")):
                 ev = OrderedDict([("type", "app_mention")])
                 for k in ("user", "bot_id", "text", "ts", "thread_ts", "parent_user_id",
-                          "client_msg_id", "team", "blocks"):
+                          "client_msg_id", "team", "blocks", "files", "upload"):
                     if k in msg:
                         ev[k] = msg[k]
                 ev["channel"] = ch["id"]
@@ -1197,6 +1399,34 @@ class FakeSlack:
         except (TypeError, ValueError, KeyError, AttributeError) as err:
             return self._json({"error": f"bad request: {err!r}"}, 400)
 
+    def _control_files(self, user, specs):
+        """files: [{name, content | content_b64, mimetype?, file_access?}]
+        stored as the user's, for a file_share message."""
+        if specs is None:
+            return []
+        if not isinstance(specs, list):
+            raise ControlError(400, "files must be a list")
+        out = []
+        for spec in specs:
+            if not isinstance(spec, dict):
+                raise ControlError(400, "a file must be an object")
+            content = spec.get("content_b64")
+            data = (base64.b64decode(content) if content
+                    else str(spec.get("content", "")).encode())
+            f = self._store_file(user["id"], str(spec.get("name", "file.txt")), data,
+                                 spec.get("mimetype"))
+            out.append((f, spec))
+        return out
+
+    def _event_file(self, f, spec):
+        """A file as a message event carries it; with file_access
+        "check_file_info" only its id, as for Slack Connect files."""
+        if spec.get("file_access") == "check_file_info":
+            return OrderedDict([("id", f["info"]["id"]), ("mode", "file_access"),
+                                ("file_access", "check_file_info"), ("created", 0),
+                                ("timestamp", 0), ("user", "")])
+        return self._file_json(f)
+
     def _ch_arg(self, ref):
         ch = self._channel_ref(ref)
         if ch is None:
@@ -1261,6 +1491,8 @@ class FakeSlack:
                 raise ControlError(400, "text must be a string")
             kw = {"thread_ts": body.get("thread_ts"), "blocks": body.get("blocks"),
                   "subtype": body.get("subtype")}
+            if "files" in body and ("bot" in body or "legacy_bot_id" in body):
+                raise ControlError(400, "files are posted by users")
             if "bot" in body:
                 app = self._app_ref(body["bot"])
                 if app is None:
@@ -1276,8 +1508,25 @@ class FakeSlack:
                     raise ControlError(404, f"unknown user {body.get('user')!r}")
                 if u["id"] not in ch["members"] and not body.get("force"):
                     raise ControlError(403, f"{u['name']} is not a member of {ch['id']}")
+                stored = self._control_files(u, body.get("files"))
+                if stored:
+                    kw["subtype"] = kw["subtype"] or "file_share"
+                    kw["files"] = [self._event_file(f, spec) for f, spec in stored]
                 msg = self._create_message(ch, text, user=u, **kw)
+                for f, _ in stored:
+                    self._share_file(f, ch, msg["ts"])
             return dict(self._public(msg), channel=ch["id"])
+        if method == "GET" and path == "/files":
+            return {"files": [OrderedDict([
+                ("id", fid), ("name", f["info"]["name"]), ("title", f["info"]["title"]),
+                ("size", len(f["data"])), ("sha256", hashlib.sha256(f["data"]).hexdigest()),
+                ("owner", f["owner"]), ("channels", list(f["channels"])),
+                ("thread_ts", f.get("thread_ts")), ("message_ts", f.get("message_ts")),
+                ("initial_comment", f.get("initial_comment", "")),
+                ("declared_length", f.get("declared_length"))])
+                for fid, f in self.files.items()]}
+        if method == "GET" and path == "/downloads":
+            return {"downloads": list(self.downloads_log)}
         if method == "POST" and path in ("/edit", "/delete", "/react"):
             ch = self._ch_arg(body.get("channel"))
             msg = self._msg_arg(ch, body.get("ts"))

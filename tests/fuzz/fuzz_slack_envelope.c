@@ -47,7 +47,8 @@ fuzz_text(const char *text)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct slack_self	 me = { "UBOT", "slack:b" };
+	static const struct slack_self	 me = { "UBOT", "slack:b",
+					    "https://slack.com/api/" };
 	struct slack_frame		 f;
 	const char			*why, *text;
 	json_t				*out;

@@ -49,6 +49,12 @@ class FakeLLM:
         return [r["body"] for r in self._call("GET", "/_fake/requests")["requests"]
                 if r["path"].endswith("/chat/completions")]
 
+    def attachments(self):
+        """Per chat-completion request, oldest first: the images and
+        tagged files its user messages carry (fakes/openai.py)."""
+        return [r["attachments"] for r in self._call("GET", "/_fake/requests")["requests"]
+                if r["path"].endswith("/chat/completions")]
+
     def provider(self):
         return {"type": "openai", "baseUrl": self.url, "apiKey": "test-key",
                 "models": [{"id": "fake-model"}]}

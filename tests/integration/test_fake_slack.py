@@ -474,6 +474,73 @@ def test_event_routing():
     run(t())
 
 
+def test_files_in_events_uploads_and_downloads():
+    async def t():
+        async with server(config=FAST) as (fake, api):
+            a = await api.connect(XAPP_A)
+            # A user's file_share: message and app_mention both carry the files.
+            await api.post("alice", "general", f"<@{BOT_A['user_id']}> look", files=[
+                {"name": "a.txt", "content": "alpha"},
+                {"name": "b.bin", "content_b64": "AAEC", "file_access": "check_file_info"}])
+            evs = []
+            for _ in range(2):
+                f = await api.frame(a)
+                await a.send_json({"envelope_id": f["envelope_id"]})
+                evs.append(f["payload"]["event"])
+            assert sorted(e["type"] for e in evs) == ["app_mention", "message"]
+            msg = next(e for e in evs if e["type"] == "message")
+            assert msg["subtype"] == "file_share" and msg["upload"] is True
+            full, bare = msg["files"]
+            assert full["name"] == "a.txt" and full["size"] == 5 and full["mimetype"] == "text/plain"
+            assert full["url_private_download"].startswith(fake.url + "/files-pri/")
+            assert bare == {"id": bare["id"], "mode": "file_access",
+                            "file_access": "check_file_info", "created": 0, "timestamp": 0,
+                            "user": ""}
+            assert next(e for e in evs if e["type"] == "app_mention")["files"] == msg["files"]
+            # url_private: the bot token of a member gets the bytes, anything else the login page.
+            get = api.http.get
+            async with get(full["url_private"], headers={"Authorization": f"Bearer {XOXB_A}"},
+                           allow_redirects=False) as r:
+                assert r.status == 200 and await r.read() == b"alpha"
+            async with get(full["url_private"], allow_redirects=False) as r:
+                assert r.status == 302 and "slack.com" in r.headers["Location"]
+            async with get(full["url_private"], allow_redirects=False,
+                           headers={"Authorization": f"Bearer {XAPP_A}"}) as r:
+                assert r.status == 302
+            info = await api.ok("files.info", file=bare["id"])
+            assert info["file"]["name"] == "b.bin" and info["file"]["size"] == 3
+            downloads = (await api.control("GET", "/downloads"))["downloads"]
+            assert [d["status"] for d in downloads] == [200, 302, 302]
+            # bridge-b is not in #ops: a file shared there is not its to see.
+            await api.post("alice", "ops", "secret", files=[{"name": "s.txt", "content": "s"}])
+            sfile = next(f for f in (await api.control("GET", "/files"))["files"]
+                         if f["name"] == "s.txt")
+            status, body, _ = await api.call("files.info", BOT_B["bot_tokens"][0],
+                                             data={"file": sfile["id"]})
+            assert body == {"ok": False, "error": "file_not_found"}
+            # A raw upload body (not multipart) is taken as the file's bytes.
+            up = await api.ok("files.getUploadURLExternal", filename="raw.txt", length=4)
+            async with api.http.post(up["upload_url"], data=b"rawb",
+                                     headers={"Content-Type": "application/octet-stream"}) as r:
+                assert r.status == 200 and await r.text() == "OK - 4"
+            done = await api.ok("files.completeUploadExternal",
+                                files=json.dumps([{"id": up["file_id"], "title": "Raw"}]))
+            assert done["files"][0]["id"] == up["file_id"] and "shares" not in done["files"][0]
+            kept = next(f for f in (await api.control("GET", "/files"))["files"]
+                        if f["id"] == up["file_id"])
+            assert kept["size"] == 4 and kept["title"] == "Raw" and kept["channels"] == []
+            # An upload URL is good for one file: completed, it is gone.
+            async with api.http.post(up["upload_url"], data=b"x") as r:
+                assert r.status == 404
+            status, body, _ = await api.call("files.getUploadURLExternal", XOXB_A,
+                                             data={"filename": "x", "length": "0"})
+            assert body["error"] == "invalid_arguments"
+            # Files are posted by users, not by bots through the control API.
+            await api.control("POST", "/post", {"bot": "bridge-a", "channel": "general",
+                                                "text": "x", "files": []}, expect=400)
+    run(t())
+
+
 def test_seed_reset_and_control_errors():
     async def t():
         seed = {"team": {"name": "Acme", "domain": "acme"},

@@ -576,6 +576,19 @@ static const struct {
 	    "session.backend must be \"copilot\" or \"echo\"" },
 	{ "{" P_MM ",'session':{'runtimePath':1}}",
 	    "session.runtimePath must be a non-empty string" },
+	{ "{" P_MM ",'files':[]}", "\"files\" must be an object" },
+	{ "{" P_MM ",'files':{'maxFileMiB':0}}",
+	    "files.maxFileMiB must be a number above 0 and at most 4096" },
+	{ "{" P_MM ",'files':{'maxFileMiB':'20'}}",
+	    "files.maxFileMiB must be a number above 0 and at most 4096" },
+	{ "{" P_MM ",'files':{'maxFileMiB':4097}}",
+	    "files.maxFileMiB must be a number above 0 and at most 4096" },
+	{ "{" P_MM ",'files':{'maxMessageMiB':-1}}",
+	    "files.maxMessageMiB must be a number above 0 and at most 4096" },
+	{ "{" P_MM ",'files':{'tempMaxAgeHours':0}}",
+	    "files.tempMaxAgeHours must be a number above 0 and at most 8760" },
+	{ "{" P_MM ",'files':{'tempMaxAgeHours':true}}",
+	    "files.tempMaxAgeHours must be a number above 0 and at most 8760" },
 	{ "{" P_MM ",'stateDir':''}", "stateDir must be a non-empty string" },
 	{ "{" P_MM ",'logDir':1}", "logDir must be a non-empty string" },
 	{ "{" P_MM ",'controlSocket':null}",
@@ -1413,6 +1426,13 @@ test_telemetry(void **state)
 	assert_int_equal(d->telemetry, 0);
 	assert_list(&d->changes, "logging config updated", NULL);
 	assert_list(&d->restart, NULL);
+	teardown(state);
+	/* The files' caps and age: sessiond reads them per message. */
+	d = diff_q(BASE, variant(BASE, "files", "{'maxFileMiB':0.5,"
+	    "'maxMessageMiB':1,'tempMaxAgeHours':0.25}", NULL));
+	assert_list(&d->changes, "files config updated", NULL);
+	assert_list(&d->restart, NULL);
+	assert_int_equal(d->nbots, 0);
 }
 
 static void

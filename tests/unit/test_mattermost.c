@@ -418,6 +418,152 @@ test_inbound_truncates_to_the_post_limit(void **state)
 
 /* ------------------------------------------------------------ outbound */
 
+/* A post's files for INBOUND: ids checked, metadata matched by id. */
+static void
+test_files(void **state)
+{
+	json_t		*post, *f, *in;
+	const char	*why, *s;
+	char		 big[600], id[27];
+	size_t		 i;
+
+	post = J("{'file_ids':['f1111111111111111111111111','BAD','f2222222222222222222222222',"
+	    "'f3333333333333333333333333'],'metadata':{'files':["
+	    "{'id':'f2222222222222222222222222','name':'photo','extension':'png',"
+	    "'size':70,'mime_type':'image/png'},"
+	    "{'id':'f1111111111111111111111111','name':'a.txt','extension':'txt',"
+	    "'size':5,'mime_type':'text/plain'},"
+	    "{'id':'f3333333333333333333333333','name':7,'size':'x'}, 'junk']}}");
+	f = mm_files(post);
+	assert_int_equal(json_array_size(f), 3);
+	in = json_array_get(f, 0);
+	assert_string_equal(json_string_value(json_object_get(in, "name")), "a.txt");
+	assert_int_equal(json_integer_value(json_object_get(in, "size")), 5);
+	/* The extension the name lacks is added, as upstream. */
+	in = json_array_get(f, 1);
+	assert_string_equal(json_string_value(json_object_get(in, "name")),
+	    "photo.png");
+	assert_string_equal(json_string_value(json_object_get(in, "mime")),
+	    "image/png");
+	/* Unusable metadata: a name from the id, size unknown. */
+	in = json_array_get(f, 2);
+	assert_string_equal(json_string_value(json_object_get(in, "name")),
+	    "file-f3333333333333333333333333");
+	assert_int_equal(json_integer_value(json_object_get(in, "size")), -1);
+	json_decref(f);
+	json_decref(post);
+
+	/* None, or not an array: no files. */
+	post = J("{'file_ids':[]}");
+	assert_null(mm_files(post));
+	json_decref(post);
+	post = J("{'file_ids':'f1111111111111111111111111'}");
+	assert_null(mm_files(post));
+	json_decref(post);
+	post = J("{'file_ids':['nope']}");
+	assert_null(mm_files(post));
+	json_decref(post);
+
+	/* At most MM_FILES_MAX; a long multibyte name cut whole. */
+	for (i = 0; i < 199; i++)
+		memcpy(big + 3 * i, "x\xc3\xa9", 3);	/* "xé" */
+	big[3 * 199] = '\0';
+	post = json_pack("{s:[],s:{s:[]}}", "file_ids", "metadata", "files");
+	for (i = 0; i < 12; i++) {
+		snprintf(id, sizeof(id), "%026zu", i);
+		json_array_append_new(json_object_get(post, "file_ids"),
+		    json_string(id));
+		json_array_append_new(json_object_get(json_object_get(post,
+		    "metadata"), "files"), json_pack("{s:s,s:s}", "id", id,
+		    "name", big));
+	}
+	f = mm_files(post);
+	assert_int_equal(json_array_size(f), MM_FILES_MAX);
+	s = json_string_value(json_object_get(json_array_get(f, 0), "name"));
+	assert_true(strlen(s) <= MM_FILE_NAME_MAX);
+	assert_true(utf8_valid(s, strlen(s)));
+	json_decref(f);
+	json_decref(post);
+
+	/* The INBOUND of a post with a file, and with only a file. */
+	post = J("{'id':'" POST "','channel_id':'" CHAN "','user_id':'" ALICE "',"
+	    "'message':'','file_ids':['f1111111111111111111111111']}");
+	assert_int_equal(mm_inbound(&me, post, "O", "@alice", NULL, &in,
+	    &why), 1);
+	assert_string_equal(json_string_value(json_object_get(in, "text")), "");
+	assert_int_equal(json_array_size(json_object_get(in, "files")), 1);
+	json_decref(in);
+	json_decref(post);
+}
+
+/* File ops as REST: ids checked before a URL, bounds, names. */
+static void
+test_file_request(void **state)
+{
+	static const struct {
+		const char	*op;
+		int		 ok;
+		const char	*path_or_err;
+	} t[] = {
+		{ "{'op':'download','file':{'id':'f1111111111111111111111111'},"
+		    "'max':10}", 1, "/files/f1111111111111111111111111" },
+		{ "{'op':'download','file':{'id':'../x'},'max':10}", 0,
+		    "download: bad file id" },
+		{ "{'op':'download','file':{'id':'f1111111111111111111111111'}}",
+		    0, "download: no size bound" },
+		{ "{'op':'download','file':{'id':'f1111111111111111111111111'},"
+		    "'max':0}", 0, "download: no size bound" },
+		{ "{'op':'download'}", 0, "download: bad file id" },
+		{ "{'op':'upload','channel':'" CHAN "','root':'','name':'a.txt',"
+		    "'size':3,'text':'hi'}", 1, "/files" },
+		{ "{'op':'upload','channel':'" CHAN "','root':'" ROOT "',"
+		    "'name':'a.txt','size':0}", 1, "/files" },
+		{ "{'op':'upload','channel':'c/../x','name':'a','size':3}", 0,
+		    "upload: bad channel id" },
+		{ "{'op':'upload','channel':'" CHAN "','root':'x','name':'a',"
+		    "'size':3}", 0, "upload: bad root id" },
+		{ "{'op':'upload','channel':'" CHAN "','name':'','size':3}", 0,
+		    "upload: no file name" },
+		{ "{'op':'upload','channel':'" CHAN "','size':3}", 0,
+		    "upload: no file name" },
+		{ "{'op':'upload','channel':'" CHAN "','name':'a','size':-1}", 0,
+		    "upload: no size" },
+		{ "{'op':'upload','channel':'" CHAN "','name':'a'}", 0,
+		    "upload: no size" },
+		{ "{'op':'fetch'}", 0, "unknown op \"fetch\"" },
+	};
+	struct mm_file_req	 r;
+	json_t			*op;
+	char			 err[128], *txt;
+	size_t			 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		op = J(t[i].op);
+		assert_non_null(op);
+		err[0] = '\0';
+		if (t[i].ok) {
+			assert_int_equal(mm_file_request(op, &r, err,
+			    sizeof(err)), 0);
+			assert_string_equal(r.path, t[i].path_or_err);
+		} else {
+			assert_int_equal(mm_file_request(op, &r, err,
+			    sizeof(err)), -1);
+			assert_string_equal(err, t[i].path_or_err);
+		}
+		json_decref(op);
+	}
+	/* A text one character over a post's bound. */
+	assert_non_null(txt = malloc(MM_POST_MAX + 2));
+	memset(txt, 'x', MM_POST_MAX + 1);
+	txt[MM_POST_MAX + 1] = '\0';
+	op = json_pack("{s:s,s:s,s:s,s:i,s:s}", "op", "upload", "channel", CHAN,
+	    "name", "a", "size", 1, "text", txt);
+	free(txt);
+	assert_int_equal(mm_file_request(op, &r, err, sizeof(err)), -1);
+	assert_string_equal(err, "upload: a text of more than 16383 characters");
+	json_decref(op);
+}
+
 static void
 test_op_request_table(void **state)
 {
@@ -862,6 +1008,8 @@ main(void)
 		cmocka_unit_test(test_access_table),
 		cmocka_unit_test(test_inbound_table),
 		cmocka_unit_test(test_inbound_truncates_to_the_post_limit),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_file_request),
 		cmocka_unit_test(test_op_request_table),
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_op_request_at_the_limit),

@@ -84,7 +84,7 @@ push(struct opq *q, int ref, const char *channel, const char *op)
 	json_t	*b = json_pack("{s:i,s:s,s:s}", "ref", ref, "channel", channel,
 		    "op", op);
 
-	opq_push(q, b);
+	opq_push(q, b, -1);
 	json_decref(b);
 }
 
@@ -124,6 +124,39 @@ test_order_per_channel(void **state)
 	assert_int_equal(opq_len(q), 0);
 	assert_true(nidle >= 2);
 	assert_int_equal(ncleared, 3);
+	opq_free(q);
+}
+
+/* A lane of a channel runs beside the channel's other ops, in order. */
+static void
+test_lanes(void **state)
+{
+	struct opq	*q = opq_new(&t_cbs, NULL, &t_ev, sizeof(int), 100);
+	json_t		*b;
+
+	reset();
+	push(q, 1, "A", "post");
+	b = json_pack("{s:i,s:s,s:s,s:s}", "ref", 2, "channel", "A", "op",
+	    "download", "lane", "files");
+	opq_push(q, b, -1);
+	json_object_set_new(b, "ref", json_integer(3));
+	opq_push(q, b, -1);
+	json_decref(b);
+	push(q, 4, "A", "patch");
+	/* The post and the first download run; each lane waits in order. */
+	assert_int_equal(nstarted, 2);
+	assert_int_equal(started[0]->ref, 1);
+	assert_int_equal(started[1]->ref, 2);
+	done(q, started[0], 1, "p1", NULL);
+	assert_int_equal(nstarted, 3);
+	assert_int_equal(started[2]->ref, 4);
+	done(q, started[1], 1, NULL, NULL);
+	assert_int_equal(nstarted, 4);
+	assert_int_equal(started[3]->ref, 3);
+	done(q, started[2], 1, NULL, NULL);
+	done(q, started[3], 1, NULL, NULL);
+	assert_int_equal(nanswered, 4);
+	assert_int_equal(opq_len(q), 0);
 	opq_free(q);
 }
 
@@ -178,6 +211,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_per_channel),
+		cmocka_unit_test(test_lanes),
 		cmocka_unit_test(test_token_refused_is_carried),
 		cmocka_unit_test(test_no_call_bad_and_full),
 	};

@@ -36,7 +36,8 @@ runes(const char *s)
 	return (utf8_count(s, strlen(s)));
 }
 
-static const struct slack_self me = { "UBOT", "slack:b" };
+static const struct slack_self me = { "UBOT", "slack:b",
+    "https://slack.com/api/" };
 
 static char *
 dq(const char *s)
@@ -692,6 +693,219 @@ test_op_request_long(void **state)
 	free(text);
 }
 
+/* Where the bot token (or a user's file) may go: the API's host family. */
+static void
+test_trusted_url(void **state)
+{
+	static const struct {
+		const char	*api, *url;
+		int		 ok;
+	} t[] = {
+		{ "https://slack.com/api/", "https://files.slack.com/files-pri/T-F/a.txt", 1 },
+		{ "https://slack.com/api/", "https://slack.com/x", 1 },
+		{ "https://slack.com/api/", "https://FILES.Slack.COM/x", 1 },
+		{ "https://slack.com/api/", "http://files.slack.com/x", 0 },
+		{ "https://slack.com/api/", "https://evil.com/x", 0 },
+		{ "https://slack.com/api/", "https://evilslack.com/x", 0 },
+		{ "https://slack.com/api/", "https://slack.com.evil.com/x", 0 },
+		{ "https://slack.com/api/", "https://u:p@files.slack.com/x", 0 },
+		{ "https://slack.com/api/", "https://evil.com@slack.com/x", 0 },
+		{ "https://slack.com/api/", "https://slack.com:8443/x", 0 },
+		{ "https://slack.com/api/", "https://slack.com x", 0 },
+		{ "https://slack.com/api/", "https://slack.com\\@evil.com/", 0 },
+		{ "https://slack.com/api/", "ftp://slack.com/x", 0 },
+		{ "https://slack.com/api/", "//slack.com/x", 0 },
+		{ "https://slack.com/api/", "", 0 },
+		{ "https://slack.com/api/", "https:///x", 0 },
+		{ "http://127.0.0.1:4000/api/", "http://127.0.0.1:4000/files-pri/x", 1 },
+		{ "http://127.0.0.1:4000/api/", "http://127.0.0.1:4001/files-pri/x", 0 },
+		{ "http://127.0.0.1:4000/api/", "http://1.127.0.0.1:4000/x", 0 },
+		{ "http://[::1]:4000/api/", "http://[::1]:4000/x", 1 },
+		{ "http://[::1]:4000/api/", "http://a.[::1]:4000/x", 0 },
+		{ "not a url", "https://slack.com/x", 0 },
+	};
+	size_t	i;
+
+	for (i = 0; i < nitems(t); i++)
+		if (slack_trusted_url(t[i].api, t[i].url) != t[i].ok)
+			fail_msg("%s with %s: %d", t[i].url, t[i].api, !t[i].ok);
+	assert_int_equal(slack_trusted_url(NULL, "https://slack.com/"), 0);
+	assert_int_equal(slack_trusted_url("https://slack.com/api/", NULL), 0);
+}
+
+/* An event's files for INBOUND, and the INBOUND they go in. */
+static void
+test_files(void **state)
+{
+	json_t		*ev, *f, *in;
+	const char	*why;
+
+	ev = J("{'type':'message','subtype':'file_share','channel':'C1',"
+	    "'user':'U1','ts':'1717000000.000100','text':'',"
+	    "'files':[{'id':'F1','name':'a.txt','mimetype':'text/plain',"
+	    "'size':5,'url_private':'https://files.slack.com/p/a.txt',"
+	    "'url_private_download':'https://files.slack.com/d/a.txt'},"
+	    "{'id':'F2','mode':'file_access','file_access':'check_file_info'},"
+	    "{'id':'F3','name':'x','url_private':'https://evil.com/x'},"
+	    "{'id':'../F4','name':'bad id'}, 7, {'name':'no id'}]}");
+	f = slack_files(ev, me.api_url);
+	assert_int_equal(json_array_size(f), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(f,
+	    0), "url")), "https://files.slack.com/d/a.txt");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(f,
+	    0), "size")), 5);
+	/* Without a name or URL: files.info will tell. */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(f,
+	    1), "name")), "file-F2");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(f,
+	    1), "url")), "");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(f,
+	    1), "size")), -1);
+	/* A URL the token would not go to is dropped, not followed. */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(f,
+	    2), "url")), "");
+	json_decref(f);
+	assert_int_equal(slack_inbound(&me, ev, &in, &why), 1);
+	assert_int_equal(json_array_size(json_object_get(in, "files")), 3);
+	json_decref(in);
+	json_decref(ev);
+
+	ev = J("{'files':'F1'}");
+	assert_null(slack_files(ev, me.api_url));
+	json_decref(ev);
+	ev = J("{'files':[]}");
+	assert_null(slack_files(ev, me.api_url));
+	json_decref(ev);
+}
+
+/* File ops checked; Slack's answers read strictly. */
+static void
+test_file_request(void **state)
+{
+	static const struct {
+		const char	*op;
+		const char	*err;		/* NULL: ok */
+	} t[] = {
+		{ "{'op':'download','file':{'id':'F1','url':'https://files.slack.com/x'},'max':9}", NULL },
+		{ "{'op':'download','file':{'id':'F1','url':''},'max':9}", NULL },
+		{ "{'op':'download','file':{'id':'F1'},'max':9}", NULL },
+		{ "{'op':'download','file':{'id':'F1','url':'https://evil.com/x'},'max':9}",
+		    "download: the file's URL is not Slack's" },
+		{ "{'op':'download','file':{'id':'F/1'},'max':9}", "download: bad file id" },
+		{ "{'op':'download','file':{'id':'F1'}}", "download: no size bound" },
+		{ "{'op':'upload','channel':'C1','root':'C1:1717000000.000100','name':'a','size':1}", NULL },
+		{ "{'op':'upload','channel':'C1','name':'a','size':0}", NULL },
+		{ "{'op':'upload','channel':'C 1','name':'a','size':1}", "upload: bad channel id" },
+		{ "{'op':'upload','channel':'C1','root':'x','name':'a','size':1}",
+		    "upload: bad root \"x\"" },
+		{ "{'op':'upload','channel':'C1','size':1}", "upload: no file name" },
+		{ "{'op':'upload','channel':'C1','name':'a'}", "upload: no size" },
+		{ "{'op':'send'}", "unknown op \"send\"" },
+	};
+	struct slack_file_req	 r;
+	json_t			*op;
+	char			 err[128];
+	size_t			 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		op = J(t[i].op);
+		assert_non_null(op);
+		err[0] = '\0';
+		if (t[i].err == NULL)
+			assert_int_equal(slack_file_request(op, me.api_url, &r,
+			    err, sizeof(err)), 0);
+		else {
+			assert_int_equal(slack_file_request(op, me.api_url, &r,
+			    err, sizeof(err)), -1);
+			assert_string_equal(err, t[i].err);
+		}
+		json_decref(op);
+	}
+	op = J("{'op':'upload','channel':'C1','root':'C1:1717000000.000100','name':'a','size':1}");
+	assert_int_equal(slack_file_request(op, me.api_url, &r, err,
+	    sizeof(err)), 0);
+	assert_string_equal(r.thread_ts, "1717000000.000100");
+	json_decref(op);
+}
+
+static void
+test_file_answers(void **state)
+{
+	const char	*url, *id;
+	json_t		*a;
+
+	a = J("{'ok':true,'upload_url':'https://files.slack.com/upload/v1/abc',"
+	    "'file_id':'F1'}");
+	assert_int_equal(slack_upload_target(a, me.api_url, &url, &id), 0);
+	assert_string_equal(url, "https://files.slack.com/upload/v1/abc");
+	assert_string_equal(id, "F1");
+	json_decref(a);
+	a = J("{'ok':true,'upload_url':'https://evil.com/u','file_id':'F1'}");
+	assert_int_equal(slack_upload_target(a, me.api_url, &url, &id), -1);
+	json_decref(a);
+	a = J("{'ok':true,'upload_url':'https://files.slack.com/u','file_id':'F/../1'}");
+	assert_int_equal(slack_upload_target(a, me.api_url, &url, &id), -1);
+	json_decref(a);
+	a = J("{'ok':true}");
+	assert_int_equal(slack_upload_target(a, me.api_url, &url, &id), -1);
+	json_decref(a);
+	assert_int_equal(slack_upload_target(NULL, me.api_url, &url, &id), -1);
+
+	a = J("{'ok':true,'file':{'url_private':'https://files.slack.com/p',"
+	    "'url_private_download':'https://files.slack.com/d'}}");
+	assert_string_equal(slack_info_url(a, me.api_url),
+	    "https://files.slack.com/d");
+	json_decref(a);
+	a = J("{'ok':true,'file':{'url_private':'https://evil.com/p'}}");
+	assert_null(slack_info_url(a, me.api_url));
+	json_decref(a);
+	a = J("{'ok':true,'file':{}}");
+	assert_null(slack_info_url(a, me.api_url));
+	json_decref(a);
+
+	a = J("{'ok':true,'files':[{'id':'F1','shares':{'private':{'G1':"
+	    "[{'ts':'1717000000.000200'}]}}}]}");
+	assert_string_equal(slack_upload_post(a, "G1"), "1717000000.000200");
+	assert_string_equal(slack_upload_post(a, "C1"), "F1");
+	json_decref(a);
+	a = J("{'ok':true,'files':[{'id':'F1','shares':{'public':{'C1':"
+	    "[{'ts':'nope'}]}}}]}");
+	assert_string_equal(slack_upload_post(a, "C1"), "F1");
+	json_decref(a);
+	a = J("{'ok':true,'files':[]}");
+	assert_null(slack_upload_post(a, "C1"));
+	json_decref(a);
+}
+
+static void
+test_classify_file(void **state)
+{
+	struct net_resp		resp;
+	struct call_result	r;
+	static const struct {
+		long			status;
+		enum call_verdict	v;
+	} t[] = {
+		{ 200, CALL_OK }, { 204, CALL_OK }, { 302, CALL_FAIL },
+		{ 403, CALL_FAIL }, { 429, CALL_RETRY_AFTER }, { 502, CALL_RETRY },
+		{ 0, CALL_RETRY },
+	};
+	size_t	i;
+
+	for (i = 0; i < nitems(t); i++) {
+		memset(&resp, 0, sizeof(resp));
+		memset(&r, 0, sizeof(r));
+		resp.status = t[i].status;
+		resp.body = "";
+		resp.error = t[i].status == 0 ? "timeout" : NULL;
+		r.resp = &resp;
+		r.what = "download";
+		assert_int_equal(slack_classify_file(&r), t[i].v);
+		if (t[i].v != CALL_OK)
+			assert_true(strncmp(r.error, "download: ", 10) == 0);
+	}
+}
+
 static void
 test_access_handles(void **state)
 {
@@ -786,6 +1000,11 @@ main(void)
 		cmocka_unit_test(test_ts),
 		cmocka_unit_test(test_op_request_table),
 		cmocka_unit_test(test_op_request_long),
+		cmocka_unit_test(test_trusted_url),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_file_request),
+		cmocka_unit_test(test_file_answers),
+		cmocka_unit_test(test_classify_file),
 		cmocka_unit_test(test_access_handles),
 		cmocka_unit_test(test_adapter_registered),
 	};

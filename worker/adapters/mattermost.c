@@ -322,6 +322,85 @@ mm_event_clear(struct mm_event *ev)
 	ev->seq = -1;
 }
 
+/* Does name end with "." ext? */
+static int
+mm_has_ext(const char *name, const char *ext)
+{
+	size_t	n = strlen(name), e = strlen(ext);
+
+	return (n > e && name[n - e - 1] == '.' && strcmp(name + n - e,
+	    ext) == 0);
+}
+
+/*
+ * A file's name as metadata.files gives it, cut to a length we pass on,
+ * with its extension when the name lacks it; "file-<id>" without one.
+ */
+static void
+mm_file_name(const json_t *info, const char *id, char *out, size_t len)
+{
+	const char	*name = jx_str(info, "name");
+	const char	*ext = jx_stre(info, "extension");
+	size_t		 n;
+
+	if (name == NULL || *name == '\0') {
+		snprintf(out, len, "file-%s", id);
+		return;
+	}
+	n = utf8_cut_bytes(name, strlen(name), len - 1);
+	memcpy(out, name, n);
+	out[n] = '\0';
+	if (*ext != '\0' && strlen(ext) < 16 && !mm_has_ext(out, ext) &&
+	    n + 1 + strlen(ext) < len)
+		snprintf(out + n, len - n, ".%s", ext);
+}
+
+/*
+ * A post's files for INBOUND: [{id, name, size, mime}] from file_ids, with
+ * what metadata.files says of each (a name without its extension gets it,
+ * as upstream does; size -1 when not said), at most MM_FILES_MAX; NULL
+ * when it has none (or out of memory, logged by the caller as a post
+ * without files).
+ */
+json_t *
+mm_files(const json_t *post)
+{
+	const json_t	*ids = json_object_get(post, "file_ids"), *v, *m, *info;
+	const json_t	*meta = json_object_get(json_object_get(post,
+			    "metadata"), "files");
+	const char	*id;
+	char		 nm[MM_FILE_NAME_MAX + 1];
+	size_t		 i, k;
+	json_t		*out;
+
+	if (json_array_size(ids) == 0 || (out = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(ids, i, v) {
+		if (json_array_size(out) == MM_FILES_MAX)
+			break;
+		if (!mm_valid_id(id = json_string_value(v)))
+			continue;
+		info = NULL;
+		json_array_foreach(meta, k, m)
+			if (json_is_object(m) && strcmp(jx_stre(m, "id"), id) == 0) {
+				info = m;
+				break;
+			}
+		mm_file_name(info, id, nm, sizeof(nm));
+		if (platform_file_add(out, id, nm, MM_FILE_NAME_MAX,
+		    jx_int(info, "size", -1), jx_str(info, "mime_type"),
+		    NULL) == -1) {
+			json_decref(out);
+			return (NULL);
+		}
+	}
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return (NULL);
+	}
+	return (out);
+}
+
 static int
 mm_listed(const json_t *ids, const char *id)
 {
@@ -348,6 +427,7 @@ mm_inbound(const struct mm_self *me, const json_t *post,
 	const char	*id = jx_str(post, "id"), *ch = jx_str(post, "channel_id");
 	const char	*uid = jx_str(post, "user_id"), *msg;
 	char		*stripped, *text;
+	json_t		*files;
 	int		 dm, mention;
 
 	*out = NULL;
@@ -379,6 +459,11 @@ mm_inbound(const struct mm_self *me, const json_t *post,
 		    mention, "createAt",
 		    json_integer_value(json_object_get(post, "create_at")));
 	free(text);
+	if (*out != NULL && (files = mm_files(post)) != NULL &&
+	    json_object_set_new(*out, "files", files) == -1) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	if (*out == NULL) {
 		*why = "out of memory (or not UTF-8)";
 		return (-1);
@@ -507,6 +592,55 @@ mm_op_request(const json_t *op, const char *bot_id, char *method,
 	return (rc);
 }
 
+/*
+ * A file op's REST call, checked (ids before they go into a URL):
+ * "download" GETs /files/{file.id} into the op's file, at most max bytes;
+ * "upload" POSTs the op's file (size bytes, named name) to /files as a
+ * multipart form with channel_id, then posts it with text in the thread
+ * of root.  -1 with err for an op that cannot be made.
+ */
+int
+mm_file_request(const json_t *op, struct mm_file_req *r, char *err,
+    size_t errlen)
+{
+	const char	*name = jx_stre(op, "op"), *id;
+	json_int_t	 n;
+
+	memset(r, 0, sizeof(*r));
+	r->channel = jx_str(op, "channel");
+	r->root = jx_stre(op, "root");
+	r->name = jx_str(op, "name");
+	r->text = jx_stre(op, "text");
+	if (strcmp(name, "download") == 0) {
+		id = jx_str(json_object_get(op, "file"), "id");
+		if (!mm_valid_id(id))
+			return (util_err(err, errlen, "download: bad file id"));
+		if ((n = jx_int(op, "max", 0)) <= 0)
+			return (util_err(err, errlen, "download: no size bound"));
+		snprintf(r->path, sizeof(r->path), "/files/%s", id);
+		r->size = n;
+		return (0);
+	}
+	if (strcmp(name, "upload") != 0)
+		return (util_err(err, errlen, "unknown op \"%.32s\"", name));
+	r->upload = 1;
+	if (!mm_valid_id(r->channel))
+		return (util_err(err, errlen, "upload: bad channel id"));
+	if (*r->root != '\0' && !mm_valid_id(r->root))
+		return (util_err(err, errlen, "upload: bad root id"));
+	if (r->name == NULL || *r->name == '\0' ||
+	    strlen(r->name) > MM_FILE_NAME_MAX)
+		return (util_err(err, errlen, "upload: no file name"));
+	if ((n = jx_int(op, "size", -1)) < 0)
+		return (util_err(err, errlen, "upload: no size"));
+	if (utf8_count(r->text, strlen(r->text)) > MM_POST_MAX)
+		return (util_err(err, errlen, "upload: a text of more than "
+		    "%d characters", MM_POST_MAX));
+	snprintf(r->path, sizeof(r->path), "/files");
+	r->size = n;
+	return (0);
+}
+
 int
 mm_seen_has(const struct mm_seen *s, const char *id)
 {
@@ -582,6 +716,7 @@ mm_classify(struct call_result *r)
 #define MM_USERS_MAX		256
 #define MM_OPS_MAX		10000
 #define MM_NAME_MAX		72
+#define MM_FILE_TIMEOUT_MS	(10 * 60 * 1000)	/* one file's transfer */
 
 struct mm;
 
@@ -598,10 +733,12 @@ struct mm_user {
 	char			 name[MM_NAME_MAX];
 };
 
-/* What an outbound op (worker/opq.c) runs: one REST call. */
+/* What an outbound op (worker/opq.c) runs: one REST call, or an upload's two. */
 struct mm_opx {
 	struct mm		*mm;
 	struct call		*call;
+	struct mm_file_req	 file;
+	const char		*fields[3];	/* the upload form's channel_id */
 };
 
 /* A REST catch-up, one channel after the other. */
@@ -687,8 +824,9 @@ mm_wall_ms(void)
  * later, once, unless the call is cancelled; never from in here.
  */
 static struct call *
-mm_rest(struct mm *mm, const char *method, const char *path, json_t *body,
-    int tries, call_cb cb, void *arg)
+mm_rest_file(struct mm *mm, const char *method, const char *path, json_t *body,
+    int tries, const struct net_source *src, const struct net_sink *sink,
+    call_cb cb, void *arg)
 {
 	const char	*hdrs[3] = { mm->auth, NULL, NULL };
 	char		*text = NULL, *url = NULL, label[224];
@@ -713,11 +851,23 @@ mm_rest(struct mm *mm, const char *method, const char *path, json_t *body,
 		req.what = path;
 		req.tries = tries;
 		req.classify = mm_classify;
+		req.source = src;
+		req.sink = sink;
+		if (src != NULL || sink != NULL)
+			req.timeout_ms = MM_FILE_TIMEOUT_MS;
 		c = call_new(mm->calls, &req, cb, arg);
 		free(url);
 	}
 	free(text);
 	return (c);
+}
+
+static struct call *
+mm_rest(struct mm *mm, const char *method, const char *path, json_t *body,
+    int tries, call_cb cb, void *arg)
+{
+	return (mm_rest_file(mm, method, path, body, tries, NULL, NULL, cb,
+	    arg));
 }
 
 /* ------------------------------------------------------------ inbound */
@@ -1511,12 +1661,80 @@ mm_op_done(const struct call_result *r, void *arg)
 	a.error = r->error;
 	a.token_refused = r->token_refused;
 	a.platform_us = r->resp != NULL ? r->resp->us : 0;
-	if (a.ok && strcmp(jx_stre(op->body, "op"), "post") == 0 &&
+	if (a.ok && (strcmp(jx_stre(op->body, "op"), "post") == 0 ||
+	    strcmp(jx_stre(op->body, "op"), "upload") == 0) &&
 	    (a.post = jx_str(r->json, "id")) == NULL) {
 		a.ok = 0;
 		a.error = "the server did not say which post it made";
 	}
 	opq_done(x->mm->opq, op, &a);
+}
+
+/* An upload's file is stored: post it, in the thread of the op's root. */
+static void
+mm_upload_stored(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct mm_opx		*x = op->data;
+	struct adapter_answer	 a;
+	const char		*id = jx_str(json_array_get(json_object_get(
+				    r->json, "file_infos"), 0), "id");
+
+	x->call = NULL;
+	memset(&a, 0, sizeof(a));
+	if (!r->ok) {
+		a.error = r->error;
+		a.token_refused = r->token_refused;
+	} else if (!mm_valid_id(id))
+		a.error = "upload: the server did not say which file it stored";
+	else if ((x->call = mm_rest(x->mm, "POST", "/posts", json_pack(
+	    "{s:s,s:s,s:s,s:[s]}", "channel_id", x->file.channel, "message",
+	    x->file.text, "root_id", x->file.root, "file_ids", id), MM_TRIES,
+	    mm_op_done, op)) != NULL)
+		return;
+	else
+		a.error = "upload: out of memory";
+	opq_done(x->mm->opq, op, &a);
+}
+
+/*
+ * A file op: the body streams from (upload) or into (download) the file
+ * sessiond sent with it, never whole in memory.
+ */
+static int
+mm_file_start(struct mm *mm, struct opq_op *op, char *err, size_t errlen)
+{
+	struct mm_opx		*x = op->data;
+	struct net_source	 src;
+	struct net_sink		 sink;
+
+	if (mm_file_request(op->body, &x->file, err, errlen) == -1)
+		return (-1);
+	if (op->fd == -1)
+		return (util_err(err, errlen, "%s: no file", x->file.upload ?
+		    "upload" : "download"));
+	x->mm = mm;
+	if (!x->file.upload) {
+		memset(&sink, 0, sizeof(sink));
+		sink.fd = op->fd;
+		sink.max = (uint64_t)x->file.size;
+		x->call = mm_rest_file(mm, "GET", x->file.path, NULL, MM_TRIES,
+		    NULL, &sink, mm_op_done, op);
+	} else {
+		x->fields[0] = "channel_id";
+		x->fields[1] = x->file.channel;
+		memset(&src, 0, sizeof(src));
+		src.fd = op->fd;
+		src.size = (off_t)x->file.size;
+		src.field = "files";
+		src.filename = x->file.name;
+		src.fields = x->fields;
+		x->call = mm_rest_file(mm, "POST", x->file.path, NULL, MM_TRIES,
+		    &src, NULL, mm_upload_stored, op);
+	}
+	if (x->call == NULL)
+		return (util_err(err, errlen, "out of memory"));
+	return (0);
 }
 
 static int
@@ -1526,7 +1744,10 @@ mm_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 	struct mm_opx	*x = op->data;
 	json_t		*body;
 	char		 method[8], path[160];
+	const char	*name = jx_stre(op->body, "op");
 
+	if (strcmp(name, "download") == 0 || strcmp(name, "upload") == 0)
+		return (mm_file_start(mm, op, err, errlen));
 	if (mm_op_request(op->body, mm->me_id, method, sizeof(method),
 	    path, sizeof(path), &body, err, errlen) == -1)
 		return (-1);
@@ -1547,11 +1768,11 @@ static const struct opq_cbs mm_opq_cbs = {
 };
 
 static void
-mm_outbound(void *arg, const json_t *body)
+mm_outbound(void *arg, const json_t *body, int fd)
 {
 	struct mm	*mm = arg;
 
-	opq_push(mm->opq, body);
+	opq_push(mm->opq, body, fd);
 }
 
 /* ------------------------------------------------------------ the ops */

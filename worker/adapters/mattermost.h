@@ -16,6 +16,8 @@
 #define MM_POST_MAX	16383		/* characters (runes) in a post */
 #define MM_SEEN_MAX	2048		/* recent post ids kept for dedup */
 #define MM_SEQ_MAX	((json_int_t)1 << 53)	/* a larger seq is refused */
+#define MM_FILES_MAX	10		/* files of a post (the server's MaxFileCount) */
+#define MM_FILE_NAME_MAX 255		/* bytes of a file's name passed on */
 
 enum mm_ev_kind {
 	MM_EV_REPLY,		/* {status, seq_reply} */
@@ -59,6 +61,7 @@ void	 mm_event_clear(struct mm_event *);
 int	 mm_inbound(const struct mm_self *, const json_t *post,
 	    const char *channel_type, const char *sender_name,
 	    const json_t *mentions, json_t **out, const char **why);
+json_t	*mm_files(const json_t *post);
 int	 mm_mentions(const char *text, const char *username);
 char	*mm_strip_mention(const char *text, const char *username);
 int	 mm_valid_id(const char *);
@@ -69,6 +72,15 @@ int	 mm_op_request(const json_t *op, const char *bot_id, char *method,
 	    size_t methodlen, char *path, size_t pathlen, json_t **body,
 	    char *err, size_t errlen);
 char	*mm_truncate(const char *text, size_t max_chars);
+/* A file op (download, upload) as REST: see mm_file_request(). */
+struct mm_file_req {
+	int		 upload;
+	char		 path[64];	/* under /api/v4 */
+	const char	*channel, *root, *name, *text;	/* upload */
+	json_int_t	 size;		/* upload: bytes; download: at most */
+};
+int	 mm_file_request(const json_t *op, struct mm_file_req *, char *err,
+	    size_t errlen);
 int	 mm_seen_has(const struct mm_seen *, const char *id);
 void	 mm_seen_add(struct mm_seen *, const char *id);
 /* What a REST answer means (worker/call.h); a 401 refused the token. */

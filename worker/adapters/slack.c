@@ -267,6 +267,116 @@ slack_filter(const struct slack_self *me, const json_t *ev)
 	return (NULL);
 }
 
+/*
+ * The authority of an http(s) URL (host, and port when given): *scheme
+ * is 1 for https, 0 for http.  -1 for anything else, for userinfo, and
+ * for any byte a URL must not hold (spaces, controls, backslashes).
+ */
+static int
+slack_url_host(const char *url, int *https, char *host, size_t hostlen,
+    char *port, size_t portlen)
+{
+	const char	*p, *end, *colon;
+	size_t		 i;
+
+	if (url == NULL)
+		return (-1);
+	for (i = 0; url[i] != '\0'; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f ||
+		    url[i] == '\\')
+			return (-1);
+	if (strncasecmp(url, "https://", 8) == 0) {
+		*https = 1;
+		p = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		*https = 0;
+		p = url + 7;
+	} else
+		return (-1);
+	end = p + strcspn(p, "/?#");
+	if (memchr(p, '@', (size_t)(end - p)) != NULL || end == p)
+		return (-1);
+	colon = *p == '[' ? memchr(p, ']', (size_t)(end - p)) : p;
+	if (colon == NULL)
+		return (-1);
+	colon = memchr(colon, ':', (size_t)(end - colon));
+	if (colon == NULL)
+		colon = end;
+	if ((size_t)(colon - p) >= hostlen || (size_t)(end - colon) > portlen ||
+	    colon == p)
+		return (-1);
+	for (i = 0; p + i < colon; i++)
+		host[i] = (char)tolower((unsigned char)p[i]);
+	host[i] = '\0';
+	snprintf(port, portlen, "%.*s", (int)(end - colon), colon);
+	return (0);
+}
+
+/*
+ * May the bot's token (or a user's file) go to url?  Only to the Web
+ * API's own host or one under it (files.slack.com under slack.com), on
+ * the same port, over https when the API is.  Slack hands these URLs out
+ * (url_private, upload_url), but a token never follows a URL blindly.
+ */
+int
+slack_trusted_url(const char *api_url, const char *url)
+{
+	char	ah[256], h[256], ap[8], p[8];
+	int	as, s;
+	size_t	n, an;
+
+	if (slack_url_host(api_url, &as, ah, sizeof(ah), ap, sizeof(ap)) == -1 ||
+	    slack_url_host(url, &s, h, sizeof(h), p, sizeof(p)) == -1 ||
+	    (as && !s) || strcmp(ap, p) != 0)
+		return (0);
+	n = strlen(h);
+	an = strlen(ah);
+	/* Under a name only, never under an address. */
+	return (strcmp(h, ah) == 0 || (n > an + 1 && h[n - an - 1] == '.' &&
+	    strcmp(h + n - an, ah) == 0 && strpbrk(ah, ":[") == NULL &&
+	    strspn(ah, "0123456789.") != an));
+}
+
+/*
+ * A message's files for INBOUND: [{id, name, size, mime, url}], at most
+ * SLACK_FILES_MAX; url is url_private_download (else url_private) when
+ * the event gives one we would send the token to (else "": the worker
+ * asks files.info); size -1 when not said.  NULL when there are none.
+ */
+json_t *
+slack_files(const json_t *ev, const char *api_url)
+{
+	const json_t	*files = json_object_get(ev, "files"), *f;
+	const char	*id, *url;
+	size_t		 i;
+	json_t		*out;
+
+	if (json_array_size(files) == 0 || (out = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(files, i, f) {
+		if (json_array_size(out) == SLACK_FILES_MAX)
+			break;
+		if (!slack_valid_id(id = jx_str(f, "id")))
+			continue;
+		if ((url = jx_str(f, "url_private_download")) == NULL)
+			url = jx_str(f, "url_private");
+		if (url == NULL || strlen(url) > SLACK_URL_MAX ||
+		    !slack_trusted_url(api_url, url))
+			url = "";
+		if (platform_file_add(out, id, jx_str(f, "name"),
+		    SLACK_FILE_NAME_MAX, jx_int(f, "size", -1),
+		    jx_str(f, "mimetype"), url) == -1) {
+			json_decref(out);
+			return (NULL);
+		}
+	}
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return (NULL);
+	}
+	return (out);
+}
+
 /* The text for sessiond: mentions out, entities decoded, cut. */
 static char *
 slack_text(const char *raw, const char *uid, int *mentioned)
@@ -295,6 +405,7 @@ slack_inbound(const struct slack_self *me, const json_t *ev, json_t **out,
 	const char	*ch = jx_str(ev, "channel"), *ts = jx_str(ev, "ts");
 	const char	*user, *thr = jx_str(ev, "thread_ts");
 	char		 id[SLACK_ID_MAX + SLACK_TS_MAX + 2], *text;
+	json_t		*files;
 	int		 mentioned, app;
 
 	*out = NULL;
@@ -322,6 +433,11 @@ slack_inbound(const struct slack_self *me, const json_t *ev, json_t **out,
 	    thr : "", "isDM", ch[0] == 'D', "mentionsBot", mentioned || app,
 	    "createAt", slack_ts_ms(ts));
 	free(text);
+	if (*out != NULL && (files = slack_files(ev, me->api_url)) != NULL &&
+	    json_object_set_new(*out, "files", files) == -1) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	if (*out == NULL) {
 		*why = "out of memory (or not UTF-8)";
 		return (-1);
@@ -452,6 +568,103 @@ slack_op_request(const json_t *op, struct slack_req *r, char *err,
 	if (rc == 0 && r->body == NULL)
 		return (util_err(err, errlen, "%s: out of memory", name));
 	return (rc);
+}
+
+/*
+ * A file op, checked: "download" fetches file.id (from file.url when it
+ * is one the token may go to, else the url files.info gives) into the
+ * op's file, at most max bytes; "upload" sends the op's file (size
+ * bytes, named name) with files.getUploadURLExternal, the upload, and
+ * files.completeUploadExternal into channel, in the thread of root.
+ */
+int
+slack_file_request(const json_t *op, const char *api_url,
+    struct slack_file_req *r, char *err, size_t errlen)
+{
+	const char	*name = jx_stre(op, "op"), *root = jx_stre(op, "root");
+	const json_t	*file = json_object_get(op, "file");
+
+	memset(r, 0, sizeof(*r));
+	r->channel = jx_str(op, "channel");
+	r->text = jx_stre(op, "text");
+	if (strcmp(name, "download") == 0) {
+		if (!slack_valid_id(r->file_id = jx_str(file, "id")))
+			return (util_err(err, errlen, "download: bad file id"));
+		r->url = jx_stre(file, "url");
+		if (*r->url != '\0' && !slack_trusted_url(api_url, r->url))
+			return (util_err(err, errlen, "download: the file's URL "
+			    "is not Slack's"));
+		r->mime = jx_stre(file, "mime");
+		if ((r->size = jx_int(op, "max", 0)) <= 0)
+			return (util_err(err, errlen, "download: no size bound"));
+		return (0);
+	}
+	if (strcmp(name, "upload") != 0)
+		return (util_err(err, errlen, "unknown op \"%.32s\"", name));
+	r->upload = 1;
+	if (!slack_valid_id(r->channel))
+		return (util_err(err, errlen, "upload: bad channel id"));
+	if (*root != '\0' && (r->thread_ts = slack_bare_ts(root)) == NULL)
+		return (util_err(err, errlen, "upload: bad root \"%.40s\"", root));
+	r->name = jx_str(op, "name");
+	if (r->name == NULL || *r->name == '\0' ||
+	    strlen(r->name) > SLACK_FILE_NAME_MAX)
+		return (util_err(err, errlen, "upload: no file name"));
+	if ((r->size = jx_int(op, "size", -1)) < 0)
+		return (util_err(err, errlen, "upload: no size"));
+	return (0);
+}
+
+/*
+ * files.getUploadURLExternal's answer: where the bytes go (a URL under
+ * the API's host) and the file's id; -1 for anything else.
+ */
+int
+slack_upload_target(const json_t *answer, const char *api_url,
+    const char **url, const char **file_id)
+{
+	*url = jx_str(answer, "upload_url");
+	*file_id = jx_str(answer, "file_id");
+	if (*url == NULL || strlen(*url) > SLACK_URL_MAX ||
+	    !slack_trusted_url(api_url, *url) || !slack_valid_id(*file_id))
+		return (-1);
+	return (0);
+}
+
+/* files.info's answer: the URL to fetch the file from, or NULL. */
+const char *
+slack_info_url(const json_t *answer, const char *api_url)
+{
+	const json_t	*f = json_object_get(answer, "file");
+	const char	*url;
+
+	if ((url = jx_str(f, "url_private_download")) == NULL)
+		url = jx_str(f, "url_private");
+	if (url == NULL || strlen(url) > SLACK_URL_MAX ||
+	    !slack_trusted_url(api_url, url))
+		return (NULL);
+	return (url);
+}
+
+/*
+ * files.completeUploadExternal's answer: the ts of the message that
+ * shares the file in channel, else the file's id; NULL for none.
+ */
+const char *
+slack_upload_post(const json_t *answer, const char *channel)
+{
+	const json_t	*f = json_array_get(json_object_get(answer, "files"), 0);
+	const json_t	*sh = json_object_get(f, "shares");
+	const char	*ts;
+
+	ts = jx_str(json_array_get(json_object_get(json_object_get(sh,
+	    "public"), channel), 0), "ts");
+	if (ts == NULL)
+		ts = jx_str(json_array_get(json_object_get(json_object_get(sh,
+		    "private"), channel), 0), "ts");
+	if (slack_valid_ts(ts))
+		return (ts);
+	return (slack_valid_id(jx_str(f, "id")) ? jx_str(f, "id") : NULL);
 }
 
 /* A user id as access lists hold them: ^[UW][A-Z0-9]+$. */
@@ -620,6 +833,25 @@ slack_classify(struct call_result *r)
 	return (CALL_FAIL);
 }
 
+enum call_verdict
+slack_classify_file(struct call_result *r)
+{
+	const struct net_resp	*resp = r->resp;
+
+	if (resp->status == 0) {
+		snprintf(r->error, sizeof(r->error), "%s: %s", r->what,
+		    resp->error != NULL ? resp->error : "no response");
+		return (CALL_RETRY);
+	}
+	if (resp->status >= 200 && resp->status < 300)
+		return (CALL_OK);
+	snprintf(r->error, sizeof(r->error), "%s: HTTP %ld", r->what,
+	    resp->status);
+	if (resp->status == 429)
+		return (CALL_RETRY_AFTER);
+	return (resp->status >= 500 ? CALL_RETRY : CALL_FAIL);
+}
+
 /* ------------------------------------------------------------ the adapter */
 
 #define SLACK_TRIES		5	/* tries on 5xx and transport errors */
@@ -630,6 +862,7 @@ slack_classify(struct call_result *r)
 #define SLACK_LIST_LIMIT	200	/* items asked for per page */
 #define SLACK_LIST_PAGES	50	/* pages read, at most */
 #define SLACK_FIRST_OPEN_MS	5000	/* users.list may hold the start */
+#define SLACK_FILE_TIMEOUT_MS	(10 * 60 * 1000)	/* one file's transfer */
 
 struct slack;
 
@@ -654,13 +887,19 @@ struct slack_ack {
 	struct slack_conn	*conn;		/* NULL: it closed */
 };
 
-/* What an outbound op (worker/opq.c) runs: one call, or a post's chunks. */
+/*
+ * What an outbound op (worker/opq.c) runs: one call, a post's chunks, or
+ * a file's calls.
+ */
 struct slack_opx {
 	struct slack		*sl;
 	struct call		*call;
 	struct slack_req	 req;
 	size_t			 next;		/* post: chunk being sent */
 	char			 first_ts[SLACK_TS_MAX];
+	struct slack_file_req	 file;
+	char			*url;		/* download from, upload to */
+	char			 file_id[SLACK_ID_MAX];	/* upload */
 };
 
 
@@ -1544,12 +1783,230 @@ slack_op_call(struct slack *sl, struct opq_op *op)
 	return (x->call != NULL ? 0 : -1);
 }
 
+/* ---- files */
+
+/*
+ * A file's bytes to or from url (not the Web API: no JSON), with the bot
+ * token (auth) or without; the body streams from src or into sink.
+ */
+static struct call *
+slack_raw(struct slack *sl, const char *method, const char *url,
+    const char *auth, const struct net_source *src,
+    const struct net_sink *sink, const char *what, call_cb cb, void *arg)
+{
+	const char	*hdrs[3] = { NULL, NULL, NULL };
+	struct call_req	 req;
+	int		 i = 0;
+
+	if (auth != NULL)
+		hdrs[i++] = auth;
+	if (src != NULL)
+		hdrs[i] = "Content-Type: application/octet-stream";
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.url = url;
+	req.headers = hdrs;
+	req.label = what;
+	req.what = what;
+	req.tries = SLACK_TRIES;
+	req.classify = slack_classify_file;
+	req.source = src;
+	req.sink = sink;
+	req.timeout_ms = SLACK_FILE_TIMEOUT_MS;
+	return (call_new(sl->calls, &req, cb, arg));
+}
+
+static void
+slack_file_done(struct opq_op *op, const char *err, int refused,
+    const char *post)
+{
+	struct slack_opx	*x = op->data;
+	struct adapter_answer	 a;
+
+	x->call = NULL;
+	memset(&a, 0, sizeof(a));
+	a.ok = err == NULL;
+	a.error = err;
+	a.token_refused = err != NULL && refused;
+	a.post = post;
+	opq_done(x->sl->opq, op, &a);
+}
+
+/* The file came; a web page instead of it is Slack's login page. */
+static void
+slack_dl_fetched(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
+
+	if (!r->ok)
+		slack_file_done(op, r->error, 0, NULL);
+	else if (strncasecmp(r->resp->ctype, "text/html", 9) == 0 &&
+	    strncasecmp(x->file.mime, "text/html", 9) != 0)
+		slack_file_done(op, "download: Slack answered with a web page, "
+		    "not the file (is files:read granted?)", 0, NULL);
+	else
+		slack_file_done(op, NULL, 0, NULL);
+}
+
+static int
+slack_dl_fetch(struct opq_op *op)
+{
+	struct slack_opx	*x = op->data;
+	struct net_sink		 sink;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.fd = op->fd;
+	sink.max = (uint64_t)x->file.size;
+	x->call = slack_raw(x->sl, "GET", x->url, x->sl->auth, NULL, &sink,
+	    "download", slack_dl_fetched, op);
+	return (x->call != NULL ? 0 : -1);
+}
+
+/* files.info said where the file is (a file shared without its URL). */
+static void
+slack_dl_info(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
+	const char		*url;
+
+	x->call = NULL;
+	if (!r->ok) {
+		slack_file_done(op, r->error, r->token_refused, NULL);
+		return;
+	}
+	if ((url = slack_info_url(r->json, x->sl->api_url)) == NULL) {
+		slack_file_done(op, "files.info: no URL the token may go to",
+		    0, NULL);
+		return;
+	}
+	if ((x->url = strdup(url)) == NULL || slack_dl_fetch(op) == -1)
+		slack_file_done(op, "download: out of memory", 0, NULL);
+}
+
+static void
+slack_up_completed(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
+	const char		*post;
+
+	if (!r->ok)
+		slack_file_done(op, r->error, r->token_refused, NULL);
+	else if ((post = slack_upload_post(r->json, x->file.channel)) == NULL)
+		slack_file_done(op, "files.completeUploadExternal: no file in "
+		    "the answer", 0, NULL);
+	else
+		slack_file_done(op, NULL, 0, post);
+}
+
+/* The bytes are up: the file is shared into the channel (the thread). */
+static void
+slack_up_sent(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
+	json_t			*args, *list;
+	char			*files = NULL, *md = NULL;
+
+	x->call = NULL;
+	if (!r->ok) {
+		slack_file_done(op, r->error, 0, NULL);
+		return;
+	}
+	if ((list = json_pack("[{s:s,s:s}]", "id", x->file_id, "title",
+	    x->file.name)) != NULL)
+		files = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	args = json_pack("{s:s,s:s}", "files", files != NULL ? files : "",
+	    "channel_id", x->file.channel);
+	if (args != NULL && x->file.thread_ts != NULL && json_object_set_new(
+	    args, "thread_ts", json_string(x->file.thread_ts)) == -1)
+		args = (json_decref(args), NULL);
+	if (args != NULL && *x->file.text != '\0' && ((md =
+	    mrkdwn_from_markdown(x->file.text)) == NULL || json_object_set_new(
+	    args, "initial_comment", json_string(md)) == -1))
+		args = (json_decref(args), NULL);
+	free(md);
+	free(files);
+	if (files == NULL || args == NULL || (x->call = slack_api(x->sl,
+	    "files.completeUploadExternal", x->sl->auth, args, 1, SLACK_TRIES,
+	    slack_up_completed, op)) == NULL)
+		slack_file_done(op, "upload: out of memory", 0, NULL);
+}
+
+/* Slack said where to put the bytes: they stream there from the file. */
+static void
+slack_up_target(const struct call_result *r, void *arg)
+{
+	struct opq_op		*op = arg;
+	struct slack_opx	*x = op->data;
+	struct net_source	 src;
+	const char		*url, *id;
+
+	x->call = NULL;
+	if (!r->ok) {
+		slack_file_done(op, r->error, r->token_refused, NULL);
+		return;
+	}
+	if (slack_upload_target(r->json, x->sl->api_url, &url, &id) == -1) {
+		slack_file_done(op, "files.getUploadURLExternal: no upload URL "
+		    "under the API's host", 0, NULL);
+		return;
+	}
+	snprintf(x->file_id, sizeof(x->file_id), "%s", id);
+	memset(&src, 0, sizeof(src));
+	src.fd = op->fd;
+	src.size = (off_t)x->file.size;
+	/* A pre-signed URL: the token does not go there. */
+	if ((x->url = strdup(url)) == NULL || (x->call = slack_raw(x->sl,
+	    "POST", x->url, NULL, &src, NULL, "upload", slack_up_sent,
+	    op)) == NULL)
+		slack_file_done(op, "upload: out of memory", 0, NULL);
+}
+
+static int
+slack_file_start(struct slack *sl, struct opq_op *op, char *err,
+    size_t errlen)
+{
+	struct slack_opx	*x = op->data;
+
+	if (slack_file_request(op->body, sl->api_url, &x->file, err,
+	    errlen) == -1)
+		return (-1);
+	if (op->fd == -1)
+		return (util_err(err, errlen, "%s: no file", x->file.upload ?
+		    "upload" : "download"));
+	x->sl = sl;
+	if (!x->file.upload && *x->file.url != '\0') {
+		if ((x->url = strdup(x->file.url)) == NULL ||
+		    slack_dl_fetch(op) == -1)
+			return (util_err(err, errlen, "out of memory"));
+		return (0);
+	}
+	if (!x->file.upload)
+		x->call = slack_api(sl, "files.info", sl->auth, json_pack(
+		    "{s:s}", "file", x->file.file_id), 1, SLACK_TRIES,
+		    slack_dl_info, op);
+	else
+		x->call = slack_api(sl, "files.getUploadURLExternal", sl->auth,
+		    json_pack("{s:s,s:I}", "filename", x->file.name, "length",
+		    x->file.size), 1, SLACK_TRIES, slack_up_target, op);
+	if (x->call == NULL)
+		return (util_err(err, errlen, "out of memory"));
+	return (0);
+}
+
 static int
 slack_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 {
 	struct slack		*sl = arg;
 	struct slack_opx	*x = op->data;
+	const char		*name = jx_stre(op->body, "op");
 
+	if (strcmp(name, "download") == 0 || strcmp(name, "upload") == 0)
+		return (slack_file_start(sl, op, err, errlen));
 	if (slack_op_request(op->body, &x->req, err, errlen) == -1)
 		return (-1);
 	if (x->req.method == NULL)
@@ -1564,7 +2021,11 @@ slack_op_start(void *arg, struct opq_op *op, char *err, size_t errlen)
 static void
 slack_op_clear(void *arg, struct opq_op *op)
 {
-	slack_req_clear(&((struct slack_opx *)op->data)->req);
+	struct slack_opx	*x = op->data;
+
+	slack_req_clear(&x->req);
+	free(x->url);
+	x->url = NULL;
 }
 
 static const struct opq_cbs slack_opq_cbs = {
@@ -1574,11 +2035,11 @@ static const struct opq_cbs slack_opq_cbs = {
 };
 
 static void
-slack_outbound(void *arg, const json_t *body)
+slack_outbound(void *arg, const json_t *body, int fd)
 {
 	struct slack	*sl = arg;
 
-	opq_push(sl->opq, body);
+	opq_push(sl->opq, body, fd);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1616,6 +2077,7 @@ slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 	snprintf(sl->key, sizeof(sl->key), "%s", jx_stre(config, "key"));
 	sl->self.user_id = sl->me_id;
 	sl->self.key = sl->key;
+	sl->self.api_url = sl->api_url;
 	if (platform_link_init(&sl->link, base, config, sl->ev, "socket mode",
 	    "Socket Mode", slack_reconnect_cb, sl) == -1 ||
 	    (sl->calls = call_set_new(base)) == NULL ||

@@ -26,6 +26,9 @@
 #define SLACK_ID_MAX		64	/* channel, user, envelope ids */
 #define SLACK_TS_MAX		32	/* "1717000000.000100" */
 #define SLACK_TS_SEC_DIGITS	12	/* a ts with more is no time */
+#define SLACK_FILES_MAX		10	/* files of a message passed on */
+#define SLACK_FILE_NAME_MAX	255	/* bytes of a file's name passed on */
+#define SLACK_URL_MAX		2048	/* a longer url_private is not used */
 
 /* Socket Mode frames */
 enum slack_frame_kind {
@@ -50,6 +53,7 @@ struct slack_frame {
 struct slack_self {
 	const char	*user_id;	/* the bot's user id (auth.test) */
 	const char	*key;		/* "slack:b" */
+	const char	*api_url;	/* "https://slack.com/api/" */
 };
 
 /* What an OUTBOUND op becomes. */
@@ -65,6 +69,8 @@ int	 slack_parse_frame(const char *buf, size_t len, struct slack_frame *,
 void	 slack_frame_clear(struct slack_frame *);
 int	 slack_inbound(const struct slack_self *, const json_t *event,
 	    json_t **out, const char **why);
+json_t	*slack_files(const json_t *event, const char *api_url);
+int	 slack_trusted_url(const char *api_url, const char *url);
 char	*slack_strip_mention(const char *text, const char *user_id,
 	    int *mentioned);
 char	*slack_decode_entities(const char *text);
@@ -73,6 +79,24 @@ const char *slack_bare_ts(const char *id);
 json_int_t slack_ts_ms(const char *ts);
 int	 slack_op_request(const json_t *op, struct slack_req *, char *err,
 	    size_t errlen);
+
+/* A file op (download, upload): see slack_file_request(). */
+struct slack_file_req {
+	int		 upload;
+	const char	*channel;
+	const char	*thread_ts;	/* upload: bare, or NULL */
+	const char	*name, *text;	/* upload */
+	const char	*file_id, *url, *mime;	/* download; url may be "" */
+	json_int_t	 size;		/* upload: bytes; download: at most */
+};
+int	 slack_file_request(const json_t *op, const char *api_url,
+	    struct slack_file_req *, char *err, size_t errlen);
+int	 slack_upload_target(const json_t *answer, const char *api_url,
+	    const char **url, const char **file_id);
+const char *slack_info_url(const json_t *answer, const char *api_url);
+const char *slack_upload_post(const json_t *answer, const char *channel);
+/* What a file transfer's answer means: 2xx done, 429 and 5xx retried. */
+enum call_verdict slack_classify_file(struct call_result *);
 void	 slack_req_clear(struct slack_req *);
 int	 slack_is_uid(const char *s);
 int	 slack_member_match(const json_t *member, const char *handle);
