@@ -380,6 +380,34 @@ def test_cursors_catch_up_each_channel_from_its_own(worker_factory, fake):
     assert since == {town(fake): [now - 600000 - 5000], dm: [now - 1000 - 5000]}
 
 
+def test_inbound_not_acknowledged_goes_again_on_the_next_link(worker_factory,
+                                                              fake):
+    """sessiond died before acknowledging a message: the next link gets it
+    again (sessiond drops it if it had it after all), once."""
+    w = worker_factory()
+    w.ready()
+    acked = fake.post("alice", "town-square", "acknowledged")
+    w.inbound(pred=lambda b: b["id"] == acked["id"])
+    w.link.send("INBOUND_ACK", {"id": acked["id"]})
+    lost = fake.post("alice", "town-square", "sent as sessiond died")
+    w.inbound(pred=lambda b: b["id"] == lost["id"])
+    w.link.sock.close()
+    w.sup.expect("RELINK", 5)
+    waiting = fake.post("alice", "town-square", "posted with no link")
+    w.attach()
+    got = [b for t, b in w.link.drain_all(1.0) if t == "INBOUND"]
+    assert [b["id"] for b in got] == [lost["id"], waiting["id"]]
+    assert got[0]["text"] == "sent as sessiond died"
+    w.link.send("INBOUND_ACK", {"id": waiting["id"]})
+    # Lost on a second link too: dropped, said.
+    w.link.sock.close()
+    w.sup.expect("RELINK", 5)
+    w.attach()
+    assert not [b for t, b in w.link.drain_all(0.5) if t == "INBOUND"]
+    w.wait_log(r"sessiond did not acknowledge inbound %s on two links; "
+               r"dropped" % lost["id"])
+
+
 def test_missing_ping_reply_means_a_dead_socket(worker_factory, fake):
     w = worker_factory(env={"COPILOT_BRIDGE_TEST_PING_MS": "400"})
     w.ready()
