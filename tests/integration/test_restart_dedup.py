@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -161,6 +162,27 @@ def test_a_turn_the_stop_cuts_short_is_answered_after_the_restart(chat):
     chat.wait_answered(["approved: held over"])
     chat.settle(mark)
     assert chat.answers([chat.town])["approved: held over"] == 1
+
+
+def test_a_version_1_database_is_brought_forward(chat):
+    """state_v1.sql: a state.db written by the version before the seen ids.
+    It opens, gains bridge_cursors.seen_ids, keeps its rows, and from then
+    on the ids are kept."""
+    chat.db.parent.mkdir()
+    v1 = sqlite3.connect(chat.db)
+    v1.executescript((Path(__file__).parent / "state_v1.sql").read_text())
+    v1.close()
+    chat.bridge.start()
+    slog = chat.bridge.log("sessiond.log")
+    assert "schema version 2 (the message ids of each catch-up cursor)" in slog
+    assert "schema version 1 " not in slog
+    post = chat.say("after the upgrade")
+    chat.wait_answered(["after the upgrade"])
+    assert f"channel {chat.town}: resuming session echo-{chat.town}-1" in \
+        chat.bridge.log("sessiond.log")
+    wait_for(lambda: any(row[0] == chat.town and row[3] is not None and
+                         post["id"] in row[3] for row in chat.cursor_rows()),
+             what="the post's id kept with the cursor")
 
 
 def test_each_channel_is_read_from_its_own_cursor(chat):
