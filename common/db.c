@@ -62,9 +62,12 @@ static const char *const db_sql_text[SQL_N] = {
 	    "excluded.session_id, bot = excluded.bot",
 	[SQL_THREAD_DEL] = "DELETE FROM bridge_thread_sessions WHERE "
 	    "channel_id = ?1 AND thread_root = ?2",
+	/* The ids go with the newest cursor (SET reads the row as it was). */
 	[SQL_CURSOR_SET] = "INSERT INTO bridge_cursors (channel_id, bot, "
-	    "cursor_ms) VALUES (?1, ?2, ?3) ON CONFLICT(channel_id, bot) "
-	    "DO UPDATE SET cursor_ms = max(cursor_ms, excluded.cursor_ms)",
+	    "cursor_ms, seen_ids) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(channel_id, "
+	    "bot) DO UPDATE SET cursor_ms = max(cursor_ms, excluded.cursor_ms), "
+	    "seen_ids = CASE WHEN excluded.cursor_ms >= cursor_ms THEN "
+	    "excluded.seen_ids ELSE seen_ids END",
 	[SQL_RULE_DEL_SAME] = "DELETE FROM permission_rules WHERE scope = ?1 "
 	    "AND tool = ?2 AND command_pattern = ?3",
 	[SQL_RULE_ADD] = "INSERT INTO permission_rules (id, scope, tool, "
@@ -403,7 +406,6 @@ static const char db_prefs_rebuild[] =
  * What this bridge keeps beyond upstream, in tables of its own (an upstream
  * bridge ignores them; bridge_: never a name upstream picks):
  * - the bot serving each channel session (gone with the session);
- * - sessions of a thread rather than of the whole channel;
  * - per channel and bot, the platform time (ms) of the newest message seen,
  *   from which a new worker catches up.
  */
@@ -412,14 +414,6 @@ static const char db_bridge_ddl[] =
 "  channel_id TEXT PRIMARY KEY REFERENCES channel_sessions(channel_id)\n"
 "    ON DELETE CASCADE,\n"
 "  bot TEXT NOT NULL\n"
-");\n"
-"CREATE TABLE bridge_thread_sessions (\n"
-"  channel_id TEXT NOT NULL,\n"
-"  thread_root TEXT NOT NULL,\n"
-"  session_id TEXT NOT NULL,\n"
-"  bot TEXT,\n"
-"  created_at TEXT NOT NULL DEFAULT (datetime('now')),\n"
-"  PRIMARY KEY (channel_id, thread_root)\n"
 ");\n"
 "CREATE TABLE bridge_cursors (\n"
 "  channel_id TEXT NOT NULL,\n"
@@ -482,6 +476,30 @@ db_v1(struct db *db)
 	return (db_exec(db, db_bridge_ddl));
 }
 
+/*
+ * Version 2: sessions of a thread rather than of the whole channel (IF NOT
+ * EXISTS: some version 1 databases were made with it); and with each
+ * catch-up cursor, the ids of the messages seen in the span a catch-up
+ * reads again before it (sessiond/seen.h), so that a restart does not
+ * answer them again: JSON text, NULL for none.
+ */
+static const char db_v2_ddl[] =
+"CREATE TABLE IF NOT EXISTS bridge_thread_sessions (\n"
+"  channel_id TEXT NOT NULL,\n"
+"  thread_root TEXT NOT NULL,\n"
+"  session_id TEXT NOT NULL,\n"
+"  bot TEXT,\n"
+"  created_at TEXT NOT NULL DEFAULT (datetime('now')),\n"
+"  PRIMARY KEY (channel_id, thread_root)\n"
+");\n"
+"ALTER TABLE bridge_cursors ADD COLUMN seen_ids TEXT;\n";
+
+static int
+db_v2(struct db *db)
+{
+	return (db_exec(db, db_v2_ddl));
+}
+
 /* Each step from one schema version to the next, in order. */
 static const struct {
 	int		  version;
@@ -489,6 +507,8 @@ static const struct {
 	int		(*up)(struct db *);
 } db_migrations[] = {
 	{ 1, "upstream's tables and the bridge's own", db_v1 },
+	{ 2, "thread sessions, the message ids of each catch-up cursor",
+	    db_v2 },
 };
 
 static int
@@ -639,7 +659,8 @@ db_legacy_row(void *arg, const struct db_legacy *l)
 		return (-1);
 	x->sessions += l->sid != NULL;
 	if (l->cursor > 0 && l->bot != NULL) {
-		if (db_put_cursor(x->db, l->channel, l->bot, l->cursor) == -1)
+		if (db_put_cursor(x->db, l->channel, l->bot, l->cursor,
+		    NULL) == -1)
 			return (-1);
 		x->cursors++;
 	}
@@ -933,7 +954,7 @@ db_put_session(struct db *db, const char *channel, const char *thread,
 
 int
 db_put_cursor(struct db *db, const char *channel, const char *bot,
-    long long ms)
+    long long ms, const char *seen)
 {
 	sqlite3_stmt	*st;
 
@@ -942,6 +963,7 @@ db_put_cursor(struct db *db, const char *channel, const char *bot,
 	(void)db_bind_str(st, 1, channel);
 	(void)db_bind_str(st, 2, bot);
 	(void)sqlite3_bind_int64(st, 3, ms);
+	(void)db_bind_str(st, 4, seen);
 	return (db_step(db, st));
 }
 
@@ -1085,7 +1107,7 @@ db_load_cursor(const struct db_loader *l, sqlite3_stmt *st)
 	if (db_col(st, 0) == NULL || db_col(st, 1) == NULL)
 		return (0);
 	return (l->cursor(l->arg, db_col(st, 0), db_col(st, 1),
-	    sqlite3_column_int64(st, 2)));
+	    sqlite3_column_int64(st, 2), db_col(st, 3)));
 }
 
 static int
@@ -1144,8 +1166,8 @@ db_load(struct db *db, const struct db_loader *l)
 		    "thread_root, session_id, bot FROM bridge_thread_sessions "
 		    "ORDER BY channel_id, thread_root", db_load_session },
 		{ "SELECT channel_id, bot, "
-		    "cursor_ms FROM bridge_cursors ORDER BY channel_id, bot",
-		    db_load_cursor },
+		    "cursor_ms, seen_ids FROM bridge_cursors ORDER BY "
+		    "channel_id, bot", db_load_cursor },
 		/* channel_prefs' columns in db_pref_columns' order. */
 		{ "SELECT channel_id, model, "
 		    "agent, verbose, trigger_mode, threaded_replies, "

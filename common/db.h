@@ -20,7 +20,7 @@
 
 #define DB_FILE		"state.db"
 #define DB_LEGACY_FILE	"sessions.json"	/* the previous version's state */
-#define DB_VERSION	1		/* PRAGMA user_version we write */
+#define DB_VERSION	2		/* PRAGMA user_version we write */
 #define DB_ERR_MAX	1024
 
 struct db;
@@ -49,13 +49,14 @@ int		 db_keep(struct db *);
 /*
  * Writes.  A NULL session id, setting value or preference value removes
  * it; thread NULL is the channel's own session.  Cursors only move
- * forward.  A rule with the scope, tool and pattern of an existing one
- * replaces it (as upstream does).
+ * forward; seen (the ids the cursor covers, text the store reads back,
+ * or NULL) is kept with the newest.  A rule with the scope, tool and
+ * pattern of an existing one replaces it (as upstream does).
  */
 int	 db_put_session(struct db *, const char *channel, const char *thread,
 	    const char *bot, const char *sid);
 int	 db_put_cursor(struct db *, const char *channel, const char *bot,
-	    long long ms);
+	    long long ms, const char *seen);
 int	 db_put_pref(struct db *, const char *channel, const char *column,
 	    const char *value);
 int	 db_add_rule(struct db *, long long id, const char *scope,
@@ -111,8 +112,9 @@ struct db_loader {
 	void	*arg;
 	int	(*session)(void *, const char *channel, const char *thread,
 		    const char *bot, const char *sid);
+	/* seen: as written, unchecked (another program may have); or NULL */
 	int	(*cursor)(void *, const char *channel, const char *bot,
-		    long long ms);
+		    long long ms, const char *seen);
 	/* Once per column that is set (not NULL); booleans as "0"/"1". */
 	int	(*pref)(void *, const char *channel, const char *column,
 		    const char *value);

@@ -28,6 +28,14 @@
 
 #define IPC_CHILD_FD	3		/* a child's channel to its parent */
 
+/*
+ * A worker catching up from a CURSORS cursor re-reads this much before it
+ * (late delivery, clock skew); sessiond keeps the ids it answered in that
+ * span so it does not answer them again (docs/architecture.md, "Catch-up
+ * after a restart").
+ */
+#define IPC_CATCHUP_MARGIN_MS	5000
+
 /* Header flags. */
 #define IPC_F_FD	0x0001		/* a descriptor rides with this message */
 

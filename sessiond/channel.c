@@ -1149,6 +1149,27 @@ chan_prompting(const char *id, const char *bot)
 	return (NULL);
 }
 
+/*
+ * Stopping: what no turn answered, waiting in a queue or given to the turn
+ * the stop cuts short, is taken out of the ids kept with the catch-up
+ * cursors, so that the next start reads it again if it is in the span a
+ * catch-up re-reads (docs/architecture.md, "Catch-up after a restart").
+ */
+void
+chan_unsee_unanswered(void)
+{
+	struct chan	*c;
+	json_t		*m;
+	size_t		 i;
+
+	TAILQ_FOREACH(c, &chans, entry) {
+		json_array_foreach(c->queue, i, m)
+			store_unsee(c->id, c->bot, jx_str(m, "id"));
+		json_array_foreach(c->busy ? c->sent : NULL, i, m)
+			store_unsee(c->id, c->bot, jx_str(m, "id"));
+	}
+}
+
 void
 chan_free_all(void)
 {

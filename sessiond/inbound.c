@@ -5,7 +5,8 @@
  * generations deliver every post during a swap), if it comes from one of
  * this bridge's own bots, or if the channel is not this bot's to answer.
  * A channel that is the bot's remembers where it stands (the catch-up
- * cursor) even for a message that does not trigger it.
+ * cursor, and the ids a catch-up would read again) even for a message
+ * that does not trigger it.
  */
 #include "common/jx.h"
 #include "common/log.h"
@@ -42,7 +43,7 @@ inbound_msg(struct link *l, json_t *m)
 		return;
 	}
 	if ((at = jx_int(m, "createAt", 0)) > 0)
-		store_set_cursor(chid, l->bot, at);
+		store_set_cursor(chid, l->bot, id, at);
 	if (jx_str(m, "reaction") != NULL) {
 		command_reaction(l->bot, chid, jx_str(m, "reaction"));
 		return;

@@ -41,6 +41,17 @@ static struct proc	 sproc = { .role = "sessiond" };
 static const struct backend *sd_backend;	/* NULL until the first CONFIG */
 static int		 sd_stopping;		/* SHUTDOWN: nothing new starts */
 
+/* Now, in ms since the epoch, as the platforms' times are; 0 if unknown. */
+static long long
+sd_wall_ms(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return (0);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 /*
  * Tell a new worker generation where each of its bot's channels stood, so
  * it catches up what was posted while no worker was connected.
@@ -48,14 +59,11 @@ static int		 sd_stopping;		/* SHUTDOWN: nothing new starts */
 static void
 sd_link_hello(struct link *l)
 {
-	struct timespec	 ts;
+	long long	 now = sd_wall_ms();
 	json_t		*c;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
-		return;
-	c = store_cursors(l->bot, (long long)ts.tv_sec * 1000 -
-	    SD_CURSOR_WINDOW_MS);
-	if (c == NULL)
+	if (now == 0 || (c = store_cursors(l->bot, now -
+	    SD_CURSOR_WINDOW_MS)) == NULL)
 		return;
 	if (json_object_size(c) == 0) {
 		json_decref(c);
@@ -119,6 +127,28 @@ sd_runtime_changed(void)
 	    "pid", (int)bi.pid, "version", bi.version, "auth", bi.auth));
 }
 
+static void
+sd_seen(const char *bot, const char *id)
+{
+	(void)dedup_check(bot, id);
+}
+
+/*
+ * What was answered in the span a catch-up reads again, before this start
+ * (the store kept it with the cursors that go out in CURSORS): dedup drops
+ * it when a new worker reads it again.
+ */
+static void
+sd_seen_load(void)
+{
+	long long	now = sd_wall_ms();
+	size_t		n;
+
+	if (now > 0 && (n = store_seen_each(now - SD_CURSOR_WINDOW_MS,
+	    sd_seen)) > 0)
+		log_info("dedup: %zu message(s) seen before this start", n);
+}
+
 /* The first CONFIG: everything that needs the config starts here. */
 static void
 sd_start(struct conf *c)
@@ -144,6 +174,7 @@ sd_start(struct conf *c)
 		fatalx("cannot set up the state store");
 	agent_init(sproc.base);
 	sched_init(sproc.base);
+	sd_seen_load();
 	if (sd_backend->start(sproc.base, c->root, sd_runtime_changed) == -1) {
 		(void)ipc_send(sproc.parent, IPC_FAILED, json_pack("{s:s}",
 		    "reason", "cannot start the Copilot runtime"));
@@ -267,6 +298,7 @@ sd_on_shutdown(const char *why)
 	sched_shutdown();
 	agent_shutdown();
 	files_shutdown();
+	chan_unsee_unanswered();
 	chan_free_all();
 	hookrun_shutdown();
 	dirwatch_shutdown();

@@ -25,6 +25,7 @@
 struct backend;
 void		 chan_init(const struct backend *);
 void		 chan_free_all(void);
+void		 chan_unsee_unanswered(void);
 void		 chan_config_changed(void);
 int		 chan_ctl_reload_hooks(const char *channel, char *msg,
 		    size_t len);

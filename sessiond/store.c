@@ -25,6 +25,8 @@
 #include "common/db.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "ipc/ipc.h"
+#include "seen.h"
 #include "store.h"
 
 #define STORE_CLOSE_MS	2000	/* what close waits for the queue to be saved */
@@ -45,6 +47,7 @@ struct sthread {
 struct scursor {
 	char		*bot;
 	long long	 ms;
+	struct seen	 seen;		/* the ids the catch-up span covers */
 	int		 dirty;		/* not handed to the writer yet */
 };
 
@@ -113,6 +116,7 @@ enum op_kind {
 struct op_cursor {
 	char		*channel, *bot;
 	long long	 ms;
+	char		*seen;		/* seen_text(), or NULL */
 };
 
 struct op {
@@ -144,6 +148,8 @@ static struct {
 	struct db		*db;		/* the writer's, once it runs */
 	char			 path[4200];
 	char			 err[DB_ERR_MAX + 64];	/* memory only: why */
+	size_t			 bad_seen;	/* unreadable seen ids, at load */
+	char			 bad_seen_why[320];	/* the first's */
 	struct smap		 chans, settings, workspaces;
 	struct srule		**rules;	/* by id */
 	size_t			 nrules, caprules;
@@ -272,8 +278,10 @@ chan_free(struct schan *c)
 		free(c->threads[i].sid);
 		free(c->threads[i].bot);
 	}
-	for (i = 0; i < c->ncursors; i++)
+	for (i = 0; i < c->ncursors; i++) {
 		free(c->cursors[i].bot);
+		seen_free(&c->cursors[i].seen);
+	}
 	for (i = 0; i < nitems(c->pref); i++)
 		free(c->pref[i]);
 	free(c->threads);
@@ -519,17 +527,35 @@ load_session(void *arg, const char *channel, const char *thread,
 	return (mem_session(channel, thread, bot, sid));
 }
 
+/*
+ * A cursor and the ids it covers.  Ids that are not such a list (written
+ * by hand or by another program) are left out, and said once: the worst
+ * they cost is a message answered again after this restart.
+ */
 static int
-load_cursor(void *arg, const char *channel, const char *bot, long long ms)
+load_cursor(void *arg, const char *channel, const char *bot, long long ms,
+    const char *seen)
 {
 	struct schan	*c;
 	struct scursor	*cur;
+	char		 why[160];
 
 	if ((c = chan_find(channel, 1)) == NULL ||
 	    (cur = mem_cursor(c, bot)) == NULL)
 		return (-1);
 	if (ms > cur->ms)
 		cur->ms = ms;
+	if (seen == NULL || cur->seen.n > 0)
+		return (0);
+	switch (seen_parse(&cur->seen, seen, cur->ms, why, sizeof(why))) {
+	case -1:
+		if (S.bad_seen++ == 0)
+			(void)snprintf(S.bad_seen_why, sizeof(S.bad_seen_why),
+			    "channel %.64s, bot %.64s: %s", channel, bot, why);
+		return (0);
+	case -2:
+		return (-1);
+	}
 	return (0);
 }
 
@@ -607,6 +633,7 @@ op_free(struct op *op)
 	for (i = 0; i < op->ncur; i++) {
 		free(op->cur[i].channel);
 		free(op->cur[i].bot);
+		free(op->cur[i].seen);
 	}
 	free(op->cur);
 	if (op->release != NULL)
@@ -688,7 +715,7 @@ writer_apply(struct db *db, const struct op *op)
 	case OP_CURSORS:
 		for (i = 0; i < op->ncur; i++)
 			if (db_put_cursor(db, op->cur[i].channel, op->cur[i].bot,
-			    op->cur[i].ms) == -1)
+			    op->cur[i].ms, op->cur[i].seen) == -1)
 				return (-1);
 		return (0);
 	case OP_PREF:
@@ -855,12 +882,19 @@ store_done_ev(int fd, short ev, void *arg)
 	}
 }
 
+/*
+ * Hand the dirty cursors, each with its ids, to the writer as one op.  Out
+ * of memory, they stay dirty for the next flush (a cursor that moves, or
+ * the close).
+ */
 static void
 store_flush_cursors(void)
 {
 	struct op	*op;
+	struct op_cursor *oc;
+	struct scursor	*cur;
 	struct schan	*c;
-	size_t		 i, j, k = 0;
+	size_t		 i, j;
 
 	if (S.ndirty == 0 || !S.running)
 		return;
@@ -871,24 +905,29 @@ store_flush_cursors(void)
 		return;
 	}
 	op->kind = OP_CURSORS;
-	for (i = 0; i < S.chans.n && k < S.ndirty; i++) {
+	for (i = 0; i < S.chans.n && op->ncur < S.ndirty; i++) {
 		c = S.chans.v[i];
-		for (j = 0; j < c->ncursors && k < S.ndirty; j++) {
-			if (!c->cursors[j].dirty)
+		for (j = 0; j < c->ncursors && op->ncur < S.ndirty; j++) {
+			if (!(cur = &c->cursors[j])->dirty)
 				continue;
-			if ((op->cur[k].channel = strdup(c->key)) == NULL ||
-			    (op->cur[k].bot = strdup(c->cursors[j].bot)) == NULL) {
-				op->ncur = k + 1;
+			oc = &op->cur[op->ncur++];
+			oc->ms = cur->ms;
+			if ((oc->channel = strdup(c->key)) == NULL ||
+			    (oc->bot = strdup(cur->bot)) == NULL ||
+			    (cur->seen.n > 0 && (oc->seen =
+			    seen_text(&cur->seen)) == NULL)) {
 				op_free(op);
 				log_warnx("state: out of memory; cursors saved "
 				    "later");
 				return;
 			}
-			op->cur[k++].ms = c->cursors[j].ms;
-			c->cursors[j].dirty = 0;
 		}
 	}
-	op->ncur = k;
+	for (i = 0; i < S.chans.n; i++) {
+		c = S.chans.v[i];
+		for (j = 0; j < c->ncursors; j++)
+			c->cursors[j].dirty = 0;
+	}
 	S.ndirty = 0;
 	store_submit(op);
 }
@@ -968,6 +1007,10 @@ store_open(struct event_base *base, const char *state_dir)
 		S.next_rule = seq + 1;
 	log_info("state: %s: %zu channel(s), %zu rule(s), %zu setting(s)",
 	    S.path, S.chans.n, S.nrules, S.settings.n);
+	if (S.bad_seen > 0)
+		log_warnx("state: %s: the seen ids of %zu cursor(s) are not a "
+		    "list of ids and are left out (%s): their messages may be "
+		    "answered again", S.path, S.bad_seen, S.bad_seen_why);
 	return (0);
 }
 
@@ -1140,22 +1183,10 @@ store_set_session(const char *channel, const char *thread, const char *bot,
 	return (0);
 }
 
-void
-store_set_cursor(const char *channel, const char *bot, long long ms)
+/* A cursor changed: saved with the next batch, STORE_CURSOR_MS from now. */
+static void
+store_cursor_dirty(struct scursor *cur)
 {
-	struct schan	*c;
-	struct scursor	*cur;
-
-	if (!S.open || bot == NULL)
-		return;
-	if ((c = chan_find(channel, 1)) == NULL ||
-	    (cur = mem_cursor(c, bot)) == NULL) {
-		log_warnx("%s: out of memory", __func__);
-		return;
-	}
-	if (ms <= cur->ms)
-		return;
-	cur->ms = ms;
 	if (!S.running)
 		return;
 	if (!cur->dirty) {
@@ -1165,6 +1196,90 @@ store_set_cursor(const char *channel, const char *bot, long long ms)
 	if (!evtimer_pending(S.cursor_ev, NULL) &&
 	    util_timer_ms(S.cursor_ev, STORE_CURSOR_MS) == -1)
 		store_flush_cursors();
+}
+
+/* More ids in a span than a list keeps: said at most once a minute. */
+static void
+store_seen_full(const char *channel)
+{
+	static uint64_t	last_ms;
+	uint64_t	now = util_now_ms();
+
+	if (last_ms != 0 && now - last_ms < STORE_LOG_MS)
+		return;
+	last_ms = now;
+	log_warnx("state: channel %.64s: more than %d messages within %d ms; "
+	    "after a restart, the oldest of them may be answered again",
+	    channel, SEEN_MAX, IPC_CATCHUP_MARGIN_MS);
+}
+
+void
+store_set_cursor(const char *channel, const char *bot, const char *id,
+    long long ms)
+{
+	struct schan	*c;
+	struct scursor	*cur;
+	int		 changed = 0, evicted;
+
+	if (!S.open || bot == NULL)
+		return;
+	if ((c = chan_find(channel, 1)) == NULL ||
+	    (cur = mem_cursor(c, bot)) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return;
+	}
+	if (ms > cur->ms) {
+		cur->ms = ms;
+		(void)seen_trim(&cur->seen, ms);
+		changed = 1;
+	}
+	switch (seen_add(&cur->seen, id, ms, cur->ms, &evicted)) {
+	case -1:
+		log_warnx("%s: out of memory; message %.64s may be answered "
+		    "again after a restart", __func__, id);
+		break;
+	case 1:
+		changed = 1;
+		break;
+	}
+	if (evicted)
+		store_seen_full(channel);
+	if (changed)
+		store_cursor_dirty(cur);
+}
+
+void
+store_unsee(const char *channel, const char *bot, const char *id)
+{
+	struct schan	*c = chan_find(channel, 0);
+	size_t		 i;
+
+	if (c == NULL || bot == NULL || id == NULL)
+		return;
+	for (i = 0; i < c->ncursors; i++)
+		if (strcmp(c->cursors[i].bot, bot) == 0 &&
+		    seen_del(&c->cursors[i].seen, id))
+			store_cursor_dirty(&c->cursors[i]);
+}
+
+size_t
+store_seen_each(long long since_ms, void (*fn)(const char *bot,
+    const char *id))
+{
+	struct schan	*c;
+	struct scursor	*cur;
+	size_t		 i, j, k, n = 0;
+
+	for (i = 0; i < S.chans.n; i++) {
+		c = S.chans.v[i];
+		for (j = 0; j < c->ncursors; j++) {
+			cur = &c->cursors[j];
+			for (k = 0; cur->ms > since_ms && k < cur->seen.n; k++)
+				fn(cur->bot, cur->seen.v[k].id);
+			n += cur->ms > since_ms ? cur->seen.n : 0;
+		}
+	}
+	return (n);
 }
 
 /* {channel: ms} of bot's cursors newer than since_ms. */

@@ -39,12 +39,20 @@ int		 store_set_session(const char *channel, const char *thread,
 
 /*
  * Catch-up cursors: the platform time (ms) of the newest message seen in a
- * channel by a bot.  Called for every inbound message, so cheap: saved in
- * one write every STORE_CURSOR_MS at most, no callback.
+ * channel by a bot, with the ids of the messages seen in the span a
+ * catch-up reads again before it (sessiond/seen.h).  Called for every
+ * inbound message, so cheap: saved in one write every STORE_CURSOR_MS at
+ * most, no callback.  store_unsee() forgets an id (a message no turn
+ * answered: the next catch-up reads it again); store_seen_each() hands
+ * out the ids of the cursors newer than since_ms, and says how many.
  */
 #define STORE_CURSOR_MS	200
 void		 store_set_cursor(const char *channel, const char *bot,
-		    long long ms);
+		    const char *id, long long ms);
+void		 store_unsee(const char *channel, const char *bot,
+		    const char *id);
+size_t		 store_seen_each(long long since_ms,
+		    void (*fn)(const char *bot, const char *id));
 json_t		*store_cursors(const char *bot, long long since_ms);
 
 /*

@@ -29,7 +29,7 @@
 
 /* Inbound held while sessiond's link is down (at start, or a relink). */
 #define WORKER_PENDING_MAX	256
-/* message.inbound spans waiting for their INBOUND_ACK; then the oldest go. */
+/* Inbound kept for their INBOUND_ACK; then the oldest are not kept. */
 #define WORKER_UNACKED_MAX	1024
 #define WORKER_OTEL_WAIT_MS	1000	/* at exit, for the last spans */
 #define WORKER_FLUSH_MS		1000	/* at exit, for the last messages */
@@ -86,129 +86,154 @@ worker_failed(void *arg, const char *reason)
 	worker_exit(w, 1);
 }
 
+/* sessiond has q's message, or never will: q is done. */
 static void
-worker_unacked_end(struct worker *w, struct worker_unacked *u,
-    const char *error)
+worker_inq_end(struct worker *w, struct worker_inq *q, const char *error)
 {
-	TAILQ_REMOVE(&w->ackq, u, entry);
-	w->nunacked--;
-	otel_span_status(u->span, error);
-	otel_span_end(u->span);
-	free(u->id);
-	free(u);
+	TAILQ_REMOVE(&w->inq, q, entry);
+	w->ninq--;
+	if (!q->sent)
+		w->nunsent--;
+	otel_span_status(q->span, error);
+	otel_span_end(q->span);
+	json_decref(q->msg);
+	free(q);
 }
 
-/* No INBOUND_ACK will come for these (link gone, exiting): end them all. */
+/* Exiting: no INBOUND_ACK will come. */
 static void
-worker_unacked_fail(struct worker *w, const char *why)
+worker_inq_clear(struct worker *w, const char *why)
 {
-	struct worker_unacked	*u;
+	struct worker_inq	*q;
 
-	while ((u = TAILQ_FIRST(&w->ackq)) != NULL)
-		worker_unacked_end(w, u, why);
+	while ((q = TAILQ_FIRST(&w->inq)) != NULL)
+		worker_inq_end(w, q, why);
 }
 
-/* sessiond has message id: its span is complete. */
+/* sessiond has message id. */
 static void
-worker_unacked_ack(struct worker *w, const char *id)
+worker_inq_ack(struct worker *w, const char *id)
 {
-	struct worker_unacked	*u;
+	struct worker_inq	*q;
 
 	if (id == NULL)
 		return;
 	/* Acks come in order, so this is normally the first entry. */
-	TAILQ_FOREACH(u, &w->ackq, entry)
-		if (strcmp(u->id, id) == 0) {
-			worker_unacked_end(w, u, NULL);
+	TAILQ_FOREACH(q, &w->inq, entry)
+		if (q->sent && strcmp(jx_stre(q->msg, "id"), id) == 0) {
+			worker_inq_end(w, q, NULL);
 			return;
 		}
 }
 
 /*
+ * The link went before sessiond acknowledged what was sent on it (sessiond
+ * died, or closed it): all of that goes again on the next link, once;
+ * sessiond's dedup drops what it had seen after all.  Twice unacknowledged
+ * is a message sessiond refuses: dropped, said.
+ */
+static void
+worker_inq_unsend(struct worker *w)
+{
+	struct worker_inq	*q, *next;
+
+	for (q = TAILQ_FIRST(&w->inq); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		if (!q->sent)
+			continue;
+		if (q->resent) {
+			log_warnx("sessiond did not acknowledge inbound %s on "
+			    "two links; dropped", jx_stre(q->msg, "id"));
+			worker_inq_end(w, q, "not acknowledged twice");
+			continue;
+		}
+		q->sent = 0;
+		q->resent = 1;
+		w->nunsent++;
+	}
+}
+
+static void
+worker_inq_send(struct worker *w)
+{
+	struct worker_inq	*q;
+
+	TAILQ_FOREACH(q, &w->inq, entry) {
+		if (w->link == NULL)
+			return;
+		if (q->sent)
+			continue;
+		/* Failing, the link is closing: it goes on the next one. */
+		if (ipc_send(w->link, IPC_INBOUND, json_incref(q->msg)) == -1)
+			return;
+		q->sent = 1;
+		w->nunsent--;
+	}
+}
+
+/*
  * Start msg's message.inbound span and put its traceparent in msg, so
  * sessiond's spans join the trace.  Telemetry off: nothing at all.
- * Returns the entry waiting for the ack, or NULL.
  */
-static struct worker_unacked *
+static struct otel_span *
 worker_trace_inbound(struct worker *w, json_t *msg)
 {
-	const char		*id;
+	const char		*id = jx_str(msg, "id");
 	char			 tp[OTEL_TRACEPARENT_LEN];
 	struct otel_span	*sp;
-	struct worker_unacked	*u;
 
-	id = jx_str(msg, "id");
 	if (id == NULL || (sp = otel_span_start("message.inbound", NULL)) ==
 	    NULL)
 		return (NULL);
 	otel_span_str(sp, "message.id", id);
 	otel_span_str(sp, "channel", jx_str(msg, "channel"));
 	otel_span_str(sp, "platform", jx_str(w->config, "platform"));
-	if ((u = calloc(1, sizeof(*u))) == NULL ||
-	    (u->id = strdup(id)) == NULL ||
-	    json_object_set_new(msg, "traceparent",
+	if (json_object_set_new(msg, "traceparent",
 	    json_string(otel_span_traceparent(sp, tp))) == -1) {
 		/* The message matters more than its span: send it untraced. */
 		log_warnx("%s: out of memory tracing inbound %s", __func__, id);
-		if (u != NULL)
-			free(u->id);
-		free(u);
 		otel_span_drop(sp);
 		return (NULL);
 	}
-	u->span = sp;
-	if (w->nunacked >= WORKER_UNACKED_MAX) {
-		otel_span_event(TAILQ_FIRST(&w->ackq)->span, "no ack", NULL,
-		    NULL);
-		worker_unacked_end(w, TAILQ_FIRST(&w->ackq), NULL);
-	}
-	TAILQ_INSERT_TAIL(&w->ackq, u, entry);
-	w->nunacked++;
-	return (u);
-}
-
-static void
-worker_pending_flush(struct worker *w)
-{
-	struct worker_pending	*p;
-
-	while (w->link != NULL && (p = STAILQ_FIRST(&w->pendq)) != NULL) {
-		STAILQ_REMOVE_HEAD(&w->pendq, entry);
-		w->npend--;
-		(void)ipc_send(w->link, IPC_INBOUND, p->msg);
-		free(p);
-	}
+	return (sp);
 }
 
 /*
- * Hand msg (taken) to sessiond, or hold it until the link is back.  Every
- * adapter's messages pass here, so this is where message.inbound starts.
+ * Hand msg (taken) to sessiond, keeping it until sessiond acknowledges it;
+ * with no link, it waits for one.  Every adapter's messages pass here, so
+ * this is where message.inbound starts.
  */
 static void
 worker_inbound(void *arg, json_t *msg)
 {
 	struct worker		*w = arg;
-	struct worker_pending	*p = NULL;
-	struct worker_unacked	*u;
+	struct worker_inq	*q, *old;
 
 	if (msg == NULL)
 		return;
-	if (w->link == NULL && (w->npend >= WORKER_PENDING_MAX ||
-	    (p = malloc(sizeof(*p))) == NULL)) {
+	if ((w->link == NULL && w->nunsent >= WORKER_PENDING_MAX) ||
+	    (q = calloc(1, sizeof(*q))) == NULL) {
 		log_warnx("no sessiond link; dropped inbound %s",
 		    jx_stre(msg, "id"));
 		json_decref(msg);
 		return;
 	}
-	u = worker_trace_inbound(w, msg);
-	if (p == NULL) {
-		if (ipc_send(w->link, IPC_INBOUND, msg) == -1 && u != NULL)
-			worker_unacked_end(w, u, "cannot send to sessiond");
-		return;
+	if (w->ninq >= WORKER_UNACKED_MAX) {
+		/* The oldest is no longer kept: sent, it is not sent again. */
+		old = TAILQ_FIRST(&w->inq);
+		if (!old->sent)
+			log_warnx("%u inbound messages wait for sessiond; "
+			    "dropped the oldest, %s", w->ninq,
+			    jx_stre(old->msg, "id"));
+		otel_span_event(old->span, "no ack", NULL, NULL);
+		worker_inq_end(w, old, NULL);
 	}
-	p->msg = msg;
-	STAILQ_INSERT_TAIL(&w->pendq, p, entry);
-	w->npend++;
+	q->msg = msg;
+	q->span = worker_trace_inbound(w, msg);
+	TAILQ_INSERT_TAIL(&w->inq, q, entry);
+	w->ninq++;
+	w->nunsent++;
+	worker_inq_send(w);
 }
 
 static void
@@ -334,7 +359,7 @@ worker_link_msg(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case IPC_INBOUND_ACK:
 		id = jx_str(m->body, "id");
-		worker_unacked_ack(w, id);
+		worker_inq_ack(w, id);
 		if (w->ad_state != NULL)
 			w->ad->inbound_ack(w->ad_state, id);
 		break;
@@ -358,7 +383,7 @@ worker_link_closed(struct ipc_chan *ch, const char *why, void *arg)
 
 	ipc_chan_free(ch);
 	w->link = NULL;
-	worker_unacked_fail(w, "sessiond link closed");
+	worker_inq_unsend(w);
 	if (w->draining || w->exiting)
 		return;
 	/* Also seen at shutdown, when sessiond stops first: not a warning. */
@@ -376,7 +401,7 @@ worker_attach(struct worker *w, struct ipc_msg *m)
 	}
 	if (w->link != NULL) {
 		ipc_chan_free(w->link);
-		worker_unacked_fail(w, "sessiond link replaced");
+		worker_inq_unsend(w);
 	}
 	w->link = ipc_chan_new(w->proc.base, m->fd, "sessiond link",
 	    worker_link_msg, worker_link_closed, w);
@@ -389,7 +414,7 @@ worker_attach(struct worker *w, struct ipc_msg *m)
 	    "proto", IPC_VERSION, "role", "worker", "pid", (int)getpid(),
 	    "bot", w->proc.bot, "generation", w->proc.gen));
 	log_debug("attached to sessiond");
-	worker_pending_flush(w);
+	worker_inq_send(w);
 }
 
 static void
@@ -431,21 +456,14 @@ worker_on_shutdown(const char *why)
 static void
 worker_cleanup(struct worker *w)
 {
-	struct worker_pending	*p;
-
 	if (w->ad_state != NULL)
 		w->ad->stop(w->ad_state);
 	w->ad_state = NULL;
-	while ((p = STAILQ_FIRST(&w->pendq)) != NULL) {
-		STAILQ_REMOVE_HEAD(&w->pendq, entry);
-		json_decref(p->msg);
-		free(p);
-	}
 	if (w->proc.parent != NULL)
 		(void)ipc_flush_blocking(w->proc.parent, WORKER_FLUSH_MS);
 	if (w->link != NULL)
 		(void)ipc_flush_blocking(w->link, WORKER_FLUSH_MS);
-	worker_unacked_fail(w, "worker exited");
+	worker_inq_clear(w, "worker exited");
 	/*
 	 * The loop has returned (worker_exit() only breaks it), so running it
 	 * again here to send the last spans is not reentrant.  Bounded well
@@ -470,8 +488,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "copilot-bridge-worker: curl_global_init\n");
 		return (1);
 	}
-	STAILQ_INIT(&w->pendq);
-	TAILQ_INIT(&w->ackq);
+	TAILQ_INIT(&w->inq);
 	w->events.arg = w;
 	w->events.ready = worker_ready;
 	w->events.failed = worker_failed;

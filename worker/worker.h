@@ -23,17 +23,13 @@
 
 struct otel_span;
 
-/* An INBOUND held while sessiond's link is down (at start, or a relink). */
-struct worker_pending {
-	STAILQ_ENTRY(worker_pending)	 entry;
+/* An INBOUND until sessiond acknowledges it (main.c, worker_inbound()). */
+struct worker_inq {
+	TAILQ_ENTRY(worker_inq)		 entry;
 	json_t				*msg;
-};
-
-/* A message.inbound span waiting for its INBOUND_ACK. */
-struct worker_unacked {
-	TAILQ_ENTRY(worker_unacked)	 entry;
-	char				*id;		/* the message's "id" */
-	struct otel_span		*span;
+	struct otel_span		*span;		/* message.inbound */
+	int				 sent;		/* on the link now */
+	int				 resent;	/* a link lost it once */
 };
 
 /* The worker: every piece of its state, passed down from main(). */
@@ -50,10 +46,9 @@ struct worker {
 	int				 draining;
 	int				 exiting;
 	int				 exit_code;
-	STAILQ_HEAD(, worker_pending)	 pendq;
-	unsigned int			 npend;
-	TAILQ_HEAD(, worker_unacked)	 ackq;
-	unsigned int			 nunacked;
+	TAILQ_HEAD(, worker_inq)	 inq;		/* oldest first */
+	unsigned int			 ninq;
+	unsigned int			 nunsent;	/* waiting for a link */
 };
 
 #endif

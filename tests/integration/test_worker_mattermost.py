@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakes"))
 T = {n: i + 1 for i, n in enumerate(
     "HELLO CONFIG READY FAILED ATTACH ROUTE DRAIN DRAINED INBOUND INBOUND_ACK "
     "OUTBOUND OUTBOUND_DONE ADMIN_REQUEST ADMIN_RESULT CONFIG_UPDATE "
-    "RELOAD_HOOKS STATUS STATUS_REPLY LOG_REOPEN SHUTDOWN RELINK".split())}
+    "RELOAD_HOOKS STATUS STATUS_REPLY LOG_REOPEN SHUTDOWN RELINK CURSORS"
+    .split())}
 NAME = {v: k for k, v in T.items()}
 HDR = struct.Struct("=IHHII")
 
@@ -361,6 +362,50 @@ def test_fresh_hello_catches_up_exactly_once(worker_factory, fake):
     # exactly once: nothing more arrives, and p1 was not sent again
     late = [b["id"] for t, b in w.link.drain_all(1.0) if t == "INBOUND"]
     assert late == []
+
+
+def test_cursors_catch_up_each_channel_from_its_own(worker_factory, fake):
+    """sessiond's cursors far apart: each channel is read from its own,
+    less the margin, not every channel from the oldest."""
+    w = worker_factory()
+    now = int(time.time() * 1000)
+    dm = fake.channel(members=["a", "alice"])["id"]
+    w.link.send("CURSORS", {"channels": {town(fake): now - 600000,
+                                         dm: now - 1000}})
+    w.ready()
+    w.wait_log(r"catch-up done: 0 missed post\(s\) from 2 channel\(s\)")
+    since = {ch: [int(r["query"]["since"]) for r in
+                  fake.requests("GET", f"/api/v4/channels/{ch}/posts")]
+             for ch in (town(fake), dm)}
+    assert since == {town(fake): [now - 600000 - 5000], dm: [now - 1000 - 5000]}
+
+
+def test_inbound_not_acknowledged_goes_again_on_the_next_link(worker_factory,
+                                                              fake):
+    """sessiond died before acknowledging a message: the next link gets it
+    again (sessiond drops it if it had it after all), once."""
+    w = worker_factory()
+    w.ready()
+    acked = fake.post("alice", "town-square", "acknowledged")
+    w.inbound(pred=lambda b: b["id"] == acked["id"])
+    w.link.send("INBOUND_ACK", {"id": acked["id"]})
+    lost = fake.post("alice", "town-square", "sent as sessiond died")
+    w.inbound(pred=lambda b: b["id"] == lost["id"])
+    w.link.sock.close()
+    w.sup.expect("RELINK", 5)
+    waiting = fake.post("alice", "town-square", "posted with no link")
+    w.attach()
+    got = [b for t, b in w.link.drain_all(1.0) if t == "INBOUND"]
+    assert [b["id"] for b in got] == [lost["id"], waiting["id"]]
+    assert got[0]["text"] == "sent as sessiond died"
+    w.link.send("INBOUND_ACK", {"id": waiting["id"]})
+    # Lost on a second link too: dropped, said.
+    w.link.sock.close()
+    w.sup.expect("RELINK", 5)
+    w.attach()
+    assert not [b for t, b in w.link.drain_all(0.5) if t == "INBOUND"]
+    w.wait_log(r"sessiond did not acknowledge inbound %s on two links; "
+               r"dropped" % lost["id"])
 
 
 def test_missing_ping_reply_means_a_dead_socket(worker_factory, fake):

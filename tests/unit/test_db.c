@@ -219,9 +219,11 @@ seen_session(void *arg, const char *ch, const char *thread, const char *bot,
 }
 
 static int
-seen_cursor(void *arg, const char *ch, const char *bot, long long ms)
+seen_cursor(void *arg, const char *ch, const char *bot, long long ms,
+    const char *ids)
 {
-	seen_add(arg, "cursor %s %s %lld\n", ch, bot, ms);
+	seen_add(arg, "cursor %s %s %lld%s%s\n", ch, bot, ms, ids ? " " : "",
+	    ids ? ids : "");
 	return (0);
 }
 
@@ -310,7 +312,8 @@ test_fresh_has_upstreams_tables(void **state)
 	ours = raw_open(state_path(f, DB_FILE));
 	up = raw_open(f->up);
 	raw_exec(up, upstream_ddl);
-	assert_string_equal(raw_get(ours, "PRAGMA user_version"), "1");
+	assert_int_equal(atoi(raw_get(ours, "PRAGMA user_version")),
+	    DB_VERSION);
 	assert_string_equal(raw_get(ours, "PRAGMA journal_mode"), "wal");
 	for (i = 0; upstream_tables[i] != NULL; i++) {
 		snprintf(want, sizeof(want), "%s", columns(up, upstream_tables[i]));
@@ -334,7 +337,7 @@ static void
 test_newer_schema_is_refused(void **state)
 {
 	struct fix	*f = *state;
-	char		 err[DB_ERR_MAX];
+	char		 err[DB_ERR_MAX], want[128];
 	sqlite3		*h;
 
 	db_close(open_ok(f));
@@ -343,8 +346,9 @@ test_newer_schema_is_refused(void **state)
 	sqlite3_close(h);
 	assert_null(db_open(f->dir, err, sizeof(err)));
 	assert_non_null(strstr(err, state_path(f, DB_FILE)));
-	assert_non_null(strstr(err, "schema version 7 is newer than this "
-	    "copilot-bridge knows (1)"));
+	snprintf(want, sizeof(want), "schema version 7 is newer than this "
+	    "copilot-bridge knows (%d)", DB_VERSION);
+	assert_non_null(strstr(err, want));
 	h = raw_open(state_path(f, DB_FILE));
 	assert_string_equal(raw_get(h, "PRAGMA user_version"), "7");
 	sqlite3_close(h);
@@ -426,8 +430,11 @@ test_writes_then_load(void **state)
 	assert_int_equal(db_put_session(db, "c2", NULL, NULL, "s2"), 0);
 	assert_int_equal(db_put_session(db, "c1", "root1", "mattermost:a",
 	    "t1"), 0);
-	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 500), 0);
-	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 400), 0);
+	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 500,
+	    "[[\"p1\",500]]"), 0);
+	/* An older cursor changes neither the cursor nor its ids. */
+	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 400,
+	    "[[\"p0\",400]]"), 0);
 	assert_int_equal(db_put_pref(db, "c1", "verbose", "true"), 0);
 	assert_int_equal(db_put_pref(db, "c1", "model", "gpt-x"), 0);
 	assert_int_equal(db_put_pref(db, "c1", "disabled_skills", "[\"a\"]"), 0);
@@ -446,7 +453,7 @@ test_writes_then_load(void **state)
 	    "session c1/- mattermost:a s1\n"
 	    "session c2/- - s2\n"
 	    "session c1/root1 mattermost:a t1\n"
-	    "cursor c1 mattermost:a 500\n"
+	    "cursor c1 mattermost:a 500 [[\"p1\",500]]\n"
 	    "pref c1 model=gpt-x\n"
 	    "pref c1 verbose=1\n"
 	    "pref c1 disabled_skills=[\"a\"]\n"
@@ -461,8 +468,11 @@ test_writes_then_load(void **state)
 	assert_int_equal(db_del_rule(db, 5), 0);
 	assert_int_equal(db_clear_rules(db, "c1", "shell", NULL), 0);
 	assert_int_equal(db_put_setting(db, "streamer_mode", NULL), 0);
+	/* The same cursor: the ids are the newer list. */
+	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 500,
+	    "[[\"p1\",500],[\"p2\",500]]"), 0);
 	assert_string_equal(load_all(db), "session c2/- - s2\n"
-	    "cursor c1 mattermost:a 500\n"
+	    "cursor c1 mattermost:a 500 [[\"p1\",500],[\"p2\",500]]\n"
 	    "pref c1 model=gpt-x\n"
 	    "pref c1 disabled_skills=[\"a\"]\n");
 	assert_int_equal(db_rule_seq(db), 7);	/* ids are never reused */
@@ -964,7 +974,71 @@ test_upstream_database_in_place_is_adopted(void **state)
 	    "pref chA reasoning_effort=low\n");
 	db_close(db);
 	h = raw_open(state_path(f, DB_FILE));
-	assert_string_equal(raw_get(h, "PRAGMA user_version"), "1");
+	assert_int_equal(atoi(raw_get(h, "PRAGMA user_version")), DB_VERSION);
+	sqlite3_close(h);
+}
+
+/*
+ * A database of schema version 1 (this bridge before the seen ids: the
+ * same tables, bridge_cursors without seen_ids) is brought forward on
+ * open, its rows kept.
+ */
+static void
+test_version_1_gains_the_seen_ids(void **state)
+{
+	struct fix	*f = *state;
+	struct db	*db;
+	sqlite3		*h;
+
+	db = open_ok(f);
+	assert_int_equal(db_put_session(db, "c1", NULL, "mattermost:a", "s1"), 0);
+	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 700, NULL), 0);
+	db_close(db);
+	h = raw_open(state_path(f, DB_FILE));
+	raw_exec(h, "ALTER TABLE bridge_cursors DROP COLUMN seen_ids; "
+	    "PRAGMA user_version = 1");
+	assert_string_equal(raw_get(h, "SELECT count(*) FROM "
+	    "pragma_table_info('bridge_cursors') WHERE name = 'seen_ids'"), "0");
+	sqlite3_close(h);
+
+	db = open_ok(f);
+	assert_string_equal(load_all(db), "session c1/- mattermost:a s1\n"
+	    "cursor c1 mattermost:a 700\n");
+	assert_int_equal(db_put_cursor(db, "c1", "mattermost:a", 800,
+	    "[[\"p8\",800]]"), 0);
+	assert_string_equal(load_all(db), "session c1/- mattermost:a s1\n"
+	    "cursor c1 mattermost:a 800 [[\"p8\",800]]\n");
+	db_close(db);
+	h = raw_open(state_path(f, DB_FILE));
+	assert_int_equal(atoi(raw_get(h, "PRAGMA user_version")), DB_VERSION);
+	assert_string_equal(raw_get(h, "SELECT type FROM pragma_table_info("
+	    "'bridge_cursors') WHERE name = 'seen_ids'"), "TEXT");
+	sqlite3_close(h);
+}
+
+/* A version 1 database made before thread sessions gains their table. */
+static void
+test_version_1_gains_thread_sessions(void **state)
+{
+	struct fix	*f = *state;
+	struct db	*db;
+	sqlite3		*h;
+
+	db = open_ok(f);
+	db_close(db);
+	h = raw_open(state_path(f, DB_FILE));
+	raw_exec(h, "DROP TABLE bridge_thread_sessions; "
+	    "ALTER TABLE bridge_cursors DROP COLUMN seen_ids; "
+	    "PRAGMA user_version = 1");
+	sqlite3_close(h);
+
+	db = open_ok(f);
+	assert_int_equal(db_put_session(db, "c1", "r1", "mattermost:a", "s1"),
+	    0);
+	assert_string_equal(load_all(db), "session c1/r1 mattermost:a s1\n");
+	db_close(db);
+	h = raw_open(state_path(f, DB_FILE));
+	assert_int_equal(atoi(raw_get(h, "PRAGMA user_version")), DB_VERSION);
 	sqlite3_close(h);
 }
 
@@ -1017,6 +1091,8 @@ main(void)
 		T(test_import_is_all_or_nothing),
 		T(test_import_from_older_upstream),
 		T(test_upstream_database_in_place_is_adopted),
+		T(test_version_1_gains_the_seen_ids),
+		T(test_version_1_gains_thread_sessions),
 		T(test_import_refuses_what_it_cannot_read),
 	};
 

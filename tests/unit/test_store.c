@@ -21,6 +21,7 @@
 
 #include "common/db.h"
 #include "common/util.h"
+#include "sessiond/seen.h"
 #include "sessiond/store.h"
 
 struct fix {
@@ -244,10 +245,11 @@ test_cursor_burst_is_a_few_transactions(void **state)
 	assert_int_equal(store_open(f->base, f->dir), 0);
 	for (i = 1; i <= 500; i++) {
 		snprintf(ch, sizeof(ch), "ch%d", i % 5);
-		store_set_cursor(ch, "mattermost:a", 1700000000000LL + i);
-		store_set_cursor(ch, "mattermost:a", 1700000000000LL + i - 1);
+		store_set_cursor(ch, "mattermost:a", NULL, 1700000000000LL + i);
+		store_set_cursor(ch, "mattermost:a", NULL,
+		    1700000000000LL + i - 1);
 	}
-	store_set_cursor("ch0", "slack:b", 5);
+	store_set_cursor("ch0", "slack:b", NULL, 5);
 	/* Memory has them at once, and only forward. */
 	c = store_cursors("mattermost:a", 0);
 	assert_int_equal(json_object_size(c), 5);
@@ -281,7 +283,7 @@ test_close_flushes_and_open_loads(void **state)
 	    NULL, NULL), 0);
 	assert_int_equal(store_set_session("c1", "r1", "mattermost:a", "t1",
 	    NULL, NULL), 0);
-	store_set_cursor("c1", "mattermost:a", 1234);
+	store_set_cursor("c1", "mattermost:a", NULL, 1234);
 	assert_int_equal(store_set_pref("c1", "trigger_mode", "all", NULL,
 	    NULL), 0);
 	id = store_add_rule("global", "url", "example.com", 1, NULL, NULL);
@@ -329,7 +331,7 @@ test_corrupt_database_means_memory_only(void **state)
 	assert_int_equal(store_set_session("c1", NULL, "mattermost:a", "s1",
 	    cb_done, &c), 0);
 	assert_string_equal(store_session("c1", NULL), "s1");
-	store_set_cursor("c1", "mattermost:a", 99);
+	store_set_cursor("c1", "mattermost:a", NULL, 99);
 	cur = store_cursors("mattermost:a", 0);
 	assert_int_equal(json_integer_value(json_object_get(cur, "c1")), 99);
 	json_decref(cur);
@@ -373,6 +375,155 @@ test_prefs_cover_every_column(void **state)
 	assert_string_equal(p->provider, "text");
 }
 
+/* ---- the ids a cursor covers -------------------------------------------- */
+
+static size_t	 each_n;
+static char	 each_text[1024];
+
+static void
+each_id(const char *bot, const char *id)
+{
+	size_t	l = strlen(each_text);
+
+	each_n++;
+	snprintf(each_text + l, sizeof(each_text) - l, "%s %s;", bot, id);
+}
+
+static size_t
+seen_each(long long since)
+{
+	each_n = 0;
+	each_text[0] = '\0';
+	return (store_seen_each(since, each_id));
+}
+
+#define T0	1700000000000LL
+
+static void
+test_seen_ids_are_saved_with_the_cursor(void **state)
+{
+	struct fix	*f = *state;
+	const char	*q = "SELECT seen_ids FROM bridge_cursors WHERE "
+			    "channel_id = 'c1' AND bot = 'mattermost:a'";
+
+	assert_int_equal(store_open(f->base, f->dir), 0);
+	store_set_cursor("c1", "mattermost:a", "p1", T0);
+	store_set_cursor("c1", "mattermost:a", "p2", T0 + 100);
+	/* Late, but within the span a catch-up reads again: kept. */
+	store_set_cursor("c1", "mattermost:a", "late", T0 + 50);
+	/* Before the span: a catch-up never reads it, nothing to keep. */
+	store_set_cursor("c1", "mattermost:a", "old", T0 - 6000);
+	store_set_cursor("c1", "mattermost:a", "p1", T0);	/* known */
+	store_set_cursor("c1", "slack:b", "C1:1.2", T0);
+	loop_for(f, STORE_CURSOR_MS * 3);
+	assert_string_equal(peek(f, q),
+	    "[[\"p1\",1700000000000],[\"late\",1700000000050],"
+	    "[\"p2\",1700000000100]]");
+	/* The cursor moves on: what its span no longer covers goes. */
+	store_set_cursor("c1", "mattermost:a", "p3", T0 + 5040);
+	store_unsee("c1", "mattermost:a", "p2");
+	store_unsee("c1", "mattermost:a", "nowhere");
+	store_unsee("nowhere", "mattermost:a", "p3");
+	store_close();
+	assert_string_equal(peek(f, q),
+	    "[[\"late\",1700000000050],[\"p3\",1700000005040]]");
+
+	assert_int_equal(store_open(f->base, f->dir), 0);
+	assert_int_equal(seen_each(0), 3);
+	assert_string_equal(each_text, "mattermost:a late;mattermost:a p3;"
+	    "slack:b C1:1.2;");
+	/* Only the cursors newer than the window (those sent to workers). */
+	assert_int_equal(seen_each(T0 + 1000), 2);
+	assert_int_equal(seen_each(T0 + 6000), 0);
+}
+
+static void
+test_seen_ids_are_bounded(void **state)
+{
+	struct fix	*f = *state;
+	char		 id[32], want[64];
+	int		 i;
+
+	assert_int_equal(store_open(f->base, f->dir), 0);
+	for (i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		store_set_cursor("busy", "mattermost:a", id, T0 + i);
+	}
+	store_close();
+	snprintf(want, sizeof(want), "%d", SEEN_MAX);
+	assert_string_equal(peek(f, "SELECT json_array_length(seen_ids) FROM "
+	    "bridge_cursors"), want);
+	/* The newest are kept. */
+	snprintf(want, sizeof(want), "m%d", 1000 - SEEN_MAX);
+	assert_string_equal(peek(f, "SELECT json_extract(seen_ids, '$[0][0]') "
+	    "FROM bridge_cursors"), want);
+	assert_string_equal(peek(f, "SELECT json_extract(seen_ids, "
+	    "'$[#-1][0]') FROM bridge_cursors"), "m999");
+}
+
+/* Rows another program wrote: bad ids are left out, nothing else is. */
+static void
+test_bad_seen_ids_are_ignored(void **state)
+{
+	struct fix	*f = *state;
+	static const char *const bad[] = {
+		"not json", "{\"a\":1}", "[[\"x\"]]", "[[1,2]]", "[[\"\",5]]",
+		"[[\"x\",99999999999999]]", "[[\"x\",-1]]", "[[\"x\",1.5]]",
+		"[[\"ok\",5],\"junk\"]", "[[\"a\\u0000b\",5]]", "[", "",
+	};
+	char		 path[128], err[DB_ERR_MAX], *big;
+	sqlite3		*h;
+	sqlite3_stmt	*st;
+	json_t		*c;
+	size_t		 i;
+
+	db_close(db_open(f->dir, err, sizeof(err)));
+	snprintf(path, sizeof(path), "%s/%s", f->dir, DB_FILE);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "INSERT INTO bridge_cursors "
+	    "VALUES (?1, 'mattermost:a', 10, ?2)", -1, &st, NULL), SQLITE_OK);
+	for (i = 0; i < nitems(bad); i++) {
+		snprintf(err, sizeof(err), "bad%zu", i);
+		sqlite3_bind_text(st, 1, err, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, bad[i], -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	/* Past any list a cursor keeps, and not text at all. */
+	assert_non_null(big = malloc(SEEN_TEXT_MAX + 2));
+	memset(big, '[', SEEN_TEXT_MAX + 1);
+	big[SEEN_TEXT_MAX + 1] = '\0';
+	sqlite3_bind_text(st, 1, "big", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, big, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, "blob", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, "\0\1\2", 3, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, "good", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, "[[\"g1\",6],[\"g2\",10]]", -1,
+	    SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(big);
+
+	assert_int_equal(store_open(f->base, f->dir), 0);
+	assert_true(store_ok());
+	/* Every cursor is there; only the good row's ids. */
+	c = store_cursors("mattermost:a", 0);
+	assert_int_equal(json_object_size(c), nitems(bad) + 3);
+	json_decref(c);
+	assert_int_equal(seen_each(0), 2);
+	assert_string_equal(each_text, "mattermost:a g1;mattermost:a g2;");
+	/* A bad row is written over with a good list when its cursor moves. */
+	store_set_cursor("bad0", "mattermost:a", "n1", 20);
+	store_close();
+	assert_string_equal(peek(f, "SELECT seen_ids FROM bridge_cursors WHERE "
+	    "channel_id = 'bad0'"), "[[\"n1\",20]]");
+}
+
 #define T(fn)	cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -386,6 +537,9 @@ main(void)
 		T(test_close_flushes_and_open_loads),
 		T(test_corrupt_database_means_memory_only),
 		T(test_prefs_cover_every_column),
+		T(test_seen_ids_are_saved_with_the_cursor),
+		T(test_seen_ids_are_bounded),
+		T(test_bad_seen_ids_are_ignored),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -38,6 +38,7 @@
 #include "common/net.h"
 #include "common/utf8.h"
 #include "common/util.h"
+#include "ipc/ipc.h"
 #include "worker/access.h"
 #include "worker/adapter.h"
 #include "worker/adapters/mattermost.h"
@@ -711,7 +712,7 @@ mm_classify(struct call_result *r)
 #define MM_PING_ENV		"COPILOT_BRIDGE_TEST_PING_MS"	/* tests only */
 #define MM_TRIES		5	/* tries on 5xx and transport errors */
 #define MM_CATCHUP_WINDOW_MS	(60 * 60 * 1000)
-#define MM_CATCHUP_MARGIN_MS	5000	/* clock skew, late delivery */
+#define MM_CATCHUP_MARGIN_MS	IPC_CATCHUP_MARGIN_MS	/* skew, late delivery */
 #define MM_CHANNELS_MAX		512
 #define MM_USERS_MAX		256
 #define MM_OPS_MAX		10000
@@ -726,6 +727,7 @@ struct mm_ch {
 	char			 id[MM_ID_LEN + 1];
 	char			 type;		/* O P D G, '?' unknown, 0 unasked */
 	uint64_t		 active_ms;	/* monotonic; 0 = no post seen */
+	json_int_t		 cursor;	/* sessiond's, for the next catch-up */
 };
 
 struct mm_user {
@@ -741,10 +743,14 @@ struct mm_opx {
 	const char		*fields[3];	/* the upload form's channel_id */
 };
 
-/* A REST catch-up, one channel after the other. */
-struct mm_cu {
+/* A REST catch-up, one channel after the other, each from its own time. */
+struct mm_cu_ch {
+	char			 id[MM_ID_LEN + 1];
 	json_int_t		 since;
-	char			(*chans)[MM_ID_LEN + 1];
+};
+
+struct mm_cu {
+	struct mm_cu_ch		*chans;
 	size_t			 n, i;
 	json_t			*backlog;	/* posts to send, oldest first */
 	struct call		*call;
@@ -1049,9 +1055,10 @@ mm_reacted(struct mm *mm, const struct mm_event *ev)
 
 /*
  * A new generation starts from sessiond's cursors: every channel of the
- * bot that saw a message in the last hour is read from its newest message
- * on, so what was posted while no worker was connected is not lost.
- * sessiond drops what it has already seen.
+ * bot that saw a message in the last hour is read from its own newest
+ * message on (less the margin), so what was posted while no worker was
+ * connected is not lost; the configured channels without a cursor from
+ * the oldest cursor.  sessiond drops what it has already seen.
  */
 static void
 mm_catchup_cursors(struct mm *mm)
@@ -1059,6 +1066,7 @@ mm_catchup_cursors(struct mm *mm)
 	const char	*id;
 	json_t		*v;
 	json_int_t	 from = 0;
+	struct mm_ch	*ch;
 
 	if (mm->cursors == NULL || !mm->link.ready)
 		return;
@@ -1068,6 +1076,8 @@ mm_catchup_cursors(struct mm *mm)
 		    !mm_valid_id(id))
 			continue;
 		mm_channel_active(mm, id, "");
+		if ((ch = mm_channel(mm, id, 0)) != NULL)
+			ch->cursor = json_integer_value(v);
 		if (from == 0 || json_integer_value(v) < from)
 			from = json_integer_value(v);
 	}
@@ -1109,22 +1119,24 @@ mm_cu_free(struct mm *mm)
 }
 
 static void
-mm_cu_add(struct mm_cu *cu, const char *id)
+mm_cu_add(struct mm_cu *cu, const char *id, json_int_t since)
 {
 	size_t	i;
 
 	if (!mm_valid_id(id))
 		return;
 	for (i = 0; i < cu->n; i++)
-		if (strcmp(cu->chans[i], id) == 0)
+		if (strcmp(cu->chans[i].id, id) == 0)
 			return;
-	memcpy(cu->chans[cu->n++], id, MM_ID_LEN + 1);
+	memcpy(cu->chans[cu->n].id, id, MM_ID_LEN + 1);
+	cu->chans[cu->n++].since = since;
 }
 
 /*
  * A hello with a new connection id: what happened while we were away is
  * not coming.  Fetch posts since just before the last server time we saw,
- * for channels active in the last hour and this bot's configured ones.
+ * for channels active in the last hour and this bot's configured ones; a
+ * channel sessiond gave a cursor for since just before that cursor.
  */
 static void
 mm_catchup_start(struct mm *mm)
@@ -1133,6 +1145,7 @@ mm_catchup_start(struct mm *mm)
 	struct mm_cu	*cu;
 	struct mm_ch	*ch;
 	uint64_t	 now = util_now_ms();
+	json_int_t	 since;
 	size_t		 i;
 
 	if (mm->cu != NULL) {
@@ -1146,18 +1159,21 @@ mm_catchup_start(struct mm *mm)
 		log_warnx("catch-up: out of memory; missed posts are lost");
 		return;
 	}
-	TAILQ_FOREACH(ch, &mm->chans, entry)
-		if (ch->active_ms != 0 &&
-		    now - ch->active_ms <= MM_CATCHUP_WINDOW_MS)
-			mm_cu_add(cu, ch->id);
-	json_array_foreach(chans, i, c)
-		mm_cu_add(cu, jx_stre(c, "id"));
-	cu->since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
+	since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
 	    mm->server_ms : mm->down_ms > 0 ? mm->down_ms : mm_wall_ms()) -
 	    MM_CATCHUP_MARGIN_MS;
 	mm->cu_from = 0;
+	TAILQ_FOREACH(ch, &mm->chans, entry) {
+		if (ch->active_ms != 0 &&
+		    now - ch->active_ms <= MM_CATCHUP_WINDOW_MS)
+			mm_cu_add(cu, ch->id, ch->cursor > 0 ? ch->cursor -
+			    MM_CATCHUP_MARGIN_MS : since);
+		ch->cursor = 0;
+	}
+	json_array_foreach(chans, i, c)
+		mm_cu_add(cu, jx_stre(c, "id"), since);
 	log_info("catch-up: %zu channel(s), posts since %" PRId64, cu->n,
-	    (int64_t)cu->since);
+	    (int64_t)since);
 	mm->cu = cu;
 	mm_cu_next(mm);
 }
@@ -1178,7 +1194,7 @@ static void
 mm_cu_emit(struct mm *mm)
 {
 	struct mm_cu	*cu = mm->cu;
-	struct mm_ch	*ch = mm_channel(mm, cu->chans[cu->i], 0);
+	struct mm_ch	*ch = mm_channel(mm, cu->chans[cu->i].id, 0);
 	char		 type[2] = { ch != NULL ? ch->type : 0, '\0' };
 	const char	*name;
 	json_t		*p, *me;
@@ -1232,7 +1248,7 @@ mm_cu_pick(struct mm *mm, const json_t *list, json_t *backlog, json_t *who)
 		if (!json_is_object(p) ||
 		    mm_seen_has(&mm->seen, jx_stre(p, "id")) ||
 		    json_integer_value(json_object_get(p, "create_at")) <
-		    mm->cu->since || strcmp(uid, mm->me_id) == 0 ||
+		    mm->cu->chans[mm->cu->i].since || strcmp(uid, mm->me_id) == 0 ||
 		    *jx_stre(p, "type") != '\0' ||
 		    json_integer_value(json_object_get(p, "delete_at")) != 0)
 			continue;
@@ -1253,13 +1269,13 @@ mm_cu_posts_done(const struct call_result *r, void *arg)
 
 	cu->call = NULL;
 	if (!r->ok) {
-		log_warnx("catch-up of %s: %s", cu->chans[cu->i], r->error);
+		log_warnx("catch-up of %s: %s", cu->chans[cu->i].id, r->error);
 		cu->i++;
 		mm_cu_next(mm);
 		return;
 	}
 	if ((cu->backlog = json_array()) == NULL || (who = json_array()) == NULL) {
-		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i]);
+		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i].id);
 		cu->i++;
 		mm_cu_next(mm);
 		return;
@@ -1282,10 +1298,10 @@ mm_cu_posts(struct mm *mm)
 	char		 path[128];
 
 	snprintf(path, sizeof(path), "/channels/%s/posts?since=%" PRId64,
-	    cu->chans[cu->i], (int64_t)cu->since);
+	    cu->chans[cu->i].id, (int64_t)cu->chans[cu->i].since);
 	if ((cu->call = mm_rest(mm, "GET", path, NULL, MM_TRIES,
 	    mm_cu_posts_done, mm)) == NULL) {
-		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i]);
+		log_warnx("catch-up of %s: out of memory", cu->chans[cu->i].id);
 		cu->i++;
 		mm_cu_next(mm);
 	}
@@ -1295,7 +1311,7 @@ static void
 mm_cu_type_done(const struct call_result *r, void *arg)
 {
 	struct mm	*mm = arg;
-	struct mm_ch	*ch = mm_channel(mm, mm->cu->chans[mm->cu->i], 1);
+	struct mm_ch	*ch = mm_channel(mm, mm->cu->chans[mm->cu->i].id, 1);
 	const char	*t = jx_stre(r->json, "type");
 
 	mm->cu->call = NULL;
@@ -1319,7 +1335,7 @@ mm_cu_next(struct mm *mm)
 		mm_cu_end(mm);
 		return;
 	}
-	ch = mm_channel(mm, cu->chans[cu->i], 1);
+	ch = mm_channel(mm, cu->chans[cu->i].id, 1);
 	if (ch == NULL || ch->type != 0) {
 		mm_cu_posts(mm);
 		return;
