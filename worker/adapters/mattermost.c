@@ -1521,6 +1521,7 @@ mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 	    (mm->calls = call_set_new(base)) == NULL ||
 	    (mm->ws = ws_new(base, strncasecmp(url, "https:", 6) == 0)) == NULL)
 		return (-1);
+	ws_set_gate(mm->ws, mm->ev->may_take, mm->ev->arg);
 	return (0);
 }
 
