@@ -98,17 +98,19 @@ def chat_table(name, c):
     rt, th = c["round_trip_ms"], c["throughput"]
     print(f"{name + ' round trip median (ms)':34} {rt['median']:>10.2f} {'< 10':>10}")
     print(f"{name + ' round trip p99 (ms)':34} {rt['p99']:>10.2f} {'':>10}")
-    print(f"{name + ' inbound (posts/s)':34} {th['posts_per_s']:>10.1f} {'> 2000':>10}")
+    if "fake_post_rate_per_s" in th:
+        print(f"{name + ' inbound, the fake (posts/s)':34} {th['posts_per_s']:>10.1f}")
+    else:
+        print(f"{name + ' inbound (posts/s)':34} {th['posts_per_s']:>10.1f} {'> 5000':>10}")
     print(f"{'  posts lost':34} {th['lost']:>10} {'0':>10}")
-    print(f"{'  fake server post rate (posts/s)':34} {th['fake_post_rate_per_s']:>10.1f}")
 
 
 def main():
     RESULTS.mkdir(exist_ok=True)
     from chat import bench_chat, bench_slack
     n_rt = int(os.environ.get("BENCH_ROUND_TRIPS", "200"))
-    n_fl = int(os.environ.get("BENCH_FLOOD", "2000"))
-    c = {"mattermost": bench_chat(n_rt, n_fl), "slack": bench_slack(n_rt, n_fl)}
+    c = {"mattermost": bench_chat(n_rt, int(os.environ.get("BENCH_FLOOD", "10000"))),
+         "slack": bench_slack(n_rt, int(os.environ.get("BENCH_SLACK_FLOOD", "2000")))}
     (RESULTS / "chat.json").write_text(json.dumps(c, indent=2) + "\n")
     from swap import bench_swap
     sw = bench_swap(int(os.environ.get("BENCH_SWAPS", "50")))
