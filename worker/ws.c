@@ -632,6 +632,12 @@ ws_new(struct event_base *base, int tls)
 	info.uid = -1;
 	info.timeout_secs = 15;		/* connect + TLS + upgrade, each */
 	info.connect_timeout_secs = 10;
+	/*
+	 * lws sizes its descriptor tables by this, else by RLIMIT_NOFILE: at
+	 * a limit of 20,000 that is 330 KB per worker, where we have a socket
+	 * or two (Slack: the old and the new during a refresh).
+	 */
+	info.fd_limit_per_thread = 64;
 	if ((ws->wake = event_new(base, -1, 0, ws_wake_cb, ws)) == NULL ||
 	    (ws->ctx = lws_create_context(&info)) == NULL ||
 	    ws_start_thread(ws) == -1) {
