@@ -90,12 +90,14 @@ class Bridge:
         os.rename(tmp, self.cfgpath)
 
     # process ------------------------------------------------------------
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, preexec_fn=None):
+        """preexec_fn runs in the supervisor's process before exec (e.g.
+        to lower a resource limit)."""
         self.stderr = open(self.tmp / "stderr.log", "wb")
         self.proc = subprocess.Popen(
             [os.path.join(self.bindir, "copilot-bridge"), "run", "-c",
              str(self.cfgpath)], stdout=self.stderr, stderr=self.stderr,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
         if wait_ready:
             nbots = sum(len(p.get("bots", {})) for p in
                         self.config["platforms"].values())
