@@ -2,7 +2,7 @@
 """Benchmarks: print a table, write bench/results/<name>.json.
 
 foundation (here), chat.py, swap.py, hooks.py, telemetry.py, state.py,
-stop.py.
+stop.py, scale.py.
 
 foundation: SIGHUP-to-applied latency (signal sent until sessiond logs the
 new config) over N reloads, and the resident memory of the supervisor,
@@ -127,6 +127,10 @@ def main():
     from stop import bench_stop
     sp = bench_stop(int(os.environ.get("BENCH_STOPS", "10")))
     (RESULTS / "stop.json").write_text(json.dumps(sp, indent=2) + "\n")
+    from scale import bench_scale, scale_table
+    sc = [bench_scale(int(n), int(os.environ.get("BENCH_SCALE_SWAPS", "20")))
+          for n in os.environ.get("BENCH_SCALE_BOTS", "50,200").split(",")]
+    (RESULTS / "scale.json").write_text(json.dumps(sc, indent=2) + "\n")
     r = bench_foundation(int(os.environ.get("BENCH_RELOADS", "50")))
     r["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release()}
@@ -165,8 +169,10 @@ def main():
         st = sp["sigterm_to_all_gone_ms"]
         print(f"{'stop mid-turn, median (ms)':34} {st['median']:>10.1f} {'< 500':>10}")
         print(f"{'stop mid-turn, max (ms)':34} {st['max']:>10.1f}")
+    for s in sc:
+        scale_table(s)
     print(f"results: {RESULTS}/foundation.json, chat.json, swap.json, hooks.json, "
-          "telemetry.json, state.json, stop.json")
+          "telemetry.json, state.json, stop.json, scale.json")
 
 
 if __name__ == "__main__":
