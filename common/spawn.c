@@ -118,6 +118,7 @@ spawn_child(const struct spawn *s, const struct spawn_plan *p)
 			_exit(126);
 	}
 	spawn_child_signals();
+	/* The limit we were started with (a bare system call, like the rest). */
 	if (p->nofile_set && setrlimit(RLIMIT_NOFILE, &p->nofile) == -1)
 		_exit(126);
 	execve(p->path, s->argv, p->envp);
