@@ -17,6 +17,9 @@ descriptors  open descriptors (/proc/PID/fd) of the supervisor, sessiond
 ctl status   the whole `copilot-bridge ctl status` command (it loads the
              config to find the socket), and the request alone on the
              control socket; goal under 100 ms
+reload       `ctl reload` of a live change (one channel's triggerMode):
+             load, validate, diff, and CONFIG_UPDATE to sessiond and every
+             worker, until the command returns
 swap         one bot swapped S times while its channel gets 50 posts/s,
              every post checked for loss and duplicates; goal median
              15 ms, p99 30 ms
@@ -96,6 +99,21 @@ def ctl_status_ms(b, n=20):
                        "max": round(max(sock), 2)}}
 
 
+def reload_ms(b, n=5):
+    """ctl reload of a live change, n times: the median and max ms."""
+    out = []
+    for i in range(n):
+        b.config["channels"][-1]["triggerMode"] = "mention" if i % 2 == 0 else "all"
+        b.write_config(b.config)
+        t0 = time.perf_counter()
+        r = b.ctl("reload")
+        out.append((time.perf_counter() - t0) * 1000)
+        if r.returncode != 0:
+            raise RuntimeError(f"ctl reload: {r.stdout} {r.stderr}")
+        time.sleep(0.7)     # the file watcher's own reload passes
+    return {"median": round(statistics.median(out), 1), "max": round(max(out), 1)}
+
+
 def swap_under_load(b, mm, chan, bot, swaps, rate=50):
     """swaps reload-bot of bot while its channel gets rate posts/s."""
     key = f"mattermost:{bot}"
@@ -158,6 +176,7 @@ def bench_scale(n, swaps=20):
             time.sleep(1)
             before = footprint(b)
             ctl = ctl_status_ms(b)
+            rl = reload_ms(b)
             sw = swap_under_load(b, mm, cfg["channels"][0]["id"], "b000", swaps)
             time.sleep(0.5)
             after = footprint(b)
@@ -166,7 +185,7 @@ def bench_scale(n, swaps=20):
                 b.stop(timeout=30)
             mm.stop()
     return {"bots": n, "start": start, "all_answered_s": round(answer_s, 2),
-            "footprint": before, "ctl_status_ms": ctl, "swap": sw,
+            "footprint": before, "ctl_status_ms": ctl, "reload_ms": rl, "swap": sw,
             "after_swaps": {"fds": after["fds"],
                             "inotify_watches": after["inotify_watches"],
                             "pss_kb_total": after["pss_kb_total"]},
@@ -185,6 +204,7 @@ def scale_table(r):
     print(f"{'  ctl status, command (ms)':34} "
           f"{r['ctl_status_ms']['command']['median']:>10.1f} {'< 100':>10}")
     print(f"{'  ctl status, socket (ms)':34} {r['ctl_status_ms']['socket']['median']:>10.1f}")
+    print(f"{'  ctl reload, a live change (ms)':34} {r['reload_ms']['median']:>10.1f}")
     print(f"{'  swap total median / p99 (ms)':34} "
           f"{str(sw['total_ms']['median']) + ' / ' + str(sw['total_ms']['p99']):>10} "
           f"{'15 / 30':>10}")

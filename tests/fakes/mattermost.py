@@ -28,6 +28,7 @@ import json
 import mimetypes
 import os
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -2161,6 +2162,14 @@ def main(argv=None):
                                 ("ping_interval", args.ping_interval),
                                 ("pong_wait", args.pong_wait),
                                 ("reap_after", args.reap_after)) if v is not None}
+
+    # Up to SOCKETS_MAX sockets, more than a soft limit of 1024 allows.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
 
     async def run():
         try:
