@@ -21,26 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bridge import Bridge, FakeMM, mm_config  # noqa: E402
+from bridge import Bridge, FakeMM, mem_kb, mm_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def mem_kb(pid):
-    """RSS, PSS and private (USS) KiB: most of a process's RSS is shared
-    library text (libcrypto alone is ~4 MB), counted again in every process;
-    private memory is what one more worker really costs."""
-    out = {"rss": 0, "pss": 0, "private": 0}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            k, v = line.split()[:2]
-            if k == "Rss:":
-                out["rss"] = int(v)
-            elif k == "Pss:":
-                out["pss"] = int(v)
-            elif k in ("Private_Clean:", "Private_Dirty:"):
-                out["private"] += int(v)
-    return out
 
 
 def pct(xs, p):

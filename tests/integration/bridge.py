@@ -192,6 +192,23 @@ def copy_bin(tmp):
     return dst
 
 
+def mem_kb(pid):
+    """RSS, PSS and private (USS) KiB: most of a process's RSS is shared
+    library text (libcrypto alone is ~4 MB), counted again in every process;
+    private memory is what one more worker really costs."""
+    out = {"rss": 0, "pss": 0, "private": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, v = line.split()[:2]
+            if k == "Rss:":
+                out["rss"] = int(v)
+            elif k == "Pss:":
+                out["pss"] = int(v)
+            elif k in ("Private_Clean:", "Private_Dirty:"):
+                out["private"] += int(v)
+    return out
+
+
 def pidfd_getfd(pid, fd):
     """Duplicate another process's descriptor (Linux >= 5.6, needs ptrace
     rights: we run as the same user or root)."""

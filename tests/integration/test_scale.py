@@ -12,8 +12,9 @@ import re
 import resource
 import statistics
 
-from bridge import (Bridge, FakeMM, children_of, fake_mm_seed, mm_config, mm_token,
-                    wait_for)
+from bridge import (Bridge, FakeMM, children_of, fake_mm_seed, mem_kb, mm_config,
+                    mm_token, wait_for)
+from test_hooks import inotify_watches
 
 N = 50
 NOFILE = 64           # below what the supervisor needs for N bots
@@ -61,31 +62,9 @@ def ready_rows(b, n):
     return rows if len({r[1] for r in rows}) >= n else None
 
 
-def smaps(pid):
-    out = {"rss": 0, "pss": 0}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            k, v = line.split()[:2]
-            if k == "Rss:":
-                out["rss"] = int(v)
-            elif k == "Pss:":
-                out["pss"] = int(v)
-    return out
-
-
 def fds(pid):
     """(open descriptors, inotify watches) of pid."""
-    n = watches = 0
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        n += 1
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{name}") != "anon_inode:inotify":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{name}") as f:
-                watches += sum(1 for line in f if line.startswith("inotify wd:"))
-        except OSError:
-            continue
-    return n, watches
+    return len(os.listdir(f"/proc/{pid}/fd")), inotify_watches(pid)
 
 
 def nofile(pid):
@@ -116,7 +95,7 @@ def footprint(b):
     """PSS summed over every bridge process, descriptors and inotify
     watches per process."""
     procs = processes(b)
-    mem = {role: [smaps(p) for p in pids] for role, pids in procs.items()}
+    mem = {role: [mem_kb(p) for p in pids] for role, pids in procs.items()}
     fd = {role: [fds(p) for p in pids] for role, pids in procs.items()}
     w = fd["worker"]
     return {
