@@ -335,7 +335,7 @@ class Soak:
             "hooks_saves": self.done["hooks"], "hooks_reloads": reloads,
             "telemetry_changes": self.done["telemetry"],
             "samples": len(self.samples["t"]),
-            "series": series, "checks": checks, "pass": all(checks.values()),
+            "series": series, "sampled": self.samples, "checks": checks, "pass": all(checks.values()),
         }
 
 
