@@ -64,7 +64,7 @@ FUZZ_RUNNERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz-run/%,$(FUZZ_SRC))
 
 # FORCE: see revision.h
 .PHONY: FORCE all deps check check-asan test-unit test-integration test-fuzz-corpus \
-	test-conformance test-layering fuzz bench demo demo-run install runtime \
+	test-conformance test-layering fuzz bench soak demo demo-run install runtime \
 	deb clean
 
 all: $(BINS)
@@ -182,6 +182,11 @@ demo-run: $(BINS)
 
 bench: $(BINS)
 	BRIDGE_BIN=$(abspath $(B)/bin) $(PY) bench/run.py
+
+# Not in check or CI: SOAK_MINUTES of load and disturbance (bench/soak.py).
+SOAK_MINUTES ?= 30
+soak: $(BINS)
+	BRIDGE_BIN=$(abspath $(B)/bin) SOAK_MINUTES=$(SOAK_MINUTES) $(PY) bench/soak.py
 
 # The Copilot runtime's package.json and lock, cut from tests/package-lock.json
 # so the version operators install is the one the tests pin.

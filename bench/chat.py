@@ -3,17 +3,25 @@ fake Mattermost:
 
 round trip   a user's post until the bot's final reply edit reaches a
              WebSocket client, one message at a time (median, p99)
-throughput   posts per second the bridge accepts (INBOUND taken by
-             sessiond, which logs each) with none lost, posted into a DM
-             by concurrent clients
+throughput   posts per second the bridge takes in (INBOUND taken by
+             sessiond, which logs each at debug) with none lost: on
+             Mattermost the fake makes the posts first and writes them to
+             the bot's socket back to back (/_fake/flood), so the rate is
+             the bridge's, not the fake's; each post is a prompt in a DM,
+             so the bot answers meanwhile.  The best of three bursts, each
+             in a DM of its own, once the bridge has settled.  On
+             Slack the fake posts through its control API, from concurrent
+             clients: that is the fake's rate.
 """
 
 import asyncio
 import json
+import re
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import aiohttp
@@ -72,10 +80,10 @@ async def flood(url, body, n, clients=8):
         await asyncio.gather(*(worker() for _ in range(clients)))
 
 
-def bench_chat(rt_n=200, flood_n=2000):
+def bench_chat(rt_n=200, flood_n=10000):
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice", "bob")))
+        mm = FakeMM(tmp, seed=fake_mm_seed(bots=("a",), humans=("alice",) + BURSTERS))
         chan = mm.channel("town-square")["id"]
         cfg = mm_config(tmp, mm, bots=("a",))
         cfg["logLevel"] = "info"
@@ -85,23 +93,14 @@ def bench_chat(rt_n=200, flood_n=2000):
             bot_id = mm.user("a")["id"]
             asyncio.run(round_trips(mm, chan, bot_id, 5))          # warm up
             lat = asyncio.run(round_trips(mm, chan, bot_id, rt_n))
-            dm = mm.channel(members=["a", "bob"])["id"]
+            dms = [mm.channel(members=["a", h])["id"] for h in BURSTERS]
             cfg["logLevel"] = "debug"                # count acknowledged inbound
             b.write_config(cfg)
             b.wait_log(r"config updated", name="sessiond.log")
-            slog = tmp / "logs" / "sessiond.log"
-            base = slog.read_text(errors="replace").count(" from bob")
-            t0 = time.perf_counter()
-            asyncio.run(flood(mm.url, lambda i: {"user": "bob", "channel": dm,
-                                                 "message": f"flood {i}"}, flood_n))
-            posted = time.perf_counter() - t0
-
-            def accepted():
-                return slog.read_text(errors="replace").count(" from bob") - base
-            wait_for(lambda: accepted() >= flood_n, timeout=60, step=0.01,
-                     what=f"{flood_n} posts accepted")
-            elapsed = time.perf_counter() - t0
-            got = accepted()
+            runs = [burst(b, mm, dm, h, flood_n) for h, dm in zip(BURSTERS, dms)]
+            th = max(runs, key=lambda r: r["posts_per_s"])
+            th["runs_posts_per_s"] = [r["posts_per_s"] for r in runs]
+            th["lost"] = sum(r["lost"] for r in runs)
         finally:
             b.stop()
             mm.stop()
@@ -109,12 +108,62 @@ def bench_chat(rt_n=200, flood_n=2000):
         "round_trip_ms": {"n": rt_n, "median": round(statistics.median(lat), 3),
                           "p99": round(pct(lat, 99), 3), "min": round(min(lat), 3)},
         "goal_round_trip_median_ms": 10,
-        "throughput": {"posts": flood_n, "accepted": got, "lost": flood_n - got,
-                       "seconds": round(elapsed, 3),
-                       "posts_per_s": round(flood_n / elapsed, 1),
-                       "fake_post_rate_per_s": round(flood_n / posted, 1)},
-        "goal_posts_per_s": 2000,
+        "throughput": th,
+        "goal_posts_per_s": 5000,
     }
+
+
+BURSTERS = ("bob", "carol", "dave")     # one DM each: every burst a fresh one
+
+
+def burst(b, mm, chan, user, n):
+    """n posts of user's made at once by the fake and written to the bot's
+    socket back to back (/_fake/flood), so the fake is not what limits the
+    rate: the bridge's posts/s is n over the time from the write until
+    sessiond took the last one (its debug line's timestamp)."""
+    rx = re.compile(rf"^(\S+) DEBUG sessiond\[\d+\] .* inbound \w+ in \w+ from {user}$",
+                    re.M)
+    settle(b)
+    slog = b.logdir / "sessiond.log"
+    off = slog.stat().st_size
+
+    def taken():
+        with open(slog, "rb") as f:
+            f.seek(off)
+            return rx.findall(f.read().decode(errors="replace"))
+    r = mm.control("POST", "/flood", {"user": user, "channel": chan, "count": n})
+    wait_for(lambda: len(taken()) >= n, timeout=60, step=0.05, what=f"{n} posts taken")
+    time.sleep(0.2)
+    rows = taken()
+    last = max(log_ms(t) for t in rows)
+    elapsed = (last - r["written_at_ms"]) / 1000
+    return {"posts": n, "accepted": len(rows), "lost": n - len(rows),
+            "seconds": round(elapsed, 3), "posts_per_s": round(n / elapsed, 1),
+            "generator": "fake /_fake/flood: made first, then one write",
+            "fake_build_ms": r["build_ms"]}
+
+
+def settle(b, quiet=1.0, timeout=120):
+    """Wait until the bridge has finished what it was doing (the answers
+    to a previous burst): its logs (at debug, every op is a line) stay the
+    same size for quiet seconds."""
+    def size():
+        return sum(p.stat().st_size for p in b.logdir.iterdir())
+    deadline = time.monotonic() + timeout
+    last, since = size(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the bridge was still busy after {timeout} s")
+        time.sleep(0.1)
+        now = size()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+def log_ms(ts):
+    """A log line's timestamp (2024-01-02T03:04:05.678Z) in epoch ms."""
+    d = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return d.timestamp() * 1000
 
 
 def bench_slack(rt_n=200, flood_n=2000):

@@ -39,7 +39,13 @@ struct spawn_plan {
 	int		 nmap;			/* it keeps fds below this */
 	int		 maxfd;			/* close() loop bound */
 	pid_t		 parent;
+	int		 nofile_set;		/* put nofile back */
+	struct rlimit	 nofile;
 };
+
+/* The descriptor limit we were started with, once spawn_raise_nofile() ran. */
+static struct rlimit	spawn_nofile0;
+static int		spawn_nofile_raised;
 
 static void
 spawn_say(const char *a, const char *b)
@@ -112,6 +118,9 @@ spawn_child(const struct spawn *s, const struct spawn_plan *p)
 			_exit(126);
 	}
 	spawn_child_signals();
+	/* The limit we were started with (a bare system call, like the rest). */
+	if (p->nofile_set && setrlimit(RLIMIT_NOFILE, &p->nofile) == -1)
+		_exit(126);
 	execve(p->path, s->argv, p->envp);
 	spawn_say("cannot execute ", p->path);
 	_exit(127);
@@ -125,6 +134,24 @@ spawn_close(int p[6])
 	for (i = 0; i < 6; i++)
 		if (p[i] != -1)
 			(void)close(p[i]);
+}
+
+int
+spawn_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (-1);
+	if (!spawn_nofile_raised) {
+		spawn_nofile0 = rl;
+		spawn_nofile_raised = 1;
+	}
+	if (rl.rlim_cur == rl.rlim_max)
+		return (0);
+	/* An unlimited hard limit is still bounded by fs.nr_open. */
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY ? rl.rlim_max : 1048576;
+	return (setrlimit(RLIMIT_NOFILE, &rl));
 }
 
 static int
@@ -168,6 +195,8 @@ spawn_start(struct spawn *s)
 	p.envp = s->envp != NULL ? s->envp : environ;
 	p.parent = getpid();
 	p.maxfd = spawn_maxfd();
+	p.nofile_set = spawn_nofile_raised;
+	p.nofile = spawn_nofile0;
 	for (i = 0; i < SPAWN_NMAP; i++)
 		p.map[i] = -1;
 	p.nmap = s->chan != -1 ? SPAWN_NMAP : 3;

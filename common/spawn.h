@@ -35,6 +35,15 @@ int	 spawn_start(struct spawn *);
 /* spawn_start() with pipes and no channel. */
 int	 spawn_piped(struct spawn *);
 /*
+ * Raise our soft limit of open descriptors to the hard one: the supervisor
+ * holds two per child and sessiond one link per worker, so hundreds of bots
+ * pass systemd's default soft limit of 1024.  Every child still starts with
+ * the limit we were started with (programs that are not ours may use
+ * select(), which sees no descriptor above 1023).  -1 with errno if the
+ * limit could not be read or raised.
+ */
+int	 spawn_raise_nofile(void);
+/*
  * Our environment without the variable name, for envp: an array to free()
  * whose strings are environ's (valid while the environment is unchanged).
  * NULL when out of memory.

@@ -114,15 +114,27 @@ fail:
 }
 
 int
-util_sha256_hex(const void *buf, size_t len, char out[65])
+util_sha256(const void *buf, size_t len, unsigned char out[32])
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen = 0, i;
+	unsigned int	mdlen = 0;
 
 	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != 32)
 		return (-1);
-	for (i = 0; i < mdlen; i++)
+	memcpy(out, md, 32);
+	return (0);
+}
+
+int
+util_sha256_hex(const void *buf, size_t len, char out[65])
+{
+	unsigned char	md[32];
+	unsigned int	i;
+
+	if (util_sha256(buf, len, md) == -1)
+		return (-1);
+	for (i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return (0);
 }

@@ -16,6 +16,7 @@ uint64_t util_now_us(void);		/* CLOCK_MONOTONIC, microseconds */
 int	 util_set_nonblock(int fd);
 int	 util_set_cloexec(int fd, int on);
 char	*util_read_file(const char *path, size_t max, size_t *len);
+int	 util_sha256(const void *buf, size_t len, unsigned char out[32]);
 int	 util_sha256_hex(const void *buf, size_t len, char out[65]);
 int	 util_exe_dir(char *buf, size_t len);
 /* The search path when PATH is unset or empty. */

@@ -107,6 +107,22 @@ ipc_queued(const struct ipc_chan *ch)
 	return (ch->nout);
 }
 
+/*
+ * 1 when messages from the peer wait to be read: it is ahead of us, and a
+ * producer of work for it can hold back until we have caught up.
+ */
+int
+ipc_backlog(const struct ipc_chan *ch)
+{
+	struct pollfd	pfd;
+
+	pfd.fd = ch->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return (!ch->dead && poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & POLLIN) != 0);
+}
+
 static void
 ipc_drop_queue(struct ipc_chan *ch)
 {

@@ -110,6 +110,7 @@ int		 ipc_send(struct ipc_chan *, uint16_t type, json_t *body);
 int		 ipc_send_fd(struct ipc_chan *, uint16_t type, json_t *body, int fd);
 uint32_t	 ipc_last_seq(const struct ipc_chan *);
 size_t		 ipc_queued(const struct ipc_chan *);
+int		 ipc_backlog(const struct ipc_chan *);
 int		 ipc_flush_blocking(struct ipc_chan *, int timeout_ms);
 void		 ipc_chan_free(struct ipc_chan *);
 

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/otel.h"
 #include "agent.h"
+#include "common/spawn.h"
 #include "backend.h"
 #include "cmd.h"
 #include "conf.h"
@@ -335,6 +336,9 @@ main(int argc, char *argv[])
 	sproc.on_msg = sd_on_msg;
 	sproc.on_shutdown = sd_on_shutdown;
 	proc_init(&sproc, argc, argv);
+	/* One link per worker generation: hundreds of bots. */
+	if (spawn_raise_nofile() == -1)
+		log_warn("cannot raise the limit of open files");
 	if (lag_start(sproc.base) == -1)
 		log_warnx("cannot start the loop probe");
 	if (event_base_dispatch(sproc.base) == -1)

@@ -33,6 +33,7 @@
 #include "common/runtime.h"
 #include "common/pidwatch.h"
 #include "common/sdnotify.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "supervisor.h"
@@ -162,6 +163,8 @@ sup_setup(struct sup *sup)
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
+	if (spawn_raise_nofile() == -1)
+		log_warn("cannot raise the limit of open files");
 	if (util_exe_dir(sup->exedir, sizeof(sup->exedir)) == -1)
 		fatal("cannot find our own executable");
 	if (util_mkdir_p(sup->cfg->state_dir, 0700) == -1)

@@ -21,9 +21,10 @@
  *                     drained()
  *   stop()            free everything now (SHUTDOWN, exit); no callbacks
  *
- * Inbound messages go to inbound().  post_max is a platform fact the core
- * sends in READY: the longest text, in characters, that one post or edit
- * of the platform carries whole.
+ * Inbound messages go to inbound(); received events are handled only while
+ * may_take() says so (the core holds them while sessiond is behind).
+ * post_max is a platform fact the core sends in READY: the longest text,
+ * in characters, that one post or edit of the platform carries whole.
  */
 #ifndef WORKER_ADAPTER_H
 #define WORKER_ADAPTER_H
@@ -52,6 +53,8 @@ struct adapter_events {
 	void	(*inbound)(void *arg, json_t *msg);	/* msg is taken */
 	void	(*outbound_done)(void *arg, const struct adapter_answer *);
 	void	(*drained)(void *arg);
+	/* 0: hold received platform events for now (NULL: never held). */
+	int	(*may_take)(void *arg);
 };
 
 struct adapter_ops {

@@ -33,6 +33,8 @@
 #define WORKER_UNACKED_MAX	1024
 #define WORKER_OTEL_WAIT_MS	1000	/* at exit, for the last spans */
 #define WORKER_FLUSH_MS		1000	/* at exit, for the last messages */
+/* Messages queued for sessiond above which platform events are held. */
+#define WORKER_LINK_HIGH	256
 
 /* The one worker; only main() and proc's callbacks (no argument) use it. */
 static struct worker	worker_root;
@@ -234,6 +236,22 @@ worker_inbound(void *arg, json_t *msg)
 	w->ninq++;
 	w->nunsent++;
 	worker_inq_send(w);
+}
+
+/*
+ * Platform events wait (in ws.c) while sessiond is behind: it has more to
+ * say than we read in one go, or our queue to it is long.  A burst then
+ * moves at sessiond's pace instead of filling the link until it is closed
+ * (which would lose what it held).  Without a link, the pending queue
+ * above applies.
+ */
+static int
+worker_may_take(void *arg)
+{
+	struct worker	*w = arg;
+
+	return (w->link == NULL || (ipc_queued(w->link) < WORKER_LINK_HIGH &&
+	    !ipc_backlog(w->link)));
 }
 
 static void
@@ -495,6 +513,7 @@ main(int argc, char *argv[])
 	w->events.inbound = worker_inbound;
 	w->events.outbound_done = worker_outbound_done;
 	w->events.drained = worker_drained;
+	w->events.may_take = worker_may_take;
 	w->proc.role = "worker";
 	w->proc.on_config = worker_on_config;
 	w->proc.on_msg = worker_on_msg;

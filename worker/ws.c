@@ -34,6 +34,12 @@
 #define WS_HOST_MAX	256
 #define WS_PATH_MAX	2048
 #define WS_HDR_MAX	8
+/*
+ * Events delivered per wakeup of the loop.  A burst of thousands of frames
+ * is handed over in slices, so the loop reads the sessiond link (its acks
+ * and outbound ops) in between rather than letting that queue overflow.
+ */
+#define WS_DELIVER_BATCH	64
 
 enum ws_ev_kind { WS_EV_OPEN, WS_EV_TEXT, WS_EV_CLOSED, WS_EV_LOG };
 enum ws_cmd_kind { WS_CMD_CONNECT, WS_CMD_WRITE, WS_CMD_CLOSE };
@@ -106,6 +112,8 @@ struct ws {
 	int			 stop;
 	/* libevent thread */
 	LIST_HEAD(, ws_conn)	 conns;
+	int			(*gate)(void *);
+	void			*gate_arg;
 };
 
 static struct ws	*ws_the;	/* for lws's process-wide log hook */
@@ -534,6 +542,16 @@ ws_deliver(struct ws *ws, struct ws_ev *e)
 	}
 }
 
+static const struct timeval	ws_now = { 0, 0 };
+static const struct timeval	ws_later = { 0, 1000 };
+
+void
+ws_set_gate(struct ws *ws, int (*open)(void *), void *arg)
+{
+	ws->gate = open;
+	ws->gate_arg = arg;
+}
+
 /* The service thread posted events: deliver them in order. */
 static void
 ws_wake_cb(int fd, short what, void *arg)
@@ -541,11 +559,28 @@ ws_wake_cb(int fd, short what, void *arg)
 	STAILQ_HEAD(, ws_ev)	 q = STAILQ_HEAD_INITIALIZER(q);
 	struct ws		*ws = arg;
 	struct ws_ev		*e;
+	int			 n, more;
 
+	/* Held: asked again shortly (at once if no timer can be armed). */
+	if (ws->gate != NULL && !ws->gate(ws->gate_arg) &&
+	    event_add(ws->wake, &ws_later) == 0)
+		return;
 	ws_lock(ws);
-	STAILQ_CONCAT(&q, &ws->evs);
-	ws->evbytes = 0;
+	for (n = 0; n < WS_DELIVER_BATCH &&
+	    (e = STAILQ_FIRST(&ws->evs)) != NULL; n++) {
+		STAILQ_REMOVE_HEAD(&ws->evs, entry);
+		ws->evbytes -= e->len;
+		STAILQ_INSERT_TAIL(&q, e, entry);
+	}
+	more = !STAILQ_EMPTY(&ws->evs);
 	ws_unlock(ws);
+	/*
+	 * The rest on the loop's next turn, after it polled: an event made
+	 * active from its own callback would run again before any socket is
+	 * looked at.  A timer that cannot be armed falls back to that.
+	 */
+	if (more && event_add(ws->wake, &ws_now) == -1)
+		event_active(ws->wake, EV_READ, 0);
 	while ((e = STAILQ_FIRST(&q)) != NULL) {
 		STAILQ_REMOVE_HEAD(&q, entry);
 		ws_deliver(ws, e);
@@ -608,6 +643,12 @@ ws_new(struct event_base *base, int tls)
 	info.uid = -1;
 	info.timeout_secs = 15;		/* connect + TLS + upgrade, each */
 	info.connect_timeout_secs = 10;
+	/*
+	 * lws sizes its descriptor tables by this, else by RLIMIT_NOFILE: at
+	 * a limit of 20,000 that is 330 KB per worker, where we have a socket
+	 * or two (Slack: the old and the new during a refresh).
+	 */
+	info.fd_limit_per_thread = 64;
 	if ((ws->wake = event_new(base, -1, 0, ws_wake_cb, ws)) == NULL ||
 	    (ws->ctx = lws_create_context(&info)) == NULL ||
 	    ws_start_thread(ws) == -1) {

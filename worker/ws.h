@@ -41,6 +41,12 @@ struct ws_conn_cbs {
 
 /* tls: it will connect to wss:// URLs (else ws:// only). */
 struct ws	*ws_new(struct event_base *, int tls);
+/*
+ * open(arg) is asked before each slice of received events is delivered;
+ * 0 holds them, and it is asked again a millisecond later.  Held events
+ * count against WS_QUEUE_MAX like any other.
+ */
+void		 ws_set_gate(struct ws *, int (*open)(void *), void *arg);
 void		 ws_free(struct ws *);
 struct ws_conn	*ws_connect(struct ws *, const char *url,
 		    const char *const *headers, const struct ws_conn_cbs *,

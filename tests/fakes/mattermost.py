@@ -28,6 +28,7 @@ import json
 import mimetypes
 import os
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -56,7 +57,8 @@ POSTS_MAX = 20000
 HISTORY_MAX = 100
 LOG_MAX = 1000
 LOG_BODY_MAX = 4096
-SOCKETS_MAX = 256
+SOCKETS_MAX = 1024             # a bridge of hundreds of bots on one server
+FLOOD_MAX = 20000               # posts of one /_fake/flood (POSTS_MAX)
 INACTIVE_CONNS_MAX = 256
 OBJECTS_MAX = 2000              # users, channels, tokens, sessions created at run time
 FILES_BYTES_MAX = 64 * 1024 * 1024
@@ -257,6 +259,7 @@ class FakeMattermost:
         self.hub = {}               # connection_id -> WebConn (registered, active or not)
         self._sock_serial = 0
         self._housekeeper = None
+        self._capture = None        # /_fake/flood: events held back, not queued
         self._last_ms = 0
         self._reset_state()
 
@@ -1482,7 +1485,10 @@ class FakeMattermost:
                 continue
             if omit_users and wc.user_id in omit_users:
                 continue
-            self._enqueue(wc, evt)
+            if self._capture is not None:
+                self._capture.append((wc, evt))
+            else:
+                self._enqueue(wc, evt)
 
     def _enqueue(self, wc, item):
         if len(wc.send) >= SEND_QUEUE_SIZE:
@@ -1495,6 +1501,68 @@ class FakeMattermost:
             return
         wc.send.append(item)
         wc.wake.set()
+
+    @staticmethod
+    def _ws_frame(text):
+        """One unmasked text frame (RFC 6455 5.2), as a server sends it."""
+        b = utf8(text)
+        n = len(b)
+        if n < 126:
+            return bytes((0x81, n)) + b
+        if n < 65536:
+            return struct.pack("!BBH", 0x81, 126, n) + b
+        return struct.pack("!BBQ", 0x81, 127, n) + b
+
+    async def _flood(self, body):
+        """POST /_fake/flood: `count` posts by `user` in `channel`, all made
+        first, then each socket's frames written back to back in one write.
+        The posting rate is then the socket's, not this server's: a load
+        generator that outruns the client under test.  Events keep their seq
+        and enter the dead queue as usual; a connection with no socket gets
+        them through its queue (which may overflow)."""
+        user = self._user_arg(body)
+        ch = self._channel_arg(body.get("channel"))
+        count, prefix = body.get("count"), body.get("prefix", "flood ")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= FLOOD_MAX:
+            raise ControlError(400, f"count must be 1..{FLOOD_MAX}")
+        if not isinstance(prefix, str):
+            raise ControlError(400, "prefix must be a string")
+        if not self._is_member(ch["id"], user["id"]):
+            raise ControlError(403, f"{user['username']} is not a member of {ch['name']}")
+        t0 = time.monotonic()
+        self._capture = []
+        try:
+            posts = [self._create_post(user, ch, f"{prefix}{i}")["id"] for i in range(count)]
+        finally:
+            held, self._capture = self._capture, None
+        per = OrderedDict()
+        for wc, evt in held:
+            per.setdefault(wc, []).append(evt)
+        # What is already queued for a socket goes first (seq order).
+        deadline = time.monotonic() + 5
+        while any(wc.send and wc.sock for wc in per) and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        built = time.monotonic()
+        written = 0
+        for wc, evts in per.items():
+            sock = wc.sock
+            if sock is None or sock.detached or wc.send:
+                for evt in evts:
+                    self._enqueue(wc, evt)
+                continue
+            blob = []
+            for name, data, bc in evts:
+                frame = self._frame(name, data, bc, wc.sequence)
+                wc.dead.append((wc.sequence, frame))
+                wc.sequence += 1
+                blob.append(self._ws_frame(frame))
+            if not sock.silenced and sock.transport is not None and not sock.transport.is_closing():
+                sock.transport.write(b"".join(blob))
+                written += 1
+        return {"count": count, "first": posts[0], "last": posts[-1], "sockets": written,
+                "build_ms": round((built - t0) * 1000, 1),
+                "write_ms": round((time.monotonic() - built) * 1000, 1),
+                "written_at_ms": int(time.time() * 1000)}
 
     def _reply(self, wc, seq, data=None, error=None):
         resp = OrderedDict([("status", "FAIL" if error else "OK")])
@@ -1992,6 +2060,8 @@ class FakeMattermost:
             ch = self._channel_arg(body.get("channel"))
             self._emit_typing(user["id"], ch["id"], body.get("parent_id", ""))
             return {"status": "OK"}
+        if method == "POST" and path == "/flood":
+            return self._flood(body)
         if method == "GET" and path == "/sockets":
             return {"sockets": [self._socket_json(s) for s in sorted(self.socks, key=lambda s: s.id)],
                     "inactive": [OrderedDict([("connection_id", w.connection_id),
@@ -2092,6 +2162,14 @@ def main(argv=None):
                                 ("ping_interval", args.ping_interval),
                                 ("pong_wait", args.pong_wait),
                                 ("reap_after", args.reap_after)) if v is not None}
+
+    # Up to SOCKETS_MAX sockets, more than a soft limit of 1024 allows.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
 
     async def run():
         try:

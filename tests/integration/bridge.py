@@ -90,12 +90,14 @@ class Bridge:
         os.rename(tmp, self.cfgpath)
 
     # process ------------------------------------------------------------
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, preexec_fn=None):
+        """preexec_fn runs in the supervisor's process before exec (e.g.
+        to lower a resource limit)."""
         self.stderr = open(self.tmp / "stderr.log", "wb")
         self.proc = subprocess.Popen(
             [os.path.join(self.bindir, "copilot-bridge"), "run", "-c",
              str(self.cfgpath)], stdout=self.stderr, stderr=self.stderr,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
         if wait_ready:
             nbots = sum(len(p.get("bots", {})) for p in
                         self.config["platforms"].values())
@@ -213,6 +215,23 @@ def copy_bin(tmp):
     dst = tmp / "bin"
     shutil.copytree(BIN, dst)
     return dst
+
+
+def mem_kb(pid):
+    """RSS, PSS and private (USS) KiB: most of a process's RSS is shared
+    library text (libcrypto alone is ~4 MB), counted again in every process;
+    private memory is what one more worker really costs."""
+    out = {"rss": 0, "pss": 0, "private": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, v = line.split()[:2]
+            if k == "Rss:":
+                out["rss"] = int(v)
+            elif k == "Pss:":
+                out["pss"] = int(v)
+            elif k in ("Private_Clean:", "Private_Dirty:"):
+                out["private"] += int(v)
+    return out
 
 
 def pidfd_getfd(pid, fd):

@@ -464,3 +464,34 @@ def test_cli_seed_port_file_and_sigterm(tmp_path):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def test_flood_writes_posts_back_to_back_in_order_with_their_seqs():
+    async def scenario():
+        async with server() as (fake, api):
+            ws, cid = await _resumable(api)
+            await api.post("before")            # queued the ordinary way: seq 1
+            r = await api.ctl("POST", "/flood", {"user": "alice", "channel": "town-square",
+                                                 "count": 600, "prefix": "f "})
+            assert r["count"] == 600 and r["sockets"] == 1
+            got = [await recv(ws) for _ in range(601)]
+            assert [e["seq"] for e in got] == list(range(1, 602))
+            texts = [json.loads(e["data"]["post"])["message"] for e in got]
+            assert texts == ["before"] + [f"f {i}" for i in range(600)]
+            assert json.loads(got[-1]["data"]["post"])["id"] == r["last"]
+            # More than the 256-event send queue, and the socket still lives.
+            await api.post("after")
+            assert (await recv(ws))["seq"] == 602
+            # Resumable from the dead queue like any other event.
+            posts = (await api.ctl("GET", "/channels/town-square/posts"))["posts"]
+            assert len(posts) == 602
+            for bad in ({"count": 0}, {"count": fm.FLOOD_MAX + 1}, {"count": "9"},
+                        {"count": 1, "prefix": 5}):
+                async with api.http.post(api.url + "/_fake/flood", json=dict(
+                        {"user": "alice", "channel": "town-square"}, **bad)) as resp:
+                    assert resp.status == 400, bad
+            async with api.http.post(api.url + "/_fake/flood", json={
+                    "user": "bob", "channel": "town-square", "count": 1}) as resp:
+                assert resp.status == 200
+            await ws.close()
+    run(scenario(), timeout=20)

@@ -174,7 +174,7 @@ def test_a_version_1_database_is_brought_forward(chat):
     v1.close()
     chat.bridge.start()
     slog = chat.bridge.log("sessiond.log")
-    assert "schema version 2 (the message ids of each catch-up cursor)" in slog
+    assert "schema version 2 (thread sessions, the message ids of each catch-up cursor)" in slog
     assert "schema version 1 " not in slog
     post = chat.say("after the upgrade")
     chat.wait_answered(["after the upgrade"])

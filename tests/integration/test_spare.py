@@ -46,6 +46,10 @@ def test_a_crashed_worker_is_replaced_by_the_spare(chat):
     os.kill(old, signal.SIGKILL)
     wait_for(lambda: b.workers().get("mattermost:a") == spare, timeout=10,
              what="the spare serving bot a")
+    # The DM has no cursor yet (docs/architecture.md, "Catch-up after a
+    # restart"): post once the new generation is connected.
+    wait_for(lambda: b.status().get("mattermost:a", {}).get("state") ==
+             "active", timeout=10, what="bot a active again")
     chat.roundtrip("after the crash")
     m = re.search(r"mattermost:a g2 pid (\d+) ready in (\d+) ms", b.log())
     assert m and int(m.group(1)) == spare, b.log()[-3000:]

@@ -298,6 +298,38 @@ test_channel_queue_survives_eagain(void **state)
 }
 
 /*
+ * ipc_backlog() says whether the peer's messages wait to be read: through
+ * a read that stops at its batch bound, until the last one was read.
+ */
+static void
+test_channel_backlog(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct rec		 ra = { .fd = -1 }, rb = { .fd = -1 };
+	struct ipc_chan		*a, *b;
+	int			 sv[2], i;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	a = ipc_chan_new(base, sv[0], "a", rec_msg, rec_close, &ra);
+	b = ipc_chan_new(base, sv[1], "b", rec_msg, rec_close, &rb);
+	assert_int_equal(ipc_backlog(b), 0);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(ipc_send(a, IPC_INBOUND_ACK, json_pack("{s:s}",
+		    "id", "x")), 0);
+	assert_int_equal(ipc_backlog(b), 1);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(rb.n > 0 && rb.n < 100);	/* one batch */
+	assert_int_equal(ipc_backlog(b), 1);
+	run_until(base, &rb.n, 100);
+	assert_int_equal(rb.n, 100);
+	assert_int_equal(ipc_backlog(b), 0);
+	assert_int_equal(ipc_backlog(a), 0);
+	ipc_chan_free(a);
+	ipc_chan_free(b);
+	event_base_free(base);
+}
+
+/*
  * A peer that reads nothing costs at most IPC_SENDQ_BYTES: with messages
  * of ~100 KiB the byte bound, not the message count, closes the channel.
  */
@@ -455,6 +487,7 @@ main(void)
 		cmocka_unit_test(test_channel_free_inside_callback),
 		cmocka_unit_test(test_send_null_body_fails_cleanly),
 		cmocka_unit_test(test_channel_queue_bounded_in_bytes),
+		cmocka_unit_test(test_channel_backlog),
 		cmocka_unit_test(test_send_failure_closes_from_the_loop),
 	};
 

@@ -913,6 +913,17 @@ test_seen_ring(void **state)
 	assert_int_equal(s->n, MM_SEEN_MAX);
 	assert_false(mm_seen_has(s, POST));	/* the oldest went */
 	assert_true(mm_seen_has(s, "00000000000000000000000001"));
+	/* Round after round of evictions: exactly the last MM_SEEN_MAX. */
+	for (i = 0; i < 3 * MM_SEEN_MAX + 7; i++) {
+		snprintf(id, sizeof(id), "x%025zu", i);
+		mm_seen_add(s, id);
+	}
+	assert_int_equal(s->n, MM_SEEN_MAX);
+	for (i = 0; i < 3 * MM_SEEN_MAX + 7; i++) {
+		snprintf(id, sizeof(id), "x%025zu", i);
+		assert_int_equal(mm_seen_has(s, id), i >= 2 * MM_SEEN_MAX + 7);
+	}
+	assert_false(mm_seen_has(s, "00000000000000000000000001"));
 	free(s);
 }
 

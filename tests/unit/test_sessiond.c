@@ -95,6 +95,24 @@ test_dedup_per_bot(void **state)
 	dedup_free();
 }
 
+/* Keys of any length: a long one is hashed like a short one. */
+static void
+test_dedup_long_ids(void **state)
+{
+	char	id[600];
+
+	memset(id, 'x', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	assert_int_equal(dedup_check("slack:b", id), 0);
+	assert_int_equal(dedup_check("slack:b", id), 1);
+	id[300] = 'y';			/* differs past the first 256 bytes */
+	assert_int_equal(dedup_check("slack:b", id), 0);
+	assert_int_equal(dedup_check("slack:c", id), 0);
+	assert_int_equal(dedup_check("slack:b", ""), 0);
+	assert_int_equal(dedup_check("slack:b", ""), 1);
+	dedup_free();
+}
+
 static void
 test_dedup_is_bounded(void **state)
 {
@@ -120,6 +138,7 @@ main(void)
 		cmocka_unit_test(test_loose_booleans),
 		cmocka_unit_test(test_dedup_per_bot),
 		cmocka_unit_test(test_dedup_is_bounded),
+		cmocka_unit_test(test_dedup_long_ids),
 	};
 
 	return (cmocka_run_group_tests_name("sessiond", tests, NULL, NULL));

@@ -4,6 +4,7 @@
  * environment, process group and directory.  Every wait is bounded.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -432,6 +433,50 @@ test_piped_io(void **state)
 	(void)close(sp.err);
 }
 
+/* "Max open files" soft limit of pid. */
+static long
+nofile_of(pid_t pid)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	long	 v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Max open files", 14) == 0)
+			v = strtol(line + 14, NULL, 10);
+	fclose(f);
+	return (v);
+}
+
+/*
+ * We raise our descriptor limit to the hard one; a child starts with the
+ * limit we were started with.  (Last: it changes this process.)
+ */
+static void
+test_raise_nofile(void **state)
+{
+	struct rlimit	rl;
+	struct spawn	sp;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= 256)
+		skip();
+	rl.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(spawn_raise_nofile(), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_true(rl.rlim_cur > 256 && (rl.rlim_cur == rl.rlim_max ||
+	    rl.rlim_max == RLIM_INFINITY));
+	assert_int_equal(spawn_raise_nofile(), 0);	/* again: no change */
+	spawn_init(&sp, sleep_argv);
+	assert_int_equal(spawn_start(&sp), 0);
+	wait_exec(sp.pid);
+	assert_int_equal(nofile_of(sp.pid), 256);
+	kill_reap(sp.pid);
+}
+
 int
 main(void)
 {
@@ -445,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_path_and_name),
 		cmocka_unit_test(test_deathsig),
 		cmocka_unit_test(test_piped_io),
+		cmocka_unit_test(test_raise_nofile),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

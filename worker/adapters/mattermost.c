@@ -642,13 +642,24 @@ mm_file_request(const json_t *op, struct mm_file_req *r, char *err,
 	return (0);
 }
 
+/* FNV-1a of id, as a bucket of the seen ring. */
+static size_t
+mm_seen_bucket(const char *id)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return (h % MM_SEEN_BUCKETS);
+}
+
 int
 mm_seen_has(const struct mm_seen *s, const char *id)
 {
-	size_t	i;
+	unsigned int	k;
 
-	for (i = 0; i < s->n; i++)
-		if (strcmp(s->ids[i], id) == 0)
+	for (k = s->head[mm_seen_bucket(id)]; k != 0; k = s->chain[k - 1])
+		if (strcmp(s->ids[k - 1], id) == 0)
 			return (1);
 	return (0);
 }
@@ -657,9 +668,22 @@ mm_seen_has(const struct mm_seen *s, const char *id)
 void
 mm_seen_add(struct mm_seen *s, const char *id)
 {
+	uint16_t	*p, slot = (uint16_t)s->next;
+	size_t		 b;
+
 	if (mm_seen_has(s, id))
 		return;
-	snprintf(s->ids[s->next], sizeof(s->ids[0]), "%s", id);
+	if (s->n == MM_SEEN_MAX) {
+		/* Unlink the oldest from its chain; it is always there. */
+		for (p = &s->head[mm_seen_bucket(s->ids[slot])];
+		    *p != slot + 1; p = &s->chain[*p - 1])
+			;
+		*p = s->chain[slot];
+	}
+	snprintf(s->ids[slot], sizeof(s->ids[0]), "%s", id);
+	b = mm_seen_bucket(s->ids[slot]);
+	s->chain[slot] = s->head[b];
+	s->head[b] = slot + 1;
 	s->next = (s->next + 1) % MM_SEEN_MAX;
 	if (s->n < MM_SEEN_MAX)
 		s->n++;
@@ -1846,6 +1870,7 @@ mm_setup(struct mm *mm, struct event_base *base, const json_t *config)
 	    (mm->calls = call_set_new(base)) == NULL ||
 	    (mm->ws = ws_new(base, strncasecmp(url, "https:", 6) == 0)) == NULL)
 		return (-1);
+	ws_set_gate(mm->ws, mm->ev->may_take, mm->ev->arg);
 	return (0);
 }
 

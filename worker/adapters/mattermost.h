@@ -7,6 +7,7 @@
 #define WORKER_ADAPTERS_MATTERMOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -50,8 +51,16 @@ struct mm_self {
 	const char	*key;		/* "mattermost:a" */
 };
 
+/*
+ * The ring of recent post ids, hashed: a look-up is one short chain, not a
+ * scan of the ring (each post is looked up, and a burst is thousands).
+ * Zeroed memory is an empty ring.
+ */
+#define MM_SEEN_BUCKETS	4096
 struct mm_seen {
 	char		 ids[MM_SEEN_MAX][MM_ID_LEN + 1];
+	uint16_t	 chain[MM_SEEN_MAX];	 /* next slot + 1 in the bucket; 0: end */
+	uint16_t	 head[MM_SEEN_BUCKETS]; /* first slot + 1; 0: empty */
 	size_t		 next, n;
 };
 

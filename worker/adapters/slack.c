@@ -2084,6 +2084,7 @@ slack_setup(struct slack *sl, struct event_base *base, const json_t *config)
 	    (sl->ws = ws_new(base, strncasecmp(sl->api_url, "https:", 6) ==
 	    0)) == NULL)
 		return (-1);
+	ws_set_gate(sl->ws, sl->ev->may_take, sl->ev->arg);
 	return (0);
 }
 
