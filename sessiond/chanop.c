@@ -254,33 +254,37 @@ chanop_saved(struct chanop *op, const char *text)
 
 /* ---- the channel's life -------------------------------------------------- */
 
-void
-chanop_session_closed(struct chan *c)
+/*
+ * The operations of c that can go on no more: those waiting for a request
+ * of its session when it closes; all of them when c goes, but one
+ * waiting for the engine, whose answer comes anyway and frees it.
+ */
+static void
+chanop_drop(struct chan *c, int gone)
 {
 	struct chanop	*op, *next;
 
 	for (op = TAILQ_FIRST(&ops); op != NULL; op = next) {
 		next = TAILQ_NEXT(op, entry);
-		if (op->c == c && op->wait == CHANOP_SESSION)
+		if (op->c != c || (!gone && op->wait != CHANOP_SESSION))
+			continue;
+		if (op->wait != CHANOP_ENGINE)
 			chanop_free(op);
+		else {
+			c->holds--;
+			op->c = NULL;
+		}
 	}
+}
+
+void
+chanop_session_closed(struct chan *c)
+{
+	chanop_drop(c, 0);
 }
 
 void
 chanop_chan_freed(struct chan *c)
 {
-	struct chanop	*op, *next;
-
-	for (op = TAILQ_FIRST(&ops); op != NULL; op = next) {
-		next = TAILQ_NEXT(op, entry);
-		if (op->c != c)
-			continue;
-		if (op->wait != CHANOP_ENGINE) {
-			chanop_free(op);
-			continue;
-		}
-		/* Its answer comes anyway, and frees it. */
-		c->holds--;
-		op->c = NULL;
-	}
+	chanop_drop(c, 1);
 }

@@ -65,7 +65,7 @@ struct chanop {
 	chanop_cb	 step;		/* runs when the wait ends */
 	int		 pending;	/* store writes not yet done */
 	int		 told;		/* error was given to a step */
-	char		 error[256];	/* the first write failed */
+	char		 error[256];	/* why a write failed, or "" */
 };
 
 /*
