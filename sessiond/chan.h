@@ -97,8 +97,8 @@ struct chan {
 	struct hookcallq	 calls;		/* hooks running or asking */
 	struct otel_span	*turn;		/* session.turn, while busy */
 	json_t			*usage;		/* the last session.usage_info */
-	int			 holds;		/* work outside a turn that points
-						   here: not forgotten while > 0 */
+	int			 holds;		/* its operations (chanop.h):
+						   not forgotten while > 0 */
 	struct wsconf		 ws;		/* MCP servers, agents, skills, ... */
 	unsigned int		 ws_sent;	/* the ws.gen the session got */
 	struct planstate	*plan;		/* plan.c's, or NULL */
@@ -138,10 +138,6 @@ int		 chan_reload_hooks(struct chan *, const char *root,
 int		 chan_apply(struct chan *, int reattach);
 
 /* chanext.c */
-typedef void	(*chanext_fn)(struct chan *, json_t *data, const json_t *result,
-		    const char *error);
-int		 chanext_call(struct chan *, int session, const char *method,
-		    json_t *params, chanext_fn, json_t *data);
 void		 chanext_attach(struct chan *, const char *cwd);
 int		 chanext_extra(struct chan *, json_t *);
 const char	*chanext_agent(struct chan *, const char *agent);

@@ -11,106 +11,20 @@
  * new create/resume options re-attach the same session (session.resume,
  * same id, same context), a changed skill is session.skills.reload.  A
  * session still opening when they change is re-attached once it is open.
- *
- * The runtime requests of the commands (cmd_ext.c) go through
- * chanext_call(), which keeps their context until the answer, and drops
- * it when the session it was asked of is gone (no answer comes then).
  */
-#include <sys/queue.h>
-
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/otel.h"
 #include "common/util.h"
 #include "chan.h"
+#include "chanop.h"
 #include "conf.h"
 #include "wsconf.h"
 
-struct extcall {
-	TAILQ_ENTRY(extcall)	 entry;
-	struct chan		*c;	/* NULL: the channel is gone */
-	struct bsession		*bs;	/* asked of it; NULL: of the engine */
-	chanext_fn		 fn;
-	json_t			*data;
-};
-
-static TAILQ_HEAD(, extcall)	extcalls = TAILQ_HEAD_INITIALIZER(extcalls);
-
 static void	chanext_saved(void *);
-
-static void
-chanext_call_free(struct extcall *x)
-{
-	TAILQ_REMOVE(&extcalls, x, entry);
-	json_decref(x->data);
-	free(x);
-}
-
-static void
-chanext_call_cb(void *arg, const json_t *result, const char *error)
-{
-	struct extcall	*x = arg;
-
-	if (x->c != NULL)
-		x->fn(x->c, x->data, result, error);
-	chanext_call_free(x);
-}
-
-/*
- * method of the channel's session (or, session 0, of the engine), params
- * and data stolen; fn(c, data, result, error) gets the answer.  -1 (fn
- * not called) when it cannot be asked now.
- */
-int
-chanext_call(struct chan *c, int session, const char *method, json_t *params,
-    chanext_fn fn, json_t *data)
-{
-	const struct backend	*be = chan_backend();
-	struct extcall		*x;
-
-	if (be->call == NULL || (session && (c->st != CH_OPEN ||
-	    c->bs == NULL)) || (x = calloc(1, sizeof(*x))) == NULL) {
-		json_decref(params);
-		json_decref(data);
-		return (-1);
-	}
-	x->c = c;
-	x->bs = session ? c->bs : NULL;
-	x->fn = fn;
-	x->data = data;
-	TAILQ_INSERT_TAIL(&extcalls, x, entry);
-	if (be->call(x->bs, method, params, chanext_call_cb, x) == -1) {
-		chanext_call_free(x);
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * The calls of c whose session is no longer its own get no answer: they
- * go.  all: every call of c (it is freed); an engine's call still gets
- * its answer, which then finds no channel.
- */
-static void
-chanext_forget(struct chan *c, int all)
-{
-	struct extcall	*x, *next;
-
-	for (x = TAILQ_FIRST(&extcalls); x != NULL; x = next) {
-		next = TAILQ_NEXT(x, entry);
-		if (x->c != c)
-			continue;
-		if (x->bs == NULL) {
-			if (all)
-				x->c = NULL;
-		} else if (all || x->bs != c->bs)
-			chanext_call_free(x);
-	}
-}
 
 /* Load the files for a session about to open, unless they are current. */
 void
@@ -155,15 +69,6 @@ chanext_agent(struct chan *c, const char *agent)
 	return (NULL);
 }
 
-static void
-chanext_logged(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
-{
-	if (error != NULL)
-		log_warnx("channel %s: %s failed: %s", c->id,
-		    json_string_value(data), error);
-}
-
 /* Give the live session what changed. */
 static void
 chanext_apply(struct chan *c, int changed)
@@ -174,8 +79,7 @@ chanext_apply(struct chan *c, int changed)
 		log_warnx("channel %s: cannot re-attach the session; the "
 		    "change applies when it next opens", c->id);
 	if (changed & WSCONF_SKILLS)
-		(void)chanext_call(c, 1, "session.skills.reload", NULL,
-		    chanext_logged, json_string("session.skills.reload"));
+		chanop_send(c, "session.skills.reload", NULL);
 }
 
 /*
@@ -185,8 +89,7 @@ chanext_apply(struct chan *c, int changed)
 void
 chanext_no_agent(struct chan *c)
 {
-	(void)chanext_call(c, 1, "session.agent.deselect", NULL,
-	    chanext_logged, json_string("session.agent.deselect"));
+	chanop_send(c, "session.agent.deselect", NULL);
 }
 
 /* The session is open: what changed while it opened is given to it. */
@@ -195,7 +98,6 @@ chanext_opened(struct chan *c)
 {
 	struct chan_conf	cc;
 
-	chanext_forget(c, 0);
 	json_object_clear(c->ws.status);
 	if (c->ws_sent != c->ws.gen)
 		chanext_apply(c, WSCONF_OPTS | WSCONF_SKILLS);
@@ -320,6 +222,5 @@ chanext_config_changed(struct chan *c)
 void
 chanext_drop(struct chan *c)
 {
-	chanext_forget(c, 1);
 	wsconf_drop(&c->ws, &c->ws);
 }

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "backend.h"
 #include "chan.h"
+#include "chanop.h"
 #include "conf.h"
 #include "hooks.h"
 #include "plan.h"
@@ -73,6 +74,7 @@ static void
 chan_free(struct chan *c)
 {
 	TAILQ_REMOVE(&chans, c, entry);
+	chanop_chan_freed(c);
 	store_forget(c);
 	chan_end_stream(c, NULL);
 	perm_drop_all(c, 1, BPERM_UNAVAILABLE);
@@ -367,6 +369,7 @@ chan_close_session(struct chan *c)
 	while (!TAILQ_EMPTY(&c->calls))
 		hc_free(TAILQ_FIRST(&c->calls));
 	plan_close(c);
+	chanop_session_closed(c);
 	if (c->bs != NULL)
 		be->close(c->bs);
 	c->bs = NULL;

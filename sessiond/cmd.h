@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "chanop.h"
+
 struct chan;
 
 /* What a handler gets. */
@@ -57,41 +59,16 @@ void		 cmd_say(struct cmdctx *, const char *text);
 void		 cmd_sayf(struct cmdctx *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-/* cmd_wait.c: a reply that waits (for the store, the runtime, the network) */
-struct cmdwait {
-	char		*chan, *thread, *bot, *root; /* where the reply goes */
-	json_t		*msg;			/* the command's INBOUND body */
-	char		*arg;
-	int		 pending;		/* store writes not yet done */
-	char		 error[256];		/* the first write that failed */
-	void		(*then)(struct cmdwait *);
-	void		(*dtor)(struct cmdwait *); /* frees what a command added */
-};
-/* A struct of size bytes beginning with a struct cmdwait (zeroed). */
-struct cmdwait	*cmd_wait_new(struct cmdctx *, size_t size);
-void		 cmd_wait_free(struct cmdwait *);
-struct chan	*cmd_wait_chan(const struct cmdwait *);	/* NULL: gone */
-void		 cmd_wait_say(struct cmdwait *, const char *text);
-int		 cmd_wait_ctx(struct cmdwait *, const char *name,
-		    struct cmdctx *);
-void		 cmd_wait_pref(struct cmdwait *, const char *name,
-		    const char *value);
-void		 cmd_wait_setting(struct cmdwait *, const char *key,
-		    const char *value);
-void		 cmd_wait_go(struct cmdwait *, void (*then)(struct cmdwait *));
-char		*cmd_wait_outcome(struct cmdwait *, const char *text);
-void		 cmd_wait_saved(struct cmdwait *, const char *text);
-
 /* cmd_model.c: /model, /reasoning; the model list for other commands */
 struct models;
 struct cmdmodels {
-	struct cmdwait	 w;
+	struct chanop	 op;		/* its text: the reply */
 	void		(*fn)(struct cmdmodels *);
+	char		*arg;		/* the command's */
 	struct models	*ms;		/* the list, once fetched */
 	char		 why[256];	/* why the runtime's models are missing */
 	char		*model;		/* /model: the choice (bare id) */
 	char		*provider;	/* its provider; NULL: Copilot's */
-	char		*text;		/* the reply */
 	char		*level;		/* /reasoning */
 };
 struct cmdmodels *cmd_models_new(struct cmdctx *,

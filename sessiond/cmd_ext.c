@@ -2,8 +2,8 @@
  * cmd_ext: what a session is given besides the config (docs/commands.md,
  * "MCP servers, skills and agents"): /mcp, /skills (/tools) and its
  * enable|disable, /agents, /agent, /reload mcp, /reload skills.  Replies
- * as upstream's.  What needs the runtime asks it through chanext_call()
- * and answers when it answered.
+ * as upstream's.  What needs the runtime is an operation of the channel
+ * (chanop.h), which answers when the runtime did.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "common/utf8.h"
 #include "common/util.h"
 #include "chan.h"
+#include "chanop.h"
 #include "cmd.h"
 #include "conf.h"
 #include "hooks.h"
@@ -34,17 +35,21 @@ cmd_ext_conf(struct cmdctx *x, struct chan_conf *cc)
 	return (0);
 }
 
-/* Where replies of a request go, as the request's data. */
-static json_t *
-cmd_ext_data(struct cmdctx *x)
+/* An operation of the command, with data (stolen; NULL: {}). */
+static struct chanop *
+cmd_ext_op(struct cmdctx *x, json_t *data)
 {
-	return (json_pack("{s:s}", "root", x->root));
-}
+	struct chanop	*op;
 
-static void
-cmd_ext_say(struct chan *c, const json_t *data, const char *text)
-{
-	chan_say(c, jx_stre(data, "root"), text);
+	if (data == NULL)
+		data = json_object();
+	if (data == NULL || (op = chanop_new(x->c, x->root, x->msg, 0)) ==
+	    NULL) {
+		json_decref(data);
+		return (NULL);
+	}
+	op->data = data;
+	return (op);
 }
 
 /* text on one line, cut, into the stream; "" for NULL. */
@@ -168,10 +173,10 @@ cmd_mcp(struct cmdctx *x)
 /*
  * /skills asks, in turn: the session's skills, each connected MCP
  * server's tools, the runtime's built-in tools; then lists it all.  A step
- * that fails is left out.  data: {root, skills, tools: {server: [...]},
- * builtin, next: the servers still to ask}.
+ * that fails is left out.  The operation's data: {skills, tools: {server:
+ * [...]}, builtin, next: the servers still to ask, asked: the one asked}.
  */
-static void	cmd_skills_step(struct chan *, json_t *data);
+static void	cmd_skills_step(struct chanop *);
 
 static const char *
 cmd_skills_source(const json_t *s)
@@ -294,16 +299,21 @@ cmd_skills_tools(FILE *f, const json_t *builtin)
 	json_decref(mine);
 }
 
+/* Everything is known: the listing, which ends the operation. */
 static void
-cmd_skills_show(struct chan *c, json_t *data)
+cmd_skills_show(struct chanop *op)
 {
+	struct chan	*c = op->c;
+	const json_t	*data = op->data;
 	const json_t	*skills = json_object_get(data, "skills");
 	char		*text = NULL;
 	size_t		 len;
 	FILE		*f;
 
-	if ((f = open_memstream(&text, &len)) == NULL)
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		chanop_free(op);
 		return;
+	}
 	fputs("🧰 **Skills & Tools**\n\n", f);
 	cmd_skills_list(f, c->id, skills, 0);
 	cmd_skills_list(f, c->id, skills, 1);
@@ -316,77 +326,73 @@ cmd_skills_show(struct chan *c, json_t *data)
 		fputs("\n\n_No skills or MCP servers configured. Add skills to "
 		    "`~/.copilot/skills/` or MCP servers to "
 		    "`~/.copilot/mcp-config.json`._", f);
-	cmd_ext_done(c, jx_stre(data, "root"), f, &text);
+	cmd_ext_done(c, op->root, f, &text);
+	chanop_free(op);
 }
 
 static void
-cmd_skills_builtin(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
+cmd_skills_builtin(struct chanop *op, const json_t *result, const char *error)
 {
 	if (error != NULL)
-		log_debug("channel %s: tools.list: %s", c->id, error);
+		log_debug("channel %s: tools.list: %s", op->c->id, error);
 	else
-		(void)json_object_set(data, "builtin", json_object_get(result,
-		    "tools"));
-	cmd_skills_show(c, data);
+		(void)json_object_set(op->data, "builtin",
+		    json_object_get(result, "tools"));
+	cmd_skills_show(op);
 }
 
 static void
-cmd_skills_mcptools(struct chan *c, json_t *data, const json_t *result,
+cmd_skills_mcptools(struct chanop *op, const json_t *result,
     const char *error)
 {
-	const char	*server = jx_str(data, "asked");
+	const char	*server = jx_str(op->data, "asked");
 
 	if (error != NULL)
-		log_debug("channel %s: tools of MCP server %s: %s", c->id,
+		log_debug("channel %s: tools of MCP server %s: %s", op->c->id,
 		    server, error);
 	else if (server != NULL)
-		(void)json_object_set(json_object_get(data, "tools"), server,
-		    json_object_get(result, "tools"));
-	cmd_skills_step(c, json_incref(data));
+		(void)json_object_set(json_object_get(op->data, "tools"),
+		    server, json_object_get(result, "tools"));
+	cmd_skills_step(op);
 }
 
-/* The next connected server's tools, else the built-in tools (data stolen). */
+/* The next connected server's tools, else the built-in tools. */
 static void
-cmd_skills_step(struct chan *c, json_t *data)
+cmd_skills_step(struct chanop *op)
 {
-	json_t		*next = json_object_get(data, "next");
-	const char	*name;
+	json_t	*next = json_object_get(op->data, "next");
 
 	while (json_array_size(next) > 0) {
-		name = json_string_value(json_array_get(next, 0));
-		(void)json_object_set_new(data, "asked", json_string(name));
+		(void)json_object_set(op->data, "asked", json_array_get(next,
+		    0));
 		(void)json_array_remove(next, 0);
-		if (chanext_call(c, 1, "session.mcp.listTools", json_pack(
-		    "{s:s}", "serverName", name), cmd_skills_mcptools,
-		    json_incref(data)) == 0) {
-			json_decref(data);
+		if (chanop_call(op, "session.mcp.listTools", json_pack("{s:s}",
+		    "serverName", jx_stre(op->data, "asked")),
+		    cmd_skills_mcptools) == 0)
 			return;
-		}
 	}
-	if (chanext_call(c, 0, "tools.list", json_object(), cmd_skills_builtin,
-	    json_incref(data)) == -1)
-		cmd_skills_show(c, data);
-	json_decref(data);
+	if (chanop_engine(op, "tools.list", json_object(),
+	    cmd_skills_builtin) == -1)
+		cmd_skills_show(op);
 }
 
-/* The skills are known (data stolen): on to the MCP servers' tools. */
+/* The skills are known: on to the MCP servers' tools. */
 static void
-cmd_skills_known(struct chan *c, json_t *data)
+cmd_skills_known(struct chanop *op)
 {
 	json_t		*next = json_array();
 	const char	*name;
 	const json_t	*st;
 
-	json_object_foreach(c->ws.status, name, st)
+	json_object_foreach(op->c->ws.status, name, st)
 		if (strcmp(jx_stre(st, "status"), "connected") == 0)
 			(void)json_array_append_new(next, json_string(name));
-	if (next == NULL || json_object_set_new(data, "next", next) == -1 ||
-	    json_object_set_new(data, "tools", json_object()) == -1) {
-		json_decref(data);
+	if (next == NULL || json_object_set_new(op->data, "next", next) == -1 ||
+	    json_object_set_new(op->data, "tools", json_object()) == -1) {
+		chanop_free(op);
 		return;
 	}
-	cmd_skills_step(c, data);
+	cmd_skills_step(op);
 }
 
 /* The skills from disk, when the session cannot say. */
@@ -400,43 +406,40 @@ cmd_skills_disk(struct chan *c)
 	return (skills_list(getenv("HOME"), cc.cwd));
 }
 
-static void	cmd_skills_toggle(struct chan *, json_t *data);
+static void	cmd_skills_toggle(struct chanop *);
 
-/* data.skills known (data stolen): list them, or enable|disable some. */
+/* data.skills known: list them, or enable|disable some. */
 static void
-cmd_skills_then(struct chan *c, json_t *data)
+cmd_skills_then(struct chanop *op)
 {
-	if (jx_str(data, "action") != NULL)
-		cmd_skills_toggle(c, data);
+	if (jx_str(op->data, "action") != NULL)
+		cmd_skills_toggle(op);
 	else
-		cmd_skills_known(c, data);
+		cmd_skills_known(op);
 }
 
 static void
-cmd_skills_listed(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
+cmd_skills_listed(struct chanop *op, const json_t *result, const char *error)
 {
 	json_t	*skills = json_object_get(result, "skills");
 
 	if (error != NULL || !json_is_array(skills)) {
-		log_debug("channel %s: session.skills.list: %s", c->id,
+		log_debug("channel %s: session.skills.list: %s", op->c->id,
 		    error != NULL ? error : "no skills");
-		(void)json_object_set_new(data, "skills", cmd_skills_disk(c));
+		(void)json_object_set_new(op->data, "skills",
+		    cmd_skills_disk(op->c));
 	} else
-		(void)json_object_set(data, "skills", skills);
-	cmd_skills_then(c, json_incref(data));
+		(void)json_object_set(op->data, "skills", skills);
+	cmd_skills_then(op);
 }
 
-/* data.skills: the session's skills, or the disk's (data stolen). */
+/* data.skills: the session's skills, or the disk's. */
 static void
-cmd_skills_get(struct chan *c, json_t *data)
+cmd_skills_get(struct chanop *op)
 {
-	if (chanext_call(c, 1, "session.skills.list", NULL, cmd_skills_listed,
-	    json_incref(data)) == -1) {
-		(void)json_object_set_new(data, "skills", cmd_skills_disk(c));
-		cmd_skills_then(c, json_incref(data));
-	}
-	json_decref(data);
+	if (chanop_call(op, "session.skills.list", NULL,
+	    cmd_skills_listed) == -1)
+		cmd_skills_listed(op, NULL, "no session");
 }
 
 /* ---- /skills enable|disable --------------------------------------------- */
@@ -513,15 +516,6 @@ cmd_skill_set(json_t *list, const char *name, int disable)
 	return (0);
 }
 
-static void
-cmd_ext_logged(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
-{
-	if (error != NULL)
-		log_info("channel %s: %s: %s", c->id, jx_stre(data, "what"),
-		    error);
-}
-
 /*
  * Save the list (a preference, for every later create and resume) and
  * tell the live session of each name; -1 if it cannot be saved.
@@ -544,8 +538,7 @@ cmd_skill_save(struct chan *c, json_t *list, const json_t *names, int disable)
 		return (-1);
 	(void)chan_apply(c, 0);
 	json_array_foreach(names, i, n)
-		(void)chanext_call(c, 1, method, json_pack("{s:O}", "name", n),
-		    cmd_ext_logged, json_pack("{s:s}", "what", method));
+		chanop_send(c, method, json_pack("{s:O}", "name", n));
 	log_info("channel %s: skills %sd: %zu", c->id, disable ? "disable" :
 	    "enable", json_array_size(names));
 	return (0);
@@ -553,8 +546,9 @@ cmd_skill_save(struct chan *c, json_t *list, const json_t *names, int disable)
 
 /* "all", alone: every skill known is disabled, or none is. */
 static void
-cmd_skills_all(struct chan *c, json_t *data, const json_t *names, int disable)
+cmd_skills_all(struct chanop *op, const json_t *names, int disable)
 {
+	struct chan	*c = op->c;
 	json_t	*list, *changed;
 	char	 text[128];
 
@@ -563,14 +557,14 @@ cmd_skills_all(struct chan *c, json_t *data, const json_t *names, int disable)
 	changed = disable ? json_incref((json_t *)names) : cmd_skill_pref(c->id);
 	if (list == NULL || changed == NULL ||
 	    cmd_skill_save(c, list, changed, disable) == -1)
-		cmd_ext_say(c, data, "❌ Skill command failed — database error.");
+		chanop_say(op, "❌ Skill command failed — database error.");
 	else {
 		if (disable)
 			snprintf(text, sizeof(text), "🔴 Disabled all %zu skills.",
 			    json_array_size(names));
 		else
 			snprintf(text, sizeof(text), "🟢 Enabled all skills.");
-		cmd_ext_say(c, data, text);
+		chanop_say(op, text);
 	}
 	json_decref(list);
 	json_decref(changed);
@@ -578,7 +572,7 @@ cmd_skills_all(struct chan *c, json_t *data, const json_t *names, int disable)
 
 /* The reply: what was changed, what was ambiguous, what matched nothing. */
 static void
-cmd_skills_reply(struct chan *c, json_t *data, const json_t *matched,
+cmd_skills_reply(struct chanop *op, const json_t *matched,
     const char *ambiguous, const char *missing, int disable)
 {
 	const json_t	*n;
@@ -599,7 +593,7 @@ cmd_skills_reply(struct chan *c, json_t *data, const json_t *matched,
 	if (missing[0] != '\0')
 		fprintf(f, "%s❌ No match: %s", json_array_size(matched) > 0 ||
 		    ambiguous[0] != '\0' ? " " : "", missing);
-	cmd_ext_done(c, jx_stre(data, "root"), f, &text);
+	cmd_ext_done(op->c, op->root, f, &text);
 }
 
 /* "target" matches: `a` `b`, for an ambiguous target. */
@@ -615,10 +609,12 @@ cmd_skill_ambiguous(FILE *f, const json_t *names, const char *target)
 			fprintf(f, " `%s`", json_string_value(n));
 }
 
-/* Each target, matched against the skills known (data stolen). */
+/* Each target, matched against the skills known; the operation ends. */
 static void
-cmd_skills_toggle(struct chan *c, json_t *data)
+cmd_skills_toggle(struct chanop *op)
 {
+	struct chan	*c = op->c;
+	const json_t	*data = op->data;
 	json_t		*names = cmd_skill_names(json_object_get(data, "skills"));
 	json_t		*list = cmd_skill_pref(c->id), *matched = json_array();
 	const json_t	*t;
@@ -632,7 +628,7 @@ cmd_skills_toggle(struct chan *c, json_t *data)
 	if (names == NULL || list == NULL || matched == NULL)
 		goto done;
 	if (jx_bool(data, "all", 0)) {
-		cmd_skills_all(c, data, names, disable);
+		cmd_skills_all(op, names, disable);
 		goto done;
 	}
 	if ((af = open_memstream(&amb, &alen)) == NULL ||
@@ -656,9 +652,9 @@ cmd_skills_toggle(struct chan *c, json_t *data)
 		goto done;
 	if (json_array_size(matched) > 0 &&
 	    cmd_skill_save(c, list, matched, disable) == -1)
-		cmd_ext_say(c, data, "❌ Skill command failed — database error.");
+		chanop_say(op, "❌ Skill command failed — database error.");
 	else
-		cmd_skills_reply(c, data, matched, amb, miss, disable);
+		cmd_skills_reply(op, matched, amb, miss, disable);
 done:
 	if (af != NULL)
 		(void)fclose(af);
@@ -669,7 +665,7 @@ done:
 	json_decref(names);
 	json_decref(list);
 	json_decref(matched);
-	json_decref(data);
+	chanop_free(op);
 }
 
 /* "enable a b", "disable all": data {action, targets}, or NULL. */
@@ -685,7 +681,7 @@ cmd_skills_args(struct cmdctx *x)
 	if (!((n == 6 && strncasecmp(p, "enable", 6) == 0) ||
 	    (n == 7 && strncasecmp(p, "disable", 7) == 0)))
 		return (NULL);
-	if ((data = cmd_ext_data(x)) == NULL || (targets = json_array()) ==
+	if ((data = json_object()) == NULL || (targets = json_array()) ==
 	    NULL || json_object_set_new(data, "targets", targets) == -1 ||
 	    json_object_set_new(data, "action", json_string(n == 6 ? "enable" :
 	    "disable")) == -1) {
@@ -715,16 +711,13 @@ void
 cmd_skills(struct cmdctx *x)
 {
 	struct chan_conf	 cc;
+	struct chanop		*op;
 	json_t			*data, *t;
 	size_t			 i;
 
 	if (cmd_ext_conf(x, &cc) == -1)
 		return;
-	if ((data = cmd_skills_args(x)) == NULL) {
-		if ((data = cmd_ext_data(x)) != NULL)
-			cmd_skills_get(x->c, data);
-		return;
-	}
+	data = cmd_skills_args(x);
 	json_array_foreach(json_object_get(data, "targets"), i, t)
 		if (strcasecmp(json_string_value(t), "all") == 0) {
 			if (json_array_size(json_object_get(data,
@@ -736,7 +729,8 @@ cmd_skills(struct cmdctx *x)
 			}
 			(void)json_object_set_new(data, "all", json_true());
 		}
-	cmd_skills_get(x->c, data);
+	if ((op = cmd_ext_op(x, data)) != NULL)
+		cmd_skills_get(op);
 }
 
 /* ---- /agents, /agent --------------------------------------------------- */
@@ -805,12 +799,11 @@ cmd_agents(struct cmdctx *x)
 	cmd_ext_done(x->c, x->root, f, &text);
 }
 
-/* The runtime's answer to select or deselect. */
+/* The runtime's answer to select or deselect (op->text: the agent). */
 static void
-cmd_agent_done(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
+cmd_agent_done(struct chanop *op, const json_t *result, const char *error)
 {
-	const char	*agent = jx_str(data, "agent");
+	const char	*agent = op->text;
 	char		 text[256];
 
 	if (agent != NULL)
@@ -819,22 +812,22 @@ cmd_agent_done(struct chan *c, json_t *data, const json_t *result,
 	else
 		snprintf(text, sizeof(text), "✅ Agent deselected (using "
 		    "default Copilot)");
-	if (error == NULL) {
-		cmd_ext_say(c, data, text);
-		return;
-	}
-	if (agent != NULL && strcasestr(error, "not found") != NULL &&
+	if (error == NULL)
+		chanop_say(op, text);
+	else if (agent != NULL && strcasestr(error, "not found") != NULL &&
 	    strcasestr(error, "agent") != NULL) {
 		/* As upstream: the session does not know it; a new one will. */
 		log_info("channel %s: agent %s not in the session; a new "
-		    "session takes it", c->id, agent);
-		chan_new_session(c, jx_stre(data, "root"));
-		cmd_ext_say(c, data, text);
-		return;
+		    "session takes it", op->c->id, agent);
+		chan_new_session(op->c, op->root);
+		chanop_say(op, text);
+	} else {
+		log_warnx("channel %s: switching the agent failed: %s",
+		    op->c->id, error);
+		chanop_say(op, "❌ Failed to switch agent. Check logs for "
+		    "details.");
 	}
-	log_warnx("channel %s: switching the agent failed: %s", c->id, error);
-	cmd_ext_say(c, data, "❌ Failed to switch agent. Check logs for "
-	    "details.");
+	chanop_free(op);
 }
 
 /*
@@ -848,7 +841,7 @@ cmd_agent(struct cmdctx *x)
 	struct chan_conf	 cc;
 	const struct agentset	*as;
 	const char		*name = x->arg[0] != '\0' ? x->arg : NULL;
-	json_t			*data;
+	struct chanop		*op;
 	char			*text = NULL;
 	size_t			 len, i;
 	FILE			*f;
@@ -874,48 +867,44 @@ cmd_agent(struct cmdctx *x)
 		return;
 	}
 	(void)chan_apply(x->c, 0);
-	if ((data = cmd_ext_data(x)) == NULL || (name != NULL &&
-	    json_object_set_new(data, "agent", json_string(name)) == -1)) {
-		json_decref(data);
+	if ((op = cmd_ext_op(x, NULL)) == NULL)
+		return;
+	if (name != NULL && (op->text = strdup(name)) == NULL) {
+		chanop_free(op);
 		return;
 	}
-	if (chanext_call(x->c, 1, name != NULL ?
-	    "session.agent.select" : "session.agent.deselect", name != NULL ?
-	    json_pack("{s:s}", "name", name) : NULL, cmd_agent_done,
-	    json_incref(data)) == -1)
+	if (chanop_call(op, name != NULL ? "session.agent.select" :
+	    "session.agent.deselect", name != NULL ? json_pack("{s:s}", "name",
+	    name) : NULL, cmd_agent_done) == -1)
 		/* No live session: the next one opens with it. */
-		cmd_agent_done(x->c, data, NULL, NULL);
-	json_decref(data);
+		cmd_agent_done(op, NULL, NULL);
 }
 
 /* ---- /reload mcp, /reload skills ---------------------------------------- */
 
 static void
-cmd_reload_done(struct chan *c, json_t *data, const json_t *result,
-    const char *error)
+cmd_reload_done(struct chanop *op, const json_t *result, const char *error)
 {
-	int	mcp = jx_bool(data, "mcp", 0);
-	char	text[1024];
+	const char	*what = op->flags ? "MCP" : "Skills";
+	char		 text[1024];
 
 	if (error != NULL && strcasestr(error, "unhandled method") == NULL &&
 	    strcasestr(error, "method not found") == NULL &&
 	    strcasestr(error, "session not found") == NULL) {
-		log_warnx("channel %s: %s reload failed: %s", c->id, mcp ?
-		    "MCP" : "skills", error);
-		snprintf(text, sizeof(text), "❌ %s reload failed: %s",
-		    mcp ? "MCP" : "Skills", error);
-		cmd_ext_say(c, data, text);
-		return;
-	}
-	/* A runtime without the method: the same session, attached again. */
-	if (error != NULL && chan_apply(c, 1) == -1) {
-		snprintf(text, sizeof(text), "❌ %s reload failed: %s",
-		    mcp ? "MCP" : "Skills", error);
-		cmd_ext_say(c, data, text);
-		return;
-	}
-	cmd_ext_say(c, data, mcp ? "✅ MCP servers reloaded." :
-	    "✅ Skills reloaded.");
+		log_warnx("channel %s: %s reload failed: %s", op->c->id,
+		    op->flags ? "MCP" : "skills", error);
+		snprintf(text, sizeof(text), "❌ %s reload failed: %s", what,
+		    error);
+		chanop_say(op, text);
+	} else if (error != NULL && chan_apply(op->c, 1) == -1) {
+		/* A runtime without the method: the same session, again. */
+		snprintf(text, sizeof(text), "❌ %s reload failed: %s", what,
+		    error);
+		chanop_say(op, text);
+	} else
+		chanop_say(op, op->flags ? "✅ MCP servers reloaded." :
+		    "✅ Skills reloaded.");
+	chanop_free(op);
 }
 
 /*
@@ -927,10 +916,10 @@ cmd_reload_done(struct chan *c, json_t *data, const json_t *result,
 static void
 cmd_reload_ext(struct cmdctx *x, int mcp)
 {
-	json_t	*data;
-	char	 msg[1024];
-	int	 changed;
-	int	 opts = mcp ? WSCONF_OPTS : WSCONF_SKILLDIRS;
+	struct chanop	*op;
+	char		 msg[1024];
+	int		 changed;
+	int		 opts = mcp ? WSCONF_OPTS : WSCONF_SKILLDIRS;
 
 	changed = chanext_reload(x->c, mcp ? "/reload mcp" : "/reload skills",
 	    1, msg, sizeof(msg));
@@ -939,16 +928,14 @@ cmd_reload_ext(struct cmdctx *x, int mcp)
 		    msg + strlen("❌ "));
 		return;
 	}
-	if ((data = json_pack("{s:s,s:b}", "root", x->root, "mcp", mcp)) ==
-	    NULL)
+	if ((op = cmd_ext_op(x, NULL)) == NULL)
 		return;
+	op->flags = mcp;
 	if ((changed & opts) != 0 || (!mcp && (changed & WSCONF_SKILLS)) ||
-	    chanext_call(x->c, 1, mcp ? "session.mcp.reload" :
-	    "session.skills.reload", NULL, cmd_reload_done,
-	    json_incref(data)) == -1)
+	    chanop_call(op, mcp ? "session.mcp.reload" :
+	    "session.skills.reload", NULL, cmd_reload_done) == -1)
 		/* Applied already, or no live session: it opens with them. */
-		cmd_reload_done(x->c, data, NULL, NULL);
-	json_decref(data);
+		cmd_reload_done(op, NULL, NULL);
 }
 
 void

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "backend.h"
 #include "chan.h"
+#include "chanop.h"
 #include "cmd.h"
 #include "conf.h"
 #include "models.h"
@@ -91,14 +92,10 @@ info_context(FILE *f, const struct chan *c, long long window)
 
 /* Close f, the memory stream of *text, and say what it collected. */
 static void
-info_say_file(struct cmdwait *w, struct cmdctx *x, FILE *f, char **text)
+info_say_file(struct chan *c, const char *root, FILE *f, char **text)
 {
-	if (fclose(f) == 0) {
-		if (w != NULL)
-			cmd_wait_say(w, *text);
-		else
-			cmd_say(x, *text);
-	}
+	if (fclose(f) == 0)
+		chan_say(c, root, *text);
 	free(*text);
 }
 
@@ -109,7 +106,7 @@ status_reply(struct cmdmodels *m)
 {
 	static const char *const modes[][2] = { { "plan", "📋 Plan" },
 	    { "autopilot", "🤖 Autopilot" } };
-	struct chan		*c = cmd_wait_chan(&m->w);
+	struct chan		*c = m->op.c;
 	struct chan_conf	 cc;
 	const struct model	*mi;
 	const char		*sid, *mode = "🛡️ Interactive";
@@ -117,7 +114,7 @@ status_reply(struct cmdmodels *m)
 	size_t			 len = 0, i;
 	FILE			*f;
 
-	if (c == NULL || conf_channel(c->id, c->bot, c->dm, &cc) == -1 ||
+	if (conf_channel(c->id, c->bot, c->dm, &cc) == -1 ||
 	    (f = open_memstream(&text, &len)) == NULL)
 		goto done;
 	sid = chan_session_id(c);
@@ -156,9 +153,9 @@ status_reply(struct cmdmodels *m)
 		(void)info_context(f, c, mi != NULL && mi->ctx_window > 0 ?
 		    mi->ctx_window : info_ctx_window(&cc));
 	}
-	info_say_file(&m->w, NULL, f, &text);
+	info_say_file(c, m->op.root, f, &text);
 done:
-	cmd_wait_free(&m->w);
+	chanop_free(&m->op);
 }
 
 /* /status: the session, model, agent, modes, workspace, context. */
@@ -203,7 +200,7 @@ cmd_context(struct cmdctx *x)
 		return;
 	fputs("📊 **Context:** ", f);
 	(void)info_context(f, x->c, info_ctx_window(&cc));
-	info_say_file(NULL, x, f, &text);
+	info_say_file(x->c, x->root, f, &text);
 }
 
 /* ---- /config ------------------------------------------------------------------ */
@@ -325,24 +322,24 @@ cmd_config(struct cmdctx *x)
 	fprintf(f, "\nSource: %s\n\n| Setting | Value | Source |\n"
 	    "|:--|:--|:--|", where);
 	config_table(f, x->c, &cc, where);
-	info_say_file(NULL, x, f, &text);
+	info_say_file(x->c, x->root, f, &text);
 }
 
 /* ---- /verbose, /streamer-mode ----------------------------------------------- */
 
 struct toggle {
-	struct cmdwait	 w;
+	struct chanop	 op;
 	int		 on;
 	const char	*text[2];	/* off, on */
 };
 
 static void
-toggle_saved(struct cmdwait *w)
+toggle_saved(struct chanop *op, const json_t *result, const char *error)
 {
-	struct toggle	*t = (struct toggle *)w;
+	struct toggle	*t = (struct toggle *)op;
 
-	cmd_wait_saved(w, t->text[t->on]);
-	cmd_wait_free(w);
+	chanop_saved(op, t->text[t->on]);
+	chanop_free(op);
 }
 
 /* The new value: the argument as a loose boolean, else the other one. */
@@ -362,14 +359,15 @@ cmd_verbose(struct cmdctx *x)
 	struct toggle		*t;
 
 	if (conf_channel(x->c->id, x->c->bot, x->c->dm, &cc) == -1 ||
-	    (t = (struct toggle *)cmd_wait_new(x, sizeof(*t))) == NULL)
+	    (t = (struct toggle *)chanop_new(x->c, x->root, x->msg,
+	    sizeof(*t))) == NULL)
 		return;
 	t->on = toggle_value(x->arg, cc.verbose);
 	t->text[0] = "🔇 Verbose mode **disabled** — only final responses "
 	    "shown.";
 	t->text[1] = "🔊 Verbose mode **enabled** — tool calls will be shown.";
-	cmd_wait_pref(&t->w, "verbose", t->on ? "1" : "0");
-	cmd_wait_go(&t->w, toggle_saved);
+	(void)chanop_pref(&t->op, "verbose", t->on ? "1" : "0");
+	chanop_stored(&t->op, toggle_saved);
 }
 
 /* /streamer-mode [bool]: the bridge-wide setting. */
@@ -378,14 +376,15 @@ cmd_streamer_mode(struct cmdctx *x)
 {
 	struct toggle	*t;
 
-	if ((t = (struct toggle *)cmd_wait_new(x, sizeof(*t))) == NULL)
+	if ((t = (struct toggle *)chanop_new(x->c, x->root, x->msg,
+	    sizeof(*t))) == NULL)
 		return;
 	t->on = toggle_value(x->arg, cmd_streamer());
 	t->text[0] = "📺 **Streamer mode disabled** — all models visible.";
 	t->text[1] = "📺 **Streamer mode enabled** — preview and internal "
 	    "models are hidden.";
-	cmd_wait_setting(&t->w, "streamer_mode", t->on ? "1" : "0");
-	cmd_wait_go(&t->w, toggle_saved);
+	(void)chanop_setting(&t->op, "streamer_mode", t->on ? "1" : "0");
+	chanop_stored(&t->op, toggle_saved);
 }
 
 /* ---- /resume ---------------------------------------------------------------- */
@@ -430,7 +429,7 @@ resume_summary(FILE *f, const char *s)
 }
 
 static void
-resume_list(struct cmdwait *w, const json_t *sessions, const char *current)
+resume_list(struct chanop *op, const json_t *sessions, const char *current)
 {
 	const json_t	*s;
 	const char	*id;
@@ -439,7 +438,7 @@ resume_list(struct cmdwait *w, const json_t *sessions, const char *current)
 	FILE		*f;
 
 	if (n == 0) {
-		cmd_wait_say(w, "📋 No past sessions found for this workspace.");
+		chanop_say(op, "📋 No past sessions found for this workspace.");
 		return;
 	}
 	if ((f = open_memstream(&text, &len)) == NULL)
@@ -457,76 +456,69 @@ resume_list(struct cmdwait *w, const json_t *sessions, const char *current)
 	}
 	if (n > RESUME_SHOWN)
 		fprintf(f, "\n\n_…and %zu more_", n - RESUME_SHOWN);
-	info_say_file(w, NULL, f, &text);
+	info_say_file(op->c, op->root, f, &text);
 }
 
 /* The sessions whose id starts with the prefix (case-insensitively). */
 static void
-resume_pick(struct cmdwait *w, const json_t *sessions)
+resume_pick(struct chanop *op, const json_t *sessions)
 {
-	struct chan	*c = cmd_wait_chan(w);
+	struct chan	*c = op->c;
 	const json_t	*s, *one = NULL;
 	const char	*id;
 	char		*text = NULL, say[128];
-	size_t		 len = 0, i, n = 0, plen = strlen(w->arg);
+	size_t		 len = 0, i, n = 0, plen = strlen(op->text);
 	FILE		*f;
 
 	json_array_foreach(sessions, i, s)
-		if (strncasecmp(jx_stre(s, "sessionId"), w->arg, plen) == 0) {
+		if (strncasecmp(jx_stre(s, "sessionId"), op->text, plen) == 0) {
 			n++;
 			one = s;
 		}
 	if (n == 1) {
 		id = jx_stre(one, "sessionId");
 		snprintf(say, sizeof(say), "✅ Resumed session `%.8s…`", id);
-		log_info("channel %s: /resume %s", w->chan, id);
-		chan_resume(c, id, w->root, say);
+		log_info("channel %s: /resume %s", op->c->id, id);
+		chan_resume(c, id, op->root, say);
 		return;
 	}
 	if ((f = open_memstream(&text, &len)) == NULL)
 		return;
 	if (n == 0)
-		fprintf(f, "❌ No session found matching prefix `%s`", w->arg);
+		fprintf(f, "❌ No session found matching prefix `%s`", op->text);
 	else {
 		fprintf(f, "⚠️ Ambiguous prefix `%s` — matches multiple "
-		    "sessions:", w->arg);
+		    "sessions:", op->text);
 		json_array_foreach(sessions, i, s)
-			if (strncasecmp(jx_stre(s, "sessionId"), w->arg,
+			if (strncasecmp(jx_stre(s, "sessionId"), op->text,
 			    plen) == 0)
 				fprintf(f, "\n• `%.12s`", jx_stre(s,
 				    "sessionId"));
 		fputs("\nPlease provide a longer prefix.", f);
 	}
-	info_say_file(w, NULL, f, &text);
+	info_say_file(op->c, op->root, f, &text);
 }
 
 static void
-resume_listed(void *arg, const json_t *result, const char *error)
+resume_listed(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdwait	*w = arg;
-	struct chan	*c = cmd_wait_chan(w);
 	const json_t	*sessions = json_object_get(result, "sessions");
 	char		*text;
 
-	if (c == NULL)
-		goto done;
 	if (error != NULL || !json_is_array(sessions)) {
 		if (error == NULL)
 			error = "the runtime's answer has no sessions";
-		log_warnx("channel %s: sessions.list: %s", w->chan, error);
-		if (asprintf(&text, "❌ Failed to %s: %s", w->arg[0] == '\0' ?
+		log_warnx("channel %s: sessions.list: %s", op->c->id, error);
+		if (asprintf(&text, "❌ Failed to %s: %s", op->text[0] == '\0' ?
 		    "list sessions" : "resume session", error) != -1) {
-			cmd_wait_say(w, text);
+			chanop_say(op, text);
 			free(text);
 		}
-		goto done;
-	}
-	if (w->arg[0] == '\0')
-		resume_list(w, sessions, chan_session_id(c));
+	} else if (op->text[0] == '\0')
+		resume_list(op, sessions, chan_session_id(op->c));
 	else
-		resume_pick(w, sessions);
-done:
-	cmd_wait_free(w);
+		resume_pick(op, sessions);
+	chanop_free(op);
 }
 
 /* /resume [id-prefix]: this workspace's past sessions, or attach one. */
@@ -535,18 +527,22 @@ cmd_resume(struct cmdctx *x)
 {
 	const struct backend	*be = chan_backend();
 	struct chan_conf	 cc;
-	struct cmdwait		*w;
+	struct chanop		*op;
 	json_t			*params;
 
 	if (conf_channel(x->c->id, x->c->bot, x->c->dm, &cc) == -1 ||
-	    (w = cmd_wait_new(x, sizeof(*w))) == NULL)
+	    (op = chanop_new(x->c, x->root, x->msg, 0)) == NULL)
 		return;
+	if ((op->text = strdup(x->arg)) == NULL) {
+		chanop_free(op);
+		return;
+	}
 	params = json_pack("{s:{s:s}}", "filter", "cwd", cc.cwd != NULL ?
 	    cc.cwd : "");
 	if (be->call == NULL) {
 		json_decref(params);
-		resume_listed(w, NULL, "this backend keeps no sessions");
-	} else if (params == NULL || be->call(NULL, "sessions.list", params,
-	    resume_listed, w) == -1)
-		resume_listed(w, NULL, "the Copilot runtime cannot be asked now");
+		resume_listed(op, NULL, "this backend keeps no sessions");
+	} else if (params == NULL || chanop_engine(op, "sessions.list", params,
+	    resume_listed) == -1)
+		resume_listed(op, NULL, "the Copilot runtime cannot be asked now");
 }

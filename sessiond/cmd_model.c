@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "backend.h"
 #include "chan.h"
+#include "chanop.h"
 #include "cmd.h"
 #include "conf.h"
 #include "models.h"
@@ -40,33 +41,33 @@ cmd_streamer(void)
 }
 
 static void
-cmd_models_dtor(struct cmdwait *w)
+cmd_models_dtor(struct chanop *op)
 {
-	struct cmdmodels	*m = (struct cmdmodels *)w;
+	struct cmdmodels	*m = (struct cmdmodels *)op;
 
 	models_free(m->ms);
+	free(m->arg);
 	free(m->level);
 	free(m->model);
 	free(m->provider);
-	free(m->text);
 }
 
 static void
-cmd_models_fetched(void *arg, const json_t *result, const char *error)
+cmd_models_fetched(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdmodels	*m = arg;
+	struct cmdmodels	*m = (struct cmdmodels *)op;
 	const struct conf	*cf = conf_get();
 
 	if (error != NULL) {
-		log_debug("channel %s: models.list: %s", m->w.chan, error);
+		log_debug("channel %s: models.list: %s", op->c->id, error);
 		snprintf(m->why, sizeof(m->why), "%s", chan_auth_error(error) ?
 		    MODEL_NO_AUTH : error);
 	}
 	if ((m->ms = models_build(error == NULL ? result : NULL,
 	    cf != NULL ? cf->providers : NULL)) == NULL) {
 		log_warnx("channel %s: out of memory: the model list is lost",
-		    m->w.chan);
-		cmd_wait_free(&m->w);
+		    op->c->id);
+		chanop_free(op);
 		return;
 	}
 	m->fn(m);
@@ -78,10 +79,17 @@ cmd_models_new(struct cmdctx *x, void (*fn)(struct cmdmodels *))
 {
 	struct cmdmodels	*m;
 
-	if ((m = (struct cmdmodels *)cmd_wait_new(x, sizeof(*m))) == NULL)
+	if ((m = (struct cmdmodels *)chanop_new(x->c, x->root, x->msg,
+	    sizeof(*m))) == NULL)
 		return (NULL);
-	m->w.dtor = cmd_models_dtor;
+	m->op.dtor = cmd_models_dtor;
 	m->fn = fn;
+	if ((m->arg = strdup(x->arg)) == NULL) {
+		log_warnx("channel %s: out of memory: /%s is not answered",
+		    x->c->id, x->name);
+		chanop_free(&m->op);
+		return (NULL);
+	}
 	return (m);
 }
 
@@ -95,13 +103,13 @@ cmd_models_fetch(struct cmdmodels *m, int copilot)
 	const struct backend	*be = chan_backend();
 
 	if (!copilot)
-		cmd_models_fetched(m, NULL, NULL);
+		cmd_models_fetched(&m->op, NULL, NULL);
 	else if (be->signed_in != NULL && !be->signed_in())
-		cmd_models_fetched(m, NULL, "Not authenticated");
-	else if (be->call == NULL || be->call(NULL, "models.list", NULL,
-	    cmd_models_fetched, m) == -1)
-		cmd_models_fetched(m, NULL, "the Copilot runtime cannot be "
-		    "asked now");
+		cmd_models_fetched(&m->op, NULL, "Not authenticated");
+	else if (chanop_engine(&m->op, "models.list", NULL,
+	    cmd_models_fetched) == -1)
+		cmd_models_fetched(&m->op, NULL, "the Copilot runtime cannot "
+		    "be asked now");
 }
 
 /* Why Copilot's models are missing, as a line for the reply ("" if not). */
@@ -119,26 +127,26 @@ model_note(const struct cmdmodels *m, char *buf, size_t len)
 static void
 model_list(struct cmdmodels *m)
 {
-	struct chan		*c = cmd_wait_chan(&m->w);
+	struct chan		*c = m->op.c;
 	struct chan_conf	 cc;
 	const char		*filter = NULL;
 	char			 note[512], *text;
 	size_t			 i, n = 0;
 
-	if (c == NULL || conf_channel(c->id, c->bot, c->dm, &cc) == -1)
+	if (conf_channel(c->id, c->bot, c->dm, &cc) == -1)
 		goto done;
 	model_note(m, note, sizeof(note));
-	if (m->w.arg[0] != '\0' &&
-	    (filter = models_provider(m->ms, m->w.arg)) != NULL)
+	if (m->arg[0] != '\0' &&
+	    (filter = models_provider(m->ms, m->arg)) != NULL)
 		for (i = 0; i < m->ms->n; i++)
 			n += m->ms->v[i].provider != -1 && strcmp(m->ms->providers[
 			    m->ms->v[i].provider], filter) == 0;
 	if (m->ms->n == 0) {
 		if (m->why[0] == '\0')
-			cmd_wait_say(&m->w, "⚠️ Model list not available.");
+			chanop_say(&m->op, "⚠️ Model list not available.");
 		else if (asprintf(&text, "⚠️ Model list not available: %s.",
 		    m->why) != -1) {
-			cmd_wait_say(&m->w, text);
+			chanop_say(&m->op, text);
 			free(text);
 		}
 		goto done;
@@ -146,7 +154,7 @@ model_list(struct cmdmodels *m)
 	if (filter != NULL && n == 0) {
 		if (asprintf(&text, "⚠️ No models found for provider \"%s\".",
 		    filter) != -1) {
-			cmd_wait_say(&m->w, text);
+			chanop_say(&m->op, text);
 			free(text);
 		}
 		goto done;
@@ -162,10 +170,10 @@ model_list(struct cmdmodels *m)
 			text = t;
 		}
 	}
-	cmd_wait_say(&m->w, text);
+	chanop_say(&m->op, text);
 	free(text);
 done:
-	cmd_wait_free(&m->w);
+	chanop_free(&m->op);
 }
 
 /* ---- the switch ----------------------------------------------------------- */
@@ -195,75 +203,67 @@ model_wire(const char *provider, const char *model)
 }
 
 static void
-model_saved(struct cmdwait *w)
+model_saved(struct chanop *op, const json_t *result, const char *error)
 {
-	cmd_wait_saved(w, ((struct cmdmodels *)w)->text);
-	cmd_wait_free(w);
+	chanop_saved(op, op->text);
+	chanop_free(op);
 }
 
 /* The preferences are durable: the held channel opens its new session. */
 static void
-model_reopen(struct cmdwait *w)
+model_reopen(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdmodels	*m = (struct cmdmodels *)w;
-	struct chan		*c = cmd_wait_chan(w);
-	char			*t;
+	char	*t = chanop_outcome(op, op->text);
 
-	if (c != NULL) {
-		t = cmd_wait_outcome(w, m->text);
-		chan_open_held(c, w->root, t != NULL ? t : m->text);
-		free(t);
-	}
-	cmd_wait_free(w);
+	chan_open_held(op->c, op->root, t != NULL ? t : op->text);
+	free(t);
+	chanop_free(op);
 }
 
 static void
 model_store(struct cmdmodels *m)
 {
-	cmd_wait_pref(&m->w, "model", m->model);
-	cmd_wait_pref(&m->w, "provider", m->provider);
+	(void)chanop_pref(&m->op, "model", m->model);
+	(void)chanop_pref(&m->op, "provider", m->provider);
 }
 
 static void
-model_switched(void *arg, const json_t *result, const char *error)
+model_switched(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdmodels	*m = arg;
-	struct chan		*c;
+	struct cmdmodels	*m = (struct cmdmodels *)op;
 
 	if (error != NULL) {
 		log_warnx("channel %s: session.model.switchTo %s: %s",
-		    m->w.chan, m->model, error);
-		cmd_wait_say(&m->w, "❌ Failed to switch model. Check logs for "
+		    m->op.c->id, m->model, error);
+		chanop_say(&m->op, "❌ Failed to switch model. Check logs for "
 		    "details.");
-		cmd_wait_free(&m->w);
+		chanop_free(&m->op);
 		return;
 	}
-	log_info("channel %s: model switched to %s%s%s", m->w.chan,
+	log_info("channel %s: model switched to %s%s%s", m->op.c->id,
 	    m->provider != NULL ? m->provider : "", m->provider != NULL ?
 	    ":" : "", m->model);
 	model_store(m);
 	/* A resume after a runtime restart asks for the new model too. */
-	if ((c = cmd_wait_chan(&m->w)) != NULL)
-		(void)chan_apply(c, 0);
-	cmd_wait_go(&m->w, model_saved);
+	(void)chan_apply(op->c, 0);
+	chanop_stored(op, model_saved);
 }
 
 /*
  * Apply the choice: the same provider switches the live session; another
  * provider (or another wire API) ends it, and a new one opens once the
- * preferences are durable.  m->model, m->provider, m->text are set.
+ * preferences are durable.  m->model, m->provider, m->op.text are set.
  */
 static void
 model_apply(struct cmdmodels *m, struct chan *c)
 {
-	const struct backend	*be = chan_backend();
 	struct chan_conf	 cc;
 	const char		*sid;
 	char			*t;
 	json_t			*params;
 
 	if (conf_channel(c->id, c->bot, c->dm, &cc) == -1) {
-		cmd_wait_free(&m->w);
+		chanop_free(&m->op);
 		return;
 	}
 	if (!same(cc.provider_name, m->provider) || (m->provider != NULL &&
@@ -273,33 +273,31 @@ model_apply(struct cmdmodels *m, struct chan *c)
 		    c->id, cc.provider_name != NULL ? cc.provider_name :
 		    "copilot", m->provider != NULL ? m->provider : "copilot");
 		if (asprintf(&t, "%s\n🆕 New session: %s needs one (the "
-		    "conversation starts over).", m->text, !same(
+		    "conversation starts over).", m->op.text, !same(
 		    cc.provider_name, m->provider) ? "another provider" :
 		    "another wire API") != -1) {
-			free(m->text);
-			m->text = t;
+			free(m->op.text);
+			m->op.text = t;
 		}
 		chan_hold(c, "/model");
 		model_store(m);
-		cmd_wait_go(&m->w, model_reopen);
+		chanop_stored(&m->op, model_reopen);
 		return;
 	}
 	if (c->st == CH_OPEN && (sid = chan_session_id(c)) != NULL &&
 	    (params = json_pack("{s:s,s:s}", "sessionId", sid, "modelId",
 	    m->model)) != NULL) {
 		/* The engine's call, not the session's: it always answers. */
-		if (be->call != NULL && be->call(NULL, "session.model.switchTo",
-		    params, model_switched, m) == 0)
+		if (chanop_engine(&m->op, "session.model.switchTo", params,
+		    model_switched) == 0)
 			return;
-		if (be->call == NULL)
-			json_decref(params);
 		log_info("channel %s: the runtime cannot be asked now; the "
 		    "session resumes with the new model", c->id);
 	}
 	/* No live session (or no runtime now): it resumes with the model. */
 	model_store(m);
 	(void)chan_apply(c, 0);
-	cmd_wait_go(&m->w, model_saved);
+	chanop_stored(&m->op, model_saved);
 }
 
 /* "✅ Switched to …" and what else matched. */
@@ -335,7 +333,7 @@ model_reply(const struct models_match *r, int streamer)
 static int
 model_as_typed(struct cmdmodels *m)
 {
-	const char	*arg = m->w.arg, *colon = strchr(arg, ':');
+	const char	*arg = m->arg, *colon = strchr(arg, ':');
 	const char	*prov = NULL;
 	char		 pfx[128];
 
@@ -345,8 +343,9 @@ model_as_typed(struct cmdmodels *m)
 	}
 	if ((m->model = strdup(prov != NULL ? colon + 1 : arg)) == NULL ||
 	    (prov != NULL && (m->provider = strdup(prov)) == NULL) ||
-	    asprintf(&m->text, "🔄 Switching model to **%s**...", arg) == -1) {
-		m->text = NULL;
+	    asprintf(&m->op.text, "🔄 Switching model to **%s**...",
+	    arg) == -1) {
+		m->op.text = NULL;
 		return (-1);
 	}
 	return (0);
@@ -355,18 +354,21 @@ model_as_typed(struct cmdmodels *m)
 static void
 model_switch(struct cmdmodels *m)
 {
-	struct chan		*c = cmd_wait_chan(&m->w);
+	struct chan		*c = m->op.c;
 	struct models_match	 r;
 	struct cmdctx		 x;
 	const char		*prov;
 	char			 note[512], *t;
 
-	if (c == NULL)
-		goto done;
 	if (c->busy || c->st == CH_OPENING) {
 		/* A turn started meanwhile: the switch waits for it. */
-		if (cmd_wait_ctx(&m->w, "model", &x) == 0)
-			command_defer(&x);
+		memset(&x, 0, sizeof(x));
+		x.c = c;
+		x.msg = m->op.msg;
+		x.root = m->op.root;
+		x.name = "model";
+		x.arg = m->arg;
+		command_defer(&x);
 		goto done;
 	}
 	if (m->ms->n == 0) {
@@ -375,14 +377,14 @@ model_switch(struct cmdmodels *m)
 		model_apply(m, c);
 		return;
 	}
-	models_resolve(m->ms, m->w.arg, &r);
+	models_resolve(m->ms, m->arg, &r);
 	if (r.model == NULL) {
 		/* An unknown name may be one of the models not listed. */
 		note[0] = '\0';
 		if (strstr(r.error, "Unknown model") != NULL)
 			model_note(m, note, sizeof(note));
 		if (asprintf(&t, "%s%s", r.error, note) != -1) {
-			cmd_wait_say(&m->w, t);
+			chanop_say(&m->op, t);
 			free(t);
 		}
 		goto done;
@@ -392,12 +394,12 @@ model_switch(struct cmdmodels *m)
 	if ((m->model = strdup(prov != NULL ? r.model->id + strlen(prov) + 1 :
 	    r.model->id)) == NULL || (prov != NULL &&
 	    (m->provider = strdup(prov)) == NULL) ||
-	    (m->text = model_reply(&r, cmd_streamer())) == NULL)
+	    (m->op.text = model_reply(&r, cmd_streamer())) == NULL)
 		goto done;
 	model_apply(m, c);
 	return;
 done:
-	cmd_wait_free(&m->w);
+	chanop_free(&m->op);
 }
 
 /*
@@ -436,67 +438,64 @@ cmd_model(struct cmdctx *x)
 static const char *const model_efforts[] = { "low", "medium", "high", "xhigh" };
 
 static void
-reasoning_set(void *arg, const json_t *result, const char *error)
+reasoning_set(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdmodels	*m = arg;
-	struct chan		*c;
+	struct cmdmodels	*m = (struct cmdmodels *)op;
 	char			*t;
 
 	if (error != NULL) {
-		log_warnx("channel %s: reasoning effort %s: %s", m->w.chan,
+		log_warnx("channel %s: reasoning effort %s: %s", m->op.c->id,
 		    m->level, error);
 		if (asprintf(&t, "🧠 Reasoning effort saved as **%s** but RPC "
 		    "failed. Use `/reload` to apply.", m->level) == -1)
 			t = NULL;
 	} else {
-		if ((c = cmd_wait_chan(&m->w)) != NULL)
-			(void)chan_apply(c, 0);
+		(void)chan_apply(op->c, 0);
 		if (asprintf(&t, "🧠 Reasoning effort set to **%s**.",
 		    m->level) == -1)
 			t = NULL;
 	}
 	if (t != NULL) {
-		cmd_wait_saved(&m->w, t);
+		chanop_saved(op, t);
 		free(t);
 	}
-	cmd_wait_free(&m->w);
+	chanop_free(op);
 }
 
 /* The preference is durable: the live session gets it, if there is one. */
 static void
-reasoning_saved(struct cmdwait *w)
+reasoning_saved(struct chanop *op, const json_t *result, const char *error)
 {
-	struct cmdmodels	*m = (struct cmdmodels *)w;
-	const struct backend	*be = chan_backend();
-	struct chan		*c = cmd_wait_chan(w);
+	struct cmdmodels	*m = (struct cmdmodels *)op;
+	struct chan		*c = op->c;
 	struct chan_conf	 cc;
 	const char		*sid;
 	json_t			*params;
 	char			*t;
 
-	if (c != NULL && c->st == CH_OPEN && c->bs != NULL &&
+	if (c->st == CH_OPEN && c->bs != NULL &&
 	    (sid = chan_session_id(c)) != NULL &&
 	    conf_channel(c->id, c->bot, c->dm, &cc) == 0) {
 		params = json_pack("{s:s,s:s,s:s}", "sessionId", sid, "modelId",
 		    cc.model, "reasoningEffort", m->level);
-		if (be->call != NULL && params != NULL && be->call(NULL,
-		    "session.model.switchTo", params, reasoning_set, m) == 0)
+		if (params != NULL && chanop_engine(op,
+		    "session.model.switchTo", params, reasoning_set) == 0)
 			return;
-		reasoning_set(m, NULL, "the request cannot be sent");
+		reasoning_set(op, NULL, "the request cannot be sent");
 		return;
 	}
 	if (asprintf(&t, "🧠 Reasoning effort set to **%s**. Will apply when "
 	    "a session starts.", m->level) != -1) {
-		cmd_wait_saved(w, t);
+		chanop_saved(op, t);
 		free(t);
 	}
-	cmd_wait_free(w);
+	chanop_free(op);
 }
 
 static void
 reasoning_check(struct cmdmodels *m)
 {
-	struct chan		*c = cmd_wait_chan(&m->w);
+	struct chan		*c = m->op.c;
 	struct chan_conf	 cc;
 	const struct model	*mi;
 	const json_t		*e;
@@ -504,8 +503,8 @@ reasoning_check(struct cmdmodels *m)
 	char			*t;
 	int			 ok = 0;
 
-	if (c == NULL || conf_channel(c->id, c->bot, c->dm, &cc) == -1) {
-		cmd_wait_free(&m->w);
+	if (conf_channel(c->id, c->bot, c->dm, &cc) == -1) {
+		chanop_free(&m->op);
 		return;
 	}
 	if ((mi = models_find(m->ms, cc.model, cc.provider_name)) != NULL &&
@@ -520,15 +519,15 @@ reasoning_check(struct cmdmodels *m)
 			    cmd_streamer() && models_hidden(mi) ?
 			    "the current model" : cc.model, cmd_streamer() &&
 			    models_hidden(mi) ? "" : "**") != -1) {
-				cmd_wait_say(&m->w, t);
+				chanop_say(&m->op, t);
 				free(t);
 			}
-			cmd_wait_free(&m->w);
+			chanop_free(&m->op);
 			return;
 		}
 	}
-	cmd_wait_pref(&m->w, "reasoning_effort", m->level);
-	cmd_wait_go(&m->w, reasoning_saved);
+	(void)chanop_pref(&m->op, "reasoning_effort", m->level);
+	chanop_stored(&m->op, reasoning_saved);
 }
 
 /* /reasoning LEVEL: the channel's preference, applied to the live session. */
@@ -558,7 +557,7 @@ cmd_reasoning(struct cmdctx *x)
 	if ((m = cmd_models_new(x, reasoning_check)) == NULL)
 		return;
 	if ((m->level = strdup(model_efforts[i])) == NULL) {
-		cmd_wait_free(&m->w);
+		chanop_free(&m->op);
 		return;
 	}
 	/* Only Copilot's models say which efforts they support. */

@@ -27,18 +27,7 @@
 static void
 cmd_perm_saved(struct chanop *op, const json_t *result, const char *error)
 {
-	char	*text;
-
-	if (error == NULL)
-		chan_say(op->c, op->root, op->text);
-	else {
-		log_warnx("channel %s: not saved: %s", op->c->id, error);
-		if (asprintf(&text, "%s\n⚠️ Not saved (%s): this lasts until "
-		    "sessiond restarts.", op->text, error) != -1) {
-			chan_say(op->c, op->root, text);
-			free(text);
-		}
-	}
+	chanop_saved(op, op->text);
 	chanop_free(op);
 }
 
@@ -125,7 +114,7 @@ cmd_rules(struct cmdctx *x)
 		cmd_say(x, "❌ Failed to list permission rules.");
 		return;
 	}
-	chanop_say(x->c, x->root, text);
+	cmd_say(x, text);
 	free(text);
 }
 
@@ -158,7 +147,7 @@ cmd_rules_clear(struct cmdctx *x)
 		cmd_sayf(x, "⚠️ No matching rule found for `%s`", x->arg);
 		goto done;
 	}
-	if ((op = chanop_new(x->c, x->root, x->msg)) == NULL)
+	if ((op = chanop_new(x->c, x->root, x->msg, 0)) == NULL)
 		goto done;
 	if (tool == NULL)
 		op->text = strdup("🗑️ All permission rules cleared for this "
@@ -166,12 +155,14 @@ cmd_rules_clear(struct cmdctx *x)
 	else if (asprintf(&op->text, "🗑️ Removed rule: `%s`", x->arg) == -1)
 		op->text = NULL;
 	if (op->text != NULL)
-		rc = chanop_clear_rules(op, tool, pattern, cmd_perm_saved, &n);
+		rc = chanop_clear_rules(op, tool, pattern, &n);
 	if (rc == -1) {
 		cmd_say(x, "❌ Failed to clear permission rules.");
 		chanop_free(op);
-	} else
+	} else {
 		log_info("channel %s: %zu stored rule(s) cleared", x->c->id, n);
+		chanop_stored(op, cmd_perm_saved);
+	}
 done:
 	free(tool);
 	free(pattern);
@@ -189,15 +180,17 @@ cmd_yolo(struct cmdctx *x)
 	int			 on;
 
 	if (conf_channel(x->c->id, x->c->bot, 1, &cc) == -1 ||
-	    (op = chanop_new(x->c, x->root, x->msg)) == NULL)
+	    (op = chanop_new(x->c, x->root, x->msg, 0)) == NULL)
 		return;
 	on = !cc.autopilot;
 	op->text = strdup(on ? "🤠 **Yolo enabled** — all permissions "
 	    "auto-approved." : "🛡️ **Yolo disabled** — permissions will "
 	    "require approval.");
 	if (op->text == NULL || chanop_pref(op, "permission_mode", on ?
-	    "autopilot" : "interactive", cmd_perm_saved) == -1) {
+	    "autopilot" : "interactive") == -1) {
 		cmd_say(x, "❌ Failed: the preference cannot be saved.");
 		chanop_free(op);
+		return;
 	}
+	chanop_stored(op, cmd_perm_saved);
 }

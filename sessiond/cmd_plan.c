@@ -135,12 +135,8 @@ cmd_plan_mode_set(struct chanop *op, const json_t *result, const char *error)
 		return;
 	}
 	log_info("channel %s: session mode %s", op->c->id, op->word);
-	if (chanop_pref(op, "session_mode", op->word, cmd_plan_mode_saved) ==
-	    -1) {
-		log_warnx("channel %s: session mode %s set, not saved",
-		    op->c->id, op->word);
-		op->then(op, NULL, NULL);
-	}
+	(void)chanop_pref(op, "session_mode", op->word);
+	chanop_stored(op, cmd_plan_mode_saved);
 }
 
 /* Put the session in mode (a literal); then(op, NULL, error). */
@@ -196,8 +192,8 @@ cmd_autopilot(struct cmdctx *x)
 {
 	struct chanop	*op;
 
-	if (!cmd_plan_session(x) || (op = chanop_new(x->c, x->root, x->msg)) ==
-	    NULL)
+	if (!cmd_plan_session(x) ||
+	    (op = chanop_new(x->c, x->root, x->msg, 0)) == NULL)
 		return;
 	(void)cmd_plan_call(op, "session.mode.get", NULL, cmd_autopilot_got);
 }
@@ -226,7 +222,7 @@ cmd_plan_show(struct chanop *op, const json_t *result, const char *error)
 	if (plan == NULL)
 		chan_say(op->c, op->root, cmd_plan_none);
 	else if (asprintf(&text, "📋 **Current Plan**\n\n%s", plan) != -1) {
-		chanop_say(op->c, op->root, text);
+		chan_say(op->c, op->root, text);
 		free(text);
 	}
 	chanop_free(op);
@@ -332,7 +328,7 @@ cmd_plan(struct cmdctx *x)
 		return;
 	}
 	if (cmd_plan_later(x) || !cmd_plan_session(x) ||
-	    (op = chanop_new(x->c, x->root, x->msg)) == NULL)
+	    (op = chanop_new(x->c, x->root, x->msg, 0)) == NULL)
 		return;
 	if (strcasecmp(sub, "show") == 0 || strcasecmp(sub, "view") == 0)
 		(void)cmd_plan_call(op, "session.plan.read", NULL, cmd_plan_show);
@@ -439,10 +435,11 @@ cmd_implement_read(struct chanop *op, const json_t *result, const char *error)
 	}
 	if (!(op->flags & CMD_PLAN_YOLO))
 		cmd_implement_go(op, NULL, NULL);
-	else if (plan_yolo(op, cmd_implement_go) == -1) {
+	else if (plan_yolo(op) == -1) {
 		plan_yolo_revert(op->c);
 		cmd_plan_fail(op, "the permission mode cannot be saved");
-	}
+	} else
+		chanop_stored(op, cmd_implement_go);
 }
 
 static void
@@ -472,9 +469,8 @@ cmd_implement_yolo_saved(struct chanop *op, const json_t *result,
 	if (error != NULL)
 		log_warnx("channel %s: yolo for the implementation not saved: "
 		    "%s", op->c->id, error);
-	if (chanop_pref(op, "session_mode", op->word, cmd_implement_saved) ==
-	    -1)
-		chanop_free(op);
+	(void)chanop_pref(op, "session_mode", op->word);
+	chanop_stored(op, cmd_implement_saved);
 }
 
 /*
@@ -486,16 +482,18 @@ cmd_implement_approve(struct chanop *op)
 {
 	op->word = op->flags & CMD_PLAN_INTER ? "interactive" : "autopilot";
 	/* Yolo first: the store's memory changes at once, the write follows. */
-	if ((op->flags & CMD_PLAN_YOLO) &&
-	    plan_yolo(op, cmd_implement_yolo_saved) == -1) {
+	if ((op->flags & CMD_PLAN_YOLO) && plan_yolo(op) == -1) {
 		cmd_plan_fail(op, "the permission mode cannot be saved");
 		return;
 	}
 	cmd_implement_say(op);
 	(void)plan_exit_answer(op->c, 1, op->word, NULL);
-	if (!(op->flags & CMD_PLAN_YOLO) && chanop_pref(op, "session_mode",
-	    op->word, cmd_implement_saved) == -1)
-		chanop_free(op);
+	if (op->flags & CMD_PLAN_YOLO)
+		chanop_stored(op, cmd_implement_yolo_saved);
+	else {
+		(void)chanop_pref(op, "session_mode", op->word);
+		chanop_stored(op, cmd_implement_saved);
+	}
 }
 
 /* /implement [yolo|interactive] */
@@ -506,7 +504,7 @@ cmd_implement(struct cmdctx *x)
 
 	if (cmd_plan_later(x) || (!plan_exit_pending(x->c) &&
 	    !cmd_plan_session(x)) || (op = chanop_new(x->c, x->root,
-	    x->msg)) == NULL)
+	    x->msg, 0)) == NULL)
 		return;
 	if (strcasecmp(x->arg, "yolo") == 0)
 		op->flags |= CMD_PLAN_YOLO;

@@ -2,11 +2,11 @@
  * cmd_provider: /provider (/providers), the config's BYOK providers, and
  * "/provider test NAME", which GETs <baseUrl>/models with the provider's
  * credentials, bounded to 10 s, on the event loop (common/net.c: curl's
- * multi interface), so sessiond answers everything else meanwhile.
- * Replies as upstream's (docs/commands.md, "Models and providers").
+ * multi interface), so sessiond answers everything else meanwhile.  The
+ * test is an operation of its channel (chanop.h): a channel that goes
+ * cancels it.  Replies as upstream's (docs/commands.md, "Models and
+ * providers").
  */
-#include <sys/queue.h>
-
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "chan.h"
+#include "chanop.h"
 #include "cmd.h"
 #include "conf.h"
 
@@ -25,17 +26,14 @@
 #define PROVIDER_BODY_MAX	(1024 * 1024)
 
 struct ptest {
-	struct cmdwait		 w;
-	TAILQ_ENTRY(ptest)	 entry;
-	struct net_req		*req;
+	struct chanop		 op;
+	struct net_req		*req;		/* until it answers */
 	char			*name;		/* the provider */
 	char			*url;		/* <baseUrl>/models */
 	json_t			*configured;	/* its models' ids */
 };
 
-static struct net			*provider_net;
-static TAILQ_HEAD(, ptest)		 provider_tests =
-				    TAILQ_HEAD_INITIALIZER(provider_tests);
+static struct net	*provider_net;
 
 void
 cmd_provider_init(struct event_base *base)
@@ -44,27 +42,23 @@ cmd_provider_init(struct event_base *base)
 		log_warnx("cannot set up HTTP: /provider test will not work");
 }
 
+/* A test still running when its channel goes is dropped unanswered. */
 static void
-ptest_dtor(struct cmdwait *w)
+ptest_dtor(struct chanop *op)
 {
-	struct ptest	*t = (struct ptest *)w;
+	struct ptest	*t = (struct ptest *)op;
 
+	if (t->req != NULL)
+		net_cancel(t->req);
 	free(t->name);
 	free(t->url);
 	json_decref(t->configured);
 }
 
-/* At exit: tests still running are dropped unanswered. */
+/* At exit, once every channel (and its tests) went. */
 void
 cmd_provider_free(void)
 {
-	struct ptest	*t;
-
-	while ((t = TAILQ_FIRST(&provider_tests)) != NULL) {
-		TAILQ_REMOVE(&provider_tests, t, entry);
-		net_cancel(t->req);
-		cmd_wait_free(&t->w);
-	}
 	net_free(provider_net);
 	provider_net = NULL;
 }
@@ -193,7 +187,6 @@ provider_tested(const struct net_resp *r, void *arg)
 	size_t		 len = 0;
 	FILE		*f;
 
-	TAILQ_REMOVE(&provider_tests, t, entry);
 	t->req = NULL;
 	if ((f = open_memstream(&text, &len)) == NULL)
 		goto done;
@@ -217,14 +210,14 @@ provider_tested(const struct net_resp *r, void *arg)
 	else
 		fprintf(f, "❌ Provider \"%s\" failed (%llums): %s\n  URL: `%s`",
 		    t->name, (unsigned long long)r->ms, r->error, t->url);
-	log_info("channel %s: /provider test %s: %s in %llu ms", t->w.chan,
+	log_info("channel %s: /provider test %s: %s in %llu ms", t->op.c->id,
 	    t->name, r->error != NULL ? r->error : "answered",
 	    (unsigned long long)r->ms);
 	if (fclose(f) == 0)
-		cmd_wait_say(&t->w, text);
+		chanop_say(&t->op, text);
 	free(text);
 done:
-	cmd_wait_free(&t->w);
+	chanop_free(&t->op);
 }
 
 /*
@@ -264,14 +257,15 @@ provider_test(struct cmdctx *x, const char *name, const json_t *p)
 
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	if ((t = (struct ptest *)cmd_wait_new(x, sizeof(*t))) == NULL)
+	if ((t = (struct ptest *)chanop_new(x->c, x->root, x->msg,
+	    sizeof(*t))) == NULL)
 		return;
-	t->w.dtor = ptest_dtor;
+	t->op.dtor = ptest_dtor;
 	if ((t->name = strdup(name)) == NULL ||
 	    asprintf(&t->url, "%.*s/models", (int)n, base) == -1 ||
 	    (t->configured = json_array()) == NULL) {
 		t->url = NULL;
-		cmd_wait_free(&t->w);
+		chanop_free(&t->op);
 		return;
 	}
 	json_array_foreach(json_object_get(p, "models"), i, m)
@@ -289,10 +283,8 @@ provider_test(struct cmdctx *x, const char *name, const json_t *p)
 	if (t->req == NULL) {
 		cmd_say(x, "❌ Provider test failed: the request cannot be "
 		    "started");
-		cmd_wait_free(&t->w);
-		return;
+		chanop_free(&t->op);
 	}
-	TAILQ_INSERT_TAIL(&provider_tests, t, entry);
 }
 
 /* /provider [test NAME | add | remove]. */

@@ -210,8 +210,8 @@ plan_opened(struct chan *c, int resumed)
 	struct chan_conf	 cc;
 	struct chanop		*op;
 
-	if (plan_state(c) == NULL || (op = chanop_new(c, c->root, NULL)) ==
-	    NULL)
+	if (plan_state(c) == NULL ||
+	    (op = chanop_new(c, c->root, NULL, 0)) == NULL)
 		return;
 	op->flags = resumed;
 	if (conf_channel(c->id, c->bot, 1, &cc) == -1 ||
@@ -250,7 +250,7 @@ plan_notice_cb(int fd, short ev, void *arg)
 	struct planstate	*ps = arg;
 	struct chanop		*op;
 
-	if ((op = chanop_new(ps->c, ps->c->root, NULL)) != NULL &&
+	if ((op = chanop_new(ps->c, ps->c->root, NULL, 0)) != NULL &&
 	    chanop_call(op, "session.plan.read", NULL, plan_notice_read) == -1)
 		chanop_free(op);
 }
@@ -307,7 +307,7 @@ plan_exit(struct chan *c, void *tok, const json_t *request)
 		    c->id);
 		return;
 	}
-	chanop_say(c, c->root, text);
+	chan_say(c, c->root, text);
 	free(text);
 }
 
@@ -346,7 +346,7 @@ plan_feedback(struct chan *c, const char *text)
 /* ---- yolo for one implementation ----------------------------------------- */
 
 int
-plan_yolo(struct chanop *op, chanop_cb cb)
+plan_yolo(struct chanop *op)
 {
 	struct planstate	*ps;
 	const char		*prev;
@@ -359,7 +359,7 @@ plan_yolo(struct chanop *op, chanop_cb cb)
 			return (-1);
 		ps->yolo = 1;
 	}
-	if (chanop_pref(op, "permission_mode", "autopilot", cb) == -1) {
+	if (chanop_pref(op, "permission_mode", "autopilot") == -1) {
 		plan_yolo_revert(op->c);
 		return (-1);
 	}
@@ -417,7 +417,6 @@ plan_close(struct chan *c)
 {
 	struct planstate	*ps = c->plan;
 
-	chanop_drop(c, 0);
 	if (ps == NULL)
 		return;
 	ps->exit_tok = NULL;		/* close() answers it */
@@ -432,7 +431,6 @@ plan_free(struct chan *c)
 	struct planstate	*ps = c->plan;
 
 	plan_close(c);
-	chanop_drop(c, 1);
 	if (ps == NULL)
 		return;
 	if (ps->notice != NULL)

@@ -12,9 +12,8 @@
 
 #include <jansson.h>
 
-#include "chanop.h"
-
 struct chan;
+struct chanop;
 struct event_base;
 
 #define PLAN_NOTICE_MS		3000	/* a plan's changes, told once quiet */
@@ -44,9 +43,9 @@ int		 plan_feedback(struct chan *, const char *text);
 /*
  * /implement yolo: the permission mode becomes autopilot until the turn
  * ends (or the session closes); then the preference it had comes back.
- * cb as chanop_pref()'s; -1 when the store refuses at once.
+ * A store write of op (chanop_pref()); -1 when the store refuses it.
  */
-int		 plan_yolo(struct chanop *, chanop_cb cb);
+int		 plan_yolo(struct chanop *);
 void		 plan_yolo_revert(struct chan *);
 
 /*

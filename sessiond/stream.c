@@ -80,10 +80,11 @@ stream_init(struct event_base *base)
 	stream_base = base;
 }
 
+/* What one post of bot's carries, in characters. */
 static size_t
-stream_limit(const struct stream *s)
+stream_limit(const char *bot)
 {
-	size_t	max = route_post_max(s->bot);
+	size_t	max = route_post_max(bot);
 
 	return (max > 0 ? max : STREAM_POST_MAX_UNSAID);
 }
@@ -260,7 +261,7 @@ stream_consume(struct stream *s, size_t n)
 static void
 stream_split(struct stream *s)
 {
-	size_t	 limit = stream_limit(s), cut;
+	size_t	 limit = stream_limit(s->bot), cut;
 	char	*piece;
 
 	while (!s->creating && (cut = utf8_split(s->text, s->len, limit)) <
@@ -481,11 +482,28 @@ stream_discard(struct stream *s)
 	stream_finish(s, NULL);
 }
 
-/* A one-off message (a command's reply): posted, not tracked. */
+/*
+ * A one-off message (a command's reply): posted, not tracked.  One longer
+ * than a post carries goes as a stream of one message, which splits it as
+ * it does the agent's answers.
+ */
 void
 stream_post(const char *bot, const char *channel, const char *root,
     const char *text)
 {
+	struct stream	*s;
+	size_t		 n = strlen(text);
+
+	if (utf8_split(text, n, stream_limit(bot)) < n) {
+		if ((s = stream_new(bot, channel, root, 0)) == NULL) {
+			log_warnx("out of memory: a reply in %s is lost",
+			    channel);
+			return;
+		}
+		stream_message(s, text);
+		stream_finish(s, NULL);
+		return;
+	}
 	if (outbound_op(bot, json_pack("{s:s,s:s,s:s,s:s}", "op", "post",
 	    "channel", channel, "root", root != NULL ? root : "", "text", text),
 	    NULL, NULL) == -1)
