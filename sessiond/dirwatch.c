@@ -401,10 +401,15 @@ dirwatch_config(enum pollwatch_mode mode, int interval_ms)
 	hw.configured = 1;
 	hw.mode = mode;
 	hw.interval_ms = interval_ms;
-	log_info("workspace watch: watch is \"%s\"%s, polling every %d ms",
-	    pollwatch_mode_name(mode), mode == POLLWATCH_AUTO ? " (inotify; "
-	    "polled where the file system is remote or inotify refuses)" : "",
-	    interval_ms);
+	if (mode == POLLWATCH_POLL)
+		log_info("workspace watch: polling every %d ms (watch is "
+		    "\"poll\")", interval_ms);
+	else if (mode == POLLWATCH_INOTIFY)
+		log_info("workspace watch: inotify (watch is \"inotify\")");
+	else
+		log_info("workspace watch: inotify, polling every %d ms where "
+		    "the file system is remote or inotify refuses (watch is "
+		    "\"auto\")", interval_ms);
 	TAILQ_FOREACH(d, &hw.dirs, entry)
 		d->stale = 1;
 	TAILQ_FOREACH(s, &hw.subs, entry)
