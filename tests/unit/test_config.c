@@ -1071,6 +1071,8 @@ test_sample(void **state)
 	assert_int_equal(T_o->drain_timeout_ms, CFG_DEFAULT_DRAIN_MS);
 	assert_int_equal(T_o->reconnect_timeout_ms, CFG_DEFAULT_RECONNECT_MS);
 	assert_int_equal(T_o->auto_reload_bots, 0);
+	assert_int_equal(T_o->watch_mode, POLLWATCH_AUTO);
+	assert_int_equal(T_o->watch_interval_ms, POLLWATCH_INTERVAL_MS);
 	assert_null(T_o->log_dir);
 }
 
