@@ -539,6 +539,13 @@ cfg_d_scalars(struct cfg_dctx *x)
 		cfg_d_change(x, "autoReloadBots: %s \u2192 %s",
 		    o->auto_reload_bots ? "true" : "false",
 		    n->auto_reload_bots ? "true" : "false");
+	if (o->watch_mode != n->watch_mode)
+		cfg_d_change(x, "watch: \"%s\" \u2192 \"%s\"",
+		    pollwatch_mode_name(o->watch_mode),
+		    pollwatch_mode_name(n->watch_mode));
+	if (o->watch_interval_ms != n->watch_interval_ms)
+		cfg_d_change(x, "watchIntervalMs: %d \u2192 %d",
+		    o->watch_interval_ms, n->watch_interval_ms);
 }
 
 static void

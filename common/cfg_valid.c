@@ -21,6 +21,7 @@
 #include "cfg_valid.h"
 #include "config.h"
 #include "policy.h"
+#include "pollwatch.h"
 #include "tz.h"
 #include "util.h"
 
@@ -803,6 +804,29 @@ cfg_s_concurrency(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 }
 
 static int
+cfg_s_watch(struct cfg_err *e, const char *key, json_t *v, json_t *root)
+{
+	enum pollwatch_mode	m;
+
+	if (v != NULL && pollwatch_mode_parse(json_string_value(v), &m) == -1)
+		return (cfg_fail(e, "watch must be one of: auto, inotify, poll"));
+	return (0);
+}
+
+static int
+cfg_s_watch_interval(struct cfg_err *e, const char *key, json_t *v,
+    json_t *root)
+{
+	if (v != NULL && (!cfg_js_is_int(v) ||
+	    json_number_value(v) < POLLWATCH_INTERVAL_MIN ||
+	    json_number_value(v) > POLLWATCH_INTERVAL_MAX))
+		return (cfg_fail(e, "%s must be an integer between %d and %d "
+		    "(milliseconds)", key, POLLWATCH_INTERVAL_MIN,
+		    POLLWATCH_INTERVAL_MAX));
+	return (0);
+}
+
+static int
 cfg_s_bool(struct cfg_err *e, const char *key, json_t *v, json_t *root)
 {
 	if (v != NULL && !json_is_boolean(v))
@@ -927,6 +951,8 @@ static const struct cfg_section {
 	{ "reconnectTimeoutMs",		cfg_s_millis },
 	{ "autoReloadBots",		cfg_s_bool },
 	{ "reloadPlatformConcurrency",	cfg_s_concurrency },
+	{ "watch",			cfg_s_watch },
+	{ "watchIntervalMs",		cfg_s_watch_interval },
 	{ "session",			cfg_s_session },
 	{ "hooks",			cfg_s_hooks },
 	{ "permissions",		cfg_s_permissions },

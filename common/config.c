@@ -309,6 +309,13 @@ cfg_build(struct cfg *c, struct cfg_err *e)
 	    NULL || cfg_js_int(v, 1, CFG_CONCURRENCY_MAX,
 	    &c->platform_concurrency) == -1)
 		c->platform_concurrency = CFG_DEFAULT_CONCURRENCY;
+	if (pollwatch_mode_parse(json_string_value(json_object_get(c->root,
+	    "watch")), &c->watch_mode) == -1)
+		c->watch_mode = POLLWATCH_AUTO;
+	if ((v = json_object_get(c->root, "watchIntervalMs")) == NULL ||
+	    cfg_js_int(v, POLLWATCH_INTERVAL_MIN, POLLWATCH_INTERVAL_MAX,
+	    &c->watch_interval_ms) == -1)
+		c->watch_interval_ms = POLLWATCH_INTERVAL_MS;
 	c->telemetry = json_object_get(c->root, "telemetry");
 	if (cfg_build_paths(c, e) == -1)
 		return (-1);

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "pollwatch.h"
 
 #define CFG_FILE_MAX		(4 * 1024 * 1024)
 #define CFG_ERR_MAX		8192
@@ -75,6 +76,8 @@ struct cfg {
 	int			 reconnect_timeout_ms;	/* reconnectTimeoutMs */
 	int			 auto_reload_bots;	/* autoReloadBots */
 	int			 platform_concurrency;	/* reloadPlatformConcurrency */
+	enum pollwatch_mode	 watch_mode;	/* watch; default auto */
+	int			 watch_interval_ms;	/* watchIntervalMs */
 	char			*state_dir;	/* stateDir, ~ expanded; default ~/.copilot-bridge */
 	char			*log_dir;	/* logDir, ~ expanded; NULL = stderr */
 	char			*control_socket; /* controlSocket; default <stateDir>/control.sock */

@@ -13,12 +13,22 @@
  *
  * Each owner has a trailing debounce timer: every relevant event pushes it
  * back DIRWATCH_DEBOUNCE_MS, so a burst of writes is one reload.
+ *
+ * Where inotify cannot see a change (the config's `watch`, and
+ * common/pollwatch.h) a directory is polled instead; a polled directory
+ * reports changed entries by name as inotify does, and is shared by device
+ * and inode as a watched one is by watch descriptor.  A change of `watch` or
+ * `watchIntervalMs` marks every directory stale and takes each owner's
+ * directories again under the new settings, new before old as in
+ * dirwatch_set().
  */
 #include <sys/inotify.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +36,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/pollwatch.h"
 #include "common/util.h"
 #include "sessiond.h"
 
@@ -36,7 +47,11 @@
 
 struct hw_dir {
 	TAILQ_ENTRY(hw_dir)	 entry;
-	int			 wd;		/* -1: the kernel dropped it */
+	int			 wd;		/* -1: polled, or the kernel dropped it */
+	struct pollwatch	*pw;		/* polled: by this */
+	dev_t			 dev;		/* polled: which directory */
+	ino_t			 ino;
+	int			 stale;		/* armed before a change of watch */
 	int			 refs;
 	char			*path;		/* the first path it was added by */
 };
@@ -55,10 +70,15 @@ static struct {
 	struct event_base	*base;
 	int			 fd;
 	struct event		*ev;
+	enum pollwatch_mode	 mode;
+	int			 interval_ms;
+	int			 configured;	/* dirwatch_config() was called */
 	TAILQ_HEAD(, hw_dir)	 dirs;
 	TAILQ_HEAD(, hw_sub)	 subs;
 } hw = {
 	.fd = -1,
+	.mode = POLLWATCH_AUTO,
+	.interval_ms = POLLWATCH_INTERVAL_MS,
 	.dirs = TAILQ_HEAD_INITIALIZER(hw.dirs),
 	.subs = TAILQ_HEAD_INITIALIZER(hw.subs),
 };
@@ -146,47 +166,110 @@ hw_open(void)
 {
 	if (hw.fd != -1)
 		return (0);
-	if ((hw.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
-		log_warn("dirwatch: inotify_init1");
+	if ((hw.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
 		return (-1);
-	}
 	hw.ev = event_new(hw.base, hw.fd, EV_READ | EV_PERSIST, hw_read_cb,
 	    NULL);
 	if (hw.ev == NULL || event_add(hw.ev, NULL) == -1) {
-		log_warnx("dirwatch: cannot watch the inotify descriptor");
 		if (hw.ev != NULL)
 			event_free(hw.ev);
 		hw.ev = NULL;
 		(void)close(hw.fd);
 		hw.fd = -1;
+		errno = ENOMEM;
 		return (-1);
 	}
 	return (0);
 }
 
 static struct hw_dir *
-hw_dir_get(const char *path)
+hw_dir_new(const char *path)
 {
 	struct hw_dir	*d;
-	int		 wd;
 
-	if ((wd = inotify_add_watch(hw.fd, path, DIRWATCH_MASK)) == -1) {
-		log_warn("dirwatch: cannot watch %s", path);
-		return (NULL);
-	}
-	if ((d = hw_dir_by_wd(wd)) != NULL) {
-		d->refs++;
-		return (d);
-	}
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
 	    (d->path = strdup(path)) == NULL) {
 		free(d);
+		return (NULL);
+	}
+	d->wd = -1;
+	d->refs = 1;
+	TAILQ_INSERT_TAIL(&hw.dirs, d, entry);
+	return (d);
+}
+
+static void	hw_dir_put(struct hw_dir *);
+
+static void
+hw_polled(const char *name, void *arg)
+{
+	hw_fire_dir(arg, name);
+}
+
+/* A directory polled, shared with an owner polling the same one. */
+static struct hw_dir *
+hw_dir_poll(const char *path, const char *why)
+{
+	struct hw_dir	*d;
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		log_warn("dirwatch: cannot watch %s", path);
+		return (NULL);
+	}
+	TAILQ_FOREACH(d, &hw.dirs, entry)
+		if (d->pw != NULL && !d->stale && d->dev == st.st_dev &&
+		    d->ino == st.st_ino) {
+			d->refs++;
+			return (d);
+		}
+	if ((d = hw_dir_new(path)) == NULL)
+		return (NULL);
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	if ((d->pw = pollwatch_new(hw.base, path, hw.interval_ms, hw_polled,
+	    d)) == NULL) {
+		log_warn("dirwatch: cannot poll %s", path);
+		hw_dir_put(d);
+		return (NULL);
+	}
+	log_info("workspace watch: polling %s every %d ms (%s)", path,
+	    hw.interval_ms, why);
+	return (d);
+}
+
+/* A directory watched by inotify, or polled where it cannot see. */
+static struct hw_dir *
+hw_dir_get(const char *path)
+{
+	struct hw_dir	*d;
+	char		 why[128];
+	int		 wd;
+
+	if (pollwatch_wanted(hw.mode, path, why, sizeof(why)))
+		return (hw_dir_poll(path, why));
+	if (hw_open() == -1 ||
+	    (wd = inotify_add_watch(hw.fd, path, DIRWATCH_MASK)) == -1) {
+		if (hw.mode == POLLWATCH_INOTIFY) {
+			log_warn("dirwatch: cannot watch %s", path);
+			return (NULL);
+		}
+		snprintf(why, sizeof(why), "inotify: %s", strerror(errno));
+		return (hw_dir_poll(path, why));
+	}
+	if ((d = hw_dir_by_wd(wd)) != NULL) {
+		if (!d->stale) {
+			d->refs++;
+			return (d);
+		}
+		d->wd = -1;	/* the kernel's one watch passes to the new */
+	}
+	if ((d = hw_dir_new(path)) == NULL) {
 		(void)inotify_rm_watch(hw.fd, wd);
 		return (NULL);
 	}
 	d->wd = wd;
-	d->refs = 1;
-	TAILQ_INSERT_TAIL(&hw.dirs, d, entry);
+	log_debug("workspace watch: inotify on %s", path);
 	return (d);
 }
 
@@ -199,6 +282,7 @@ hw_dir_put(struct hw_dir *d)
 	if (d->wd != -1 && inotify_rm_watch(hw.fd, d->wd) == -1 &&
 	    errno != EINVAL)
 		log_warn("dirwatch: inotify_rm_watch %s", d->path);
+	pollwatch_free(d->pw);
 	TAILQ_REMOVE(&hw.dirs, d, entry);
 	free(d->path);
 	free(d);
@@ -245,7 +329,7 @@ dirwatch_set(void *owner, const struct dirwatch_dir *dirs, size_t ndirs,
 	size_t		 i, n = 0, on;
 	int		 rc = 0;
 
-	if (hw.base == NULL || hw_open() == -1)
+	if (hw.base == NULL)
 		return (-1);
 	if ((s = hw_sub_find(owner)) == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -277,6 +361,59 @@ dirwatch_set(void *owner, const struct dirwatch_dir *dirs, size_t ndirs,
 		hw_dir_put(od[i]);
 	free(od);
 	return (rc);
+}
+
+/* Take s's directories again under the current settings. */
+static void
+hw_sub_rearm(struct hw_sub *s)
+{
+	struct dirwatch_dir	*d;
+	size_t			 i, n = s->ndirs;
+
+	if (n == 0)
+		return;
+	if ((d = calloc(n, sizeof(*d))) == NULL) {
+		log_warnx("dirwatch: out of memory; an owner keeps its old "
+		    "watches");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		d[i].path = s->dirs[i]->path;	/* alive until put, after */
+		d[i].match = s->match[i];
+	}
+	(void)dirwatch_set(s->owner, d, n, s->cb);
+	free(d);
+}
+
+/*
+ * The config's watch and watchIntervalMs.  A change re-arms every directory:
+ * the old are marked stale, so that no lookup shares them, and each owner
+ * takes its directories again.
+ */
+void
+dirwatch_config(enum pollwatch_mode mode, int interval_ms)
+{
+	struct hw_dir	*d;
+	struct hw_sub	*s;
+
+	if (hw.configured && mode == hw.mode && interval_ms == hw.interval_ms)
+		return;
+	hw.configured = 1;
+	hw.mode = mode;
+	hw.interval_ms = interval_ms;
+	if (mode == POLLWATCH_POLL)
+		log_info("workspace watch: polling every %d ms (watch is "
+		    "\"poll\")", interval_ms);
+	else if (mode == POLLWATCH_INOTIFY)
+		log_info("workspace watch: inotify (watch is \"inotify\")");
+	else
+		log_info("workspace watch: inotify, polling every %d ms where "
+		    "the file system is remote or inotify refuses (watch is "
+		    "\"auto\")", interval_ms);
+	TAILQ_FOREACH(d, &hw.dirs, entry)
+		d->stale = 1;
+	TAILQ_FOREACH(s, &hw.subs, entry)
+		hw_sub_rearm(s);
 }
 
 void

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "common/cfg_js.h"
 #include "common/jx.h"
 #include "common/lag.h"
 #include "common/log.h"
@@ -186,6 +187,23 @@ sd_start(struct conf *c)
 	(void)ipc_send(sproc.parent, IPC_READY, json_pack("{s:s}", "hash", hash));
 }
 
+/* How sessiond's directories are watched: the config's watch keys. */
+static void
+sd_watch_config(json_t *root)
+{
+	enum pollwatch_mode	 mode;
+	json_t			*v;
+	int			 ms;
+
+	if (pollwatch_mode_parse(jx_str(root, "watch"), &mode) == -1)
+		mode = POLLWATCH_AUTO;
+	if ((v = json_object_get(root, "watchIntervalMs")) == NULL ||
+	    cfg_js_int(v, POLLWATCH_INTERVAL_MIN, POLLWATCH_INTERVAL_MAX,
+	    &ms) == -1)
+		ms = POLLWATCH_INTERVAL_MS;
+	dirwatch_config(mode, ms);
+}
+
 static void
 sd_on_config(json_t *config, int first)
 {
@@ -200,6 +218,7 @@ sd_on_config(json_t *config, int first)
 	}
 	conf_set(c);
 	chook_config(c->root);
+	sd_watch_config(c->root);
 	(void)otel_apply(sproc.base, c->telemetry, "sessiond", NULL, 0);
 	if (first) {
 		sd_start(c);

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "common/pollwatch.h"
 #include "ipc/ipc.h"
 
 #define DEDUP_TTL_MS	(15 * 60 * 1000)	/* > Slack's retry window */
@@ -48,6 +49,7 @@ struct dirwatch_dir {
 	dirwatch_match	 match;		/* NULL: every name */
 };
 void		 dirwatch_init(struct event_base *);
+void		 dirwatch_config(enum pollwatch_mode, int interval_ms);
 int		 dirwatch_set(void *owner, const struct dirwatch_dir *,
 		    size_t ndirs, dirwatch_cb);
 void		 dirwatch_remove(void *owner);

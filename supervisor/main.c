@@ -185,6 +185,7 @@ sup_setup(struct sup *sup)
 	    NULL)
 		fatal("control socket %s", sup->cfg->control_socket);
 	if ((sup->watch = watch_start(sup->base, sup->cfgpath,
+	    sup->cfg->watch_mode, sup->cfg->watch_interval_ms,
 	    sup_config_changed, sup)) == NULL)
 		log_warn("cannot watch %s for changes; use SIGHUP or ctl reload",
 		    sup->cfgpath);

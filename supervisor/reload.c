@@ -281,6 +281,7 @@ reload_install(struct sup *sup, struct cfg *newc, const struct cfg_diff *d,
 		if (log_open(newc->log_dir, "supervisor.log") == -1)
 			log_warn("cannot open %s/supervisor.log", newc->log_dir);
 	reload_log(sup, trigger, d);
+	watch_config(sup->watch, newc->watch_mode, newc->watch_interval_ms);
 	/* Before any swap starts, so its reload.bot span has an exporter. */
 	if (otel_apply(sup->base, newc->telemetry, "supervisor", NULL, 0) &&
 	    *sp == NULL)

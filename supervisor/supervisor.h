@@ -269,7 +269,10 @@ json_t		*project_worker(const struct cfg *, const char *key);
 
 /* watch.c */
 struct watch	*watch_start(struct event_base *, const char *path,
+		    enum pollwatch_mode, int interval_ms,
 		    void (*changed)(void *), void *arg);
+void		 watch_config(struct watch *, enum pollwatch_mode,
+		    int interval_ms);
 void		 watch_stop(struct watch *);
 
 /* control.c */

@@ -249,6 +249,8 @@ test_defaults(void **state)
 	assert_int_equal(c->reconnect_timeout_ms, 10000);
 	assert_int_equal(c->auto_reload_bots, 0);
 	assert_int_equal(c->platform_concurrency, 4);
+	assert_int_equal(c->watch_mode, POLLWATCH_AUTO);
+	assert_int_equal(c->watch_interval_ms, 1000);
 	assert_int_equal(c->log_level, LOG_LINFO);
 	assert_string_equal(c->state_dir, "/home/tester/.copilot-bridge");
 	assert_null(c->log_dir);
@@ -277,12 +279,15 @@ test_new_keys(void **state)
 	    "reloadDrainTimeoutMs", "5000", "reconnectTimeoutMs", "600000",
 	    "autoReloadBots", "true", "logLevel", "'debug'",
 	    "reloadPlatformConcurrency", "1000",
+	    "watch", "'poll'", "watchIntervalMs", "250",
 	    "stateDir", "'~/state'", "logDir", "'/var/log/cb'",
 	    "session", "{'backend':'echo','runtimePath':'/opt/rt'}", NULL));
 	assert_int_equal(c->drain_timeout_ms, 5000);
 	assert_int_equal(c->reconnect_timeout_ms, 600000);
 	assert_int_equal(c->auto_reload_bots, 1);
 	assert_int_equal(c->platform_concurrency, 1000);
+	assert_int_equal(c->watch_mode, POLLWATCH_POLL);
+	assert_int_equal(c->watch_interval_ms, 250);
 	assert_int_equal(c->log_level, LOG_LDEBUG);
 	assert_string_equal(c->state_dir, "/home/tester/state");
 	assert_string_equal(c->log_dir, "/var/log/cb");
@@ -566,6 +571,19 @@ static const struct {
 	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
 	{ "{" P_MM ",'reloadPlatformConcurrency':'4'}",
 	    "reloadPlatformConcurrency must be an integer between 1 and 1000" },
+	{ "{" P_MM ",'watch':'fanotify'}",
+	    "watch must be one of: auto, inotify, poll" },
+	{ "{" P_MM ",'watch':true}",
+	    "watch must be one of: auto, inotify, poll" },
+	{ "{" P_MM ",'watchIntervalMs':99}",
+	    "watchIntervalMs must be an integer between 100 and 600000 "
+	    "(milliseconds)" },
+	{ "{" P_MM ",'watchIntervalMs':600001}",
+	    "watchIntervalMs must be an integer between 100 and 600000 "
+	    "(milliseconds)" },
+	{ "{" P_MM ",'watchIntervalMs':'1000'}",
+	    "watchIntervalMs must be an integer between 100 and 600000 "
+	    "(milliseconds)" },
 	{ "{'platforms':{'mattermost':{'url':'u','botToken':'t','admins':'x'}}}",
 	    "mattermost:(platform) admins must be an array of non-empty strings" },
 	{ "{'platforms':{'mattermost':{'url':'u','bots':{'a':{'token':'t',"
@@ -1066,6 +1084,8 @@ test_sample(void **state)
 	assert_int_equal(T_o->drain_timeout_ms, CFG_DEFAULT_DRAIN_MS);
 	assert_int_equal(T_o->reconnect_timeout_ms, CFG_DEFAULT_RECONNECT_MS);
 	assert_int_equal(T_o->auto_reload_bots, 0);
+	assert_int_equal(T_o->watch_mode, POLLWATCH_AUTO);
+	assert_int_equal(T_o->watch_interval_ms, POLLWATCH_INTERVAL_MS);
 	assert_null(T_o->log_dir);
 }
 
@@ -1470,7 +1490,8 @@ test_scalars_live(void **state)
 	d = diff_q(BASE, variant(BASE, "logLevel", "'debug'", "infiniteSessions",
 	    "true", "reloadDrainTimeoutMs", "5000", "reconnectTimeoutMs",
 	    "20000", "autoReloadBots", "true", "logDir", "'/var/log/cb'",
-	    "reloadPlatformConcurrency", "2", NULL));
+	    "reloadPlatformConcurrency", "2", "watch", "'poll'",
+	    "watchIntervalMs", "500", NULL));
 	assert_list(&d->changes,
 	    "logLevel: \"info\" \u2192 \"debug\"",
 	    "infiniteSessions: false \u2192 true",
@@ -1478,6 +1499,8 @@ test_scalars_live(void **state)
 	    "reconnectTimeoutMs: 10000 \u2192 20000",
 	    "reloadPlatformConcurrency: 4 \u2192 2",
 	    "autoReloadBots: false \u2192 true",
+	    "watch: \"auto\" \u2192 \"poll\"",
+	    "watchIntervalMs: 1000 \u2192 500",
 	    "logDir: null \u2192 \"/var/log/cb\"", NULL);
 	assert_int_equal(d->nbots, 0);
 	assert_list(&d->restart, NULL);
@@ -1485,7 +1508,8 @@ test_scalars_live(void **state)
 	/* Writing a default explicitly changes nothing effective. */
 	d = diff_q(BASE, variant(BASE, "logLevel", "'info'",
 	    "reloadDrainTimeoutMs", "10000", "infiniteSessions", "'yes'",
-	    "reloadPlatformConcurrency", "4", NULL));
+	    "reloadPlatformConcurrency", "4", "watch", "'auto'",
+	    "watchIntervalMs", "1000", NULL));
 	assert_true(cfg_diff_empty(d));
 }
 
