@@ -443,6 +443,9 @@ def test_a_workspace_server_overrides_the_users(mchat):
 
 
 def test_skills_and_mcp_are_listed_before_any_session(mchat):
+    # The built-in tools come from the runtime: once it runs, not at once.
+    mchat.bridge.wait_log(r"Copilot runtime pid \d+ ready", "sessiond.log",
+                          timeout=30)
     skill(mchat.ws, "disk-skill", "DISK-SKILL-DESC")
     save_servers(mchat.ws / "mcp-config.json", {"later": server("later")})
     post = command(mchat, "/skills", lambda t: t.startswith("🧰"))

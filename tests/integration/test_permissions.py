@@ -241,7 +241,10 @@ def test_rules_lists_and_clears(chat):
                    "autopilot):** _(none)_" in t)
     # The cleared rule no longer answers: the channel is asked again.
     chat.llm.script(run_script("echo one"))
+    before = len(chat.bot_posts())      # run 1's prompt is still there
     chat.say("run number 3")
-    chat.wait_text(lambda t: t.startswith(PROMPT) and "echo one" in t, timeout=60)
+    wait_for(lambda: any(p["message"].startswith(PROMPT) and "echo one" in
+                         p["message"] for p in chat.bot_posts()[before:]),
+             timeout=60, what="the prompt of run 3")
     chat.say("/approve")
     wait_for(lambda: len(answers(chat)) >= 3, timeout=60, what="answer 3")
