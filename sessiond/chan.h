@@ -83,6 +83,7 @@ struct chan {
 	enum chan_state		 st;
 	struct bsession		*bs;
 	int			 busy;		/* a turn is running */
+	int			 steered;	/* the reply's next post is new */
 	char			*root;		/* thread root of the turn */
 	struct stream		*stream;
 	struct stream		*feed;		/* the tool activity feed (verbose) */

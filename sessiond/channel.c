@@ -24,6 +24,7 @@
 #include "chanop.h"
 #include "conf.h"
 #include "hooks.h"
+#include "outbound.h"
 #include "plan.h"
 #include "sched.h"
 #include "sessiond.h"
@@ -397,6 +398,7 @@ chan_end_stream(struct chan *c, const char *error)
 	feed_end(c);
 	stream_finish(c->stream, error);
 	c->stream = NULL;
+	c->steered = 0;
 }
 
 static struct stream *
@@ -685,6 +687,8 @@ ev_message(void *arg, const char *text)
 	}
 	feed_end(c);
 	stream_message(chan_stream(c), text);
+	if (c->steered)		/* the message a steer came in: now whole */
+		chan_end_stream(c, NULL);
 }
 
 static void
@@ -1105,6 +1109,21 @@ chan_enqueue(struct chan *c, json_t *msg)
 	return (0);
 }
 
+/* A reaction of the bot on post (best effort: the worker logs a failure). */
+static void
+chan_react(struct chan *c, const char *post, const char *emoji)
+{
+	json_t	*op;
+
+	if ((op = json_pack("{s:s,s:s,s:s,s:s}", "op", "react", "channel",
+	    c->id, "post", post, "emoji", emoji)) == NULL) {
+		log_warnx("channel %s: out of memory: no %s reaction", c->id,
+		    emoji);
+		return;
+	}
+	(void)outbound_op(c->bot, op, NULL, NULL);
+}
+
 /*
  * Steer the running turn with msg: 0 when the session took it.  A session
  * that cannot take it now (its runtime restarting) keeps it for later in
@@ -1120,6 +1139,16 @@ chan_steer(struct chan *c, json_t *msg)
 	(void)json_array_append(c->sent, msg);
 	/* Someone joined a scheduled turn: it is theirs to see and answer. */
 	c->quiet = 0;
+	/*
+	 * As upstream (docs/commands.md): ⚡ says the message steered, the
+	 * answer so far is final and what follows goes to a post of its own;
+	 * a message still streaming is finished first.
+	 */
+	chan_react(c, jx_stre(msg, "id"), "zap");
+	if (stream_said_all(c->stream))
+		chan_end_stream(c, NULL);
+	else if (stream_said(c->stream))
+		c->steered = 1;
 	return (0);
 }
 

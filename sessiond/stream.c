@@ -447,6 +447,18 @@ stream_final(struct stream *s)
 	stream_maybe_free(s);
 }
 
+int
+stream_said(const struct stream *s)
+{
+	return (s != NULL && !s->finished && s->len > 0);
+}
+
+int
+stream_said_all(const struct stream *s)
+{
+	return (stream_said(s) && s->need_sep);
+}
+
 /*
  * End the stream (error: the turn failed).  The stream is no longer the
  * caller's: it frees itself once its platform calls have returned.

@@ -17,6 +17,12 @@ void		 stream_delta(struct stream *, const char *text);
 void		 stream_message(struct stream *, const char *text);
 void		 stream_turn_times(struct stream *, uint64_t read_us,
 		    uint64_t send_us);
+/*
+ * Whether the open post has text of the reply (not only a placeholder),
+ * and whether that text ends with a complete message.
+ */
+int		 stream_said(const struct stream *);
+int		 stream_said_all(const struct stream *);
 void		 stream_finish(struct stream *, const char *error);
 void		 stream_discard(struct stream *);
 void		 stream_free_all(void);

@@ -46,6 +46,28 @@ def test_streamed_answer(chat):
     assert len(chat.bot_posts()) == 1
 
 
+def test_a_message_mid_turn_steers_into_a_post_of_its_own(chat):
+    first = "The first answer, streamed in several pieces for you."
+    chat.llm.script([{"match": "slow", "reply": first, "chunks": 8,
+                      "delay": 0.3},
+                     {"match": "also", "reply": "The second answer."}])
+    chat.say("slow one please")
+    chat.wait_text(lambda t: t.startswith("The first") and t != first,
+                   what="the first answer streaming")
+    steer = chat.say("also this")["id"]
+    chat.wait_text(lambda t: t == "The second answer.", timeout=30,
+                   what="the second answer")
+    # The answer that was streaming ends whole in its own post; the
+    # steered message's answer is another; ⚡ marks the steered message.
+    texts = [p["message"] for p in chat.bot_posts()]
+    assert texts == [first, "The second answer."], texts
+    posts = chat.mm.control("GET", f"/channels/{chat.chan}/posts")["posts"]
+    mine = next(p for p in posts if p["id"] == steer)
+    reacts = [(r["user_id"], r["emoji_name"])
+              for r in mine.get("metadata", {}).get("reactions", [])]
+    assert reacts == [(chat.bot_id, "zap")], reacts
+
+
 def test_permission_approve(chat):
     chat.llm.script([{"match": "list", "bash": "echo approved-marker"},
                      {"when": "tool", "reply": "Tool output: {tool_result}"}])
