@@ -83,7 +83,9 @@ struct chan {
 	enum chan_state		 st;
 	struct bsession		*bs;
 	int			 busy;		/* a turn is running */
-	int			 steered;	/* the reply's next post is new */
+	char			*steer_root;	/* a steering message's thread:
+						   the answer's next post goes
+						   there (NULL: none) */
 	char			*root;		/* thread root of the turn */
 	struct stream		*stream;
 	struct stream		*feed;		/* the tool activity feed (verbose) */

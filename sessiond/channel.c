@@ -92,6 +92,7 @@ chan_free(struct chan *c)
 	free(c->thread);
 	free(c->bot);
 	free(c->root);
+	free(c->steer_root);
 	free(c);
 }
 
@@ -398,7 +399,20 @@ chan_end_stream(struct chan *c, const char *error)
 	feed_end(c);
 	stream_finish(c->stream, error);
 	c->stream = NULL;
-	c->steered = 0;
+}
+
+/*
+ * The answer so far is final: what follows goes to a post of its own, in
+ * the thread of the message that steered the turn.
+ */
+static void
+chan_steer_split(struct chan *c)
+{
+	if (stream_said(c->stream))
+		chan_end_stream(c, NULL);
+	free(c->root);
+	c->root = c->steer_root;
+	c->steer_root = NULL;
 }
 
 static struct stream *
@@ -687,8 +701,9 @@ ev_message(void *arg, const char *text)
 	}
 	feed_end(c);
 	stream_message(chan_stream(c), text);
-	if (c->steered)		/* the message a steer came in: now whole */
-		chan_end_stream(c, NULL);
+	/* The message a steer came in during is whole now. */
+	if (c->steer_root != NULL && text != NULL && *text != '\0')
+		chan_steer_split(c);
 }
 
 static void
@@ -1008,6 +1023,8 @@ chan_turn(struct chan *c, json_t *msg)
 	const char	*text = json_string_value(json_object_get(msg, "text"));
 	const char	*root = json_string_value(json_object_get(msg, "_root"));
 
+	free(c->steer_root);
+	c->steer_root = NULL;
 	free(c->root);
 	c->root = strdup(root != NULL ? root : "");
 	c->busy = 1;
@@ -1145,10 +1162,12 @@ chan_steer(struct chan *c, json_t *msg)
 	 * a message still streaming is finished first.
 	 */
 	chan_react(c, jx_stre(msg, "id"), "zap");
-	if (stream_said_all(c->stream))
-		chan_end_stream(c, NULL);
-	else if (stream_said(c->stream))
-		c->steered = 1;
+	free(c->steer_root);
+	if ((c->steer_root = strdup(jx_stre(msg, "_root"))) == NULL)
+		log_warnx("channel %s: out of memory: the answer to %s stays "
+		    "in the post before it", c->id, jx_stre(msg, "id"));
+	else if (stream_said_all(c->stream))
+		chan_steer_split(c);
 	return (0);
 }
 
