@@ -28,9 +28,12 @@ MAN8	 := man/copilot-bridge.8 man/copilot-bridge-sessiond.8 \
 	    man/copilot-bridge-worker.8 man/copilot-bridge-install-runtime.8
 
 PKGS	 := libevent libevent_pthreads libcurl jansson libwebsockets openssl sqlite3
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Asked of pkg-config on first use, then kept: never when make parses this
+# file, which is before `deps` may have installed the packages.
+pkg = $(eval $1 := $$(shell pkg-config $2 2>/dev/null))$($1)
+PKG_CFLAGS = $(call pkg,PKG_CFLAGS,--cflags $(PKGS))
+PKG_LIBS = $(call pkg,PKG_LIBS,--libs $(PKGS))
+CMOCKA_LIBS = $(call pkg,CMOCKA_LIBS,--libs cmocka)
 
 WARN	 := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wno-unused-parameter
@@ -38,7 +41,7 @@ CFLAGS	 ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN)
 LDFLAGS	 += $(SAN)
-LIBS	 := $(PKG_LIBS) -lpthread
+LIBS	 = $(PKG_LIBS) -lpthread
 
 # Objects of each program; main.c stays out of the archives so unit tests can
 # link any module.
@@ -172,9 +175,7 @@ test-conformance:
 	@if [ -d tests/conformance ] && ls tests/conformance/*.test.mjs >/dev/null 2>&1; then \
 	  cd tests && node --test conformance/; else echo "conformance: none yet"; fi
 
-# The pkg-config flags above are read when make parses this file, which is
-# before `deps` may have installed the packages: the targets that install
-# first hand the rest to a new make that parses the file again.
+# deps first, then the build, in that order even under -j.
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
 demo-run: $(BINS)
