@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 from bridge import Bridge, FakeMM, wait_for  # noqa: E402
+from swap import bot_answers, post_load  # noqa: E402
 from test_scale import (answer_all, footprint, ready_rows, scale_config,  # noqa: E402
                         scale_seed)
 
@@ -119,22 +120,9 @@ def swap_under_load(b, mm, chan, bot, swaps, rate=50):
     key = f"mattermost:{bot}"
     bot_id = mm.user(bot)["id"]
     sent, stop = [], threading.Event()
-
-    def load():
-        i = 0
-        while not stop.is_set():
-            t = time.monotonic()
-            mm.post("alice", chan, f"load {i}")
-            sent.append(f"load {i}")
-            i += 1
-            stop.wait(max(0, 1 / rate - (time.monotonic() - t)))
-
-    def answers():
-        posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
-        return [t for p in posts if p["user_id"] == bot_id
-                for t in p["message"].split("\n\n")]
+    answers = lambda: bot_answers(mm, chan, bot_id)  # noqa: E731
     off = len(b.log())
-    th = threading.Thread(target=load)
+    th = threading.Thread(target=post_load, args=(mm, chan, rate, sent, stop))
     th.start()
     try:
         time.sleep(0.5)

@@ -30,6 +30,26 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def post_load(mm, chan, rate, sent, stop):
+    """alice posts "load N" into chan at rate/s, appending each to sent,
+    until stop is set."""
+    i = 0
+    while not stop.is_set():
+        t = time.monotonic()
+        mm.post("alice", chan, f"load {i}")
+        sent.append(f"load {i}")
+        i += 1
+        stop.wait(max(0, 1 / rate - (time.monotonic() - t)))
+
+
+def bot_answers(mm, chan, bot_id):
+    """The bot's answers in chan: one per paragraph (steered messages are
+    answered in the same turn)."""
+    posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
+    return [t for p in posts if p["user_id"] == bot_id
+            for t in p["message"].split("\n\n")]
+
+
 def bench_swap(swaps=50, rate=50):
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -41,21 +61,8 @@ def bench_swap(swaps=50, rate=50):
         cfg["channels"][0].update(id=chan, triggerMode="all", threadedReplies=False)
         b = Bridge(tmp, cfg).start()
         sent, stop = [], threading.Event()
-
-        def load():
-            i = 0
-            while not stop.is_set():
-                t = time.monotonic()
-                mm.post("alice", chan, f"load {i}")
-                sent.append(f"load {i}")
-                i += 1
-                stop.wait(max(0, 1 / rate - (time.monotonic() - t)))
-
-        def answers():
-            posts = mm.control("GET", f"/channels/{chan}/posts")["posts"]
-            return [t for p in posts if p["user_id"] == bot
-                    for t in p["message"].split("\n\n")]
-        th = threading.Thread(target=load)
+        answers = lambda: bot_answers(mm, chan, bot)  # noqa: E731
+        th = threading.Thread(target=post_load, args=(mm, chan, rate, sent, stop))
         th.start()
         try:
             for _ in range(swaps):
