@@ -217,6 +217,33 @@ def copy_bin(tmp):
     return dst
 
 
+def slow_workers(tmp_path):
+    """A private copy of the binaries whose worker sleeps 2 s before it
+    starts while tmp/slow exists: a swap that certainly lasts (once the
+    spare started before the flag is gone: see slow_from_now())."""
+    bindir = copy_bin(tmp_path)
+    real = tmp_path / "real"
+    real.mkdir()
+    shutil.copy2(bindir / "copilot-bridge-worker", real / "copilot-bridge-worker")
+    flag = tmp_path / "slow"
+    wrapper = bindir / ".worker.new"
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{flag}' ] && sleep 2\n"
+                       f"exec '{real / 'copilot-bridge-worker'}' \"$@\"\n")
+    wrapper.chmod(0o755)
+    os.rename(wrapper, bindir / "copilot-bridge-worker")
+    return bindir, flag
+
+
+def slow_from_now(b, flag):
+    """Every worker started from now on is slow, the spare included: the
+    idle spare (started fast) is replaced by one that sleeps."""
+    flag.touch()
+    old = wait_for(b.spare, timeout=10, what="a spare worker")
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: b.spare() not in (None, old), timeout=10,
+             what="a new, slow spare")
+
+
 def mem_kb(pid):
     """RSS, PSS and private (USS) KiB: most of a process's RSS is shared
     library text (libcrypto alone is ~4 MB), counted again in every process;

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from bridge import (FakeMM, alive, copy_bin, fake_mm_seed, mm_config,
-                    mm_token, wait_for)
+                    mm_token, slow_from_now, slow_workers, wait_for)
 from test_worker_slack import BOT_UID, CHAN, Fake, slack_config  # noqa: F401
 
 WORKING = "⏳ Working..."
@@ -176,14 +176,32 @@ def test_non_admin_changes_nothing(chat):
     assert not bad, bad
 
 
-def test_one_swap_per_bot_at_a_time(chat):
+def test_one_swap_per_bot_at_a_time(chat_factory, tmp_path):
+    """A second reload of a bot while its swap runs is refused at once.  The
+    workers are slow (2 s before they start), so the first swap certainly
+    lasts: a swap by a ready spare takes a few ms, less than two ctl
+    processes' start-up jitter."""
+    bindir, flag = slow_workers(tmp_path)
+    chat = chat_factory(bindir=str(bindir))
     b = chat.bridge
-    barrier = threading.Barrier(2)
+    slow_from_now(b, flag)
     results = [None, None]
 
     def run(i, key):
-        barrier.wait(10)
         results[i] = b.ctl("reload-bot", key, timeout=60)
+
+    first = threading.Thread(target=run, args=(0, "mattermost:a"))
+    first.start()
+    b.wait_log(r"swap: reload of mattermost:a requested by ctl", timeout=10)
+    run(1, "mattermost:a")
+    first.join(90)
+    assert not first.is_alive()
+    out = [(r.returncode, r.stdout.strip(), r.stderr.strip()) for r in results]
+    assert out[0][0] == 0 and out[0][1].startswith("✅ Reloaded mattermost:a"), out
+    assert out[1] == (1, "", "Reload already in progress for mattermost:a"), out
+    wait_for(lambda: len(worker_pids(b, "mattermost:a")) == 1, timeout=15,
+             what="one worker for a")
+    assert b.status()["mattermost:a"]["gen"] == "2"
 
     def both(k1, k2):
         ts = [threading.Thread(target=run, args=(0, k1)),
@@ -194,15 +212,6 @@ def test_one_swap_per_bot_at_a_time(chat):
             t.join(90)
         assert not any(t.is_alive() for t in ts)
         return [(r.returncode, r.stdout.strip(), r.stderr.strip()) for r in results]
-
-    out = both("mattermost:a", "mattermost:a")
-    texts = [o[1] + o[2] for o in out]
-    ok = [t for t in texts if t.startswith("✅ Reloaded mattermost:a")]
-    busy = [t for t in texts if "Reload already in progress for mattermost:a" in t]
-    assert len(ok) == 1 and len(busy) == 1, out
-    wait_for(lambda: len(worker_pids(b, "mattermost:a")) == 1, timeout=15,
-             what="one worker for a")
-    assert b.status()["mattermost:a"]["gen"] == "2"
 
     # Different bots swap concurrently.
     out = both("mattermost:a", "mattermost:b")

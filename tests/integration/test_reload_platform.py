@@ -15,7 +15,8 @@ import threading
 
 import pytest
 
-from bridge import FakeMM, alive, copy_bin, fake_mm_seed, mm_config, wait_for
+from bridge import (FakeMM, alive, copy_bin, fake_mm_seed, mm_config,
+                    slow_from_now, slow_workers, wait_for)
 from test_swap_load import check_all_once, run_load
 
 BOTS = ("a", "b", "c", "d", "e", "f")
@@ -289,33 +290,6 @@ def test_chat_admins_summary_and_refusals(fleet):
     assert fleet.gens() == {k: ("active", "2") for k in KEYS}
     assert len([x for x in fleet.texts() if x.startswith("✅ Reloaded platform")]) == 1
     fleet.roundtrip("after the chat reload")
-
-
-def slow_workers(tmp_path):
-    """A private copy of the binaries whose worker sleeps 2 s before it
-    starts while tmp/slow exists: a swap that certainly lasts (once the
-    spare started before the flag is gone: see slow_from_now())."""
-    bindir = copy_bin(tmp_path)
-    real = tmp_path / "real"
-    real.mkdir()
-    shutil.copy2(bindir / "copilot-bridge-worker", real / "copilot-bridge-worker")
-    flag = tmp_path / "slow"
-    wrapper = bindir / ".worker.new"
-    wrapper.write_text(f"#!/bin/sh\n[ -e '{flag}' ] && sleep 2\n"
-                       f"exec '{real / 'copilot-bridge-worker'}' \"$@\"\n")
-    wrapper.chmod(0o755)
-    os.rename(wrapper, bindir / "copilot-bridge-worker")
-    return bindir, flag
-
-
-def slow_from_now(b, flag):
-    """Every worker started from now on is slow, the spare included: the
-    idle spare (started fast) is replaced by one that sleeps."""
-    flag.touch()
-    old = wait_for(b.spare, timeout=10, what="a spare worker")
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: b.spare() not in (None, old), timeout=10,
-             what="a new, slow spare")
 
 
 def test_busy_bot_waits_second_reload_refused_crash_and_config_change(
