@@ -194,11 +194,14 @@ ipc_leave(struct ipc_chan *ch)
 }
 
 /*
- * Receive one datagram.  Returns 1 with a message, 0 when the socket is
- * drained, -1 when the channel was closed (reason in why).
+ * One datagram from socket s into buf, with the descriptor that came with
+ * it in *fd (-1: none).  Returns its length, 0 when the peer closed, -1 on
+ * an error (EAGAIN included: errno says) or a malformed datagram (errno
+ * EPROTO, why says).
  */
-static int
-ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
+ssize_t
+ipc_recvmsg(int s, void *buf, size_t len, int *fd, int flags, char *why,
+    size_t whylen)
 {
 	struct msghdr	 mh;
 	struct iovec	 iov;
@@ -208,24 +211,20 @@ ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
 		char		buf[CMSG_SPACE(sizeof(int) * 4)];
 	}		 cmsgbuf;
 	ssize_t		 n;
-	int		 fd = -1, nfds, i, *fds;
+	int		 nfds, i, *fds, saved;
 
+	*fd = -1;
 	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = ipc_rbuf;
-	iov.iov_len = sizeof(ipc_rbuf);
+	iov.iov_base = buf;
+	iov.iov_len = len;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cmsgbuf.buf;
 	mh.msg_controllen = sizeof(cmsgbuf.buf);
-	n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return (0);
+	if ((n = recvmsg(s, &mh, flags | MSG_CMSG_CLOEXEC)) == -1) {
+		saved = errno;
 		snprintf(why, whylen, "recvmsg: %s", strerror(errno));
-		return (-1);
-	}
-	if (n == 0) {
-		snprintf(why, whylen, "peer closed the channel");
+		errno = saved;
 		return (-1);
 	}
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
@@ -234,8 +233,8 @@ ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
 		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		fds = (int *)(void *)CMSG_DATA(cm);
 		for (i = 0; i < nfds; i++) {
-			if (fd == -1)
-				fd = fds[i];
+			if (*fd == -1)
+				*fd = fds[i];
 			else {
 				/* More than one descriptor is never sent. */
 				(void)close(fds[i]);
@@ -244,11 +243,38 @@ ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
 			}
 		}
 	}
-	if (n == -1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-		if (n != -1)
-			snprintf(why, whylen, "truncated message");
-		if (fd != -1)
-			(void)close(fd);
+	if (n != -1 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+		snprintf(why, whylen, "truncated message");
+		n = -1;
+	}
+	if (n == -1 && *fd != -1) {
+		(void)close(*fd);
+		*fd = -1;
+	}
+	if (n == -1)
+		errno = EPROTO;
+	return (n);
+}
+
+/*
+ * Receive one datagram.  Returns 1 with a message, 0 when the socket is
+ * drained, -1 when the channel was closed (reason in why).
+ */
+static int
+ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
+{
+	ssize_t	n;
+	int	fd;
+
+	n = ipc_recvmsg(ch->fd, ipc_rbuf, sizeof(ipc_rbuf), &fd, MSG_DONTWAIT,
+	    why, whylen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return (0);
+	if (n == -1)
+		return (-1);
+	if (n == 0) {
+		snprintf(why, whylen, "peer closed the channel");
 		return (-1);
 	}
 	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
@@ -321,6 +347,36 @@ ipc_write_cb(int fd, short ev, void *arg)
 	(void)ipc_leave(ch);
 }
 
+/* One datagram out of socket s, with descriptor fd unless it is -1. */
+ssize_t
+ipc_sendmsg(int s, const void *buf, size_t len, int fd, int flags)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cmsgbuf;
+	struct cmsghdr	*cm;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		mh.msg_control = cmsgbuf.buf;
+		mh.msg_controllen = sizeof(cmsgbuf.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return (sendmsg(s, &mh, flags | MSG_NOSIGNAL));
+}
+
 /*
  * Write queued messages until the socket would block.  Returns 0 when the
  * queue is empty, 1 when some remain, -1 when the channel was closed.
@@ -329,34 +385,11 @@ static int
 ipc_flush(struct ipc_chan *ch)
 {
 	struct ipc_out	*o;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 cmsgbuf;
-	struct cmsghdr	*cm;
 	char		 why[128];
-	ssize_t		 n;
 
 	while ((o = TAILQ_FIRST(&ch->outq)) != NULL) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = o->buf;
-		iov.iov_len = o->len;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (o->fd != -1) {
-			memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-			mh.msg_control = cmsgbuf.buf;
-			mh.msg_controllen = sizeof(cmsgbuf.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
-		}
-		n = sendmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n == -1) {
+		if (ipc_sendmsg(ch->fd, o->buf, o->len, o->fd,
+		    MSG_DONTWAIT) == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR || errno == ENOBUFS)
 				return (1);
@@ -457,4 +490,64 @@ ipc_flush_blocking(struct ipc_chan *ch, int timeout_ms)
 			return (-1);
 	}
 	return (ch->dead ? -1 : 0);
+}
+
+/*
+ * A bare blocking socket (the fork server's, which has no event loop): one
+ * message out, with descriptor fd unless -1.  Takes the reference to body.
+ */
+int
+ipc_write_msg(int s, uint16_t type, json_t *body, int fd)
+{
+	static uint8_t	buf[IPC_HDR_LEN + IPC_BODY_MAX];
+	ssize_t		n;
+
+	if (body == NULL)
+		return (-1);
+	n = ipc_encode(type, 0, fd != -1, body, buf, sizeof(buf));
+	json_decref(body);
+	if (n == -1)
+		return (-1);
+	while (ipc_sendmsg(s, buf, (size_t)n, fd, 0) == -1)
+		if (errno != EINTR)
+			return (-1);
+	return (0);
+}
+
+/*
+ * ... and one message in, waiting at most timeout_ms (-1: for ever).
+ * Returns 1 with it, 0 on a timeout, -1 when the peer closed or sent a bad
+ * message (why says).
+ */
+int
+ipc_read_msg(int s, int timeout_ms, struct ipc_msg *msg, char *why,
+    size_t whylen)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+	int		fd, r;
+
+	pfd.fd = s;
+	pfd.events = POLLIN;
+	while ((r = poll(&pfd, 1, timeout_ms)) == -1 && errno == EINTR)
+		;
+	if (r == 0)
+		return (0);
+	if (r == -1) {
+		snprintf(why, whylen, "poll: %s", strerror(errno));
+		return (-1);
+	}
+	while ((n = ipc_recvmsg(s, ipc_rbuf, sizeof(ipc_rbuf), &fd, 0, why,
+	    whylen)) == -1 && errno == EINTR)
+		;
+	if (n == 0)
+		snprintf(why, whylen, "peer closed the channel");
+	if (n <= 0)
+		return (-1);
+	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
+		if (fd != -1)
+			(void)close(fd);
+		return (-1);
+	}
+	return (1);
 }

@@ -47,6 +47,8 @@ static const struct {
 	[IPC_SWAP_STATS]	= { "SWAP_STATS",	"bot:s generation:i dups:i resent:i" },
 	[IPC_HOOKS_RESULT]	= { "HOOKS_RESULT",	"ref:i ok:b text:s" },
 	[IPC_RUNTIME]		= { "RUNTIME",		"pid:i version:s auth:s" },
+	[IPC_FORK]		= { "FORK",		"parent:i" },
+	[IPC_FORKED]		= { "FORKED",		"pid:i" },
 };
 
 const char *

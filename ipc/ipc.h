@@ -66,6 +66,8 @@ enum ipc_type {
 	IPC_SWAP_STATS,
 	IPC_HOOKS_RESULT,
 	IPC_RUNTIME,
+	IPC_FORK,
+	IPC_FORKED,
 	IPC_TYPE_MAX
 };
 
@@ -113,6 +115,13 @@ size_t		 ipc_queued(const struct ipc_chan *);
 int		 ipc_backlog(const struct ipc_chan *);
 int		 ipc_flush_blocking(struct ipc_chan *, int timeout_ms);
 void		 ipc_chan_free(struct ipc_chan *);
+ssize_t		 ipc_sendmsg(int s, const void *buf, size_t len, int fd,
+		    int flags);
+ssize_t		 ipc_recvmsg(int s, void *buf, size_t len, int *fd, int flags,
+		    char *why, size_t whylen);
+int		 ipc_write_msg(int s, uint16_t type, json_t *body, int fd);
+int		 ipc_read_msg(int s, int timeout_ms, struct ipc_msg *msg,
+		    char *why, size_t whylen);
 
 /*
  * proc: the child side of the supervisor channel, shared by sessiond and

@@ -405,6 +405,51 @@ test_channel_oversized_datagram(void **state)
 	event_base_free(base);
 }
 
+/*
+ * The blocking pair (the fork server's): a message with a descriptor each
+ * way, a timeout, garbage and a closed peer.
+ */
+static void
+test_blocking_messages(void **state)
+{
+	struct ipc_msg	m;
+	char		why[256] = "", c = 0;
+	int		sv[2], p[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(ipc_read_msg(sv[1], 0, &m, why, sizeof(why)), 0);
+	assert_int_equal(ipc_write_msg(sv[0], IPC_FORK, json_pack("{s:i}",
+	    "parent", 42), p[1]), 0);
+	assert_int_equal(ipc_read_msg(sv[1], 1000, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.hdr.type, IPC_FORK);
+	assert_int_equal(json_integer_value(json_object_get(m.body, "parent")),
+	    42);
+	assert_true(m.fd >= 0 && m.fd != p[1]);
+	assert_true((fcntl(m.fd, F_GETFD) & FD_CLOEXEC) != 0);
+	assert_int_equal(write(m.fd, "y", 1), 1);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	ipc_msg_clear(&m);
+	assert_int_equal(m.fd, -1);
+	/* A body that misses its schema's field is refused. */
+	assert_int_equal(ipc_write_msg(sv[1], IPC_FORKED, json_object(), -1), 0);
+	assert_int_equal(ipc_read_msg(sv[0], 1000, &m, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "pid"));
+	/* Garbage, then a closed peer. */
+	assert_int_equal(send(sv[1], "garbage", 7, 0), 7);
+	assert_int_equal(ipc_read_msg(sv[0], 1000, &m, why, sizeof(why)), -1);
+	assert_int_equal(ipc_write_msg(sv[0], IPC_FORKED, NULL, -1), -1);
+	close(sv[1]);
+	assert_int_equal(ipc_read_msg(sv[0], 1000, &m, why, sizeof(why)), -1);
+	assert_string_equal(why, "peer closed the channel");
+	assert_int_equal(ipc_write_msg(sv[0], IPC_FORKED, json_pack("{s:i}",
+	    "pid", 1), -1), -1);
+	close(sv[0]);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void
 test_channel_free_inside_callback(void **state)
 {
@@ -484,6 +529,7 @@ main(void)
 		cmocka_unit_test(test_channel_queue_survives_eagain),
 		cmocka_unit_test(test_channel_rejects_garbage_and_closes),
 		cmocka_unit_test(test_channel_oversized_datagram),
+		cmocka_unit_test(test_blocking_messages),
 		cmocka_unit_test(test_channel_free_inside_callback),
 		cmocka_unit_test(test_send_null_body_fails_cleanly),
 		cmocka_unit_test(test_channel_queue_bounded_in_bytes),
