@@ -164,7 +164,7 @@ child_event(struct child *c, enum child_event ev)
  * the last spawn (device, inode, size, mtime), not for every spawn: a
  * worker's start-up does not read its own executable.
  */
-static void
+void
 child_binary_digest(const char *path, char out[13])
 {
 	static struct {
@@ -246,8 +246,15 @@ child_exec(struct child *c, int chan)
 	struct spawn	 sp;
 	int		 rc;
 
-	if (child_path(c, path, sizeof(path)) == -1 ||
-	    (envp = spawn_env_without("NOTIFY_SOCKET")) == NULL)
+	if (child_path(c, path, sizeof(path)) == -1)
+		return (-1);
+	/* A worker is forked if it can be (a spare, named by its CONFIG). */
+	if (c->role == ROLE_WORKER &&
+	    (c->pid = forksrv_fork(c->sup, chan, path, c->binary)) > 0) {
+		c->forked = 1;
+		return (0);
+	}
+	if ((envp = spawn_env_without("NOTIFY_SOCKET")) == NULL)
 		return (-1);
 	name = strrchr(path, '/') + 1;
 	snprintf(gen, sizeof(gen), "%d", c->gen);
@@ -357,7 +364,8 @@ child_spawn(struct sup *sup, enum child_role role, struct bot *bot)
 	TAILQ_INSERT_TAIL(&sup->children, c, entry);
 	child_open_chan(c, sv[0]);
 	child_arm(c, SUP_HELLO_TIMEOUT_MS);
-	log_info("spawned %s g%d pid %ld", child_name(c), c->gen, (long)c->pid);
+	log_info("%s %s g%d pid %ld", c->forked ? "forked" : "spawned",
+	    child_name(c), c->gen, (long)c->pid);
 	return (c);
 }
 

@@ -406,6 +406,7 @@ control_status_text(struct sup *sup)
 		fprintf(f, "spare worker pid %ld, %s, binary %s\n",
 		    (long)sup->spare->pid, sup->spare->state == CS_SPARE ?
 		    "idle" : "starting", sup->spare->binary);
+	forksrv_status(sup, f);
 	fprintf(f, "%-28s %-10s %-4s %-8s %-8s %-8s %s\n", "BOT", "STATE",
 	    "GEN", "PID", "UPTIME", "RESTARTS", "LAST RELOAD");
 	control_row(f, "sessiond", sup->sessiond != NULL ?

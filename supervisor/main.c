@@ -9,8 +9,9 @@
  * Signals arrive through libevent, so every handler runs in the loop:
  * SIGHUP reloads the config, SIGTERM/SIGINT shut down, SIGUSR1 reopens the
  * logs.  Children are reaped by their pidfd watchers (child.c); SIGCHLD
- * matters only to a supervisor that is PID 1 (in a container), which must
- * also reap the orphans re-parented to it.
+ * matters only to a supervisor that is PID 1 (in a container) or a
+ * subreaper (for the fork server's workers: forksrv.c), which must also
+ * reap the orphans re-parented to it.
  *
  * main() owns the one struct sup and hands it down; nothing below reaches
  * it any other way.
@@ -80,6 +81,7 @@ sup_shutdown(struct sup *sup, const char *why)
 	(void)sd_notify_status("STOPPING=1", "shutting down");
 	watch_stop(sup->watch);
 	sup->watch = NULL;
+	forksrv_shutdown(sup);
 	control_stop(sup->control);
 	if (evtimer_del(sup->sess_restart_ev) == -1)
 		log_warnx("%s: cannot cancel sessiond's restart", __func__);
@@ -123,7 +125,7 @@ sup_signal(int sig, short ev, void *arg)
 		break;
 	case SIGCHLD:
 		/* Our own children's exits go to their watchers. */
-		if (sup->pid1)
+		if (sup->pid1 || sup->subreaper)
 			(void)pidwatch_reap_orphans();
 		break;
 	case SIGUSR1:
@@ -229,6 +231,7 @@ sup_run(struct sup *sup)
 		fatalx("cannot start sessiond");
 	if (spare_init(sup) == -1)
 		fatalx("cannot set up the spare worker");
+	forksrv_init(sup);
 	sup_start_bots(sup);
 	spare_refill(sup, 0);
 	(void)sd_notify_status("READY=1", "running, config %.8s",

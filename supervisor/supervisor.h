@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -102,6 +103,7 @@ struct child {
 	char			 reason[256];	/* FAILED reason or exit description */
 	int			 expected;	/* we asked it to go: not a crash */
 	int			 killed;	/* SIGKILL sent */
+	int			 forked;	/* by the fork server, not exec'd */
 };
 TAILQ_HEAD(childq, child);
 
@@ -150,6 +152,7 @@ TAILQ_HEAD(botq, bot);
 struct control;
 struct watch;
 struct fleet;
+struct forksrv;
 TAILQ_HEAD(fleetq, fleet);
 
 /* The supervisor: one of it, made by main() and handed to every file. */
@@ -176,6 +179,10 @@ struct sup {
 	void			(*swap_ended)(struct bot *, const char *error);
 	char			 exedir[4096];
 	int			 pid1;		/* we are PID 1: reap orphans */
+	int			 subreaper;	/* orphans below us are ours too */
+	struct forksrv		*forksrv;	/* NULL: workers are exec'd */
+	struct backoff		 forksrv_backoff;
+	uint64_t		 forksrv_next_ms; /* no start before */
 	int			 shutting_down;
 	struct event		*shutdown_ev;
 	uint64_t		 started_ms;
@@ -186,6 +193,13 @@ struct sup {
 	char			 rt_version[64];
 	char			 rt_auth[128];
 };
+
+/* forksrv.c */
+void		 forksrv_init(struct sup *);
+void		 forksrv_shutdown(struct sup *);
+void		 forksrv_status(struct sup *, FILE *);
+pid_t		 forksrv_fork(struct sup *, int chan, const char *path,
+		    char binary[13]);
 
 /* dispatch.c */
 void		 dispatch_init(struct sup *);
@@ -203,6 +217,7 @@ void		 child_reopen_logs(struct sup *);
 struct child	*child_by_pid(struct sup *, pid_t);
 int		 child_adopt(struct child *, struct bot *);
 int		 child_binary_current(const struct child *);
+void		 child_binary_digest(const char *path, char out[13]);
 
 /* spare.c */
 int		 spare_init(struct sup *);

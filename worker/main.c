@@ -506,6 +506,9 @@ main(int argc, char *argv[])
 		fprintf(stderr, "copilot-bridge-worker: curl_global_init\n");
 		return (1);
 	}
+	/* A fork server returns here only in each worker it forks. */
+	if (forksrv_flag(argc, argv) != NULL)
+		forksrv_serve(argc, argv);
 	TAILQ_INIT(&w->inq);
 	w->events.arg = w;
 	w->events.ready = worker_ready;

@@ -7,7 +7,9 @@
  * messages down to the platform adapter (adapter.h) and hears the
  * adapter's reports through the struct adapter_events it gave it.
  * Under the adapters: call.c (a REST call and its retries), opq.c (the
- * ordered outbound ops), access.c, mrkdwn.c, ws.c, and common/.
+ * ordered outbound ops), access.c, mrkdwn.c, ws.c, and common/.  Beside
+ * them forksrv.c, the fork server, which main() enters first when started
+ * as one (-z) and which returns only in each worker it forks.
  */
 #ifndef WORKER_WORKER_H
 #define WORKER_WORKER_H
@@ -50,5 +52,9 @@ struct worker {
 	unsigned int			 ninq;
 	unsigned int			 nunsent;	/* waiting for a link */
 };
+
+/* forksrv.c */
+char	*forksrv_flag(int argc, char *argv[]);
+void	 forksrv_serve(int argc, char *argv[]);
 
 #endif

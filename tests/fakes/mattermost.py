@@ -76,6 +76,7 @@ DEFAULT_CONFIG = {
     "reap_after": 300.0,        # inactive connections are forgotten after this
     "ratelimit_headers": False,  # X-Ratelimit-* on every response
     "ratelimit_websocket": False,  # 429s also hit the websocket upgrade
+    "me_delay": 0.0,            # seconds before GET /users/me answers (a slow server)
 }
 
 DEFAULT_TOKENS = {
@@ -865,6 +866,8 @@ class FakeMattermost:
         return self._json({"status": "OK"})
 
     async def r_user(self, req, p, me, raw):
+        if p["user_id"] == "me" and self.config["me_delay"] > 0:
+            await asyncio.sleep(self.config["me_delay"])
         return self._json(self._path_user(p, me))
 
     async def r_user_by_name(self, req, p, me, raw):
@@ -1852,7 +1855,8 @@ class FakeMattermost:
                 if not isinstance(v, bool):
                     raise ControlError(400, f"{k} must be a boolean")
             elif isinstance(DEFAULT_CONFIG[k], float):
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+                low_ok = k == "me_delay" and v == 0
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or (v <= 0 and not low_ok):
                     raise ControlError(400, f"{k} must be a positive number")
                 v = float(v)
             self.config[k] = v

@@ -126,9 +126,15 @@ class Bridge:
 
     def children(self, spare=False):
         """pid -> argv of sessiond and the workers; with spare=True also
-        the spare worker (argv: -g 0 -s ROOM), which comes and goes."""
+        the spare worker (argv: -g 0 -s ROOM), which comes and goes.  Never
+        the fork server (-z ROOM): see forksrv()."""
         return {pid: argv for pid, argv in children_of(self.root_pid()).items()
-                if spare or b"-s" not in argv}
+                if b"-z" not in argv and (spare or b"-s" not in argv)}
+
+    def forksrv(self):
+        """The fork server's pid (argv: -g 0 -z ROOM), or None."""
+        return next((pid for pid, argv in children_of(self.root_pid()).items()
+                     if b"-z" in argv), None)
 
     def root_pid(self):
         """The supervisor's pid (a subclass may start it differently)."""
@@ -217,31 +223,17 @@ def copy_bin(tmp):
     return dst
 
 
-def slow_workers(tmp_path):
-    """A private copy of the binaries whose worker sleeps 2 s before it
-    starts while tmp/slow exists: a swap that certainly lasts (once the
-    spare started before the flag is gone: see slow_from_now())."""
-    bindir = copy_bin(tmp_path)
-    real = tmp_path / "real"
-    real.mkdir()
-    shutil.copy2(bindir / "copilot-bridge-worker", real / "copilot-bridge-worker")
-    flag = tmp_path / "slow"
-    wrapper = bindir / ".worker.new"
-    wrapper.write_text(f"#!/bin/sh\n[ -e '{flag}' ] && sleep 2\n"
-                       f"exec '{real / 'copilot-bridge-worker'}' \"$@\"\n")
-    wrapper.chmod(0o755)
-    os.rename(wrapper, bindir / "copilot-bridge-worker")
-    return bindir, flag
+def slow_handshakes(mm, seconds=2):
+    """Every worker that connects from now on waits seconds for the fake's
+    GET /users/me: a swap or a start that certainly lasts (the running
+    workers do not ask it again)."""
+    mm.control("POST", "/config", {"me_delay": seconds})
 
 
-def slow_from_now(b, flag):
-    """Every worker started from now on is slow, the spare included: the
-    idle spare (started fast) is replaced by one that sleeps."""
-    flag.touch()
-    old = wait_for(b.spare, timeout=10, what="a spare worker")
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: b.spare() not in (None, old), timeout=10,
-             what="a new, slow spare")
+def sanitized(pid):
+    """Whether pid runs under ASan (its memory figures mean nothing)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
 
 
 def mem_kb(pid):

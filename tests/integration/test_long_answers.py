@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from bridge import FakeMM, fake_mm_seed, mm_config, wait_for
+from bridge import FakeMM, fake_mm_seed, mm_config, sanitized, wait_for
 from llm import RUNTIME, FakeLLM, runtime_env
 from test_worker_slack import BOT_UID, CHAN, Fake, slack_config  # noqa: F401
 
@@ -73,11 +73,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def sanitized(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        return "libasan" in f.read()
 
 
 class RssSampler(threading.Thread):

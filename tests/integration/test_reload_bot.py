@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from bridge import (FakeMM, alive, copy_bin, fake_mm_seed, mm_config,
-                    mm_token, slow_from_now, slow_workers, wait_for)
+                    mm_token, slow_handshakes, wait_for)
 from test_worker_slack import BOT_UID, CHAN, Fake, slack_config  # noqa: F401
 
 WORKING = "⏳ Working..."
@@ -176,15 +176,13 @@ def test_non_admin_changes_nothing(chat):
     assert not bad, bad
 
 
-def test_one_swap_per_bot_at_a_time(chat_factory, tmp_path):
+def test_one_swap_per_bot_at_a_time(chat):
     """A second reload of a bot while its swap runs is refused at once.  The
-    workers are slow (2 s before they start), so the first swap certainly
-    lasts: a swap by a ready spare takes a few ms, less than two ctl
-    processes' start-up jitter."""
-    bindir, flag = slow_workers(tmp_path)
-    chat = chat_factory(bindir=str(bindir))
+    server is slow to authenticate (2 s), so the first swap certainly lasts:
+    a swap by a ready spare takes a few ms, less than two ctl processes'
+    start-up jitter."""
     b = chat.bridge
-    slow_from_now(b, flag)
+    slow_handshakes(chat.mm)
     results = [None, None]
 
     def run(i, key):
@@ -283,9 +281,14 @@ def test_worker_binary_upgrade(chat_factory, tmp_path):
     assert st["gen"] == "2" and st["state"] == "active", st
     c.roundtrip("after the upgrade")
     # Bot b was not reloaded: no second start of a worker for a bot (the
-    # new spare, "-s", runs the new binary too).
+    # new spare, "-s", runs the new binary too, and so does the new fork
+    # server, "-z": the old one, of the replaced binary, is stopped).
     starts = marker.read_text().splitlines()
-    assert [s for s in starts if "-s" not in s] == ["upgraded -b mattermost:a"], starts
+    assert [s for s in starts if s not in ("upgraded -s", "upgraded -z")] == \
+        ["upgraded -b mattermost:a"], starts
+    assert "upgraded -z" in starts, starts
+    srv = wait_for(b.forksrv, timeout=10, what="a fork server")
+    assert os.readlink(f"/proc/{srv}/exe") == str(real / "copilot-bridge-worker")
 
 
 def test_add_and_remove_a_bot(chat_factory):

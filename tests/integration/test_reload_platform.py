@@ -8,15 +8,14 @@ wait is bounded."""
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
 
 import pytest
 
-from bridge import (FakeMM, alive, copy_bin, fake_mm_seed, mm_config,
-                    slow_from_now, slow_workers, wait_for)
+from bridge import (FakeMM, alive, fake_mm_seed, mm_config,
+                    slow_handshakes, wait_for)
 from test_swap_load import check_all_once, run_load
 
 BOTS = ("a", "b", "c", "d", "e", "f")
@@ -294,10 +293,9 @@ def test_chat_admins_summary_and_refusals(fleet):
 
 def test_busy_bot_waits_second_reload_refused_crash_and_config_change(
         fleet_factory, tmp_path):
-    bindir, flag = slow_workers(tmp_path)
-    fleet = fleet_factory(bindir=str(bindir))
+    fleet = fleet_factory()
     b = fleet.bridge
-    slow_from_now(b, flag)
+    slow_handshakes(fleet.mm)
     results = {}
 
     def run(name, *args):
@@ -352,7 +350,7 @@ def test_busy_bot_waits_second_reload_refused_crash_and_config_change(
     # A ctl that hangs up: the platform reload runs to its end all the same.
     done = re.compile(r"reload-platform mattermost: 5 of 6 bot\(s\) reloaded")
     assert len(done.findall(b.log())) == 1
-    p = subprocess.Popen([os.path.join(str(bindir), "copilot-bridge"), "ctl",
+    p = subprocess.Popen([os.path.join(b.bindir, "copilot-bridge"), "ctl",
                           "-c", str(b.cfgpath), "reload-platform", "mattermost"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: len(re.findall(r"swapping mattermost:b ", b.log())) == 2,
@@ -361,7 +359,7 @@ def test_busy_bot_waits_second_reload_refused_crash_and_config_change(
     p.wait(5)
     wait_for(lambda: len(done.findall(b.log())) == 2, timeout=60,
              what="the second run's end")
-    flag.unlink()
+    slow_handshakes(fleet.mm, 0)
     gens = fleet.gens()
     assert gens["mattermost:b"] == ("active", "3"), gens
     fleet.roundtrip("after it all")

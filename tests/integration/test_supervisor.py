@@ -58,8 +58,8 @@ def bot_texts(mm, chan, bot):
 
 def test_children_inherit_no_stray_descriptor(bridge_factory, tmp_path):
     """The supervisor holds a descriptor without O_CLOEXEC (inherited from
-    whoever started it); none of its children has it (the spare worker
-    included), and each has its channel on fd 3."""
+    whoever started it); none of its children has it (the spare worker and
+    the fork server included), and each has its channel on fd 3."""
     bindir = copy_bin(tmp_path)
     marker = tmp_path / "inherited-marker"
     marker.write_text("x")
@@ -74,7 +74,8 @@ def test_children_inherit_no_stray_descriptor(bridge_factory, tmp_path):
     wait_for(lambda: b.spare() is not None, timeout=10, what="a spare worker")
     kids = b.children(spare=True)
     assert len(kids) == 5, kids             # sessiond, 3 workers, the spare
-    for pid in kids:
+    srv = wait_for(b.forksrv, timeout=10, what="the fork server")
+    for pid in [*kids, srv]:
         fds = fd_targets(pid)
         assert str(marker) not in fds.values(), (pid, fds)
         assert fds[3].startswith("socket:"), (pid, fds)

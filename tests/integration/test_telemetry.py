@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bridge import children_of, wait_for
+from bridge import children_of, sanitized, wait_for
 from llm import RUNTIME, copilot_chat
 
 _spec = importlib.util.spec_from_file_location("fake_otlp", os.path.join(
@@ -49,11 +49,6 @@ def echo_chat(bridge_factory, collector):
         return [p for p in fake.control("GET", f"/channels/{chan}/posts")["posts"]
                 if p["user_id"] == bot]
     return b, fake, chan, answers
-
-
-def sanitized(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        return "libasan" in f.read()
 
 
 def test_a_turn_is_one_trace_from_worker_to_sessiond(bridge_factory, collectors):
