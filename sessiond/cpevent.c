@@ -163,11 +163,34 @@ cpevent_taken(struct bsession *s, const json_t *data)
 		bprompt_free(&s->sent, p);
 }
 
+/* A message that steered the turn and that the runtime has not taken. */
+static int
+cpevent_steer_pending(const struct bsession *s)
+{
+	const struct bprompt	*p;
+
+	TAILQ_FOREACH(p, &s->sent, entry)
+		if (p->immediate)
+			return (1);
+	return (0);
+}
+
 static void
 cpevent_idle(struct bsession *s, const json_t *data)
 {
 	if (!s->busy) {
 		log_debug("%s: session.idle outside a turn", bs_name(s));
+		return;
+	}
+	/*
+	 * A message that came as the turn ended steered it too late to be
+	 * taken in it: the runtime runs it next (pending_messages.modified,
+	 * then its user.message), and its answer is the steered one
+	 * (channel.c, chan_steer()).  The turn goes on until that is idle.
+	 */
+	if (!jx_bool(data, "aborted", 0) && cpevent_steer_pending(s)) {
+		log_debug("%s: session.idle with a steering message pending; "
+		    "the turn goes on", bs_name(s));
 		return;
 	}
 	s->busy = 0;

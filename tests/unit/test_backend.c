@@ -55,6 +55,7 @@ struct rec {
 	char	 perm_detail[512];
 	int	 nperms;
 	int	 nidle;
+	int	 msgs_at_idle;	/* nmessages when the last idle came */
 	int	 aborted;
 	char	 error[512];
 	int	 nerrors;
@@ -139,6 +140,7 @@ ev_idle(void *arg, int aborted)
 
 	r->after_close += r->closed;
 	r->nidle++;
+	r->msgs_at_idle = r->nmessages;
 	r->aborted = aborted;
 }
 
@@ -986,6 +988,17 @@ static const char	fake_runtime[] =
 "            continue\n"
 "        if prompt == \"exit\":\n"
 "            sys.exit(3)\n"
+"        if prompt == \"end-late\":\n"
+"            ev(sid, \"assistant.message\", {\"messageId\": \"a\", \"content\": \"before\"})\n"
+"            late = rd()\n"
+"            reply(late[\"id\"], {\"messageId\": \"m3\"})\n"
+"            ev(sid, \"session.idle\", {\"mode\": \"interactive\"})\n"
+"            ev(sid, \"pending_messages.modified\", {})\n"
+"            ev(sid, \"user.message\", {\"messageId\": \"m3\",\n"
+"                \"content\": late[\"params\"][\"prompt\"]})\n"
+"            ev(sid, \"assistant.message\", {\"messageId\": \"b\", \"content\": \"steered\"})\n"
+"            ev(sid, \"session.idle\", {\"mode\": \"interactive\"})\n"
+"            continue\n"
 "        ev(sid, \"assistant.message_delta\", {\"messageId\": \"a\", \"deltaContent\": \"pa\"})\n"
 "        ev(sid, \"assistant.message_delta\", {\"messageId\": \"s\", \"deltaContent\": \"SUB\",\n"
 "                                            \"parentToolCallId\": \"call_9\"})\n"
@@ -1080,6 +1093,20 @@ test_copilot_protocol(void **state)
 	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
 	assert_int_equal(r.aborted, 1);
 	assert_int_equal(r.nerrors, 0);
+
+	/*
+	 * A message that steers the turn as it ends is not taken in it: the
+	 * runtime idles, then runs it; the turn goes on to its answer.
+	 */
+	rec_turn(&r);
+	assert_int_equal(backend_copilot.send(s, "end-late", 0, NULL), 0);
+	assert_true(RUN_UNTIL(r.nmessages == 1, 5000));
+	assert_int_equal(backend_copilot.send(s, "and this", 1, NULL), 0);
+	assert_true(RUN_UNTIL(r.nidle == 1, 5000));
+	run_for(100);
+	assert_int_equal(r.nidle, 1);
+	assert_int_equal(r.msgs_at_idle, 2);
+	assert_string_equal(r.message, "steered");
 
 	/* Broken framing, then an exit: restarted, the session reopened. */
 	pid = copilot_runtime_pid();
