@@ -380,6 +380,9 @@ def test_verbose_feed_config_context_status_streamer(chat, tmp_path):
 
 
 def test_resume(chat):
+    # Sessions are the runtime's to list: once it runs, not at once.
+    chat.bridge.wait_log(r"Copilot runtime pid \d+ ready", "sessiond.log",
+                         timeout=30)
     assert reply_to(chat, "/resume", lambda t: "session" in t.lower()) == \
         "📋 No past sessions found for this workspace."
     turn(chat, "the first session")
