@@ -2277,12 +2277,13 @@ shell_words(struct crule *r)
 
 	if (sh_lex(&ctx, r->arg, strlen(r->arg), &l) == -1)
 		return (ctx.error == SH_ENOMEM ? -2 : -1);
-	c = &l.cmd[0];
-	if (l.ncmd != 1 || l.nsub != 0 || c->argc == 0 || c->ninput != 0 ||
-	    c->writes) {
+	/* No command at all leaves l.cmd NULL. */
+	if (l.ncmd != 1 || l.nsub != 0 || l.cmd[0].argc == 0 ||
+	    l.cmd[0].ninput != 0 || l.cmd[0].writes) {
 		sh_list_clear(&l);
 		return (-1);
 	}
+	c = &l.cmd[0];
 	r->words = c->argv;
 	r->nwords = c->argc;
 	c->argv = NULL;
