@@ -257,6 +257,25 @@ ipc_recvmsg(int s, void *buf, size_t len, int *fd, int flags, char *why,
 }
 
 /*
+ * What ipc_recvmsg() gave (n bytes in ipc_rbuf, descriptor fd) as a
+ * message: 1, or -1 when the peer closed (n 0) or sent a bad one.
+ */
+static int
+ipc_take(ssize_t n, int fd, struct ipc_msg *msg, char *why, size_t whylen)
+{
+	if (n == 0)
+		snprintf(why, whylen, "peer closed the channel");
+	if (n <= 0)
+		return (-1);
+	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
+		if (fd != -1)
+			(void)close(fd);
+		return (-1);
+	}
+	return (1);
+}
+
+/*
  * Receive one datagram.  Returns 1 with a message, 0 when the socket is
  * drained, -1 when the channel was closed (reason in why).
  */
@@ -271,18 +290,7 @@ ipc_recv(struct ipc_chan *ch, struct ipc_msg *msg, char *why, size_t whylen)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		return (0);
-	if (n == -1)
-		return (-1);
-	if (n == 0) {
-		snprintf(why, whylen, "peer closed the channel");
-		return (-1);
-	}
-	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
-		if (fd != -1)
-			(void)close(fd);
-		return (-1);
-	}
-	return (1);
+	return (ipc_take(n, fd, msg, why, whylen));
 }
 
 static void
@@ -540,14 +548,5 @@ ipc_read_msg(int s, int timeout_ms, struct ipc_msg *msg, char *why,
 	while ((n = ipc_recvmsg(s, ipc_rbuf, sizeof(ipc_rbuf), &fd, 0, why,
 	    whylen)) == -1 && errno == EINTR)
 		;
-	if (n == 0)
-		snprintf(why, whylen, "peer closed the channel");
-	if (n <= 0)
-		return (-1);
-	if (ipc_decode(ipc_rbuf, (size_t)n, fd, msg, why, whylen) == -1) {
-		if (fd != -1)
-			(void)close(fd);
-		return (-1);
-	}
-	return (1);
+	return (ipc_take(n, fd, msg, why, whylen));
 }
