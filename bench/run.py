@@ -182,6 +182,7 @@ def main():
         print(f"{'  in / out / platform part (ms)':34} {tn['in_ms_median']:>10.3f} "
               f"{tn['out_ms_median']:.3f} / {tn['platform_ms_median']:.3f}")
         print(f"{'  less the platform (ms)':34} {tn['bridge_less_platform_ms_median']:>10.3f}")
+        print(f"{'  the fake platform alone (ms)':34} {tn['fake_platform_alone_ms_median']:>10.3f}")
         print(f"{'  runtime + LLM, median (ms)':34} {tn['runtime_ms_median']:>10.3f}")
     for s in sc:
         scale_table(s)

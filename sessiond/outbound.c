@@ -217,6 +217,7 @@ outbound_done(json_t *body)
 	r.post = jx_str(body, "post");
 	r.error = error;
 	r.platform_us = (uint64_t)jx_int(body, "platformUs", 0);
+	r.ack_us = (uint64_t)jx_int(body, "ackUs", 0);
 	op_finish(o, &r);
 }
 

@@ -18,6 +18,7 @@ struct outbound_result {
 	const char	*post;		/* the post made, or NULL */
 	const char	*error;		/* not ok: why */
 	uint64_t	 platform_us;	/* the platform's time on it, 0: unknown */
+	uint64_t	 ack_us;	/* when the worker read its answer, 0: unknown */
 };
 
 typedef void	(*outbound_cb)(void *arg, const struct outbound_result *);

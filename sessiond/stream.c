@@ -156,7 +156,7 @@ stream_acked(struct stream *s, const struct outbound_result *r)
 	s->inflight--;
 	if (!r->ok)
 		return;
-	s->ack_us = util_now_us();
+	s->ack_us = r->ack_us > 0 ? r->ack_us : util_now_us();
 	s->platform_us = r->platform_us;
 }
 

@@ -269,9 +269,16 @@ worker_outbound_done(void *arg, const struct adapter_answer *a)
 	    json_object_set_new(b, "error", json_stringn(a->error,
 	    platform_valid_prefix(a->error, strlen(a->error)))) == -1)
 		b = (json_decref(b), NULL);
-	/* The platform's own time: the bridge's share of a turn is the rest. */
-	if (b != NULL && a->platform_us > 0 && json_object_set_new(b,
-	    "platformUs", json_integer((json_int_t)a->platform_us)) == -1)
+	/*
+	 * The platform's own time, and when its answer was read (now: the
+	 * answer comes straight from the request's end): the bridge's share of
+	 * a turn is the rest, up to the platform's answer rather than to
+	 * sessiond's reading of this.
+	 */
+	if (b != NULL && a->platform_us > 0 && (json_object_set_new(b,
+	    "platformUs", json_integer((json_int_t)a->platform_us)) == -1 ||
+	    json_object_set_new(b, "ackUs",
+	    json_integer((json_int_t)util_now_us())) == -1))
 		b = (json_decref(b), NULL);
 	/* The op waits for the bot's next generation (a rotated token). */
 	if (b != NULL && !a->ok && a->token_refused &&

@@ -237,8 +237,12 @@ def test_outbound_ops(worker_factory, fake):
     assert d["ok"] is True and len(d["post"]) == 26
     pid = d["post"]
     d = w.outbound(2, "patch", channel=ch, post=pid, text="done <b> & co")
-    # The platform's own time on it: the bridge's share of a turn is the rest.
+    # The platform's own time on it, and when its answer was read (the
+    # worker's CLOCK_MONOTONIC, which this process shares): the bridge's
+    # share of a turn is the rest.
+    now_us = time.monotonic_ns() // 1000
     assert 0 < d.pop("platformUs") < 60_000_000, d
+    assert now_us - 60_000_000 < d.pop("ackUs") <= now_us, d
     assert d == {"ref": 2, "ok": True}
     d = w.outbound(3, "react", channel=ch, post=root["id"], emoji=":thumbsup:")
     assert d["ok"] is True
