@@ -238,6 +238,9 @@ test('create, reply, patch and delete posts; posts since', T, async () => {
     assert.deepEqual([...since.order].sort(), [root.id, reply.id].sort());
     assert.equal(since.posts[reply.id].message, 'edited');
     assert.equal(since.order[0], reply.id, 'order is newest first');
+    // A channel's last post time, which the worker's catch-up reads.
+    const listed = (await bot.getAllTeamsChannels()).find((ch) => ch.id === townSquare.id);
+    assert.equal(listed.last_post_at, reply.create_at);
 
     const bob = await loggedIn('bob');
     await rejects(bob.patchPost({ id: root.id, message: 'not yours' }),

@@ -77,6 +77,7 @@ DEFAULT_CONFIG = {
     "ratelimit_headers": False,  # X-Ratelimit-* on every response
     "ratelimit_websocket": False,  # 429s also hit the websocket upgrade
     "me_delay": 0.0,            # seconds before GET /users/me answers (a slow server)
+    "fail_paths": [],           # REST paths answered 500 (a failing server)
 }
 
 DEFAULT_TOKENS = {
@@ -646,6 +647,8 @@ class FakeMattermost:
         body_text = None
         user = None
         try:
+            if path in self.config["fail_paths"]:
+                raise ApiError(500, "api.fake.fail_paths", "Failing as configured.")
             handler, params, auth = self._route(request.method, sub)
             if auth:
                 user = self._authenticate(request)
@@ -1851,7 +1854,11 @@ class FakeMattermost:
                 raise ControlError(400, f"unknown config key {k!r}")
             if k == "revoke_sockets" and v not in ("keep", "silence", "close"):
                 raise ControlError(400, "revoke_sockets must be keep, silence or close")
-            if isinstance(DEFAULT_CONFIG[k], bool):
+            if isinstance(DEFAULT_CONFIG[k], list):
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    raise ControlError(400, f"{k} must be a list of strings")
+                v = list(v)
+            elif isinstance(DEFAULT_CONFIG[k], bool):
                 if not isinstance(v, bool):
                     raise ControlError(400, f"{k} must be a boolean")
             elif isinstance(DEFAULT_CONFIG[k], float):

@@ -244,6 +244,25 @@ def test_worker_kill_9(chat):
     chat.assert_once(before + ["while no worker runs"])
 
 
+def test_worker_kill_9_then_a_dm_never_written_in(chat):
+    """The first post of a DM reaches only a worker that dies before
+    reading it: sessiond has no cursor for that DM, and it is answered all
+    the same, once."""
+    chat.bridge.start()
+    chat.say("before")
+    chat.wait_answered(["before"])
+    mark = len(chat.worker_log())
+    old = chat.bridge.workers()["mattermost:a"]
+    os.kill(old, signal.SIGSTOP)
+    chat.say("first words in a DM", user="bob", chan=chat.dm["bob"])
+    time.sleep(0.3)         # the event is on its way to the stopped worker
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: not alive(old), what="the worker gone")
+    chat.wait_answered(["first words in a DM"])
+    chat.settle(mark)
+    chat.assert_once(["before", "first words in a DM"])
+
+
 def test_a_burst_right_before_a_restart(bridge_factory, tmp_path):
     """Hundreds of prompts over several channels, the bridge stopped as soon
     as the last is answered, more posted while it is down: each answered

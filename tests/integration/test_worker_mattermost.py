@@ -384,6 +384,45 @@ def test_cursors_catch_up_each_channel_from_its_own(worker_factory, fake):
     assert since == {town(fake): [now - 600000 - 5000], dm: [now - 1000 - 5000]}
 
 
+def test_catch_up_reads_a_dm_with_no_cursor(worker_factory, fake):
+    """A DM never written in before gets a post while no worker is
+    connected: sessiond has no cursor for it, but the server's list of the
+    bot's channels says it had a post, so the catch-up reads it, once."""
+    dm = fake.channel(members=["a", "bob"])["id"]
+    quiet = fake.channel(members=["a", "alice"])["id"]
+    missed = fake.post("bob", dm, "posted while no worker ran")
+    w = worker_factory()
+    w.link.send("CURSORS", {"channels": {
+        town(fake): int(time.time() * 1000) - 1000}})
+    w.ready()
+    got = w.inbound(pred=lambda b: b["id"] == missed["id"])
+    assert got["text"] == "posted while no worker ran"
+    w.wait_log(r"catch-up done: 1 missed post\(s\) from 2 channel\(s\)")
+    assert len(fake.requests("GET", "/api/v4/users/me/channels")) == 1
+    # its type came with the list; the DM with no post is not read
+    assert fake.requests("GET", f"/api/v4/channels/{dm}/posts")
+    assert not fake.requests("GET", f"/api/v4/channels/{quiet}/posts")
+    assert not [r for r in fake.requests("GET", f"/api/v4/channels/{dm}")
+                if r["path"] == f"/api/v4/channels/{dm}"]
+    late = [b["id"] for t, b in w.link.drain_all(1.0) if t == "INBOUND"]
+    assert late == []
+
+
+def test_catch_up_without_the_channel_list(worker_factory, fake):
+    """The list of the bot's channels fails: the channels known already are
+    still caught up."""
+    fake.control("POST", "/config",
+                 {"fail_paths": ["/api/v4/users/me/channels"]})
+    missed = fake.post("alice", "town-square", "posted while no worker ran")
+    w = worker_factory()
+    w.link.send("CURSORS", {"channels": {
+        town(fake): int(time.time() * 1000) - 1000}})
+    w.ready()
+    assert w.inbound(pred=lambda b: b["id"] == missed["id"])
+    w.wait_log(r"catch-up: cannot list the bot's channels")
+    w.wait_log(r"catch-up done: 1 missed post\(s\) from 1 channel\(s\)")
+
+
 def test_inbound_not_acknowledged_goes_again_on_the_next_link(worker_factory,
                                                               fake):
     """sessiond died before acknowledging a message: the next link gets it

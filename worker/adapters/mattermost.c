@@ -775,7 +775,8 @@ struct mm_cu_ch {
 
 struct mm_cu {
 	struct mm_cu_ch		*chans;
-	size_t			 n, i;
+	size_t			 n, i, cap;
+	json_int_t		 since;		/* of a channel without its own */
 	json_t			*backlog;	/* posts to send, oldest first */
 	struct call		*call;
 	unsigned int		 sent;
@@ -835,6 +836,8 @@ static void	mm_catchup_cursors(struct mm *);
 static void	mm_catchup_start(struct mm *);
 static void	mm_check_drained(void *);
 static void	mm_cu_next(struct mm *);
+static void	mm_cu_listed(struct mm *);
+static void	mm_cu_list_done(const struct call_result *, void *);
 
 static json_int_t
 mm_wall_ms(void)
@@ -1142,25 +1145,37 @@ mm_cu_free(struct mm *mm)
 	mm->cu = NULL;
 }
 
-static void
+/* Add channel id to the catch-up, once; -1: out of memory. */
+static int
 mm_cu_add(struct mm_cu *cu, const char *id, json_int_t since)
 {
-	size_t	i;
+	struct mm_cu_ch	*more;
+	size_t		 i, cap;
 
 	if (!mm_valid_id(id))
-		return;
+		return (0);
 	for (i = 0; i < cu->n; i++)
 		if (strcmp(cu->chans[i].id, id) == 0)
-			return;
+			return (0);
+	if (cu->n == cu->cap) {
+		cap = cu->cap > 0 ? cu->cap * 2 : 16;
+		if ((more = reallocarray(cu->chans, cap, sizeof(*more))) == NULL)
+			return (-1);
+		cu->chans = more;
+		cu->cap = cap;
+	}
 	memcpy(cu->chans[cu->n].id, id, MM_ID_LEN + 1);
 	cu->chans[cu->n++].since = since;
+	return (0);
 }
 
 /*
  * A hello with a new connection id: what happened while we were away is
  * not coming.  Fetch posts since just before the last server time we saw,
- * for channels active in the last hour and this bot's configured ones; a
- * channel sessiond gave a cursor for since just before that cursor.
+ * for channels active in the last hour, this bot's configured ones, and
+ * any other of its channels the server says had a post since then (a DM
+ * never written in before); a channel sessiond gave a cursor for since
+ * just before that cursor.
  */
 static void
 mm_catchup_start(struct mm *mm)
@@ -1169,37 +1184,86 @@ mm_catchup_start(struct mm *mm)
 	struct mm_cu	*cu;
 	struct mm_ch	*ch;
 	uint64_t	 now = util_now_ms();
-	json_int_t	 since;
+	int		 bad = 0;
 	size_t		 i;
 
 	if (mm->cu != NULL) {
 		mm->cu_again = 1;	/* after this one, from the new point */
 		return;
 	}
-	if ((cu = calloc(1, sizeof(*cu))) == NULL ||
-	    (cu->chans = calloc(mm->nchans + json_array_size(chans) + 1,
-	    sizeof(*cu->chans))) == NULL) {
-		free(cu);
+	if ((cu = calloc(1, sizeof(*cu))) == NULL) {
 		log_warnx("catch-up: out of memory; missed posts are lost");
 		return;
 	}
-	since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
+	cu->since = (mm->cu_from > 0 ? mm->cu_from : mm->server_ms > 0 ?
 	    mm->server_ms : mm->down_ms > 0 ? mm->down_ms : mm_wall_ms()) -
 	    MM_CATCHUP_MARGIN_MS;
 	mm->cu_from = 0;
 	TAILQ_FOREACH(ch, &mm->chans, entry) {
 		if (ch->active_ms != 0 &&
 		    now - ch->active_ms <= MM_CATCHUP_WINDOW_MS)
-			mm_cu_add(cu, ch->id, ch->cursor > 0 ? ch->cursor -
-			    MM_CATCHUP_MARGIN_MS : since);
+			bad |= mm_cu_add(cu, ch->id, ch->cursor > 0 ?
+			    ch->cursor - MM_CATCHUP_MARGIN_MS : cu->since);
 		ch->cursor = 0;
 	}
 	json_array_foreach(chans, i, c)
-		mm_cu_add(cu, jx_stre(c, "id"), since);
-	log_info("catch-up: %zu channel(s), posts since %" PRId64, cu->n,
-	    (int64_t)since);
+		bad |= mm_cu_add(cu, jx_stre(c, "id"), cu->since);
+	if (bad) {
+		free(cu->chans);
+		free(cu);
+		log_warnx("catch-up: out of memory; missed posts are lost");
+		return;
+	}
 	mm->cu = cu;
+	if ((cu->call = mm_rest(mm, "GET", "/users/me/channels", NULL,
+	    MM_TRIES, mm_cu_list_done, mm)) == NULL)
+		mm_cu_listed(mm);
+}
+
+/* The catch-up's list is complete: read its channels one by one. */
+static void
+mm_cu_listed(struct mm *mm)
+{
+	log_info("catch-up: %zu channel(s), posts since %" PRId64, mm->cu->n,
+	    (int64_t)mm->cu->since);
 	mm_cu_next(mm);
+}
+
+/*
+ * The bot's channels, across its teams: those with a post since the
+ * catch-up's point join it, with their type (one request less each).
+ * Without the list, the channels known already are still read.
+ */
+static void
+mm_cu_list_done(const struct call_result *r, void *arg)
+{
+	struct mm	*mm = arg;
+	struct mm_cu	*cu = mm->cu;
+	struct mm_ch	*ch;
+	const json_t	*c;
+	const char	*id, *t;
+	size_t		 i;
+
+	cu->call = NULL;
+	if (!r->ok)
+		log_warnx("catch-up: cannot list the bot's channels: %s",
+		    r->error);
+	json_array_foreach(r->json, i, c) {
+		id = jx_stre(c, "id");
+		if (json_integer_value(json_object_get(c, "last_post_at")) <
+		    cu->since || !mm_valid_id(id))
+			continue;
+		if (mm_cu_add(cu, id, cu->since) == -1) {
+			log_warnx("catch-up: out of memory; channel %s is not "
+			    "read", id);
+			break;
+		}
+		t = jx_stre(c, "type");
+		if ((ch = mm_channel(mm, id, 1)) != NULL && ch->type == 0 &&
+		    strchr("OPDG", t[0]) != NULL && t[0] != '\0')
+			ch->type = t[0];
+	}
+	mm_cu_listed(mm);
 }
 
 static void
