@@ -81,6 +81,7 @@ DEFAULT_CONFIG = {
     "ticket_ttl": 60.0,          # seconds an apps.connections.open URL stays usable
     "warning_close_after": 10.0,  # a "warning" disconnect closes the socket this much later
     "disconnect_close_after": 1.0,  # other disconnect reasons
+    "method_delays": {},         # {"auth.test": 1.0}: seconds before a method answers
 }
 
 DEFAULT_SEED = {
@@ -566,6 +567,8 @@ class FakeSlack:
             body = {"ok": False, "error": "fatal_error"}
             self._log_request(method, {}, None, rl["status"], body)
             return self._json(body, rl["status"])
+        if self.config["method_delays"].get(method):
+            await asyncio.sleep(self.config["method_delays"][method])
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         app = None
         args = {}
@@ -1320,6 +1323,12 @@ class FakeSlack:
             elif isinstance(d, int):
                 if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_RETRIES:
                     raise ControlError(400, f"{k} must be an integer 0..{MAX_RETRIES}")
+            elif isinstance(d, dict):
+                if (not isinstance(v, dict) or
+                        any(not isinstance(x, (int, float)) or isinstance(x, bool) or x < 0
+                            for x in v.values())):
+                    raise ControlError(400, f"{k} must map methods to non-negative seconds")
+                v = {m: float(x) for m, x in v.items()}
             elif isinstance(d, list):
                 if (not isinstance(v, list) or len(v) > MAX_RETRIES or
                         any(not isinstance(x, (int, float)) or isinstance(x, bool) or x < 0

@@ -119,6 +119,35 @@ def test_echo_reply_streams_with_post_and_update(bridge_factory, fake,
     assert "xapp-1-A01BRIDGEA-1-fake" not in b.all_logs()
 
 
+def test_connections_open_is_asked_beside_auth_test(bridge_factory, fake,
+                                                   tmp_path):
+    """The app token's apps.connections.open does not wait for auth.test (a
+    round trip less at every start); its URL is used once auth.test said
+    who the bot is, and not asked for again."""
+    fake.control("POST", "/config", {"method_delays": {"auth.test": 0.5}})
+    b = bridge_factory(config=slack_config(tmp_path, fake))
+    calls = [r["method"] for r in fake.log()
+             if r["method"] in ("auth.test", "apps.connections.open")]
+    assert calls == ["apps.connections.open", "auth.test"], calls
+    log = b.log("worker-slack-a.log")
+    assert log.index("authenticated as") < log.index("connection 1: connecting")
+    fake.post("after a parallel start")
+    reply_with(fake, "after a parallel start")
+
+
+def test_a_first_url_gone_stale_is_asked_again(bridge_factory, fake,
+                                               tmp_path):
+    """The URL asked for at start expired while auth.test was slow: the
+    socket is refused, a new URL asked for, and the bot works."""
+    fake.control("POST", "/config", {"method_delays": {"auth.test": 0.6},
+                                     "ticket_ttl": 0.2})
+    b = bridge_factory(config=slack_config(tmp_path, fake))
+    assert len(fake.log("apps.connections.open")) == 2
+    assert "ready in" in b.log("worker-slack-a.log")
+    fake.post("after a stale ticket")
+    reply_with(fake, "after a stale ticket")
+
+
 def test_message_and_app_mention_give_one_reply(bridge_factory, fake,
                                                 tmp_path):
     b = bridge_factory(config=slack_config(tmp_path, fake))

@@ -1,9 +1,10 @@
 /*
  * slack: the Slack adapter (Socket Mode + the Web API), for one bot.
  *
- *   start     auth.test with the bot token (who we are), then
- *             apps.connections.open with the app token and the WebSocket
- *             to the URL it returns; READY after that socket's hello.
+ *   start     auth.test with the bot token (who we are) and, beside it,
+ *             apps.connections.open with the app token; once we know who
+ *             we are, the WebSocket to the URL it returned; READY after
+ *             that socket's hello.
  *   inbound   events_api envelopes: message and app_mention events,
  *             filtered (bots, own, subtypes, hidden, access) and sent to
  *             sessiond as INBOUND with the id "<channel>:<ts>", the same
@@ -945,6 +946,7 @@ struct slack {
 	TAILQ_HEAD(, slack_conn) conns;
 	unsigned int		 serial;
 	struct call		*open_call;	/* apps.connections.open */
+	char			*first_url;	/* one asked at start, for the first */
 	int			 draining;
 	struct platform_link	 link;		/* deadline, reconnects */
 	TAILQ_HEAD(, slack_ack)	 acks;
@@ -1562,7 +1564,18 @@ slack_opened(const struct call_result *r, void *arg)
 			platform_failed(sl->ev, "%s", err);
 			return;
 		}
-		slack_reconnect_later(sl, err);
+		/* Asked at start: the first open asks again. */
+		if (sl->started)
+			slack_reconnect_later(sl, err);
+		return;
+	}
+	/*
+	 * Asked at start, beside auth.test: kept until we know who we are
+	 * (no event is read before); without memory, the first open asks again.
+	 */
+	if (!sl->started) {
+		free(sl->first_url);
+		sl->first_url = strdup(url);
 		return;
 	}
 	slack_connect(sl, url);
@@ -1572,14 +1585,23 @@ slack_opened(const struct call_result *r, void *arg)
 static void
 slack_open(struct slack *sl)
 {
+	char	*url;
+
 	if (sl->draining || sl->open_call != NULL)
 		return;
 	platform_disarm(sl->link.reconnect_ev, "reconnect");
+	if ((url = sl->first_url) != NULL) {
+		sl->first_url = NULL;
+		slack_connect(sl, url);
+		free(url);
+		return;
+	}
 	sl->open_call = slack_api(sl, "apps.connections.open", sl->app_auth,
 	    NULL, 0, SLACK_TRIES, slack_opened, sl);
 	if (sl->open_call == NULL) {
 		snprintf(sl->link.last_err, sizeof(sl->link.last_err), "out of memory");
-		slack_reconnect_later(sl, sl->link.last_err);
+		if (sl->started)	/* else the first open asks again */
+			slack_reconnect_later(sl, sl->link.last_err);
 	}
 }
 
@@ -2118,6 +2140,7 @@ slack_start(struct event_base *base, const json_t *config,
 		slack_stop(sl);
 		return (NULL);
 	}
+	slack_open(sl);		/* its URL waits for auth.test: a round trip less */
 	return (sl);
 }
 
@@ -2183,6 +2206,7 @@ slack_stop(void *arg)
 	json_decref(sl->bot_access);
 	json_decref(sl->members);
 	json_decref(sl->warned);
+	free(sl->first_url);
 	free(sl->auth);
 	free(sl->app_auth);
 	free(sl);
