@@ -1,7 +1,8 @@
 /*
- * libFuzzer target for sessiond/policy.c.  The same bytes are tried as a
- * shell command (hard denies, config rules, stored rules), a rule spec, a
- * path, a URL and a `permissions` object.  Beyond not crashing:
+ * libFuzzer target for common/policy.c and the shell reader under it,
+ * common/shell.c.  The same bytes are tried as a shell command (hard
+ * denies, config rules, stored rules), a rule spec, a path, a URL and a
+ * `permissions` object.  Beyond not crashing:
  *  - a command that is hard-denied stays denied after "true; ", after
  *    "sudo " and inside bash -c '...' (a wrapper never hides it);
  *  - what "/always approve" stores never denies that request, what
