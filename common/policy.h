@@ -5,8 +5,8 @@
  * otherwise ask the user.  Pure: no I/O, no globals, no logging.  Paths
  * are compared lexically (no symlink is followed).
  */
-#ifndef SESSIOND_POLICY_H
-#define SESSIOND_POLICY_H
+#ifndef COMMON_POLICY_H
+#define COMMON_POLICY_H
 
 #include <stddef.h>
 
