@@ -1581,7 +1581,10 @@ slack_opened(const struct call_result *r, void *arg)
 	slack_connect(sl, url);
 }
 
-/* Ask for a new connection (one request at a time). */
+/*
+ * Ask for a new connection (one request at a time); the first takes the
+ * URL asked for at start, if it came.
+ */
 static void
 slack_open(struct slack *sl)
 {
